@@ -1,0 +1,25 @@
+import { Command } from 'commander';
+
+/** Builds the `tacho` command. Each subcommand lives in its own module and talks to the server only
+ * through @tacho/client, except `serve`, which is the server. */
+export function buildProgram(): Command {
+  const program = new Command('tacho')
+    .description('Tacho: self-hosted vehicle telemetry')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (text, write) => write(text) });
+
+  program
+    .command('serve')
+    .description('start the server on the configured (by default embedded) database and broker')
+    .option('--demo', 'create three demo vehicles and simulate them')
+    .action(async (options: { demo?: boolean }) => {
+      const { runServer } = await import('@tacho/server');
+      await runServer(options.demo ? ['--demo'] : []);
+    });
+
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  await buildProgram().parseAsync([...argv]);
+}

@@ -1,0 +1,117 @@
+import type { Config } from './config.js';
+import { openStorage, type Storage } from './db/index.js';
+import { type Clock, systemClock } from './lib/clock.js';
+import { StartupError } from './lib/errors.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { type ReadinessCheck, registerHealthRoutes } from './transports/http/health.routes.js';
+import { createMetricsRegistry } from './transports/http/metrics.js';
+import { createHttpServer, type HttpServer } from './transports/http/server.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from './transports/mqtt/embedded-broker.js';
+
+export interface AppOptions {
+  logger?: Logger;
+  clock?: Clock;
+  /** Use this storage instead of opening the configured one (tests hand in a per-test schema). */
+  storage?: Storage;
+  /** Overrides the embedded broker's TCP port: 0 = any free port (tests), null = no TCP listener. */
+  mqttPort?: number | null;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly http: HttpServer;
+  readonly storage: Storage;
+  readonly logger: Logger;
+  readonly broker: EmbeddedBroker | null;
+  /** Starts listening; resolves with the base URL actually bound. */
+  listen(): Promise<string>;
+  /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * The one place where the parts are built and wired together, in dependency order. Every dependency is
+ * passed in explicitly; nothing reaches for a global.
+ */
+export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  void clock;
+  const closers: Array<() => Promise<void>> = [];
+  const checks: ReadinessCheck[] = [];
+
+  const storage = options.storage ?? (await openStorage(config.database));
+  if (!options.storage) closers.push(() => storage.close());
+  checks.push({ name: 'database', check: () => storage.ping() });
+
+  let broker: EmbeddedBroker | null = null;
+  try {
+    if (config.mqtt.kind === 'embedded') {
+      const port =
+        options.mqttPort !== undefined ? options.mqttPort : config.mqtt.port === 0 ? null : config.mqtt.port;
+      broker = await startEmbeddedBroker({
+        host: config.mqtt.host,
+        port,
+        logger: logger.child({ part: 'mqtt' }),
+      });
+      const b = broker;
+      closers.unshift(() => b.close());
+      checks.push({ name: 'broker', check: async () => !b.aedes.closed });
+    }
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
+
+  const metrics = createMetricsRegistry();
+  const http = await createHttpServer(config, logger, metrics);
+  registerHealthRoutes(http, () => checks);
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // HTTP first: stop accepting and let in-flight requests finish; then the broker and the rest.
+      await http.close();
+      await runClosers(closers);
+    })();
+    return closing;
+  };
+  return {
+    config,
+    http,
+    storage,
+    logger,
+    broker,
+    async listen() {
+      try {
+        return await http.listen({ host: config.host, port: config.port });
+      } catch (error) {
+        await close();
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE') {
+          throw new StartupError(
+            `TACHO_PORT ${config.port} is already in use on ${config.host}: stop the other program or set TACHO_PORT to a free port`,
+          );
+        }
+        if (code === 'EACCES') {
+          throw new StartupError(
+            `TACHO_PORT ${config.port} needs privileges on ${config.host}: choose a port above 1023`,
+          );
+        }
+        if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+          throw new StartupError(
+            `TACHO_HOST ${config.host} is not an address of this machine: use 127.0.0.1 or 0.0.0.0`,
+          );
+        }
+        throw error;
+      }
+    },
+    close,
+  };
+}
+
+async function runClosers(closers: Array<() => Promise<void>>): Promise<void> {
+  for (const close of closers) {
+    await close().catch(() => {});
+  }
+}

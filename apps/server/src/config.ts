@@ -1,0 +1,317 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { StartupError } from './lib/errors.js';
+
+/** Every setting of the server, parsed once at start from `TACHO_*` variables and frozen. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** The URL people and devices use to reach this server; defaults to http://host:port. */
+  readonly publicUrl: string;
+  readonly dataDir: string;
+  readonly database:
+    | { readonly kind: 'sqlite'; readonly path: string }
+    | { readonly kind: 'postgres'; readonly url: string };
+  /** Embedded broker (default) or an external one that the server subscribes to. */
+  readonly mqtt:
+    | { readonly kind: 'embedded'; readonly port: number; readonly host: string }
+    | {
+        readonly kind: 'external';
+        readonly url: string;
+        readonly username?: string;
+        readonly password?: string;
+        readonly clientId: string;
+      };
+  readonly redisUrl?: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly adminEmail?: string;
+  readonly adminPassword?: string;
+  readonly allowSignup: boolean;
+  /** Extra origins allowed to send cookie-authenticated requests and open the live socket. */
+  readonly allowedOrigins: readonly string[];
+  /** Proxy addresses whose X-Forwarded-For is believed; empty = trust none. */
+  readonly trustProxy: readonly string[];
+  readonly maxPayloadBytes: number;
+  readonly offlineAfterS: number;
+  readonly demo: boolean;
+  readonly mapTiles: string;
+  readonly shutdownTimeoutMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Describes each variable for the README table and for `tacho serve --help`. */
+export const configVariables: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
+  {
+    name: 'TACHO_HOST',
+    default: '127.0.0.1',
+    meaning: 'Address the HTTP server listens on (0.0.0.0 for all).',
+  },
+  {
+    name: 'TACHO_PORT',
+    default: '8080',
+    meaning: 'HTTP port: dashboard, REST API, live WebSocket, MQTT over WebSocket at /mqtt.',
+  },
+  {
+    name: 'TACHO_PUBLIC_URL',
+    default: 'http://HOST:PORT',
+    meaning: 'URL users reach the server at; used for links and the Origin check.',
+  },
+  {
+    name: 'TACHO_DATA_DIR',
+    default: './data',
+    meaning: 'Where the SQLite database and other local state live.',
+  },
+  {
+    name: 'TACHO_DATABASE_URL',
+    default: '(SQLite at $TACHO_DATA_DIR/tacho.db)',
+    meaning: 'postgres://user:pass@host:port/db to use PostgreSQL instead of SQLite.',
+  },
+  {
+    name: 'TACHO_MQTT_PORT',
+    default: '1883',
+    meaning: 'Port of the embedded MQTT broker (0 turns the TCP listener off).',
+  },
+  {
+    name: 'TACHO_MQTT_HOST',
+    default: '(same as TACHO_HOST)',
+    meaning: 'Address the embedded MQTT broker listens on.',
+  },
+  {
+    name: 'TACHO_MQTT_URL',
+    default: '(none: embedded broker)',
+    meaning: 'mqtt://host:port of an external broker; the server then subscribes instead of hosting one.',
+  },
+  { name: 'TACHO_MQTT_USERNAME', default: '(none)', meaning: 'Username for the external broker.' },
+  { name: 'TACHO_MQTT_PASSWORD', default: '(none)', meaning: 'Password for the external broker.' },
+  {
+    name: 'TACHO_MQTT_CLIENT_ID',
+    default: 'tacho-server',
+    meaning: 'Fixed client id for the external broker (persistent session).',
+  },
+  {
+    name: 'TACHO_REDIS_URL',
+    default: '(none: in-process bus)',
+    meaning: 'redis://host:port to fan live updates out between instances.',
+  },
+  { name: 'TACHO_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent.' },
+  {
+    name: 'TACHO_ADMIN_EMAIL',
+    default: '(none)',
+    meaning: 'With TACHO_ADMIN_PASSWORD: the first admin, created when no user exists.',
+  },
+  {
+    name: 'TACHO_ADMIN_PASSWORD',
+    default: '(none)',
+    meaning: 'Password of that first admin (at least 12 characters).',
+  },
+  { name: 'TACHO_ALLOW_SIGNUP', default: 'false', meaning: 'Let anyone create a viewer account.' },
+  {
+    name: 'TACHO_ALLOWED_ORIGINS',
+    default: '(none)',
+    meaning: 'Comma-separated extra origins allowed for cookie requests and the live socket.',
+  },
+  {
+    name: 'TACHO_TRUST_PROXY',
+    default: '(none)',
+    meaning: 'Comma-separated proxy addresses whose X-Forwarded-For is trusted.',
+  },
+  {
+    name: 'TACHO_MAX_PAYLOAD_BYTES',
+    default: '262144',
+    meaning: 'Largest telemetry payload accepted (MQTT and HTTP).',
+  },
+  {
+    name: 'TACHO_OFFLINE_AFTER_S',
+    default: '600',
+    meaning: 'Seconds without data after which a vehicle shows as offline.',
+  },
+  {
+    name: 'TACHO_DEMO',
+    default: 'false',
+    meaning: 'Create three demo vehicles and simulate them in-process.',
+  },
+  {
+    name: 'TACHO_MAP_TILES',
+    default: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+    meaning: 'Tile URL template for the dashboard maps.',
+  },
+  {
+    name: 'TACHO_SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    meaning: 'How long a graceful shutdown waits for in-flight work.',
+  },
+];
+
+function fail(message: string): never {
+  throw new StartupError(message);
+}
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number, what: string): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) fail(`${name} must be ${what}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) fail(`${name} must be ${what}, got "${raw}"`);
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  fail(`${name} must be true or false, got "${raw}"`);
+}
+
+function list(env: Env, name: string): string[] {
+  return (str(env, name) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    fail(`${name} must be a URL (${protocols.join(' or ')}), got "${redactUrl(raw)}"`);
+  }
+  if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+    fail(`${name} must start with ${protocols.map((p) => `${p}://`).join(' or ')}, got "${redactUrl(raw)}"`);
+  }
+  return raw;
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * Reads `.env` in `cwd` if present. Real environment variables win over the file, so a deployment can
+ * override what a checked-out `.env` says.
+ */
+export function readEnvFile(cwd: string): Record<string, string> {
+  const path = join(cwd, '.env');
+  if (!existsSync(path)) return {};
+  return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+}
+
+/**
+ * Builds the Config from the environment. Throws StartupError naming the first bad variable and what it
+ * expected; the caller prints that one line and exits non-zero.
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const merged: Env = { ...readEnvFile(cwd), ...env };
+  const host = str(merged, 'TACHO_HOST') ?? '127.0.0.1';
+  const port = int(merged, 'TACHO_PORT', 8080, 0, 65535, 'a port number');
+  const dataDirRaw = str(merged, 'TACHO_DATA_DIR') ?? './data';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(cwd, dataDirRaw);
+
+  const databaseUrl = url(merged, 'TACHO_DATABASE_URL', ['postgres', 'postgresql']);
+  const database: Config['database'] = databaseUrl
+    ? { kind: 'postgres', url: databaseUrl }
+    : { kind: 'sqlite', path: join(dataDir, 'tacho.db') };
+
+  const mqttUrl = url(merged, 'TACHO_MQTT_URL', ['mqtt', 'mqtts', 'tcp', 'ws', 'wss']);
+  const mqtt: Config['mqtt'] = mqttUrl
+    ? {
+        kind: 'external',
+        url: mqttUrl,
+        clientId: str(merged, 'TACHO_MQTT_CLIENT_ID') ?? 'tacho-server',
+        ...(str(merged, 'TACHO_MQTT_USERNAME') ? { username: str(merged, 'TACHO_MQTT_USERNAME') } : {}),
+        ...(str(merged, 'TACHO_MQTT_PASSWORD') ? { password: str(merged, 'TACHO_MQTT_PASSWORD') } : {}),
+      }
+    : {
+        kind: 'embedded',
+        port: int(merged, 'TACHO_MQTT_PORT', 1883, 0, 65535, 'a port number'),
+        host: str(merged, 'TACHO_MQTT_HOST') ?? host,
+      };
+
+  const logLevel = (str(merged, 'TACHO_LOG_LEVEL') ?? 'info').toLowerCase();
+  const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+  if (!(levels as readonly string[]).includes(logLevel)) {
+    fail(`TACHO_LOG_LEVEL must be one of ${levels.join(', ')}, got "${logLevel}"`);
+  }
+
+  const adminEmail = str(merged, 'TACHO_ADMIN_EMAIL');
+  const adminPassword = str(merged, 'TACHO_ADMIN_PASSWORD');
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) {
+    fail('TACHO_ADMIN_EMAIL and TACHO_ADMIN_PASSWORD must be set together, or neither');
+  }
+  if (adminEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(adminEmail)) {
+    fail(`TACHO_ADMIN_EMAIL must be an email address, got "${adminEmail}"`);
+  }
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    fail('TACHO_ADMIN_PASSWORD must be at least 12 characters long');
+  }
+
+  const publicUrlRaw = url(merged, 'TACHO_PUBLIC_URL', ['http', 'https']);
+  const displayHost =
+    host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const publicUrl = (publicUrlRaw ?? `http://${displayHost}:${port}`).replace(/\/+$/, '');
+
+  const allowedOrigins = list(merged, 'TACHO_ALLOWED_ORIGINS');
+  for (const origin of allowedOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      fail(
+        `TACHO_ALLOWED_ORIGINS must be a comma-separated list of origins like https://example.com, got "${origin}"`,
+      );
+    }
+  }
+
+  const config: Config = {
+    host,
+    port,
+    publicUrl,
+    dataDir,
+    database,
+    mqtt,
+    ...(url(merged, 'TACHO_REDIS_URL', ['redis', 'rediss'])
+      ? { redisUrl: str(merged, 'TACHO_REDIS_URL') }
+      : {}),
+    logLevel: logLevel as Config['logLevel'],
+    ...(adminEmail ? { adminEmail: adminEmail.toLowerCase(), adminPassword } : {}),
+    allowSignup: bool(merged, 'TACHO_ALLOW_SIGNUP', false),
+    allowedOrigins,
+    trustProxy: list(merged, 'TACHO_TRUST_PROXY'),
+    maxPayloadBytes: int(
+      merged,
+      'TACHO_MAX_PAYLOAD_BYTES',
+      262_144,
+      1024,
+      64 * 1024 * 1024,
+      'a size in bytes (1024 to 67108864)',
+    ),
+    offlineAfterS: int(merged, 'TACHO_OFFLINE_AFTER_S', 600, 1, 365 * 86_400, 'a number of seconds'),
+    demo: bool(merged, 'TACHO_DEMO', false),
+    mapTiles: str(merged, 'TACHO_MAP_TILES') ?? 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+    shutdownTimeoutMs: int(
+      merged,
+      'TACHO_SHUTDOWN_TIMEOUT_MS',
+      10_000,
+      0,
+      600_000,
+      'a number of milliseconds',
+    ),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,146 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, type Migration, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { redactUrl } from '../config.js';
+import { StartupError } from '../lib/errors.js';
+import { migrations } from './migrations/index.js';
+import type { Database } from './tables.js';
+
+export type Engine = 'sqlite' | 'postgres';
+export type Db = Kysely<Database>;
+
+/** The storage seam: features get `db` and never branch on `engine` (migrations are the exception). */
+export interface Storage {
+  readonly db: Db;
+  readonly engine: Engine;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold epoch milliseconds, which fit a JS number exactly; pg returns strings by
+// default. numeric stays a string on purpose (not used by the schema).
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === 20) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+export interface OpenOptions {
+  /** PostgreSQL only: run in this schema (created if missing); tests give each run its own. */
+  schema?: string;
+  /** Pool size for PostgreSQL. */
+  poolSize?: number;
+}
+
+/** Opens the database the config names and brings its schema up to date. */
+export async function openStorage(database: Config['database'], options: OpenOptions = {}): Promise<Storage> {
+  const storage =
+    database.kind === 'sqlite' ? openSqlite(database.path) : await openPostgres(database.url, options);
+  try {
+    await migrate(storage);
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
+  return storage;
+}
+
+function openSqlite(path: string): Storage {
+  if (path !== ':memory:') {
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+    } catch (error) {
+      throw new StartupError(
+        `cannot create the data directory ${dirname(path)} (${(error as NodeJS.ErrnoException).code}): set TACHO_DATA_DIR to a writable directory`,
+      );
+    }
+  }
+  let native: SQLite.Database;
+  try {
+    native = new SQLite(path);
+    native.pragma('journal_mode = WAL');
+    native.pragma('synchronous = FULL');
+    native.pragma('busy_timeout = 5000');
+    native.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new StartupError(
+      `cannot open the SQLite database at ${path} (${(error as Error).message}): set TACHO_DATA_DIR to a writable directory`,
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: native }) });
+  return {
+    db,
+    engine: 'sqlite',
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+async function openPostgres(url: string, options: OpenOptions): Promise<Storage> {
+  const schema = options.schema;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema))
+    throw new Error(`bad schema name ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types: pgTypes,
+    connectionTimeoutMillis: 5000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on('error', () => {});
+  try {
+    const client = await pool.connect();
+    try {
+      if (schema) await client.query(`create schema if not exists ${schema}`);
+    } finally {
+      client.release();
+    }
+  } catch (error) {
+    await pool.end().catch(() => {});
+    throw new StartupError(
+      `cannot reach PostgreSQL at ${redactUrl(url)} (${(error as Error).message}): check TACHO_DATABASE_URL and that the server is running`,
+    );
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    engine: 'postgres',
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** Applies every migration not yet recorded, in order, each in its own transaction. */
+export async function migrate(storage: Storage): Promise<string[]> {
+  const { db, engine } = storage;
+  const provider = {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return Object.fromEntries(
+        migrations.map(([name, m]) => [name, { up: (k: Kysely<unknown>) => m.up(k, engine) }] as const),
+      );
+    },
+  };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new StartupError(
+      `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? String(error)}`,
+    );
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,2 @@
+export { type Db, type Engine, migrate, type OpenOptions, openStorage, type Storage } from './database.js';
+export type * from './tables.js';

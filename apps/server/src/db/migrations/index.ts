@@ -1,0 +1,13 @@
+import type { Kysely } from 'kysely';
+import type { Engine } from '../database.js';
+import * as m0001 from './0001-initial.js';
+
+export interface EngineMigration {
+  up(db: Kysely<unknown>, engine: Engine): Promise<void>;
+}
+
+/**
+ * Every migration, in order. Names sort in the order they run; Kysely records each applied one in
+ * `kysely_migration`. Append new ones at the end; never edit one that has shipped.
+ */
+export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [['0001-initial', m0001]];

@@ -1,0 +1,164 @@
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Table types. Times are epoch milliseconds (`*_ms`), units are in column names, booleans are stored as
+ * nullable timestamps (`disabled_ms`) so both engines read them the same, and JSON is stored as text.
+ */
+export interface Database {
+  users: UsersTable;
+  logins: LoginsTable;
+  refresh_tokens: RefreshTokensTable;
+  api_tokens: ApiTokensTable;
+  vehicles: VehiclesTable;
+  vehicle_access: VehicleAccessTable;
+  samples: SamplesTable;
+  vehicle_state: VehicleStateTable;
+  raw_keys: RawKeysTable;
+  dead_letters: DeadLettersTable;
+  settings: SettingsTable;
+}
+
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  name: string;
+  /** argon2id PHC string; null for users who only log in through OIDC. */
+  password_hash: string | null;
+  role: Role;
+  disabled_ms: number | null;
+  /** Access tokens issued before this instant are refused (password change, disable, "log out everywhere"). */
+  tokens_valid_after_ms: number;
+  created_ms: number;
+  updated_ms: number;
+}
+
+/** A login: one browser or CLI presence, i.e. one refresh-token family. */
+export interface LoginsTable {
+  id: string;
+  user_id: string;
+  /** What the user sees in "active logins": browser and OS from the User-Agent, or the CLI's name. */
+  device: string;
+  ip: string | null;
+  created_ms: number;
+  last_used_ms: number;
+  /** Absolute end of the family (30 days after creation). */
+  expires_ms: number;
+  revoked_ms: number | null;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  login_id: string;
+  /** SHA-256 of the token; the token itself is never stored. */
+  token_hash: string;
+  created_ms: number;
+  /** When it was exchanged for its successor; a second use after the grace window revokes the family. */
+  used_ms: number | null;
+  successor_id: string | null;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  user_id: string;
+  /** Set for a vehicle token: it may only publish telemetry for this vehicle (and is its MQTT password). */
+  vehicle_id: string | null;
+  name: string;
+  token_hash: string;
+  /** The first characters, shown in lists so people can tell tokens apart. */
+  prefix: string;
+  /** JSON array of scope names. */
+  scopes: string;
+  /** JSON array of vehicle ids the token is limited to, or null for all the user may see. */
+  vehicle_ids: string | null;
+  created_ms: number;
+  expires_ms: number | null;
+  last_used_ms: number | null;
+  revoked_ms: number | null;
+}
+
+export interface VehiclesTable {
+  id: string;
+  vin: string;
+  name: string;
+  make: string | null;
+  model: string | null;
+  year: number | null;
+  owner_id: string;
+  created_ms: number;
+  updated_ms: number;
+}
+
+export interface VehicleAccessTable {
+  vehicle_id: string;
+  user_id: string;
+  role: 'viewer' | 'operator';
+  created_ms: number;
+}
+
+/** One row per received message; unique on (vehicle, device timestamp, sequence). */
+export interface SamplesTable {
+  vehicle_id: string;
+  ts_ms: number;
+  seq: number;
+  received_ms: number;
+  source: string;
+  /** JSON object of canonical metric → value. */
+  metrics: string;
+  lat: number | null;
+  lon: number | null;
+  alt_m: number | null;
+  heading_deg: number | null;
+  speed_kmh: number | null;
+  accuracy_m: number | null;
+}
+
+/** The latest value of each metric of each vehicle. */
+export interface VehicleStateTable {
+  vehicle_id: string;
+  metric: string;
+  /** JSON value (number, string, boolean, or an object for `position`). */
+  value: string;
+  ts_ms: number;
+}
+
+/** Every raw device key ever seen, with its last value: the deep scan. */
+export interface RawKeysTable {
+  vehicle_id: string;
+  device_key: string;
+  value: string;
+  first_seen_ms: number;
+  last_seen_ms: number;
+  canonical_key: string | null;
+  unit: string | null;
+}
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  /** mqtt, http, or the decoder's name. */
+  source: string;
+  /** The MQTT topic or the HTTP route. */
+  topic: string;
+  vehicle_id: string | null;
+  reason: string;
+  /** The first 2 KiB of the payload, as text. */
+  payload: string;
+  received_ms: number;
+}
+
+/** Small server-wide values shared by every instance (signing keys, schema facts). */
+export interface SettingsTable {
+  key: string;
+  value: string;
+  updated_ms: number;
+}
+
+export type User = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type Vehicle = Selectable<VehiclesTable>;
+export type Login = Selectable<LoginsTable>;
+export type ApiToken = Selectable<ApiTokensTable>;
+export type DeadLetter = Selectable<DeadLettersTable>;

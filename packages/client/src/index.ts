@@ -1,0 +1,2 @@
+/** Typed HTTP and WebSocket client for the Tacho API. */
+export { API_PREFIX } from '@tacho/protocol';

@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@tacho/protocol': src('./packages/protocol/src/index.ts'),
+      '@tacho/client': src('./packages/client/src/index.ts'),
+      '@tacho/server': src('./apps/server/src/index.ts'),
+    },
+  },
+  test: {
+    include: ['{apps,packages,e2e}/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    // Tests share real PostgreSQL, Redis and Mosquitto; each file isolates itself by schema or topic.
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});
