@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -23,6 +24,9 @@ export interface App {
   readonly storage: Storage;
   readonly logger: Logger;
   readonly broker: EmbeddedBroker | null;
+  readonly events: EventBus;
+  readonly clock: Clock;
+  readonly metrics: Registry;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -36,7 +40,7 @@ export interface App {
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  void clock;
+  const events = new EventBus((event, error) => logger.error({ err: error, event }, 'event listener failed'));
   const closers: Array<() => Promise<void>> = [];
   const checks: ReadinessCheck[] = [];
 
@@ -82,6 +86,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     storage,
     logger,
     broker,
+    events,
+    clock,
+    metrics,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

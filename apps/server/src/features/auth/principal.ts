@@ -1,0 +1,28 @@
+import type { Role } from '../../db/index.js';
+
+/**
+ * Who acts. Every service call takes one first and checks a named permission against it.
+ * - `user`: a person, through a login cookie (`loginId`) or an API token (`tokenId`, with scopes and an
+ *   optional vehicle allow-list that narrow what the user may do).
+ * - `vehicle`: a device holding a vehicle token; it may only publish telemetry for that one vehicle.
+ */
+export type Principal =
+  | {
+      readonly kind: 'user';
+      readonly userId: string;
+      readonly role: Role;
+      readonly loginId?: string;
+      readonly tokenId?: string;
+      /** Scopes of the API token; undefined for a cookie login (all the role allows). */
+      readonly scopes?: readonly string[];
+      /** Vehicle ids an API token is limited to; undefined = all the user may see. */
+      readonly vehicleIds?: readonly string[];
+    }
+  | {
+      readonly kind: 'vehicle';
+      readonly vehicleId: string;
+      readonly vin: string;
+      readonly tokenId: string;
+      /** The user who created the token (the owner or an operator of the vehicle). */
+      readonly userId: string;
+    };
