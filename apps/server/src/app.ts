@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
+import { EventBus } from './lib/events.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { type ReadinessCheck, registerHealthRoutes } from './transports/http/health.routes.js';
 import { createMetricsRegistry } from './transports/http/metrics.js';
