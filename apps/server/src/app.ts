@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { type ReadinessCheck, registerHealthRoutes } from './transports/http/health.routes.js';
 import { createMetricsRegistry } from './transports/http/metrics.js';
 import { createHttpServer, type HttpServer } from './transports/http/server.js';
+import { registerWebApp } from './transports/http/static.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './transports/mqtt/embedded-broker.js';
 
 export interface AppOptions {
@@ -71,6 +72,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const metrics = createMetricsRegistry();
   const http = await createHttpServer(config, logger, metrics);
   registerHealthRoutes(http, () => checks);
+  await registerWebApp(http, config);
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
