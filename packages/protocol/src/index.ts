@@ -1,3 +1,5 @@
 /** Wire schemas and types shared by the server, the client, the CLI and the dashboard. Pure: no I/O. */
 export const API_PREFIX = '/api/v1';
 export * from './native.js';
+export * from './live.js';
+export * from './readings.js';

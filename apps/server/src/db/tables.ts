@@ -16,6 +16,8 @@ export interface Database {
   raw_keys: RawKeysTable;
   dead_letters: DeadLettersTable;
   settings: SettingsTable;
+  rollups_minute: RollupsTable;
+  rollups_hour: RollupsTable;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -153,6 +155,24 @@ export interface SettingsTable {
   key: string;
   value: string;
   updated_ms: number;
+}
+
+/** Per-minute or per-hour aggregate of one numeric metric of one vehicle (booleans count as 0/1). */
+export interface RollupsTable {
+  vehicle_id: string;
+  metric: string;
+  /** Start of the bucket (minute or hour), epoch ms. */
+  bucket_ms: number;
+  count: number;
+  sum: number;
+  min_value: number;
+  min_ts_ms: number;
+  max_value: number;
+  max_ts_ms: number;
+  first_value: number;
+  first_ts_ms: number;
+  last_value: number;
+  last_ts_ms: number;
 }
 
 export type User = Selectable<UsersTable>;

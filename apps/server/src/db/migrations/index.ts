@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Engine } from '../database.js';
 import * as m0001 from './0001-initial.js';
+import * as m0005 from './0005-rollups.js';
 
 export interface EngineMigration {
   up(db: Kysely<unknown>, engine: Engine): Promise<void>;
@@ -10,4 +11,7 @@ export interface EngineMigration {
  * Every migration, in order. Names sort in the order they run; Kysely records each applied one in
  * `kysely_migration`. Append new ones at the end; never edit one that has shipped.
  */
-export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [['0001-initial', m0001]];
+export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
+  ['0001-initial', m0001],
+  ['0005-rollups', m0005],
+];

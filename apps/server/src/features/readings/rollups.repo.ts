@@ -1,0 +1,158 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database, RollupsTable } from '../../db/index.js';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+export type RollupPeriod = 'minute' | 'hour';
+const tables = { minute: 'rollups_minute', hour: 'rollups_hour' } as const;
+const widths = { minute: MINUTE_MS, hour: HOUR_MS } as const;
+
+/** A sample as the rollups need it: only rows actually inserted (not duplicates) may be passed in. */
+export interface StoredSample {
+  readonly vehicle_id: string;
+  readonly ts_ms: number;
+  /** Canonical metrics, as an object or as the JSON text stored in `samples.metrics`. */
+  readonly metrics: Readonly<Record<string, unknown>> | string;
+}
+
+type Bucket = RollupsTable;
+
+/** Numbers count as themselves, booleans as 0/1; strings (enums, text) have no aggregate. */
+function numeric(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return null;
+}
+
+function fold(
+  buckets: Map<string, Bucket>,
+  period: RollupPeriod,
+  s: StoredSample,
+  metric: string,
+  v: number,
+) {
+  const bucketMs = Math.floor(s.ts_ms / widths[period]) * widths[period];
+  const key = `${s.vehicle_id}\u0000${metric}\u0000${bucketMs}`;
+  const b = buckets.get(key);
+  if (!b) {
+    buckets.set(key, {
+      vehicle_id: s.vehicle_id,
+      metric,
+      bucket_ms: bucketMs,
+      count: 1,
+      sum: v,
+      min_value: v,
+      min_ts_ms: s.ts_ms,
+      max_value: v,
+      max_ts_ms: s.ts_ms,
+      first_value: v,
+      first_ts_ms: s.ts_ms,
+      last_value: v,
+      last_ts_ms: s.ts_ms,
+    });
+    return;
+  }
+  b.count += 1;
+  b.sum += v;
+  if (v < b.min_value) [b.min_value, b.min_ts_ms] = [v, s.ts_ms];
+  if (v > b.max_value) [b.max_value, b.max_ts_ms] = [v, s.ts_ms];
+  if (s.ts_ms < b.first_ts_ms) [b.first_value, b.first_ts_ms] = [v, s.ts_ms];
+  if (s.ts_ms >= b.last_ts_ms) [b.last_value, b.last_ts_ms] = [v, s.ts_ms];
+}
+
+/** Aggregates samples in memory into one row per (vehicle, metric, bucket) for each period. */
+export function aggregate(samples: readonly StoredSample[]): Record<RollupPeriod, Bucket[]> {
+  const minute = new Map<string, Bucket>();
+  const hour = new Map<string, Bucket>();
+  for (const s of samples) {
+    const metrics =
+      typeof s.metrics === 'string' ? (JSON.parse(s.metrics) as Record<string, unknown>) : s.metrics;
+    for (const [metric, raw] of Object.entries(metrics)) {
+      const v = numeric(raw);
+      if (v === null) continue;
+      fold(minute, 'minute', s, metric, v);
+      fold(hour, 'hour', s, metric, v);
+    }
+  }
+  return { minute: [...minute.values()], hour: [...hour.values()] };
+}
+
+// 13 columns a row; SQLite allows 32,766 bound parameters a statement.
+const CHUNK_ROWS = 1000;
+
+/**
+ * Merges the samples into the minute and hour rollups. Call it inside the transaction that inserted the
+ * samples, with only the rows the insert reported as new, so a redelivered message counts once. The merge
+ * is written with CASE, not least()/greatest() or min()/max(), so one statement serves both engines.
+ */
+export async function writeRollups(db: Kysely<Database>, samples: readonly StoredSample[]): Promise<void> {
+  if (samples.length === 0) return;
+  const byPeriod = aggregate(samples);
+  for (const period of ['minute', 'hour'] as const) {
+    const table = tables[period];
+    const rows = byPeriod[period];
+    const t = (column: string) => sql.ref(`${table}.${column}`);
+    const x = (column: string) => sql.ref(`excluded.${column}`);
+    for (let i = 0; i < rows.length; i += CHUNK_ROWS) {
+      await db
+        .insertInto(table)
+        .values(rows.slice(i, i + CHUNK_ROWS))
+        .onConflict((oc) =>
+          oc.columns(['vehicle_id', 'metric', 'bucket_ms']).doUpdateSet({
+            count: sql`${t('count')} + ${x('count')}`,
+            sum: sql`${t('sum')} + ${x('sum')}`,
+            min_value: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_value')} else ${t('min_value')} end`,
+            min_ts_ms: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_ts_ms')} else ${t('min_ts_ms')} end`,
+            max_value: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_value')} else ${t('max_value')} end`,
+            max_ts_ms: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_ts_ms')} else ${t('max_ts_ms')} end`,
+            first_value: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_value')} else ${t('first_value')} end`,
+            first_ts_ms: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_ts_ms')} else ${t('first_ts_ms')} end`,
+            last_value: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_value')} else ${t('last_value')} end`,
+            last_ts_ms: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_ts_ms')} else ${t('last_ts_ms')} end`,
+          }),
+        )
+        .execute();
+    }
+  }
+}
+
+/** Rollup rows of one metric in [from, to), oldest first. */
+export async function readRollups(
+  db: Kysely<Database>,
+  period: RollupPeriod,
+  vehicleId: string,
+  metric: string,
+  fromMs: number,
+  toMs: number,
+): Promise<Bucket[]> {
+  const width = widths[period];
+  return db
+    .selectFrom(tables[period])
+    .selectAll()
+    .where('vehicle_id', '=', vehicleId)
+    .where('metric', '=', metric)
+    .where('bucket_ms', '>=', Math.floor(fromMs / width) * width)
+    .where('bucket_ms', '<', toMs)
+    .orderBy('bucket_ms')
+    .execute();
+}
+
+/** How many raw samples carry the metric in [from, to), from the minute rollups (no raw scan). */
+export async function countRaw(
+  db: Kysely<Database>,
+  vehicleId: string,
+  metric: string,
+  fromMs: number,
+  toMs: number,
+): Promise<number> {
+  const row = await db
+    .selectFrom('rollups_minute')
+    .select((eb) => eb.fn.sum<number | string | null>('count').as('n'))
+    .where('vehicle_id', '=', vehicleId)
+    .where('metric', '=', metric)
+    .where('bucket_ms', '>=', Math.floor(fromMs / MINUTE_MS) * MINUTE_MS)
+    .where('bucket_ms', '<', toMs)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

@@ -1,0 +1,96 @@
+import { expect, it } from 'vitest';
+import { describeEngines } from '../../test/storage.js';
+import { lttb } from './lttb.js';
+import { aggregate, HOUR_MS, MINUTE_MS, readRollups, writeRollups } from './rollups.repo.js';
+
+const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
+
+describeEngines('rollups', (ctx) => {
+  it('aggregates min, max (with their times), sum, count, first and last per minute and hour', async () => {
+    const { db } = ctx.storage;
+    await writeRollups(db, [
+      { vehicle_id: 'v1', ts_ms: T0 + 1000, metrics: { speed_kmh: 10, gear: 'D', ignition: true } },
+      { vehicle_id: 'v1', ts_ms: T0 + 2000, metrics: '{"speed_kmh":30}' },
+      { vehicle_id: 'v1', ts_ms: T0 + 3000, metrics: { speed_kmh: 5 } },
+      { vehicle_id: 'v1', ts_ms: T0 + MINUTE_MS, metrics: { speed_kmh: 50 } },
+    ]);
+    const minute = await readRollups(db, 'minute', 'v1', 'speed_kmh', T0, T0 + HOUR_MS);
+    expect(minute).toHaveLength(2);
+    expect(minute[0]).toMatchObject({
+      bucket_ms: T0,
+      count: 3,
+      sum: 45,
+      min_value: 5,
+      min_ts_ms: T0 + 3000,
+      max_value: 30,
+      max_ts_ms: T0 + 2000,
+      first_value: 10,
+      first_ts_ms: T0 + 1000,
+      last_value: 5,
+      last_ts_ms: T0 + 3000,
+    });
+    const hour = await readRollups(db, 'hour', 'v1', 'speed_kmh', T0, T0 + HOUR_MS);
+    expect(hour).toMatchObject([
+      { bucket_ms: T0, count: 4, sum: 95, min_value: 5, max_value: 50, last_value: 50 },
+    ]);
+    // Booleans count as 0/1; strings have no aggregate.
+    expect(await readRollups(db, 'minute', 'v1', 'ignition', T0, T0 + HOUR_MS)).toMatchObject([
+      { max_value: 1 },
+    ]);
+    expect(await readRollups(db, 'minute', 'v1', 'gear', T0, T0 + HOUR_MS)).toEqual([]);
+  });
+
+  it('merges later batches into existing buckets, including ones that arrive out of order', async () => {
+    const { db } = ctx.storage;
+    await writeRollups(db, [{ vehicle_id: 'v1', ts_ms: T0 + 5000, metrics: { range_km: 100 } }]);
+    await writeRollups(db, [
+      { vehicle_id: 'v1', ts_ms: T0 + 1000, metrics: { range_km: 120 } },
+      { vehicle_id: 'v1', ts_ms: T0 + 9000, metrics: { range_km: 90 } },
+    ]);
+    await writeRollups(db, [{ vehicle_id: 'v2', ts_ms: T0 + 1000, metrics: { range_km: 1 } }]);
+    const [b] = await readRollups(db, 'minute', 'v1', 'range_km', T0, T0 + MINUTE_MS);
+    expect(b).toMatchObject({
+      count: 3,
+      sum: 310,
+      min_value: 90,
+      min_ts_ms: T0 + 9000,
+      max_value: 120,
+      max_ts_ms: T0 + 1000,
+      first_value: 120,
+      first_ts_ms: T0 + 1000,
+      last_value: 90,
+      last_ts_ms: T0 + 9000,
+    });
+  });
+
+  it('writes thousands of buckets in one call (chunked under the parameter limit)', async () => {
+    const { db } = ctx.storage;
+    const samples = Array.from({ length: 3000 }, (_, i) => ({
+      vehicle_id: 'v1',
+      ts_ms: T0 + i * MINUTE_MS,
+      metrics: { speed_kmh: i },
+    }));
+    await writeRollups(db, samples);
+    const minute = await readRollups(db, 'minute', 'v1', 'speed_kmh', T0, T0 + 3000 * MINUTE_MS);
+    expect(minute).toHaveLength(3000);
+    const hour = await readRollups(db, 'hour', 'v1', 'speed_kmh', T0, T0 + 3000 * MINUTE_MS);
+    expect(hour).toHaveLength(50);
+    expect(hour.reduce((n, b) => n + b.count, 0)).toBe(3000);
+  });
+});
+
+it('aggregate skips non-finite numbers', () => {
+  const out = aggregate([{ vehicle_id: 'v', ts_ms: T0, metrics: { a: Number.NaN, b: 1 } }]);
+  expect(out.minute.map((b) => b.metric)).toEqual(['b']);
+});
+
+it('lttb keeps the ends and a lone spike, and returns at most the threshold', () => {
+  const t = Array.from({ length: 10_000 }, (_, i) => i);
+  const v = t.map((i) => (i === 4321 ? 1000 : Math.sin(i / 100)));
+  const out = lttb(t, v, 100);
+  expect(out.t).toHaveLength(100);
+  expect(out.t[0]).toBe(0);
+  expect(out.t.at(-1)).toBe(9999);
+  expect(out.v).toContain(1000);
+  expect(lttb([1, 2], [3, 4], 10)).toEqual({ t: [1, 2], v: [3, 4] });
+});
