@@ -1,0 +1,20 @@
+import { HandlerTable, type LiveBus } from './bus.js';
+
+/** The single-instance bus: delivery is a synchronous loop over the vehicle's handlers. */
+export class MemoryBus implements LiveBus {
+  private readonly table = new HandlerTable();
+  constructor(private readonly onError: (error: unknown) => void = () => {}) {}
+
+  async publish(vehicleId: string, payload: string): Promise<void> {
+    this.table.deliver(vehicleId, payload, this.onError);
+  }
+
+  async subscribe(vehicleId: string, handler: (payload: string) => void): Promise<() => void> {
+    this.table.add(vehicleId, handler);
+    return () => {
+      this.table.remove(vehicleId, handler);
+    };
+  }
+
+  async close(): Promise<void> {}
+}
