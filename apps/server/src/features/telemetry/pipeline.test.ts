@@ -1,0 +1,212 @@
+import { Registry } from 'prom-client';
+import { expect, it } from 'vitest';
+import { ManualClock } from '../../lib/clock.js';
+import { EventBus } from '../../lib/events.js';
+import { createLogger } from '../../lib/logger.js';
+import { describeEngines } from '../../test/storage.js';
+import { IngestPipeline, type PipelineOptions } from './pipeline.js';
+import { insertVehicle, testVin } from './test-fixtures.js';
+
+const T0 = Date.UTC(2026, 0, 1, 12);
+
+describeEngines('ingest pipeline', (ctx) => {
+  async function setup(options: Partial<PipelineOptions> = {}) {
+    const clock = new ManualClock(T0);
+    const events = new EventBus();
+    const registry = new Registry();
+    const pipeline = new IngestPipeline(
+      { storage: ctx.storage, clock, events, logger: createLogger('silent'), registry },
+      options,
+    );
+    const vehicleId = await insertVehicle(ctx.storage.db, testVin(1));
+    const source = { source: 'mqtt', topic: `tacho/v1/${testVin(1)}/telemetry`, vehicleId };
+    return { pipeline, events, registry, vehicleId, source };
+  }
+
+  it('stores a message, its latest state and raw keys, then emits samples.stored', async () => {
+    const { pipeline, events, vehicleId, source } = await setup();
+    const seen: unknown[] = [];
+    events.on('samples.stored', (e) => seen.push(e));
+    const result = await pipeline.ingestPayload(
+      source,
+      JSON.stringify({
+        ts: T0 - 1000,
+        seq: 3,
+        metrics: { battery_level_pct: 81.5, charging_state: 'charging', ignition: false },
+        position: { lat: 48.1, lon: 11.5, heading_deg: 90 },
+        raw: { '34183/1/9': 81.5 },
+      }),
+    );
+    expect(result).toEqual({ stored: 1, duplicates: 0, rejected: [] });
+
+    const sample = await ctx.storage.db.selectFrom('samples').selectAll().executeTakeFirstOrThrow();
+    expect(sample).toMatchObject({
+      vehicle_id: vehicleId,
+      ts_ms: T0 - 1000,
+      seq: 3,
+      source: 'mqtt',
+      lat: 48.1,
+    });
+    expect(JSON.parse(sample.metrics)).toEqual({
+      battery_level_pct: 81.5,
+      charging_state: 'charging',
+      ignition: false,
+    });
+    const state = await ctx.storage.db
+      .selectFrom('vehicle_state')
+      .select(['metric', 'value', 'ts_ms'])
+      .orderBy('metric')
+      .execute();
+    expect(state.map((s) => [s.metric, JSON.parse(s.value)])).toEqual([
+      ['battery_level_pct', 81.5],
+      ['charging_state', 'charging'],
+      ['ignition', false],
+      ['position', { lat: 48.1, lon: 11.5, heading_deg: 90 }],
+    ]);
+    const raw = await ctx.storage.db.selectFrom('raw_keys').selectAll().execute();
+    expect(raw).toMatchObject([{ device_key: '34183/1/9', value: '81.5', first_seen_ms: T0 - 1000 }]);
+    expect(seen).toEqual([
+      {
+        vehicleId,
+        samples: [
+          {
+            tsMs: T0 - 1000,
+            seq: 3,
+            metrics: { battery_level_pct: 81.5, charging_state: 'charging', ignition: false },
+            position: { lat: 48.1, lon: 11.5, heading_deg: 90 },
+            raw: { '34183/1/9': 81.5 },
+          },
+        ],
+      },
+    ]);
+  });
+
+  it('stores a redelivered message once and counts the copies as duplicates', async () => {
+    const { pipeline, source } = await setup();
+    const message = { ts: new Date(T0).toISOString(), metrics: { speed_kmh: 50 } };
+    // The same message twice in one payload, then again later: one row in all.
+    expect(await pipeline.ingest(source, [message, message])).toMatchObject({ stored: 1, duplicates: 1 });
+    const again = await Promise.all([pipeline.ingest(source, [message]), pipeline.ingest(source, [message])]);
+    expect(again.map((r) => [r.stored, r.duplicates])).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+    const rows = await ctx.storage.db.selectFrom('samples').select(['ts_ms', 'seq']).execute();
+    expect(rows).toEqual([{ ts_ms: T0, seq: 0 }]);
+  });
+
+  it('keeps the newest value in vehicle_state when messages arrive out of order', async () => {
+    const { pipeline, source } = await setup();
+    await pipeline.ingest(source, [{ ts: T0, metrics: { battery_level_pct: 60 }, raw: { k: 'new' } }]);
+    await pipeline.ingest(source, [
+      { ts: T0 - 60_000, metrics: { battery_level_pct: 70 }, raw: { k: 'old' } },
+    ]);
+    const state = await ctx.storage.db.selectFrom('vehicle_state').selectAll().executeTakeFirstOrThrow();
+    expect([JSON.parse(state.value), state.ts_ms]).toEqual([60, T0]);
+    const raw = await ctx.storage.db.selectFrom('raw_keys').selectAll().executeTakeFirstOrThrow();
+    expect(raw).toMatchObject({ value: '"new"', first_seen_ms: T0 - 60_000, last_seen_ms: T0 });
+    expect(await ctx.storage.db.selectFrom('samples').select('ts_ms').execute()).toHaveLength(2);
+  });
+
+  it('dead-letters invalid messages with a reason naming the field and stores the valid ones around them', async () => {
+    const { pipeline, registry, source } = await setup();
+    const result = await pipeline.ingest(source, [
+      { ts: T0, seq: 1, metrics: { speed_kmh: 42 } },
+      { ts: T0, seq: 2, metrics: { speed_kmh: 900 } },
+      { ts: T0 + 10 * 60_000, metrics: { speed_kmh: 1 } },
+      { ts: T0, seq: 3, metrics: { warp_factor: 9 } },
+      'not an object',
+      { ts: T0, seq: 4, metrics: { battery_level_pct: 55 } },
+    ]);
+    expect(result.stored).toBe(2);
+    expect(result.rejected.map((r) => [r.index, r.code])).toEqual([
+      [1, 'out_of_range'],
+      [2, 'future_timestamp'],
+      [3, 'unknown_metric'],
+      [4, 'invalid_shape'],
+    ]);
+    const bad = await pipeline.ingestPayload(source, '{"ts": 1, "metrics": ');
+    expect(bad.rejected[0]?.code).toBe('invalid_json');
+
+    const letters = await ctx.storage.db.selectFrom('dead_letters').selectAll().orderBy('id').execute();
+    expect(letters.map((l) => l.reason)).toEqual([
+      'metrics.speed_kmh: 900 is above the plausible maximum 500',
+      expect.stringMatching(/^ts: .* more than 5 minutes ahead/),
+      'metrics.warp_factor: not a catalog metric (send device keys in "raw")',
+      'message must be an object',
+      expect.stringMatching(/^payload is not valid JSON/),
+    ]);
+    expect(letters[0]).toMatchObject({ source: 'mqtt', topic: source.topic, vehicle_id: source.vehicleId });
+    expect(letters[4]?.payload).toBe('{"ts": 1, "metrics": ');
+    const samples = await ctx.storage.db.selectFrom('samples').select('seq').orderBy('seq').execute();
+    expect(samples.map((s) => s.seq)).toEqual([1, 4]);
+    const metrics = await registry.metrics();
+    expect(metrics).toContain('tacho_ingest_dead_letters_total{reason="out_of_range"} 1');
+    expect(metrics).toContain('tacho_ingest_dead_letters_total{reason="invalid_json"} 1');
+  });
+
+  it('keeps only the newest dead letters and only the first 2 KiB of each', async () => {
+    const { pipeline, source } = await setup({ deadLetterKeep: 5 });
+    for (let i = 0; i < 8; i++) await pipeline.ingestPayload(source, `garbage ${i} ${'x'.repeat(5000)}`);
+    const letters = await ctx.storage.db.selectFrom('dead_letters').selectAll().orderBy('id').execute();
+    expect(letters.map((l) => l.payload.slice(0, 9))).toEqual([
+      'garbage 3',
+      'garbage 4',
+      'garbage 5',
+      'garbage 6',
+      'garbage 7',
+    ]);
+    expect(letters[0]?.payload.length).toBe(2048);
+  });
+
+  it('refuses payloads over the size limit without parsing them', async () => {
+    const { pipeline, source } = await setup({ maxPayloadBytes: 1024 });
+    const result = await pipeline.ingestPayload(
+      source,
+      JSON.stringify({ ts: T0, raw: { k: 'y'.repeat(2000) } }),
+    );
+    expect(result.rejected).toEqual([
+      { index: 0, code: 'too_large', reason: expect.stringContaining('limit is 1024') },
+    ]);
+  });
+
+  it('batches concurrent messages into few transactions and runs hooks inside them', async () => {
+    const { pipeline, source } = await setup({ batchRows: 100, flushMs: 20 });
+    const hookCalls: number[] = [];
+    pipeline.addTransactionalHook(async (trx, stored) => {
+      hookCalls.push(stored.length);
+      // The hook sees the batch's own uncommitted rows: it runs in the same transaction.
+      const rows = await trx.selectFrom('samples').select('seq').execute();
+      expect(rows.length).toBeGreaterThanOrEqual(stored.length);
+    });
+    const results = await Promise.all(
+      Array.from({ length: 250 }, (_, i) =>
+        pipeline.ingest(source, [{ ts: T0, seq: i, metrics: { speed_kmh: 1 } }]),
+      ),
+    );
+    expect(results.every((r) => r.stored === 1)).toBe(true);
+    expect(hookCalls.reduce((a, b) => a + b, 0)).toBe(250);
+    expect(hookCalls.length).toBeLessThanOrEqual(5);
+  });
+
+  it('dead-letters a message whose vehicle vanished instead of blocking the others', async () => {
+    const { pipeline, source } = await setup();
+    const gone = { ...source, vehicleId: 'no-such-vehicle' };
+    const [ok, lost] = await Promise.all([
+      pipeline.ingest(source, [{ ts: T0, metrics: { speed_kmh: 3 } }]),
+      pipeline.ingest(gone, [{ ts: T0, metrics: { speed_kmh: 4 } }]),
+    ]);
+    expect(ok.stored).toBe(1);
+    expect(lost.stored).toBe(0);
+    const letters = await ctx.storage.db.selectFrom('dead_letters').select('reason').execute();
+    expect(letters[0]?.reason).toMatch(/^not stored:/);
+  });
+
+  it('answers Unavailable after close', async () => {
+    const { pipeline, source } = await setup();
+    await pipeline.close();
+    await expect(pipeline.ingest(source, [{ ts: T0, metrics: { speed_kmh: 1 } }])).rejects.toThrow(
+      /shutting down/,
+    );
+  });
+});

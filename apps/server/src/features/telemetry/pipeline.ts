@@ -1,0 +1,591 @@
+import type { MetricValue, Position } from '@tacho/protocol';
+import type { Transaction } from 'kysely';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Database, Storage } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import { Unavailable } from '../../lib/errors.js';
+import type { EventBus } from '../../lib/events.js';
+import type { Logger } from '../../lib/logger.js';
+import { isTransientStorageError } from './storage-errors.js';
+import {
+  type DeadLetterRow,
+  insertDeadLetters,
+  insertSamples,
+  type RawKeyRow,
+  type SampleRow,
+  type StateRow,
+  sampleKey,
+  upsertRawKeys,
+  upsertVehicleState,
+} from './telemetry.repo.js';
+import {
+  decodeNativePayload,
+  isRejection,
+  type Rejection,
+  type RejectionCode,
+  type ValidSample,
+  validateMessage,
+} from './validate.js';
+
+/** Where a payload came from. Every source format (native, VinFast, OwnTracks, …) fills the same shape. */
+export interface IngestSource {
+  /** `mqtt`, `http`, or the decoder's name (`owntracks`): stored with each sample and dead letter. */
+  readonly source: string;
+  /** The MQTT topic or the HTTP route, for dead letters. */
+  readonly topic: string;
+  readonly vehicleId: string;
+  /** Decoders that map device keys say what a raw key means; kept in `raw_keys` for the deep scan. */
+  readonly describeRawKey?: (
+    deviceKey: string,
+  ) => { canonicalKey: string | null; unit: string | null } | null;
+}
+
+export interface IngestResult {
+  /** Messages newly stored. */
+  stored: number;
+  /** Messages already stored before (same vehicle, ts, seq): accepted, nothing written. */
+  duplicates: number;
+  /** Messages refused and kept as dead letters, with their index in the payload. */
+  rejected: Array<{ index: number; code: RejectionCode; reason: string }>;
+}
+
+/** A sample as committed, handed to transactional hooks and `samples.stored` listeners. */
+export interface StoredSample {
+  readonly vehicleId: string;
+  readonly tsMs: number;
+  readonly seq: number;
+  readonly receivedMs: number;
+  readonly source: string;
+  readonly metrics: Readonly<Record<string, MetricValue>>;
+  readonly position?: Position;
+  readonly raw?: Readonly<Record<string, MetricValue>>;
+}
+
+/** Extra writes that must commit together with the samples (rollups); throwing aborts the batch. */
+export type TransactionalHook = (
+  trx: Transaction<Database>,
+  stored: readonly StoredSample[],
+) => Promise<void>;
+
+export interface PipelineOptions {
+  /** A batch is written as soon as it holds this many rows… */
+  batchRows: number;
+  /** …or this long after its oldest message arrived, whichever comes first. */
+  flushMs: number;
+  /** Rows allowed to wait in memory; beyond it producers wait (MQTT stops reading, HTTP waits). */
+  maxQueuedRows: number;
+  /** Dead letters kept; the oldest are dropped first. */
+  deadLetterKeep: number;
+  maxPayloadBytes: number;
+}
+
+export const defaultPipelineOptions: PipelineOptions = {
+  batchRows: 1000,
+  flushMs: 4,
+  maxQueuedRows: 20_000,
+  deadLetterKeep: 10_000,
+  maxPayloadBytes: 262_144,
+};
+
+interface Pending {
+  readonly samples: StoredSample[];
+  readonly deadLetters: DeadLetterRow[];
+  readonly describeRawKey: IngestSource['describeRawKey'];
+  readonly weight: number;
+  readonly enqueuedMs: number;
+  readonly resolve: (counts: { stored: number; duplicates: number }) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const DEAD_LETTER_PAYLOAD_CHARS = 2048;
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * The ingestion pipeline: validate → de-duplicate → batch → one transaction per batch → settle each
+ * caller's promise after commit (the transport acknowledges then) → emit `samples.stored`.
+ *
+ * A single writer drains the queue, so batches commit in arrival order and SQLite never sees two writers.
+ * When the database fails, the batch is retried with backoff until it commits: nothing is acknowledged
+ * meanwhile, the queue stops growing at `maxQueuedRows`, and `/ready` reports the pipeline down.
+ */
+export class IngestPipeline {
+  private readonly options: PipelineOptions;
+  private queue: Pending[] = [];
+  private queuedRows = 0;
+  private waiters: Array<() => void> = [];
+  private timer: NodeJS.Timeout | null = null;
+  private writing = false;
+  private closed = false;
+  private failingSinceMs: number | null = null;
+  private writeStartedMs: number | null = null;
+  private readonly hooks: TransactionalHook[] = [];
+  private readonly metrics;
+
+  constructor(
+    private readonly deps: {
+      storage: Storage;
+      clock: Clock;
+      events: EventBus;
+      logger: Logger;
+      registry: Registry;
+    },
+    options: Partial<PipelineOptions> = {},
+  ) {
+    this.options = { ...defaultPipelineOptions, ...options };
+    const registers = [deps.registry];
+    this.metrics = {
+      messages: new Counter({
+        name: 'tacho_ingest_messages_total',
+        help: 'Telemetry messages committed, by outcome (stored, duplicate)',
+        labelNames: ['outcome'] as const,
+        registers,
+      }),
+      deadLetters: new Counter({
+        name: 'tacho_ingest_dead_letters_total',
+        help: 'Telemetry messages refused and kept as dead letters, by reason',
+        labelNames: ['reason'] as const,
+        registers,
+      }),
+      batch: new Histogram({
+        name: 'tacho_ingest_batch_seconds',
+        help: 'Time to write one batch transaction',
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        registers,
+      }),
+      failures: new Counter({
+        name: 'tacho_ingest_write_failures_total',
+        help: 'Batch transactions that failed and were retried',
+        registers,
+      }),
+    };
+    const self = this;
+    new Gauge({
+      name: 'tacho_ingest_queue_rows',
+      help: 'Rows waiting to be written',
+      registers,
+      collect() {
+        this.set(self.queuedRows);
+      },
+    });
+  }
+
+  /** Registers extra writes done inside every batch transaction; returns a function removing it. */
+  addTransactionalHook(hook: TransactionalHook): () => void {
+    this.hooks.push(hook);
+    return () => {
+      const i = this.hooks.indexOf(hook);
+      if (i >= 0) this.hooks.splice(i, 1);
+    };
+  }
+
+  /** Decodes a native-format payload (one message or an array) and ingests it. */
+  ingestPayload(source: IngestSource, payload: Buffer | string): Promise<IngestResult> {
+    const decoded = decodeNativePayload(payload, this.options.maxPayloadBytes);
+    if (!decoded.ok) return this.rejectPayload(source, decoded.rejection, payload);
+    return this.ingest(source, decoded.messages);
+  }
+
+  /**
+   * Ingests decoded messages (native shape). Resolves after the batch holding them has committed: valid
+   * ones stored (or recognised as duplicates), invalid ones kept as dead letters. Never rejects for bad
+   * input; rejects with Unavailable only when the pipeline is closed.
+   */
+  async ingest(source: IngestSource, messages: readonly unknown[]): Promise<IngestResult> {
+    const nowMs = this.deps.clock.now();
+    const samples: StoredSample[] = [];
+    const deadLetters: DeadLetterRow[] = [];
+    const rejected: IngestResult['rejected'] = [];
+    for (let index = 0; index < messages.length; index++) {
+      const result = validateMessage(messages[index], nowMs);
+      if (isRejection(result)) {
+        rejected.push({ index, code: result.code, reason: result.reason });
+        deadLetters.push(this.deadLetterRow(source, result, messages[index], nowMs));
+      } else {
+        samples.push(toStored(source, result, nowMs));
+      }
+    }
+    const counts = await this.enqueue(samples, deadLetters, source.describeRawKey);
+    return { ...counts, rejected };
+  }
+
+  /** Keeps a payload that could not even be attributed or decoded (unknown VIN, bad JSON, too large). */
+  async rejectPayload(
+    source: Omit<IngestSource, 'vehicleId'> & { vehicleId: string | null },
+    rejection: Rejection,
+    payload: unknown,
+  ): Promise<IngestResult> {
+    const row = this.deadLetterRow(source, rejection, payload, this.deps.clock.now());
+    await this.enqueue([], [row], undefined);
+    return { stored: 0, duplicates: 0, rejected: [{ index: 0, ...rejection }] };
+  }
+
+  /** For `/ready`: down while batches fail or one has been stuck for more than 5 s. */
+  isHealthy(): boolean {
+    if (this.failingSinceMs !== null) return false;
+    return this.writeStartedMs === null || Date.now() - this.writeStartedMs < 5000;
+  }
+
+  get queued(): number {
+    return this.queuedRows;
+  }
+
+  /**
+   * Stops taking new messages, writes what is queued (retrying for at most `timeoutMs`), then fails the
+   * rest: their senders were never acknowledged and will send again.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.closed = true;
+    for (const wake of this.waiters.splice(0)) wake();
+    const deadline = Date.now() + timeoutMs;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (!this.writing) void this.drain();
+    while ((this.writing || this.queue.length > 0) && Date.now() < deadline) {
+      await sleep(10);
+    }
+    for (const p of this.queue.splice(0)) p.reject(new Unavailable('the server is shutting down'));
+    this.queuedRows = 0;
+  }
+
+  private deadLetterRow(
+    source: { source: string; topic: string; vehicleId: string | null },
+    rejection: Rejection,
+    payload: unknown,
+    nowMs: number,
+  ): DeadLetterRow {
+    this.metrics.deadLetters.inc({ reason: rejection.code });
+    return {
+      source: source.source,
+      topic: source.topic,
+      vehicle_id: source.vehicleId,
+      reason: rejection.reason,
+      payload: payloadText(payload),
+      received_ms: nowMs,
+    };
+  }
+
+  private async enqueue(
+    samples: StoredSample[],
+    deadLetters: DeadLetterRow[],
+    describeRawKey: IngestSource['describeRawKey'],
+  ): Promise<{ stored: number; duplicates: number }> {
+    if (samples.length === 0 && deadLetters.length === 0) return { stored: 0, duplicates: 0 };
+    const weight = samples.length + deadLetters.length;
+    // Back-pressure: wait for room instead of growing without bound. A payload larger than the whole
+    // queue still gets in once the queue is empty.
+    while (!this.closed && this.queuedRows > 0 && this.queuedRows + weight > this.options.maxQueuedRows) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.closed) throw new Unavailable('the server is shutting down');
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        samples,
+        deadLetters,
+        describeRawKey,
+        weight,
+        enqueuedMs: Date.now(),
+        resolve,
+        reject,
+      });
+      this.queuedRows += weight;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.writing || this.queue.length === 0) return;
+    if (this.queuedRows >= this.options.batchRows || this.closed) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      void this.drain();
+      return;
+    }
+    if (this.timer) return;
+    const oldest = this.queue[0]?.enqueuedMs ?? Date.now();
+    const wait = Math.max(0, this.options.flushMs - (Date.now() - oldest));
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.drain();
+    }, wait);
+  }
+
+  private async drain(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.takeBatch();
+        await this.writeWithRetry(batch);
+        for (const p of batch) this.queuedRows -= p.weight;
+        for (const wake of this.waiters.splice(0)) wake();
+        // Let producers add to the next batch unless there is already a full one waiting: a transaction
+        // per message would cost one fsync each.
+        if (this.queuedRows < this.options.batchRows && !this.closed) break;
+      }
+    } finally {
+      this.writing = false;
+      this.schedule();
+    }
+  }
+
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    let rows = 0;
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (batch.length > 0 && rows + next.weight > this.options.batchRows) break;
+      batch.push(next);
+      rows += next.weight;
+      this.queue.shift();
+    }
+    return batch;
+  }
+
+  private async writeWithRetry(batch: Pending[]): Promise<void> {
+    let backoffMs = 50;
+    for (;;) {
+      this.writeStartedMs = Date.now();
+      try {
+        const results = await this.writeBatch(batch);
+        this.writeStartedMs = null;
+        if (this.failingSinceMs !== null) {
+          this.deps.logger.info({ downMs: Date.now() - this.failingSinceMs }, 'telemetry writes recovered');
+          this.failingSinceMs = null;
+        }
+        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+        return;
+      } catch (error) {
+        this.writeStartedMs = null;
+        this.metrics.failures.inc();
+        if (!isTransientStorageError(error)) {
+          // The data, not the database, is at fault (e.g. the vehicle was deleted meanwhile): isolate the
+          // message responsible and keep it as a dead letter instead of blocking everyone behind it.
+          if (batch.length > 1) {
+            for (const p of batch) await this.writeWithRetry([p]);
+            return;
+          }
+          const p = batch[0]!;
+          if (p.samples.length > 0) {
+            this.deps.logger.warn({ err: error }, 'telemetry message could not be stored; dead-lettered');
+            const dead: Pending = {
+              ...p,
+              samples: [],
+              deadLetters: [
+                ...p.deadLetters,
+                ...p.samples.map((s) =>
+                  this.deadLetterRow(
+                    { source: s.source, topic: 'store', vehicleId: null },
+                    { code: 'not_stored', reason: `not stored: ${(error as Error).message}`.slice(0, 500) },
+                    sampleText(s),
+                    s.receivedMs,
+                  ),
+                ),
+              ],
+              resolve: () => p.resolve({ stored: 0, duplicates: 0 }),
+            };
+            await this.writeWithRetry([dead]);
+            return;
+          }
+          this.deps.logger.error({ err: error }, 'dead letters could not be stored; dropped');
+          p.resolve({ stored: 0, duplicates: 0 });
+          return;
+        }
+        if (this.failingSinceMs === null) {
+          this.failingSinceMs = Date.now();
+          this.deps.logger.error(
+            { err: error },
+            'telemetry writes failing; retrying, nothing is acknowledged',
+          );
+        }
+        if (this.closed) {
+          for (const p of batch) p.reject(new Unavailable('the database is unavailable'));
+          return;
+        }
+        await sleep(backoffMs);
+        backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+      }
+    }
+  }
+
+  /** One transaction for the whole batch; returns each caller's counts. */
+  private async writeBatch(batch: Pending[]): Promise<Array<{ stored: number; duplicates: number }>> {
+    const started = performance.now();
+    const rows: SampleRow[] = [];
+    const keys: string[][] = [];
+    const firstOwner = new Map<string, StoredSample>();
+    for (const p of batch) {
+      const own: string[] = [];
+      for (const s of p.samples) {
+        const key = sampleKey(s.vehicleId, s.tsMs, s.seq);
+        own.push(key);
+        if (firstOwner.has(key)) continue;
+        firstOwner.set(key, s);
+        rows.push(toRow(s));
+      }
+      keys.push(own);
+    }
+    const deadLetters = batch.flatMap((p) => p.deadLetters);
+
+    const { storedKeys, storedSamples } = await this.deps.storage.db.transaction().execute(async (trx) => {
+      const storedKeys = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
+      const storedSamples: StoredSample[] = [];
+      for (const [key, s] of firstOwner) if (storedKeys.has(key)) storedSamples.push(s);
+      if (storedSamples.length > 0) {
+        await upsertVehicleState(trx, latestState(storedSamples));
+        const rawRows = latestRawKeys(storedSamples, batch);
+        if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
+        for (const hook of this.hooks) await hook(trx, storedSamples);
+      }
+      await insertDeadLetters(trx, deadLetters, this.options.deadLetterKeep);
+      return { storedKeys, storedSamples };
+    });
+    this.metrics.batch.observe((performance.now() - started) / 1000);
+
+    const claimed = new Set<string>();
+    const results = keys.map((own) => {
+      let stored = 0;
+      for (const key of own) {
+        if (storedKeys.has(key) && !claimed.has(key)) {
+          claimed.add(key);
+          stored++;
+        }
+      }
+      return { stored, duplicates: own.length - stored };
+    });
+    const storedCount = storedSamples.length;
+    this.metrics.messages.inc({ outcome: 'stored' }, storedCount);
+    this.metrics.messages.inc({ outcome: 'duplicate' }, keys.reduce((n, k) => n + k.length, 0) - storedCount);
+    this.emitStored(storedSamples);
+    return results;
+  }
+
+  private emitStored(stored: readonly StoredSample[]): void {
+    if (stored.length === 0) return;
+    const byVehicle = new Map<string, StoredSample[]>();
+    for (const s of stored) {
+      const list = byVehicle.get(s.vehicleId);
+      if (list) list.push(s);
+      else byVehicle.set(s.vehicleId, [s]);
+    }
+    for (const [vehicleId, list] of byVehicle) {
+      list.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
+      this.deps.events.emit('samples.stored', {
+        vehicleId,
+        samples: list.map((s) => ({
+          tsMs: s.tsMs,
+          seq: s.seq,
+          metrics: s.metrics,
+          ...(s.position ? { position: s.position } : {}),
+          ...(s.raw ? { raw: s.raw } : {}),
+        })),
+      });
+    }
+  }
+}
+
+function toStored(source: IngestSource, sample: ValidSample, receivedMs: number): StoredSample {
+  return {
+    vehicleId: source.vehicleId,
+    tsMs: sample.tsMs,
+    seq: sample.seq,
+    receivedMs,
+    source: source.source,
+    metrics: sample.metrics,
+    ...(sample.position ? { position: sample.position } : {}),
+    ...(sample.raw ? { raw: sample.raw } : {}),
+  };
+}
+
+function toRow(s: StoredSample): SampleRow {
+  const p = s.position;
+  return {
+    vehicle_id: s.vehicleId,
+    ts_ms: s.tsMs,
+    seq: s.seq,
+    received_ms: s.receivedMs,
+    source: s.source,
+    metrics: JSON.stringify(s.metrics),
+    lat: p?.lat ?? null,
+    lon: p?.lon ?? null,
+    alt_m: p?.alt_m ?? null,
+    heading_deg: p?.heading_deg ?? null,
+    speed_kmh: p?.speed_kmh ?? null,
+    accuracy_m: p?.accuracy_m ?? null,
+  };
+}
+
+function newer(a: { ts_ms: number; seq: number }, tsMs: number, seq: number): boolean {
+  return tsMs > a.ts_ms || (tsMs === a.ts_ms && seq >= a.seq);
+}
+
+/** The newest value of each (vehicle, metric) in the batch; `position` is kept as one metric. */
+function latestState(stored: readonly StoredSample[]): StateRow[] {
+  const latest = new Map<string, StateRow & { seq: number }>();
+  const put = (vehicleId: string, metric: string, value: unknown, tsMs: number, seq: number) => {
+    const key = `${vehicleId}\u0000${metric}`;
+    const current = latest.get(key);
+    if (current && !newer(current, tsMs, seq)) return;
+    latest.set(key, { vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: tsMs, seq });
+  };
+  for (const s of stored) {
+    for (const metric in s.metrics) put(s.vehicleId, metric, s.metrics[metric], s.tsMs, s.seq);
+    if (s.position) put(s.vehicleId, 'position', s.position, s.tsMs, s.seq);
+  }
+  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
+}
+
+function latestRawKeys(stored: readonly StoredSample[], batch: readonly Pending[]): RawKeyRow[] {
+  const describe = new Map<string, IngestSource['describeRawKey']>();
+  for (const p of batch)
+    if (p.describeRawKey) for (const s of p.samples) describe.set(s.source, p.describeRawKey);
+  const latest = new Map<string, RawKeyRow & { seq: number }>();
+  for (const s of stored) {
+    if (!s.raw) continue;
+    const describer = describe.get(s.source);
+    for (const deviceKey in s.raw) {
+      const key = `${s.vehicleId}\u0000${deviceKey}`;
+      const current = latest.get(key);
+      if (current && !newer(current, s.tsMs, s.seq)) continue;
+      const info = describer?.(deviceKey) ?? null;
+      latest.set(key, {
+        vehicle_id: s.vehicleId,
+        device_key: deviceKey,
+        value: JSON.stringify(s.raw[deviceKey]),
+        ts_ms: s.tsMs,
+        seq: s.seq,
+        canonical_key: info?.canonicalKey ?? null,
+        unit: info?.unit ?? null,
+      });
+    }
+  }
+  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
+}
+
+function payloadText(payload: unknown): string {
+  let text: string;
+  if (typeof payload === 'string') text = payload.slice(0, DEAD_LETTER_PAYLOAD_CHARS);
+  else if (Buffer.isBuffer(payload))
+    text = payload
+      .subarray(0, DEAD_LETTER_PAYLOAD_CHARS)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '');
+  else {
+    try {
+      text = JSON.stringify(payload) ?? String(payload);
+    } catch {
+      text = String(payload);
+    }
+  }
+  // Text columns on PostgreSQL refuse NUL characters; a fuzzed payload must still be kept.
+  return text.slice(0, DEAD_LETTER_PAYLOAD_CHARS).replace(/\u0000/g, '\uFFFD');
+}
+
+function sampleText(s: StoredSample): string {
+  return JSON.stringify({ ts: s.tsMs, seq: s.seq, metrics: s.metrics, position: s.position, raw: s.raw });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,200 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, Db } from '../../db/index.js';
+
+/** What the writer stores for one accepted message. */
+export interface SampleRow {
+  vehicle_id: string;
+  ts_ms: number;
+  seq: number;
+  received_ms: number;
+  source: string;
+  metrics: string;
+  lat: number | null;
+  lon: number | null;
+  alt_m: number | null;
+  heading_deg: number | null;
+  speed_kmh: number | null;
+  accuracy_m: number | null;
+}
+
+export interface StateRow {
+  vehicle_id: string;
+  metric: string;
+  value: string;
+  ts_ms: number;
+}
+
+export interface RawKeyRow {
+  vehicle_id: string;
+  device_key: string;
+  value: string;
+  ts_ms: number;
+  canonical_key: string | null;
+  unit: string | null;
+}
+
+export interface DeadLetterRow {
+  source: string;
+  topic: string;
+  vehicle_id: string | null;
+  reason: string;
+  payload: string;
+  received_ms: number;
+}
+
+export type Trx = Transaction<Database> | Kysely<Database>;
+
+/** The de-duplication key of a sample. */
+export function sampleKey(vehicleId: string, tsMs: number, seq: number): string {
+  return `${vehicleId}\u0000${tsMs}\u0000${seq}`;
+}
+
+// Both engines allow 32k+ bind parameters per statement; 12 columns × 1,000 rows stays well below.
+const INSERT_CHUNK_ROWS = 1000;
+
+/**
+ * Inserts samples, skipping those already stored (same vehicle, ts, seq). Returns the keys actually
+ * inserted: `on conflict do nothing returning` reports exactly the new rows on both engines.
+ */
+export async function insertSamples(trx: Trx, rows: readonly SampleRow[]): Promise<Set<string>> {
+  const stored = new Set<string>();
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK_ROWS);
+    const inserted = await trx
+      .insertInto('samples')
+      .values(chunk)
+      .onConflict((oc) => oc.columns(['vehicle_id', 'ts_ms', 'seq']).doNothing())
+      .returning(['vehicle_id', 'ts_ms', 'seq'])
+      .execute();
+    for (const r of inserted) stored.add(sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq)));
+  }
+  return stored;
+}
+
+/**
+ * Upserts the latest value of each metric, keeping the stored one when it is newer (a late, out-of-order
+ * message must not overwrite the current state). Each (vehicle, metric) must appear once.
+ */
+export async function upsertVehicleState(trx: Trx, rows: readonly StateRow[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+    await trx
+      .insertInto('vehicle_state')
+      .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
+      .onConflict((oc) =>
+        oc
+          .columns(['vehicle_id', 'metric'])
+          .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), ts_ms: eb.ref('excluded.ts_ms') }))
+          .where('vehicle_state.ts_ms', '<=', (eb) => eb.ref('excluded.ts_ms')),
+      )
+      .execute();
+  }
+}
+
+/**
+ * Upserts the deep scan: every device key with its last value, first and last seen (device time). Each
+ * (vehicle, device key) must appear once.
+ */
+export async function upsertRawKeys(trx: Trx, rows: readonly RawKeyRow[]): Promise<void> {
+  const values = rows.map((r) => ({
+    vehicle_id: r.vehicle_id,
+    device_key: r.device_key,
+    value: r.value,
+    first_seen_ms: r.ts_ms,
+    last_seen_ms: r.ts_ms,
+    canonical_key: r.canonical_key,
+    unit: r.unit,
+  }));
+  for (let i = 0; i < values.length; i += INSERT_CHUNK_ROWS) {
+    await trx
+      .insertInto('raw_keys')
+      .values(values.slice(i, i + INSERT_CHUNK_ROWS))
+      .onConflict((oc) =>
+        oc.columns(['vehicle_id', 'device_key']).doUpdateSet((eb) => {
+          const newer = eb('excluded.last_seen_ms', '>=', eb.ref('raw_keys.last_seen_ms'));
+          return {
+            value: eb.case().when(newer).then(eb.ref('excluded.value')).else(eb.ref('raw_keys.value')).end(),
+            last_seen_ms: eb
+              .case()
+              .when(newer)
+              .then(eb.ref('excluded.last_seen_ms'))
+              .else(eb.ref('raw_keys.last_seen_ms'))
+              .end(),
+            first_seen_ms: eb
+              .case()
+              .when('excluded.first_seen_ms', '<', eb.ref('raw_keys.first_seen_ms'))
+              .then(eb.ref('excluded.first_seen_ms'))
+              .else(eb.ref('raw_keys.first_seen_ms'))
+              .end(),
+            canonical_key: eb.fn.coalesce('excluded.canonical_key', 'raw_keys.canonical_key'),
+            unit: eb.fn.coalesce('excluded.unit', 'raw_keys.unit'),
+          };
+        }),
+      )
+      .execute();
+  }
+}
+
+/**
+ * Appends dead letters and drops the oldest beyond `keep`, so a device sending garbage in a loop cannot
+ * fill the disk. Ids only grow on both engines, so "oldest" is "smallest id".
+ */
+export async function insertDeadLetters(
+  trx: Trx,
+  rows: readonly DeadLetterRow[],
+  keep: number,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const inserted = await trx.insertInto('dead_letters').values(rows).returning('id').execute();
+  const newest = Math.max(...inserted.map((r) => Number(r.id)));
+  await trx
+    .deleteFrom('dead_letters')
+    .where('id', '<=', newest - keep)
+    .execute();
+}
+
+export interface DeadLetterPage {
+  items: Array<{
+    id: number;
+    source: string;
+    topic: string;
+    vehicleId: string | null;
+    reason: string;
+    payload: string;
+    receivedMs: number;
+  }>;
+  /** Pass as `before` to get the next (older) page; null on the last page. */
+  nextBefore: number | null;
+}
+
+/** Newest first, keyset-paginated by id. */
+export async function listDeadLetters(
+  db: Db,
+  options: { limit: number; before?: number },
+): Promise<DeadLetterPage> {
+  let query = db
+    .selectFrom('dead_letters')
+    .selectAll()
+    .orderBy('id', 'desc')
+    .limit(options.limit + 1);
+  if (options.before !== undefined) query = query.where('id', '<', options.before);
+  const rows = await query.execute();
+  const more = rows.length > options.limit;
+  const page = rows.slice(0, options.limit);
+  return {
+    items: page.map((r) => ({
+      id: Number(r.id),
+      source: r.source,
+      topic: r.topic,
+      vehicleId: r.vehicle_id,
+      reason: r.reason,
+      payload: r.payload,
+      receivedMs: Number(r.received_ms),
+    })),
+    nextBefore: more ? Number(page[page.length - 1]?.id) : null,
+  };
+}
+
+export async function findVehicleIdByVin(db: Db, vin: string): Promise<string | null> {
+  const row = await db.selectFrom('vehicles').select('id').where('vin', '=', vin).executeTakeFirst();
+  return row?.id ?? null;
+}
