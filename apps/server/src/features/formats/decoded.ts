@@ -63,3 +63,24 @@ export function round(value: number, digits = 6): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/**
+ * Epoch milliseconds from what phone apps send: epoch seconds, epoch milliseconds (numbers or numeric
+ * strings; below 1e11 counts as seconds, i.e. until the year 5138), ISO-8601 with `Z` or an offset
+ * (`-0700` or `-07:00`), or `yyyy-MM-dd HH:mm:ss` (UTC, as Traccar reads it). Null when unreadable.
+ */
+export function parseTimestampMs(value: unknown): number | null {
+  const n = toNumber(value);
+  if (n !== null) {
+    if (n <= 0) return null;
+    return Math.round(n < 1e11 ? n * 1000 : n);
+  }
+  if (typeof value !== 'string') return null;
+  let text = value.trim().replace(' ', 'T');
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(text)) return null;
+  // `-0700` → `-07:00` (Date.parse wants the colon); no zone at all means UTC, not the server's zone.
+  text = text.replace(/([+-]\d{2})(\d{2})$/, '$1:$2');
+  if (!/(Z|[+-]\d{2}:\d{2})$/i.test(text)) text += 'Z';
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
+}
