@@ -1,71 +1,33 @@
-import type { MetricValue, Position } from '@tacho/protocol';
-import type { Transaction } from 'kysely';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Database, Storage } from '../../db/index.js';
+import type { Registry } from 'prom-client';
+import type { Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { Unavailable } from '../../lib/errors.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
+import {
+  type IngestResult,
+  type IngestSource,
+  latestRawKeys,
+  latestState,
+  payloadText,
+  type StoredSample,
+  sampleText,
+  type TransactionalHook,
+  toRow,
+  toStored,
+} from './batch-rows.js';
+import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
 import { isTransientStorageError } from './storage-errors.js';
 import {
   type DeadLetterRow,
   insertDeadLetters,
   insertSamples,
-  type RawKeyRow,
   type SampleRow,
-  type StateRow,
   sampleKey,
   upsertRawKeys,
   upsertVehicleState,
 } from './telemetry.repo.js';
-import {
-  decodeNativePayload,
-  isRejection,
-  type Rejection,
-  type RejectionCode,
-  type ValidSample,
-  validateMessage,
-} from './validate.js';
-
-/** Where a payload came from. Every source format (native, VinFast, OwnTracks, …) fills the same shape. */
-export interface IngestSource {
-  /** `mqtt`, `http`, or the decoder's name (`owntracks`): stored with each sample and dead letter. */
-  readonly source: string;
-  /** The MQTT topic or the HTTP route, for dead letters. */
-  readonly topic: string;
-  readonly vehicleId: string;
-  /** Decoders that map device keys say what a raw key means; kept in `raw_keys` for the deep scan. */
-  readonly describeRawKey?: (
-    deviceKey: string,
-  ) => { canonicalKey: string | null; unit: string | null } | null;
-}
-
-export interface IngestResult {
-  /** Messages newly stored. */
-  stored: number;
-  /** Messages already stored before (same vehicle, ts, seq): accepted, nothing written. */
-  duplicates: number;
-  /** Messages refused and kept as dead letters, with their index in the payload. */
-  rejected: Array<{ index: number; code: RejectionCode; reason: string }>;
-}
-
-/** A sample as committed, handed to transactional hooks and `samples.stored` listeners. */
-export interface StoredSample {
-  readonly vehicleId: string;
-  readonly tsMs: number;
-  readonly seq: number;
-  readonly receivedMs: number;
-  readonly source: string;
-  readonly metrics: Readonly<Record<string, MetricValue>>;
-  readonly position?: Position;
-  readonly raw?: Readonly<Record<string, MetricValue>>;
-}
-
-/** Extra writes that must commit together with the samples (rollups); throwing aborts the batch. */
-export type TransactionalHook = (
-  trx: Transaction<Database>,
-  stored: readonly StoredSample[],
-) => Promise<void>;
+import { decodeNativePayload, isRejection, type Rejection, validateMessage } from './validate.js';
 
 export interface PipelineOptions {
   /** A batch is written as soon as it holds this many rows… */
@@ -97,8 +59,9 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
-const DEAD_LETTER_PAYLOAD_CHARS = 2048;
 const MAX_BACKOFF_MS = 2000;
+
+export type { IngestResult, IngestSource, StoredSample, TransactionalHook } from './batch-rows.js';
 
 /**
  * The ingestion pipeline: validate → de-duplicate → batch → one transaction per batch → settle each
@@ -119,7 +82,7 @@ export class IngestPipeline {
   private failingSinceMs: number | null = null;
   private writeStartedMs: number | null = null;
   private readonly hooks: TransactionalHook[] = [];
-  private readonly metrics;
+  private readonly metrics: IngestMetrics;
 
   constructor(
     private readonly deps: {
@@ -132,41 +95,7 @@ export class IngestPipeline {
     options: Partial<PipelineOptions> = {},
   ) {
     this.options = { ...defaultPipelineOptions, ...options };
-    const registers = [deps.registry];
-    this.metrics = {
-      messages: new Counter({
-        name: 'tacho_ingest_messages_total',
-        help: 'Telemetry messages committed, by outcome (stored, duplicate)',
-        labelNames: ['outcome'] as const,
-        registers,
-      }),
-      deadLetters: new Counter({
-        name: 'tacho_ingest_dead_letters_total',
-        help: 'Telemetry messages refused and kept as dead letters, by reason',
-        labelNames: ['reason'] as const,
-        registers,
-      }),
-      batch: new Histogram({
-        name: 'tacho_ingest_batch_seconds',
-        help: 'Time to write one batch transaction',
-        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-        registers,
-      }),
-      failures: new Counter({
-        name: 'tacho_ingest_write_failures_total',
-        help: 'Batch transactions that failed and were retried',
-        registers,
-      }),
-    };
-    const self = this;
-    new Gauge({
-      name: 'tacho_ingest_queue_rows',
-      help: 'Rows waiting to be written',
-      registers,
-      collect() {
-        this.set(self.queuedRows);
-      },
-    });
+    this.metrics = createIngestMetrics(deps.registry, () => this.queuedRows);
   }
 
   /** Registers extra writes done inside every batch transaction; returns a function removing it. */
@@ -427,6 +356,9 @@ export class IngestPipeline {
       keys.push(own);
     }
     const deadLetters = batch.flatMap((p) => p.deadLetters);
+    const describers = new Map<StoredSample, IngestSource['describeRawKey']>();
+    for (const p of batch)
+      if (p.describeRawKey) for (const s of p.samples) describers.set(s, p.describeRawKey);
 
     const { storedKeys, storedSamples } = await this.deps.storage.db.transaction().execute(async (trx) => {
       const storedKeys = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
@@ -434,7 +366,7 @@ export class IngestPipeline {
       for (const [key, s] of firstOwner) if (storedKeys.has(key)) storedSamples.push(s);
       if (storedSamples.length > 0) {
         await upsertVehicleState(trx, latestState(storedSamples));
-        const rawRows = latestRawKeys(storedSamples, batch);
+        const rawRows = latestRawKeys(storedSamples, (s) => describers.get(s));
         if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
         for (const hook of this.hooks) await hook(trx, storedSamples);
       }
@@ -483,107 +415,6 @@ export class IngestPipeline {
       });
     }
   }
-}
-
-function toStored(source: IngestSource, sample: ValidSample, receivedMs: number): StoredSample {
-  return {
-    vehicleId: source.vehicleId,
-    tsMs: sample.tsMs,
-    seq: sample.seq,
-    receivedMs,
-    source: source.source,
-    metrics: sample.metrics,
-    ...(sample.position ? { position: sample.position } : {}),
-    ...(sample.raw ? { raw: sample.raw } : {}),
-  };
-}
-
-function toRow(s: StoredSample): SampleRow {
-  const p = s.position;
-  return {
-    vehicle_id: s.vehicleId,
-    ts_ms: s.tsMs,
-    seq: s.seq,
-    received_ms: s.receivedMs,
-    source: s.source,
-    metrics: JSON.stringify(s.metrics),
-    lat: p?.lat ?? null,
-    lon: p?.lon ?? null,
-    alt_m: p?.alt_m ?? null,
-    heading_deg: p?.heading_deg ?? null,
-    speed_kmh: p?.speed_kmh ?? null,
-    accuracy_m: p?.accuracy_m ?? null,
-  };
-}
-
-function newer(a: { ts_ms: number; seq: number }, tsMs: number, seq: number): boolean {
-  return tsMs > a.ts_ms || (tsMs === a.ts_ms && seq >= a.seq);
-}
-
-/** The newest value of each (vehicle, metric) in the batch; `position` is kept as one metric. */
-function latestState(stored: readonly StoredSample[]): StateRow[] {
-  const latest = new Map<string, StateRow & { seq: number }>();
-  const put = (vehicleId: string, metric: string, value: unknown, tsMs: number, seq: number) => {
-    const key = `${vehicleId}\u0000${metric}`;
-    const current = latest.get(key);
-    if (current && !newer(current, tsMs, seq)) return;
-    latest.set(key, { vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: tsMs, seq });
-  };
-  for (const s of stored) {
-    for (const metric in s.metrics) put(s.vehicleId, metric, s.metrics[metric], s.tsMs, s.seq);
-    if (s.position) put(s.vehicleId, 'position', s.position, s.tsMs, s.seq);
-  }
-  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
-}
-
-function latestRawKeys(stored: readonly StoredSample[], batch: readonly Pending[]): RawKeyRow[] {
-  const describe = new Map<string, IngestSource['describeRawKey']>();
-  for (const p of batch)
-    if (p.describeRawKey) for (const s of p.samples) describe.set(s.source, p.describeRawKey);
-  const latest = new Map<string, RawKeyRow & { seq: number }>();
-  for (const s of stored) {
-    if (!s.raw) continue;
-    const describer = describe.get(s.source);
-    for (const deviceKey in s.raw) {
-      const key = `${s.vehicleId}\u0000${deviceKey}`;
-      const current = latest.get(key);
-      if (current && !newer(current, s.tsMs, s.seq)) continue;
-      const info = describer?.(deviceKey) ?? null;
-      latest.set(key, {
-        vehicle_id: s.vehicleId,
-        device_key: deviceKey,
-        value: JSON.stringify(s.raw[deviceKey]),
-        ts_ms: s.tsMs,
-        seq: s.seq,
-        canonical_key: info?.canonicalKey ?? null,
-        unit: info?.unit ?? null,
-      });
-    }
-  }
-  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
-}
-
-function payloadText(payload: unknown): string {
-  let text: string;
-  if (typeof payload === 'string') text = payload.slice(0, DEAD_LETTER_PAYLOAD_CHARS);
-  else if (Buffer.isBuffer(payload))
-    text = payload
-      .subarray(0, DEAD_LETTER_PAYLOAD_CHARS)
-      .toString('utf8')
-      .replace(/\uFFFD+$/, '');
-  else {
-    try {
-      text = JSON.stringify(payload) ?? String(payload);
-    } catch {
-      text = String(payload);
-    }
-  }
-  // Text columns on PostgreSQL refuse NUL characters; a fuzzed payload must still be kept.
-  return text.slice(0, DEAD_LETTER_PAYLOAD_CHARS).replace(/\u0000/g, '\uFFFD');
-}
-
-function sampleText(s: StoredSample): string {
-  return JSON.stringify({ ts: s.tsMs, seq: s.seq, metrics: s.metrics, position: s.position, raw: s.raw });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,0 +1,150 @@
+import type { MetricValue, Position } from '@tacho/protocol';
+import type { Transaction } from 'kysely';
+import type { Database } from '../../db/index.js';
+import type { RawKeyRow, SampleRow, StateRow } from './telemetry.repo.js';
+import type { RejectionCode, ValidSample } from './validate.js';
+
+/** The pipeline's public types, and the pure steps that turn accepted messages into rows. */
+
+/** Where a payload came from. Every source format (native, VinFast, OwnTracks, …) fills the same shape. */
+export interface IngestSource {
+  /** `mqtt`, `http`, or the decoder's name (`owntracks`): stored with each sample and dead letter. */
+  readonly source: string;
+  /** The MQTT topic or the HTTP route, for dead letters. */
+  readonly topic: string;
+  readonly vehicleId: string;
+  /** Decoders that map device keys say what a raw key means; kept in `raw_keys` for the deep scan. */
+  readonly describeRawKey?: (
+    deviceKey: string,
+  ) => { canonicalKey: string | null; unit: string | null } | null;
+}
+
+export interface IngestResult {
+  /** Messages newly stored. */
+  stored: number;
+  /** Messages already stored before (same vehicle, ts, seq): accepted, nothing written. */
+  duplicates: number;
+  /** Messages refused and kept as dead letters, with their index in the payload. */
+  rejected: Array<{ index: number; code: RejectionCode; reason: string }>;
+}
+
+/** A sample as committed, handed to transactional hooks and `samples.stored` listeners. */
+export interface StoredSample {
+  readonly vehicleId: string;
+  readonly tsMs: number;
+  readonly seq: number;
+  readonly receivedMs: number;
+  readonly source: string;
+  readonly metrics: Readonly<Record<string, MetricValue>>;
+  readonly position?: Position;
+  readonly raw?: Readonly<Record<string, MetricValue>>;
+}
+
+/** Extra writes that must commit together with the samples (rollups); throwing aborts the batch. */
+export type TransactionalHook = (
+  trx: Transaction<Database>,
+  stored: readonly StoredSample[],
+) => Promise<void>;
+
+const DEAD_LETTER_PAYLOAD_CHARS = 2048;
+
+export function toStored(source: IngestSource, sample: ValidSample, receivedMs: number): StoredSample {
+  return {
+    vehicleId: source.vehicleId,
+    tsMs: sample.tsMs,
+    seq: sample.seq,
+    receivedMs,
+    source: source.source,
+    metrics: sample.metrics,
+    ...(sample.position ? { position: sample.position } : {}),
+    ...(sample.raw ? { raw: sample.raw } : {}),
+  };
+}
+
+export function toRow(s: StoredSample): SampleRow {
+  const p = s.position;
+  return {
+    vehicle_id: s.vehicleId,
+    ts_ms: s.tsMs,
+    seq: s.seq,
+    received_ms: s.receivedMs,
+    source: s.source,
+    metrics: JSON.stringify(s.metrics),
+    lat: p?.lat ?? null,
+    lon: p?.lon ?? null,
+    alt_m: p?.alt_m ?? null,
+    heading_deg: p?.heading_deg ?? null,
+    speed_kmh: p?.speed_kmh ?? null,
+    accuracy_m: p?.accuracy_m ?? null,
+  };
+}
+
+function newer(a: { ts_ms: number; seq: number }, tsMs: number, seq: number): boolean {
+  return tsMs > a.ts_ms || (tsMs === a.ts_ms && seq >= a.seq);
+}
+
+/** The newest value of each (vehicle, metric) in the batch; `position` is kept as one metric. */
+export function latestState(stored: readonly StoredSample[]): StateRow[] {
+  const latest = new Map<string, StateRow & { seq: number }>();
+  const put = (vehicleId: string, metric: string, value: unknown, tsMs: number, seq: number) => {
+    const key = `${vehicleId}\u0000${metric}`;
+    const current = latest.get(key);
+    if (current && !newer(current, tsMs, seq)) return;
+    latest.set(key, { vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: tsMs, seq });
+  };
+  for (const s of stored) {
+    for (const metric in s.metrics) put(s.vehicleId, metric, s.metrics[metric], s.tsMs, s.seq);
+    if (s.position) put(s.vehicleId, 'position', s.position, s.tsMs, s.seq);
+  }
+  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
+}
+
+export function latestRawKeys(
+  stored: readonly StoredSample[],
+  describerOf: (sample: StoredSample) => IngestSource['describeRawKey'],
+): RawKeyRow[] {
+  const latest = new Map<string, RawKeyRow & { seq: number }>();
+  for (const s of stored) {
+    if (!s.raw) continue;
+    const describer = describerOf(s);
+    for (const deviceKey in s.raw) {
+      const key = `${s.vehicleId}\u0000${deviceKey}`;
+      const current = latest.get(key);
+      if (current && !newer(current, s.tsMs, s.seq)) continue;
+      const info = describer?.(deviceKey) ?? null;
+      latest.set(key, {
+        vehicle_id: s.vehicleId,
+        device_key: deviceKey,
+        value: JSON.stringify(s.raw[deviceKey]),
+        ts_ms: s.tsMs,
+        seq: s.seq,
+        canonical_key: info?.canonicalKey ?? null,
+        unit: info?.unit ?? null,
+      });
+    }
+  }
+  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
+}
+
+export function payloadText(payload: unknown): string {
+  let text: string;
+  if (typeof payload === 'string') text = payload.slice(0, DEAD_LETTER_PAYLOAD_CHARS);
+  else if (Buffer.isBuffer(payload))
+    text = payload
+      .subarray(0, DEAD_LETTER_PAYLOAD_CHARS)
+      .toString('utf8')
+      .replace(/\uFFFD+$/, '');
+  else {
+    try {
+      text = JSON.stringify(payload) ?? String(payload);
+    } catch {
+      text = String(payload);
+    }
+  }
+  // Text columns on PostgreSQL refuse NUL characters; a fuzzed payload must still be kept.
+  return text.slice(0, DEAD_LETTER_PAYLOAD_CHARS).replaceAll('\0', '\uFFFD');
+}
+
+export function sampleText(s: StoredSample): string {
+  return JSON.stringify({ ts: s.tsMs, seq: s.seq, metrics: s.metrics, position: s.position, raw: s.raw });
+}
