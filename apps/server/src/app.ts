@@ -1,6 +1,8 @@
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
+import { type Auth, createAuth } from './features/auth/index.js';
+import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
 import { EventBus } from './lib/events.js';
@@ -29,6 +31,10 @@ export interface App {
   readonly events: EventBus;
   readonly clock: Clock;
   readonly metrics: Registry;
+  /** Authentication: `authenticateBearer`, `authenticateAccessToken`, `authenticateVehicleDevice`, tokens. */
+  readonly auth: Auth;
+  /** Vehicles and the one access rule: `vehicles.can(principal, action, vehicle)`. */
+  readonly vehicles: Vehicles;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -72,6 +78,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const metrics = createMetricsRegistry();
   const http = await createHttpServer(config, logger, metrics);
   registerHealthRoutes(http, () => checks);
+  // Auth first: its hook must see every route registered after it (and the route-table test walks them).
+  let auth: Auth;
+  try {
+    auth = await createAuth({ http, config, db: storage.db, clock, events, logger });
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
+  const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
   await registerWebApp(http, config);
 
   let closing: Promise<void> | null = null;
@@ -92,6 +107,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     events,
     clock,
     metrics,
+    auth,
+    vehicles,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

@@ -2,7 +2,7 @@
 export const API_PREFIX = '/api/v1';
 export * from './auth.js';
 export * from './catalog.js';
-export * from './native.js';
-export * from './vin.js';
 export * from './live.js';
+export * from './native.js';
 export * from './readings.js';
+export * from './vin.js';

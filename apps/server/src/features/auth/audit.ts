@@ -1,0 +1,40 @@
+import type { Logger } from '../../lib/logger.js';
+
+/** Security events worth a trail. Their fields name who and what, never a secret. */
+export type AuditEvent =
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'login.throttled'
+  | 'login.ended'
+  | 'logins.ended_all'
+  | 'refresh.reused'
+  | 'password.changed'
+  | 'setup.completed'
+  | 'signup'
+  | 'user.created'
+  | 'user.updated'
+  | 'user.role_changed'
+  | 'user.disabled'
+  | 'user.enabled'
+  | 'user.deleted'
+  | 'token.created'
+  | 'vehicle_token.created'
+  | 'token.revoked'
+  | 'vehicle.created'
+  | 'vehicle.deleted'
+  | 'vehicle.shared'
+  | 'vehicle.unshared'
+  | 'request.denied'
+  | 'csrf.refused';
+
+/** Writes audit events as structured log lines: `{"audit":true,"event":"login.failed",…}`. */
+export class Audit {
+  private readonly logger: Logger;
+  constructor(logger: Logger) {
+    this.logger = logger.child({ audit: true });
+  }
+
+  log(event: AuditEvent, fields: Record<string, unknown> = {}): void {
+    this.logger.info({ ...fields, event }, event);
+  }
+}

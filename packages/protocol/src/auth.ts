@@ -1,0 +1,176 @@
+import { type Static, Type } from 'typebox';
+
+/** Request and response shapes of the auth, users, tokens and vehicles routes. */
+
+export const Role = Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]);
+export type Role = Static<typeof Role>;
+
+/** Scopes an API token can carry: `read` reads, `write` publishes and manages, `admin` manages users. */
+export const TokenScope = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')]);
+export type TokenScope = Static<typeof TokenScope>;
+
+const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' });
+const Password = Type.String({ minLength: 12, maxLength: 1024 });
+const Name = Type.String({ minLength: 1, maxLength: 100 });
+
+export const UserView = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: Role,
+  disabled: Type.Boolean(),
+  createdMs: Type.Number(),
+});
+export type UserView = Static<typeof UserView>;
+
+export const LoginRequest = Type.Object({
+  email: Type.String({ minLength: 1, maxLength: 254 }),
+  password: Type.String({ minLength: 1, maxLength: 1024 }),
+});
+export type LoginRequest = Static<typeof LoginRequest>;
+
+/** What login, refresh and me answer: the user, and when the access cookie runs out. */
+export const SessionView = Type.Object({
+  user: UserView,
+  accessExpiresMs: Type.Optional(Type.Number()),
+});
+export type SessionView = Static<typeof SessionView>;
+
+export const SignupRequest = Type.Object({ email: Email, name: Name, password: Password });
+export type SignupRequest = Static<typeof SignupRequest>;
+
+export const SetupRequest = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 200 }),
+  email: Email,
+  name: Name,
+  password: Password,
+});
+export type SetupRequest = Static<typeof SetupRequest>;
+
+export const SetupStatus = Type.Object({ valid: Type.Boolean() });
+export type SetupStatus = Static<typeof SetupStatus>;
+
+export const PasswordChangeRequest = Type.Object({
+  currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),
+  newPassword: Password,
+});
+export type PasswordChangeRequest = Static<typeof PasswordChangeRequest>;
+
+/** One active login as the user sees it in "where you are logged in". */
+export const LoginView = Type.Object({
+  id: Type.String(),
+  device: Type.String(),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  createdMs: Type.Number(),
+  lastUsedMs: Type.Number(),
+  current: Type.Boolean(),
+});
+export type LoginView = Static<typeof LoginView>;
+
+export const CreateUserRequest = Type.Object({
+  email: Email,
+  name: Name,
+  password: Password,
+  role: Role,
+});
+export type CreateUserRequest = Static<typeof CreateUserRequest>;
+
+export const UpdateUserRequest = Type.Object(
+  {
+    name: Type.Optional(Name),
+    role: Type.Optional(Role),
+    disabled: Type.Optional(Type.Boolean()),
+    password: Type.Optional(Password),
+  },
+  { minProperties: 1 },
+);
+export type UpdateUserRequest = Static<typeof UpdateUserRequest>;
+
+export const CreateTokenRequest = Type.Object({
+  name: Name,
+  scopes: Type.Array(TokenScope, { minItems: 1, uniqueItems: true }),
+  vehicleIds: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 1000 })),
+  expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+});
+export type CreateTokenRequest = Static<typeof CreateTokenRequest>;
+
+export const TokenView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  /** The first characters of the token, so people can tell tokens apart. */
+  prefix: Type.String(),
+  scopes: Type.Array(Type.String()),
+  vehicleId: Type.Union([Type.String(), Type.Null()]),
+  vehicleIds: Type.Union([Type.Array(Type.String()), Type.Null()]),
+  createdMs: Type.Number(),
+  expiresMs: Type.Union([Type.Number(), Type.Null()]),
+  lastUsedMs: Type.Union([Type.Number(), Type.Null()]),
+});
+export type TokenView = Static<typeof TokenView>;
+
+/** A token as created: the only time the secret is shown. */
+export const CreatedToken = Type.Object({ token: Type.String(), info: TokenView });
+export type CreatedToken = Static<typeof CreatedToken>;
+
+export const CreateVehicleTokenRequest = Type.Object({ name: Type.Optional(Name) });
+export type CreateVehicleTokenRequest = Static<typeof CreateVehicleTokenRequest>;
+
+/** How the caller relates to a vehicle: what the dashboard uses to show or hide buttons. */
+export const VehicleAccessLevel = Type.Union([
+  Type.Literal('owner'),
+  Type.Literal('admin'),
+  Type.Literal('operator'),
+  Type.Literal('viewer'),
+]);
+export type VehicleAccessLevel = Static<typeof VehicleAccessLevel>;
+
+export const VehicleView = Type.Object({
+  id: Type.String(),
+  vin: Type.String(),
+  name: Type.String(),
+  make: Type.Union([Type.String(), Type.Null()]),
+  model: Type.Union([Type.String(), Type.Null()]),
+  year: Type.Union([Type.Integer(), Type.Null()]),
+  ownerId: Type.String(),
+  access: VehicleAccessLevel,
+  createdMs: Type.Number(),
+  updatedMs: Type.Number(),
+});
+export type VehicleView = Static<typeof VehicleView>;
+
+const OptionalText = (max: number) =>
+  Type.Optional(Type.Union([Type.String({ maxLength: max }), Type.Null()]));
+const Year = Type.Optional(Type.Union([Type.Integer({ minimum: 1886, maximum: 2100 }), Type.Null()]));
+
+export const CreateVehicleRequest = Type.Object({
+  vin: Type.String({ minLength: 17, maxLength: 40 }),
+  name: Name,
+  make: OptionalText(60),
+  model: OptionalText(60),
+  year: Year,
+});
+export type CreateVehicleRequest = Static<typeof CreateVehicleRequest>;
+
+export const UpdateVehicleRequest = Type.Object(
+  { name: Type.Optional(Name), make: OptionalText(60), model: OptionalText(60), year: Year },
+  { minProperties: 1 },
+);
+export type UpdateVehicleRequest = Static<typeof UpdateVehicleRequest>;
+
+export const ShareRole = Type.Union([Type.Literal('viewer'), Type.Literal('operator')]);
+export type ShareRole = Static<typeof ShareRole>;
+
+export const ShareVehicleRequest = Type.Object({
+  email: Type.String({ minLength: 3, maxLength: 254 }),
+  role: ShareRole,
+});
+export type ShareVehicleRequest = Static<typeof ShareVehicleRequest>;
+
+export const VehicleAccessView = Type.Object({
+  userId: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: ShareRole,
+  createdMs: Type.Number(),
+});
+export type VehicleAccessView = Static<typeof VehicleAccessView>;
