@@ -21,7 +21,10 @@ export type Connectivity = Static<typeof Connectivity>;
 export const MetricReading = Type.Object({ value: MetricValue, ts_ms: Type.Integer() });
 export type MetricReading = Static<typeof MetricReading>;
 
-export const PositionReading = Type.Intersect([Position, Type.Object({ ts_ms: Type.Integer() })]);
+export const PositionReading = Type.Object({
+  ...Position.properties,
+  ts_ms: Type.Integer(),
+});
 export type PositionReading = Static<typeof PositionReading>;
 
 export const VehicleState = Type.Object({

@@ -10,8 +10,8 @@ const widths = { minute: MINUTE_MS, hour: HOUR_MS } as const;
 
 /** A sample as the rollups need it: only rows actually inserted (not duplicates) may be passed in. */
 export interface StoredSample {
-  readonly vehicle_id: string;
-  readonly ts_ms: number;
+  readonly vehicleId: string;
+  readonly tsMs: number;
   /** Canonical metrics, as an object or as the JSON text stored in `samples.metrics`. */
   readonly metrics: Readonly<Record<string, unknown>> | string;
 }
@@ -32,33 +32,33 @@ function fold(
   metric: string,
   v: number,
 ) {
-  const bucketMs = Math.floor(s.ts_ms / widths[period]) * widths[period];
-  const key = `${s.vehicle_id}\u0000${metric}\u0000${bucketMs}`;
+  const bucketMs = Math.floor(s.tsMs / widths[period]) * widths[period];
+  const key = `${s.vehicleId}\u0000${metric}\u0000${bucketMs}`;
   const b = buckets.get(key);
   if (!b) {
     buckets.set(key, {
-      vehicle_id: s.vehicle_id,
+      vehicle_id: s.vehicleId,
       metric,
       bucket_ms: bucketMs,
       count: 1,
       sum: v,
       min_value: v,
-      min_ts_ms: s.ts_ms,
+      min_ts_ms: s.tsMs,
       max_value: v,
-      max_ts_ms: s.ts_ms,
+      max_ts_ms: s.tsMs,
       first_value: v,
-      first_ts_ms: s.ts_ms,
+      first_ts_ms: s.tsMs,
       last_value: v,
-      last_ts_ms: s.ts_ms,
+      last_ts_ms: s.tsMs,
     });
     return;
   }
   b.count += 1;
   b.sum += v;
-  if (v < b.min_value) [b.min_value, b.min_ts_ms] = [v, s.ts_ms];
-  if (v > b.max_value) [b.max_value, b.max_ts_ms] = [v, s.ts_ms];
-  if (s.ts_ms < b.first_ts_ms) [b.first_value, b.first_ts_ms] = [v, s.ts_ms];
-  if (s.ts_ms >= b.last_ts_ms) [b.last_value, b.last_ts_ms] = [v, s.ts_ms];
+  if (v < b.min_value) [b.min_value, b.min_ts_ms] = [v, s.tsMs];
+  if (v > b.max_value) [b.max_value, b.max_ts_ms] = [v, s.tsMs];
+  if (s.tsMs < b.first_ts_ms) [b.first_value, b.first_ts_ms] = [v, s.tsMs];
+  if (s.tsMs >= b.last_ts_ms) [b.last_value, b.last_ts_ms] = [v, s.tsMs];
 }
 
 /** Aggregates samples in memory into one row per (vehicle, metric, bucket) for each period. */

@@ -9,10 +9,10 @@ describeEngines('rollups', (ctx) => {
   it('aggregates min, max (with their times), sum, count, first and last per minute and hour', async () => {
     const { db } = ctx.storage;
     await writeRollups(db, [
-      { vehicle_id: 'v1', ts_ms: T0 + 1000, metrics: { speed_kmh: 10, gear: 'D', ignition: true } },
-      { vehicle_id: 'v1', ts_ms: T0 + 2000, metrics: '{"speed_kmh":30}' },
-      { vehicle_id: 'v1', ts_ms: T0 + 3000, metrics: { speed_kmh: 5 } },
-      { vehicle_id: 'v1', ts_ms: T0 + MINUTE_MS, metrics: { speed_kmh: 50 } },
+      { vehicleId: 'v1', tsMs: T0 + 1000, metrics: { speed_kmh: 10, gear: 'D', ignition: true } },
+      { vehicleId: 'v1', tsMs: T0 + 2000, metrics: '{"speed_kmh":30}' },
+      { vehicleId: 'v1', tsMs: T0 + 3000, metrics: { speed_kmh: 5 } },
+      { vehicleId: 'v1', tsMs: T0 + MINUTE_MS, metrics: { speed_kmh: 50 } },
     ]);
     const minute = await readRollups(db, 'minute', 'v1', 'speed_kmh', T0, T0 + HOUR_MS);
     expect(minute).toHaveLength(2);
@@ -42,12 +42,12 @@ describeEngines('rollups', (ctx) => {
 
   it('merges later batches into existing buckets, including ones that arrive out of order', async () => {
     const { db } = ctx.storage;
-    await writeRollups(db, [{ vehicle_id: 'v1', ts_ms: T0 + 5000, metrics: { range_km: 100 } }]);
+    await writeRollups(db, [{ vehicleId: 'v1', tsMs: T0 + 5000, metrics: { range_km: 100 } }]);
     await writeRollups(db, [
-      { vehicle_id: 'v1', ts_ms: T0 + 1000, metrics: { range_km: 120 } },
-      { vehicle_id: 'v1', ts_ms: T0 + 9000, metrics: { range_km: 90 } },
+      { vehicleId: 'v1', tsMs: T0 + 1000, metrics: { range_km: 120 } },
+      { vehicleId: 'v1', tsMs: T0 + 9000, metrics: { range_km: 90 } },
     ]);
-    await writeRollups(db, [{ vehicle_id: 'v2', ts_ms: T0 + 1000, metrics: { range_km: 1 } }]);
+    await writeRollups(db, [{ vehicleId: 'v2', tsMs: T0 + 1000, metrics: { range_km: 1 } }]);
     const [b] = await readRollups(db, 'minute', 'v1', 'range_km', T0, T0 + MINUTE_MS);
     expect(b).toMatchObject({
       count: 3,
@@ -66,8 +66,8 @@ describeEngines('rollups', (ctx) => {
   it('writes thousands of buckets in one call (chunked under the parameter limit)', async () => {
     const { db } = ctx.storage;
     const samples = Array.from({ length: 3000 }, (_, i) => ({
-      vehicle_id: 'v1',
-      ts_ms: T0 + i * MINUTE_MS,
+      vehicleId: 'v1',
+      tsMs: T0 + i * MINUTE_MS,
       metrics: { speed_kmh: i },
     }));
     await writeRollups(db, samples);
@@ -80,7 +80,7 @@ describeEngines('rollups', (ctx) => {
 });
 
 it('aggregate skips non-finite numbers', () => {
-  const out = aggregate([{ vehicle_id: 'v', ts_ms: T0, metrics: { a: Number.NaN, b: 1 } }]);
+  const out = aggregate([{ vehicleId: 'v', tsMs: T0, metrics: { a: Number.NaN, b: 1 } }]);
   expect(out.minute.map((b) => b.metric)).toEqual(['b']);
 });
 
