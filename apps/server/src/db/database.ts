@@ -16,6 +16,8 @@ export type Db = Kysely<Database>;
 export interface Storage {
   readonly db: Db;
   readonly engine: Engine;
+  /** PostgreSQL schema the tables live in when one was asked for (tests); undefined = the default. */
+  readonly schema?: string;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -115,6 +117,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
   return {
     db,
     engine: 'postgres',
+    ...(schema ? { schema } : {}),
     async ping() {
       await sql`select 1`.execute(db);
     },
