@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
+import { createReadings, type ReadingsService } from './features/readings/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
@@ -35,6 +36,8 @@ export interface App {
   readonly auth: Auth;
   /** Vehicles and the one access rule: `vehicles.can(principal, action, vehicle)`. */
   readonly vehicles: Vehicles;
+  /** The read API: state, history (samples), deep scan (raw), track. */
+  readonly readings: ReadingsService;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -87,6 +90,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
   const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
+  const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
   await registerWebApp(http, config);
 
   let closing: Promise<void> | null = null;
@@ -109,6 +113,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     metrics,
     auth,
     vehicles,
+    readings,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });
