@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { createReadings, type ReadingsService } from './features/readings/index.js';
+import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
@@ -12,7 +13,10 @@ import { type ReadinessCheck, registerHealthRoutes } from './transports/http/hea
 import { createMetricsRegistry } from './transports/http/metrics.js';
 import { createHttpServer, type HttpServer } from './transports/http/server.js';
 import { registerWebApp } from './transports/http/static.js';
+import { attachDeviceIngest } from './transports/mqtt/device-ingest.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './transports/mqtt/embedded-broker.js';
+import { startExternalIngest } from './transports/mqtt/external-ingest.js';
+import { registerMqttWebSocket } from './transports/mqtt/websocket.js';
 
 export interface AppOptions {
   logger?: Logger;
@@ -38,6 +42,8 @@ export interface App {
   readonly vehicles: Vehicles;
   /** The read API: state, history (samples), deep scan (raw), track. */
   readonly readings: ReadingsService;
+  /** Ingestion: `telemetry.pipeline.ingest(source, messages)` for every format; MQTT topic families. */
+  readonly telemetry: Telemetry;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -91,6 +97,39 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
   const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
+  const telemetry = await createTelemetry({ http, config, storage, clock, events, logger, metrics, vehicles });
+  checks.push(telemetry.readiness);
+  // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
+  // queue, then the database.
+  closers.splice(broker ? 1 : 0, 0, () => telemetry.close(config.shutdownTimeoutMs / 2));
+  try {
+    if (broker) {
+      attachDeviceIngest(broker.aedes, {
+        authenticateDevice: (vin, password) => auth.authenticateVehicleDevice(vin, password),
+        topics: telemetry.deviceTopics,
+        logger: logger.child({ part: 'mqtt' }),
+      });
+      await registerMqttWebSocket(http, broker.aedes);
+    } else if (config.mqtt.kind === 'external') {
+      const external = await startExternalIngest({
+        ...config.mqtt,
+        topics: telemetry.deviceTopics,
+        vehicleIdByVin: (vin) => telemetry.service.vehicleIdByVin(vin),
+        rejectUnknown: (topic, vin, payload) =>
+          telemetry.pipeline.rejectPayload(
+            { source: 'mqtt', topic, vehicleId: null },
+            { code: 'unknown_vehicle', reason: `topic: no vehicle has the VIN ${vin.slice(0, 32)}` },
+            payload,
+          ),
+        logger: logger.child({ part: 'mqtt' }),
+      });
+      closers.unshift(() => external.close());
+      checks.push({ name: 'broker', check: async () => external.connected() });
+    }
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
   await registerWebApp(http, config);
 
   let closing: Promise<void> | null = null;
@@ -114,6 +153,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     auth,
     vehicles,
     readings,
+    telemetry,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

@@ -115,14 +115,21 @@ export class IngestPipeline {
   }
 
   /**
-   * Ingests decoded messages (native shape). Resolves after the batch holding them has committed: valid
+   * Ingests decoded messages (native shape); `decodeFailures` are what a format decoder could not read. Resolves after the batch holding them has committed: valid
    * ones stored (or recognised as duplicates), invalid ones kept as dead letters. Never rejects for bad
    * input; rejects with Unavailable only when the pipeline is closed.
    */
-  async ingest(source: IngestSource, messages: readonly unknown[]): Promise<IngestResult> {
+  async ingest(
+    source: IngestSource,
+    messages: readonly unknown[],
+    decodeFailures: ReadonlyArray<{ reason: string; payload: string }> = [],
+  ): Promise<IngestResult> {
     const nowMs = this.deps.clock.now();
     const samples: StoredSample[] = [];
-    const deadLetters: DeadLetterRow[] = [];
+    // Elements a source-format decoder could not read are kept with the rest, in the same transaction.
+    const deadLetters: DeadLetterRow[] = decodeFailures.map((f) =>
+      this.deadLetterRow(source, { code: 'decode_failed', reason: f.reason }, f.payload, nowMs),
+    );
     const rejected: IngestResult['rejected'] = [];
     for (let index = 0; index < messages.length; index++) {
       const result = validateMessage(messages[index], nowMs);

@@ -41,3 +41,32 @@ export async function insertVehicle(db: Db, vin: string): Promise<string> {
 export function testVin(n: number): string {
   return `5YJ3E1EA0PF${String(n).padStart(6, '0')}`;
 }
+
+/** What tests need of an app to make a vehicle with a device token through the real routes. */
+interface AppLike {
+  readonly http: { inject: import('fastify').FastifyInstance['inject'] };
+}
+
+/** Creates a vehicle owned by `owner` and a device token for it, through the API. */
+export async function createVehicleWithToken(
+  app: AppLike,
+  owner: { headers: { authorization: string } },
+  vin: string,
+): Promise<{ vehicleId: string; vin: string; token: string }> {
+  const created = await app.http.inject({
+    method: 'POST',
+    url: '/api/v1/vehicles',
+    headers: owner.headers,
+    payload: { vin, name: `Car ${vin.slice(-4)}` },
+  });
+  if (created.statusCode !== 201) throw new Error(`vehicle not created: ${created.body}`);
+  const vehicleId = created.json<{ id: string }>().id;
+  const token = await app.http.inject({
+    method: 'POST',
+    url: `/api/v1/vehicles/${vehicleId}/tokens`,
+    headers: owner.headers,
+    payload: { name: 'device' },
+  });
+  if (token.statusCode !== 201) throw new Error(`token not created: ${token.body}`);
+  return { vehicleId, vin, token: token.json<{ token: string }>().token };
+}

@@ -22,6 +22,7 @@ export type RejectionCode =
   | 'unknown_metric'
   | 'future_timestamp'
   | 'unknown_vehicle'
+  | 'decode_failed'
   | 'not_stored';
 
 /** A message that passed validation, in the form the writer stores. */

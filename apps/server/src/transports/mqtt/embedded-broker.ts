@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { Aedes, type AedesOptions } from 'aedes';
+import { Aedes, type AedesOptions, type AuthenticateError } from 'aedes';
 import { StartupError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -36,6 +36,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     drainTimeout: 10_000,
     heartbeatInterval: 60_000,
     connectTimeout: 10_000,
+    // Until the device gateway is attached (features/auth and telemetry are built after the broker),
+    // nobody may connect: aedes would otherwise let everyone in.
+    authenticate: (_client, _username, _password, done) =>
+      done(Object.assign(new Error('server starting'), { returnCode: 3 }) as AuthenticateError, false),
     ...options.handlers,
   });
   aedes.on('clientError', (client, err) => {

@@ -1,0 +1,89 @@
+import type { Registry } from 'prom-client';
+import type { Config } from '../../config.js';
+import type { Storage } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { EventBus } from '../../lib/events.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HttpServer } from '../../transports/http/server.js';
+import type { Vehicles } from '../vehicles/index.js';
+import { type DeviceIdentity, DeviceTopics, nativeTopic } from './device-topics.js';
+import { IngestPipeline, type PipelineOptions } from './pipeline.js';
+import { registerTelemetryRoutes } from './telemetry.routes.js';
+import { TelemetryService } from './telemetry.service.js';
+
+export {
+  commandsTopic,
+  type DeviceIdentity,
+  type DeviceTopic,
+  DeviceTopics,
+  nativeTopic,
+} from './device-topics.js';
+export {
+  IngestPipeline,
+  type IngestResult,
+  type IngestSource,
+  type PipelineOptions,
+  type StoredSample,
+  type TransactionalHook,
+} from './pipeline.js';
+export type { DeadLetterPage } from './telemetry.repo.js';
+export { type PublishResult, TelemetryService } from './telemetry.service.js';
+export type { Rejection, RejectionCode } from './validate.js';
+
+/** The telemetry feature as the rest of the app sees it. */
+export interface Telemetry {
+  /** `ingest(source, messages)` for every source format; `addTransactionalHook` for rollups. */
+  readonly pipeline: IngestPipeline;
+  readonly service: TelemetryService;
+  /** MQTT topic families devices may publish to; source formats add theirs. */
+  readonly deviceTopics: DeviceTopics;
+  /** For `/ready`: the pipeline writes (false while the database refuses them). */
+  readonly readiness: { readonly name: string; check(): Promise<boolean> };
+  /** Writes what is queued, then stops. Call after the broker stopped taking messages. */
+  close(timeoutMs?: number): Promise<void>;
+}
+
+export async function createTelemetry(deps: {
+  http: HttpServer;
+  config: Config;
+  storage: Storage;
+  clock: Clock;
+  events: EventBus;
+  logger: Logger;
+  metrics: Registry;
+  vehicles: Vehicles;
+  options?: Partial<PipelineOptions>;
+}): Promise<Telemetry> {
+  const pipeline = new IngestPipeline(
+    {
+      storage: deps.storage,
+      clock: deps.clock,
+      events: deps.events,
+      logger: deps.logger.child({ part: 'ingest' }),
+      registry: deps.metrics,
+    },
+    { maxPayloadBytes: deps.config.maxPayloadBytes, ...deps.options },
+  );
+  const service = new TelemetryService(deps.storage, deps.vehicles, pipeline);
+  await registerTelemetryRoutes(deps.http, service, deps.config.maxPayloadBytes);
+
+  const deviceTopics = new DeviceTopics();
+  deviceTopics.add({
+    name: 'native',
+    matches: (topic: string, device: DeviceIdentity) => topic === nativeTopic(device.vin),
+    handle: (device, topic, payload) =>
+      pipeline.ingestPayload({ source: 'mqtt', topic, vehicleId: device.vehicleId }, payload),
+    external: {
+      filter: 'tacho/v1/+/telemetry',
+      vinOf: (topic) => /^tacho\/v1\/([^/]+)\/telemetry$/.exec(topic)?.[1] ?? null,
+    },
+  });
+
+  return {
+    pipeline,
+    service,
+    deviceTopics,
+    readiness: { name: 'ingest', check: async () => pipeline.isHealthy() },
+    close: (timeoutMs) => pipeline.close(timeoutMs),
+  };
+}

@@ -1,0 +1,116 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { Unavailable } from '../../lib/errors.js';
+import type { HttpServer } from '../../transports/http/server.js';
+import { authSecurity as security } from '../auth/http-auth.js';
+import { requirePrincipal } from '../auth/index.js';
+import type { TelemetryService } from './telemetry.service.js';
+
+const tags = ['telemetry'];
+const ROUTE = '/api/v1/vehicles/:vin/telemetry';
+
+/** How long a POST waits for its commit before answering 503 (the database is down); retrying is safe. */
+const COMMIT_WAIT_MS = 30_000;
+
+/** How much larger than one message an HTTP batch may be, in total. */
+export const HTTP_BATCH_FACTOR = 8;
+
+export async function registerTelemetryRoutes(
+  http: HttpServer,
+  telemetry: TelemetryService,
+  maxPayloadBytes: number,
+): Promise<void> {
+  const bodyLimit = maxPayloadBytes * HTTP_BATCH_FACTOR;
+  // An encapsulated scope with its own JSON parser: the route reads the raw body itself, so malformed
+  // JSON becomes a dead letter like over MQTT instead of a bare parser error.
+  await http.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_req, body, done) =>
+      done(null, body),
+    );
+    scope.post(
+      ROUTE,
+      {
+        // One MQTT message may be TACHO_MAX_PAYLOAD_BYTES; an HTTP body carries up to 1,000 messages, so
+        // it may be 8 times that (2 MiB by default) in total.
+        bodyLimit,
+        schema: {
+          tags,
+          security,
+          summary: 'Send telemetry for a vehicle: one native message or an array of up to 1,000',
+          description:
+            'Answers only after the messages are committed. A vehicle token for this vehicle, or a user ' +
+            'with write access to it. Refused messages are kept as dead letters and listed in `errors`; a ' +
+            'body with nothing valid is 400. Resending a message (same ts and seq) stores nothing twice. ' +
+            'The body may be up to 8 × TACHO_MAX_PAYLOAD_BYTES.',
+          params: Type.Object({ vin: Type.String({ minLength: 1, maxLength: 64 }) }),
+          response: {
+            200: Type.Object({
+              stored: Type.Integer(),
+              duplicates: Type.Integer(),
+              rejected: Type.Integer(),
+              errors: Type.Array(Type.Object({ index: Type.Integer(), reason: Type.String() })),
+            }),
+          },
+        },
+      },
+      async (request) => {
+        const principal = requirePrincipal(request);
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(new Unavailable('the database is unavailable; nothing was acknowledged, send again')),
+            COMMIT_WAIT_MS,
+          );
+        });
+        try {
+          return await Promise.race([
+            telemetry.publish(principal, request.params.vin, body, ROUTE, bodyLimit),
+            timeout,
+          ]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    );
+  });
+
+  http.get(
+    '/api/v1/admin/dead-letters',
+    {
+      schema: {
+        tags: ['admin'],
+        security,
+        summary: 'Refused telemetry, newest first (admin)',
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+          before: Type.Optional(Type.Integer({ minimum: 1 })),
+        }),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                id: Type.Integer(),
+                source: Type.String(),
+                topic: Type.String(),
+                vehicleId: Type.Union([Type.String(), Type.Null()]),
+                reason: Type.String(),
+                payload: Type.String(),
+                receivedMs: Type.Integer(),
+              }),
+            ),
+            nextBefore: Type.Union([Type.Integer(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (request) =>
+      telemetry.deadLetters(requirePrincipal(request), {
+        limit: request.query.limit,
+        ...(request.query.before !== undefined ? { before: request.query.before } : {}),
+      }),
+  );
+}

@@ -1,0 +1,103 @@
+import type { Storage } from '../../db/index.js';
+import { Invalid, NotFound } from '../../lib/errors.js';
+import { requireAdmin } from '../auth/index.js';
+import type { Principal } from '../auth/principal.js';
+import type { Vehicles } from '../vehicles/index.js';
+import type { IngestPipeline, IngestResult } from './pipeline.js';
+import { type DeadLetterPage, findVehicleIdByVin, listDeadLetters } from './telemetry.repo.js';
+import { decodeNativePayload } from './validate.js';
+
+/** The answer to a telemetry POST: counts, after commit. */
+export interface PublishResult {
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  /** Why each refused message was refused, by its index in the batch. */
+  errors: Array<{ index: number; reason: string }>;
+}
+
+const VIN_CACHE_MS = 30_000;
+const VIN_CACHE_MAX = 100_000;
+
+/**
+ * Telemetry as people and devices use it: publish for a vehicle (checked with `can(…, 'publish', …)`),
+ * resolve a topic's VIN to a vehicle, and list dead letters (admins).
+ */
+export class TelemetryService {
+  private readonly vinCache = new Map<string, { id: string | null; untilMs: number }>();
+
+  constructor(
+    private readonly storage: Storage,
+    private readonly vehicles: Vehicles,
+    readonly pipeline: IngestPipeline,
+  ) {}
+
+  /**
+   * Ingests a decoded HTTP body for the vehicle with this VIN. 404 when the caller may not see it, 403 when
+   * they may see but not publish; a body that holds nothing valid is 400 with the first reason. Unknown
+   * VINs and refused messages are kept as dead letters either way.
+   */
+  async publish(
+    principal: Principal,
+    vin: string,
+    body: Buffer,
+    route: string,
+    maxBytes: number,
+  ): Promise<PublishResult> {
+    let vehicleId: string;
+    try {
+      vehicleId = (await this.vehicles.authorize(principal, 'publish', await this.vehicleIdOrVin(vin))).id;
+    } catch (error) {
+      if (error instanceof NotFound) {
+        await this.pipeline.rejectPayload(
+          { source: 'http', topic: route, vehicleId: null },
+          { code: 'unknown_vehicle', reason: `vin: no vehicle ${vin.slice(0, 32)} that this caller may see` },
+          body,
+        );
+      }
+      throw error;
+    }
+    const source = { source: 'http', topic: route, vehicleId };
+    const decoded = decodeNativePayload(body, maxBytes);
+    const result: IngestResult = decoded.ok
+      ? await this.pipeline.ingest(source, decoded.messages)
+      : await this.pipeline.rejectPayload(source, decoded.rejection, body);
+    const total = decoded.ok ? decoded.messages.length : 1;
+    if (result.rejected.length === total) {
+      const first = result.rejected[0]!;
+      throw new Invalid(first.reason, first.code);
+    }
+    return {
+      stored: result.stored,
+      duplicates: result.duplicates,
+      rejected: result.rejected.length,
+      errors: result.rejected.map(({ index, reason }) => ({ index, reason })),
+    };
+  }
+
+  /** The id of the vehicle with this VIN, cached briefly: MQTT topics name vehicles by VIN. */
+  async vehicleIdByVin(vin: string): Promise<string | null> {
+    const now = Date.now();
+    const cached = this.vinCache.get(vin);
+    if (cached && cached.untilMs > now) return cached.id;
+    const id = await findVehicleIdByVin(this.storage.db, vin);
+    if (this.vinCache.size >= VIN_CACHE_MAX) this.vinCache.clear();
+    // Unknown VINs are remembered for a shorter time, so a vehicle added a moment ago starts to work soon.
+    this.vinCache.set(vin, { id, untilMs: now + (id ? VIN_CACHE_MS : 2000) });
+    return id;
+  }
+
+  /** Dead letters, newest first (admins only). */
+  async deadLetters(
+    principal: Principal,
+    options: { limit: number; before?: number },
+  ): Promise<DeadLetterPage> {
+    requireAdmin(principal);
+    return listDeadLetters(this.storage.db, options);
+  }
+
+  private async vehicleIdOrVin(vin: string): Promise<string> {
+    // `authorize` takes an id; a VIN nobody has maps to an id nobody has, which answers 404 the same way.
+    return (await this.vehicles.findByVin(vin))?.id ?? `vin:${vin}`;
+  }
+}
