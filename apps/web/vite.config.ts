@@ -1,11 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
+import { printBundleSize } from './build-size.js';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), printBundleSize()],
   resolve: {
     alias: {
       '@tacho/protocol': src('../../packages/protocol/src/index.ts'),

@@ -1,15 +1,19 @@
+import './styles.css';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-
-function App() {
-  return <h1>Tacho</h1>;
-}
+import { App } from './app.js';
+import { api } from './lib/api.js';
+import { defaultWebConfig, WebConfigContext } from './lib/config.js';
 
 const root = document.getElementById('root');
 if (root) {
+  // The map tile URL and broker address are the server's settings; without them the app still works.
+  const config = await api.webConfig().catch(() => defaultWebConfig);
   createRoot(root).render(
     <StrictMode>
-      <App />
+      <WebConfigContext.Provider value={config}>
+        <App />
+      </WebConfigContext.Provider>
     </StrictMode>,
   );
 }

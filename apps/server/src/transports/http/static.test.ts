@@ -26,7 +26,12 @@ describe('dashboard files', () => {
       writeFileSync(join(dir, 'assets', 'main-abc123.js'), 'console.log(1)');
     }
     const config = loadConfig(
-      { TACHO_DATA_DIR: dir, TACHO_MAP_TILES: 'https://tiles.example.org/{z}/{x}/{y}.png' },
+      {
+        TACHO_DATA_DIR: dir,
+        TACHO_MAP_TILES: 'https://tiles.example.org/{z}/{x}/{y}.png',
+        TACHO_PUBLIC_URL: 'https://tacho.example.org',
+        TACHO_MQTT_PORT: '1884',
+      },
       dir,
     );
     http = await createHttpServer(config, createLogger('silent'), createMetricsRegistry());
@@ -58,10 +63,13 @@ describe('dashboard files', () => {
     }
   });
 
-  it('serves the map tile setting at /config.json', async () => {
+  it('serves the map tile setting and the broker address for devices at /config.json', async () => {
     const app = await serve(true);
     const res = await app.inject({ method: 'GET', url: '/config.json' });
-    expect(res.json()).toEqual({ mapTiles: 'https://tiles.example.org/{z}/{x}/{y}.png' });
+    expect(res.json()).toEqual({
+      mapTiles: 'https://tiles.example.org/{z}/{x}/{y}.png',
+      mqttUrl: 'mqtt://tacho.example.org:1884',
+    });
   });
 
   it('says how to build the dashboard when it is missing', async () => {

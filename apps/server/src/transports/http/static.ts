@@ -9,6 +9,15 @@ import type { HttpServer } from './server.js';
 export interface WebConfig {
   /** Leaflet tile URL template from TACHO_MAP_TILES. */
   mapTiles: string;
+  /** Where devices reach the MQTT broker (shown with a new device token), or null without a TCP broker. */
+  mqttUrl: string | null;
+}
+
+/** The broker address a device should use: the embedded one on the public host name, or the external one. */
+export function deviceMqttUrl(config: Config): string | null {
+  if (config.mqtt.kind === 'external') return config.mqtt.url;
+  if (config.mqtt.port === 0) return null;
+  return `mqtt://${new URL(config.publicUrl).hostname}:${config.mqtt.port}`;
 }
 
 /** The built dashboard, wherever the server runs from (src through tsx/vitest, or dist). */
@@ -28,7 +37,7 @@ export async function registerWebApp(
   webDir: string = defaultWebDir,
 ): Promise<void> {
   http.get('/config.json', { schema: { hide: true } }, async (_request, reply) => {
-    const body: WebConfig = { mapTiles: config.mapTiles };
+    const body: WebConfig = { mapTiles: config.mapTiles, mqttUrl: deviceMqttUrl(config) };
     return reply.header('cache-control', 'no-cache').send(body);
   });
 

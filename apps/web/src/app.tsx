@@ -1,0 +1,71 @@
+import { type ReactNode, useEffect } from 'react';
+import { Layout } from './components/layout.js';
+import { Empty } from './components/ui.js';
+import { matchPath, navigate, useLocation } from './lib/router.js';
+import { SessionProvider, useSession } from './lib/session.js';
+import { AdminPage } from './pages/admin.js';
+import { HistoryPage } from './pages/history.js';
+import { LoginPage, SetupPage } from './pages/login.js';
+import { SettingsPage } from './pages/settings.js';
+import { VehicleLivePage } from './pages/vehicle-live.js';
+import { VehiclesPage } from './pages/vehicles.js';
+
+const titles: Array<[string, string]> = [
+  ['/login', 'Log in'],
+  ['/setup', 'Set up'],
+  ['/vehicles/:id/history', 'History'],
+  ['/vehicles/:id', 'Vehicle'],
+  ['/vehicles', 'Vehicles'],
+  ['/settings', 'Settings'],
+  ['/admin', 'Admin'],
+];
+
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to, { replace: true }), [to]);
+  return null;
+}
+
+function pageFor(path: string, admin: boolean): ReactNode {
+  if (path === '/' || path === '') return <Redirect to="/vehicles" />;
+  if (path === '/vehicles') return <VehiclesPage />;
+  const history = matchPath('/vehicles/:id/history', path);
+  if (history?.id) return <HistoryPage key={history.id} id={history.id} />;
+  const vehicle = matchPath('/vehicles/:id', path);
+  if (vehicle?.id) return <VehicleLivePage key={vehicle.id} id={vehicle.id} />;
+  if (path === '/settings') return <SettingsPage />;
+  if (path === '/admin' && admin) return <AdminPage />;
+  return (
+    <Empty>
+      <h1>Page not found</h1>
+      <p>
+        There is nothing at <span className="mono">{path}</span>. <a href="/vehicles">Go to your vehicles</a>.
+      </p>
+    </Empty>
+  );
+}
+
+function Routes() {
+  const { path } = useLocation();
+  const { user } = useSession();
+
+  useEffect(() => {
+    const title = titles.find(([pattern]) => matchPath(pattern, path))?.[1];
+    document.title = title ? `${title} · Tacho` : 'Tacho';
+    // Move focus to the new page so screen readers announce it, as a full page load would.
+    document.getElementById('content')?.focus({ preventScroll: true });
+  }, [path]);
+
+  if (path === '/login') return <LoginPage />;
+  if (path === '/setup') return <SetupPage />;
+  if (!user) return null;
+
+  return <Layout>{pageFor(path, user.role === 'admin')}</Layout>;
+}
+
+export function App() {
+  return (
+    <SessionProvider>
+      <Routes />
+    </SessionProvider>
+  );
+}

@@ -1,0 +1,36 @@
+import { type ComponentProps, lazy, Suspense } from 'react';
+import { Spinner } from './ui.js';
+
+// Leaflet and uPlot are fetched only when a page shows a map or a chart, to keep the first load small.
+const LazyMap = lazy(() => import('./map-view.js'));
+const LazyChart = lazy(() => import('./chart.js'));
+
+export function MapView(props: ComponentProps<typeof LazyMap>) {
+  return (
+    <Suspense
+      fallback={
+        <div className={props.compact ? 'map small' : 'map'}>
+          <div className="map-fallback">
+            <Spinner label="Loading map" />
+          </div>
+        </div>
+      }
+    >
+      <LazyMap {...props} />
+    </Suspense>
+  );
+}
+
+export function Chart(props: ComponentProps<typeof LazyChart>) {
+  return (
+    <Suspense
+      fallback={
+        <div className="chart loading">
+          <Spinner label="Loading chart" />
+        </div>
+      }
+    >
+      <LazyChart {...props} />
+    </Suspense>
+  );
+}

@@ -1,0 +1,108 @@
+import 'leaflet/dist/leaflet.css';
+import L from 'leaflet';
+import { useEffect, useRef, useState } from 'react';
+
+export interface MapViewProps {
+  /** Leaflet tile URL template; empty for a plain background. */
+  tiles: string;
+  position: { lat: number; lon: number } | null;
+  /** Recent positions, oldest first, as [lat, lon]. */
+  trail?: ReadonlyArray<readonly [number, number]>;
+  /** A small, non-interactive map for cards. */
+  compact?: boolean;
+  label: string;
+}
+
+/**
+ * Leaflet map with the current position and the recent trail. Loaded lazily (Leaflet is most of the
+ * weight of a map page). When no tile can load — offline, blocked, a wrong TACHO_MAP_TILES — the map
+ * keeps a plain background and says so, and the position and trail still show.
+ */
+export default function MapView({ tiles, position, trail = [], compact = false, label }: MapViewProps) {
+  const element = useRef<HTMLDivElement>(null);
+  const map = useRef<L.Map | null>(null);
+  const marker = useRef<L.CircleMarker | null>(null);
+  const line = useRef<L.Polyline | null>(null);
+  const followed = useRef(false);
+  const [tilesFailed, setTilesFailed] = useState(!tiles);
+
+  useEffect(() => {
+    if (!element.current) return;
+    const m = L.map(element.current, {
+      zoomControl: !compact,
+      attributionControl: !compact,
+      dragging: !compact,
+      scrollWheelZoom: false,
+      keyboard: !compact,
+      doubleClickZoom: !compact,
+      touchZoom: !compact,
+      boxZoom: !compact,
+    }).setView([20, 0], 2);
+    map.current = m;
+    if (tiles) {
+      let loaded = 0;
+      let failed = 0;
+      const layer = L.tileLayer(tiles, {
+        maxZoom: 19,
+        attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>',
+      });
+      layer.on('tileload', () => {
+        loaded++;
+        setTilesFailed(false);
+      });
+      layer.on('tileerror', () => {
+        failed++;
+        if (loaded === 0 && failed >= 1) setTilesFailed(true);
+      });
+      layer.addTo(m);
+    }
+    line.current = L.polyline([], { color: '#1f6feb', weight: 4, opacity: 0.8 }).addTo(m);
+    return () => {
+      m.remove();
+      map.current = null;
+      marker.current = null;
+      line.current = null;
+      followed.current = false;
+    };
+  }, [tiles, compact]);
+
+  useEffect(() => {
+    const m = map.current;
+    if (!m) return;
+    line.current?.setLatLngs(trail.map(([lat, lon]) => [lat, lon]));
+    if (!position) return;
+    const at: L.LatLngExpression = [position.lat, position.lon];
+    if (!marker.current) {
+      marker.current = L.circleMarker(at, {
+        radius: compact ? 6 : 8,
+        color: '#ffffff',
+        weight: 2,
+        fillColor: '#1f6feb',
+        fillOpacity: 1,
+      }).addTo(m);
+    } else {
+      marker.current.setLatLng(at);
+    }
+    // Centre once, then only keep the car in view so a person panning around is not yanked back.
+    if (!followed.current) {
+      m.setView(at, compact ? 13 : 15);
+      followed.current = true;
+    } else if (!m.getBounds().pad(-0.1).contains(at)) {
+      m.panTo(at);
+    }
+  }, [position, trail, compact]);
+
+  return (
+    <div className={compact ? 'map small' : 'map'} style={{ position: 'relative' }}>
+      <div ref={element} style={{ height: '100%' }} role="img" aria-label={label} />
+      {(tilesFailed || !position) && (
+        <div
+          className="small muted"
+          style={{ position: 'absolute', left: 8, bottom: 6, zIndex: 500, pointerEvents: 'none' }}
+        >
+          {!position ? 'No position yet' : 'Map tiles unavailable'}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,189 @@
+import { type CreatedToken, isValidVin, normalizeVin, type VehicleView } from '@tacho/protocol';
+import { type FormEvent, useState } from 'react';
+import { Button, Field, SecretLine } from '../components/ui.js';
+import { api } from '../lib/api.js';
+import { useWebConfig } from '../lib/config.js';
+
+function vinProblem(vin: string): string | null {
+  if (vin.length === 0) return null;
+  if (/[IOQ]/.test(vin)) return 'A VIN never contains the letters I, O or Q (they look like 1 and 0).';
+  if (/[^A-Z0-9]/.test(vin)) return 'A VIN has only letters and digits.';
+  if (vin.length !== 17) return `A VIN has 17 characters; this one has ${vin.length}.`;
+  return isValidVin(vin) ? null : 'This is not a valid VIN.';
+}
+
+/** Adds a vehicle, then offers its device token with everything a device needs to send data. */
+export function AddVehicle({
+  onClose,
+  onCreated,
+}: {
+  onClose: () => void;
+  onCreated: (vehicle: VehicleView) => void;
+}) {
+  const [form, setForm] = useState({ vin: '', name: '', make: '', model: '', year: '' });
+  const [touched, setTouched] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [vehicle, setVehicle] = useState<VehicleView | null>(null);
+
+  const vin = normalizeVin(form.vin);
+  const vinError = vinProblem(vin) ?? (touched && vin.length === 0 ? 'Enter the VIN.' : null);
+  const year = form.year ? Number(form.year) : null;
+  const yearError =
+    year !== null && !(Number.isInteger(year) && year >= 1886 && year <= 2100)
+      ? 'Enter a year such as 2023.'
+      : null;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setTouched(true);
+    if (!isValidVin(vin) || !form.name.trim() || yearError) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const created = await api.createVehicle({
+        vin,
+        name: form.name.trim(),
+        make: form.make.trim() || null,
+        model: form.model.trim() || null,
+        year,
+      });
+      setVehicle(created);
+      onCreated(created);
+    } catch (failure) {
+      setError(failure instanceof Error ? failure.message : String(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) =>
+    setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  if (vehicle) return <DeviceToken vehicle={vehicle} onClose={onClose} />;
+  return (
+    <section className="card" aria-labelledby="add-vehicle-title" style={{ marginBottom: '1.5rem' }}>
+      <h2 id="add-vehicle-title">Add a vehicle</h2>
+      <form className="stack" onSubmit={submit} noValidate>
+        {error && (
+          <div className="alert error" role="alert">
+            {error}
+          </div>
+        )}
+        <Field
+          label="VIN"
+          required
+          autoComplete="off"
+          spellCheck={false}
+          maxLength={25}
+          hint="17 characters, on the registration document or at the bottom of the windscreen."
+          error={vinError}
+          value={form.vin}
+          onChange={set('vin')}
+          className="mono"
+        />
+        <Field
+          label="Name"
+          required
+          placeholder="Family car"
+          error={touched && !form.name.trim() ? 'Give the vehicle a name.' : null}
+          value={form.name}
+          onChange={set('name')}
+        />
+        <div className="row" style={{ alignItems: 'start' }}>
+          <Field label="Make" value={form.make} onChange={set('make')} />
+          <Field label="Model" value={form.model} onChange={set('model')} />
+          <Field
+            label="Year"
+            inputMode="numeric"
+            size={6}
+            error={yearError}
+            value={form.year}
+            onChange={set('year')}
+          />
+        </div>
+        <div className="row">
+          <Button type="submit" className="primary" busy={busy}>
+            Add vehicle
+          </Button>
+          <button type="button" onClick={onClose}>
+            Cancel
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+/** Creates a device token and shows it once, with the MQTT and HTTP settings to copy. */
+export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClose: () => void }) {
+  const { mqttUrl } = useWebConfig();
+  const [created, setCreated] = useState<CreatedToken | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const httpUrl = `${window.location.origin}/api/v1/vehicles/${vehicle.vin}/telemetry`;
+  const topic = `tacho/v1/${vehicle.vin}/telemetry`;
+
+  async function create() {
+    setBusy(true);
+    setError(null);
+    try {
+      setCreated(await api.createVehicleToken(vehicle.id, { name: 'device' }));
+    } catch (failure) {
+      setError(failure instanceof Error ? failure.message : String(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section className="card stack" aria-labelledby="device-token-title" style={{ marginBottom: '1.5rem' }}>
+      <h2 id="device-token-title">Connect a device to {vehicle.name}</h2>
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      {!created ? (
+        <>
+          <p className="muted">
+            A device token lets one device send telemetry for this vehicle, and nothing else. It is shown only
+            once.
+          </p>
+          <div className="row">
+            <Button className="primary" busy={busy} onClick={create}>
+              Create device token
+            </Button>
+            <button type="button" onClick={onClose}>
+              Later
+            </button>
+          </div>
+        </>
+      ) : (
+        <>
+          <div className="alert success" role="status">
+            Copy the token now: it will not be shown again.
+          </div>
+          <SecretLine label="Device token" value={created.token} />
+          <h3>MQTT</h3>
+          {mqttUrl && <SecretLine label="Broker" value={mqttUrl} />}
+          <SecretLine label="Username" value={vehicle.vin} />
+          <SecretLine label="Password" value={created.token} />
+          <SecretLine label="Topic (QoS 1)" value={topic} />
+          <h3>HTTP</h3>
+          <SecretLine label="POST URL" value={httpUrl} />
+          <SecretLine label="Header" value={`Authorization: Bearer ${created.token}`} />
+          <SecretLine
+            label="Try it with curl"
+            value={`curl -X POST ${httpUrl} -H 'Authorization: Bearer ${created.token}' -H 'Content-Type: application/json' -d '{"ts":'$(date +%s000)',"metrics":{"battery_level_pct":80}}'`}
+          />
+          <div>
+            <button type="button" onClick={onClose}>
+              Done
+            </button>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,266 @@
+import type { Role, UserView } from '@tacho/protocol';
+import { type FormEvent, useState } from 'react';
+import { Button, Empty, ErrorBox, Field, Loading, SelectField, Tabs } from '../components/ui.js';
+import { api, type DeadLetter } from '../lib/api.js';
+import { formatRelative, formatTime } from '../lib/format.js';
+import { navigate, useLocation } from '../lib/router.js';
+import { useUser } from '../lib/session.js';
+import { useAsync } from '../lib/use-async.js';
+
+const roles: ReadonlyArray<{ value: Role; label: string }> = [
+  { value: 'viewer', label: 'viewer' },
+  { value: 'operator', label: 'operator' },
+  { value: 'admin', label: 'admin' },
+];
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
+  const [form, setForm] = useState({ name: '', email: '', password: '', role: 'viewer' as Role });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const tooShort = form.password.length > 0 && form.password.length < 12;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (tooShort) return;
+    setBusy(true);
+    setError(null);
+    try {
+      onCreated(await api.createUser({ ...form, name: form.name.trim(), email: form.email.trim() }));
+      setForm({ name: '', email: '', password: '', role: 'viewer' });
+    } catch (failure) {
+      setError(message(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+  const set = (key: 'name' | 'email' | 'password') => (e: { target: { value: string } }) =>
+    setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  return (
+    <form className="card stack" onSubmit={submit} aria-labelledby="create-user-title">
+      <h2 id="create-user-title">Create a user</h2>
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      <div className="row" style={{ alignItems: 'start' }}>
+        <Field label="Name" required value={form.name} onChange={set('name')} />
+        <Field label="Email" type="email" required value={form.email} onChange={set('email')} />
+        <Field
+          label="Initial password"
+          type="password"
+          autoComplete="new-password"
+          required
+          error={tooShort ? 'At least 12 characters.' : null}
+          value={form.password}
+          onChange={set('password')}
+        />
+        <SelectField
+          label="Role"
+          value={form.role}
+          onChange={(role) => setForm((f) => ({ ...f, role: role as Role }))}
+          options={roles}
+        />
+      </div>
+      <div>
+        <Button
+          type="submit"
+          className="primary"
+          busy={busy}
+          disabled={!form.name || !form.email || !form.password}
+        >
+          Create user
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function Users() {
+  const me = useUser();
+  const users = useAsync(() => api.listUsers(), []);
+  const [error, setError] = useState<string | null>(null);
+
+  async function update(user: UserView, changes: { role?: Role; disabled?: boolean }) {
+    setError(null);
+    try {
+      const updated = await api.updateUser(user.id, changes);
+      users.setData((all) => all.map((u) => (u.id === user.id ? updated : u)));
+    } catch (failure) {
+      setError(message(failure));
+    }
+  }
+
+  return (
+    <div className="stack">
+      <CreateUser onCreated={(user) => users.setData((all) => [...all, user])} />
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      {users.status === 'error' && <ErrorBox error={users.error} onRetry={users.reload} />}
+      {!users.data ? (
+        <Loading what="Loading users" />
+      ) : (
+        <div className="table-wrap card">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Email</th>
+                <th scope="col">Role</th>
+                <th scope="col">Status</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {users.data.map((user) => (
+                <tr key={user.id}>
+                  <td>{user.name}</td>
+                  <td>{user.email}</td>
+                  <td>
+                    <label className="sr-only" htmlFor={`role-${user.id}`}>
+                      Role of {user.email}
+                    </label>
+                    <select
+                      id={`role-${user.id}`}
+                      value={user.role}
+                      disabled={user.id === me.id}
+                      onChange={(e) => void update(user, { role: e.target.value as Role })}
+                    >
+                      {roles.map((r) => (
+                        <option key={r.value} value={r.value}>
+                          {r.label}
+                        </option>
+                      ))}
+                    </select>
+                  </td>
+                  <td>
+                    <span className={`badge ${user.disabled ? 'danger' : 'ok'}`}>
+                      {user.disabled ? 'disabled' : 'active'}
+                    </span>{' '}
+                    {user.id !== me.id && (
+                      <button
+                        type="button"
+                        className="link"
+                        onClick={() => void update(user, { disabled: !user.disabled })}
+                      >
+                        {user.disabled ? 'Enable' : 'Disable'}
+                        <span className="sr-only"> {user.email}</span>
+                      </button>
+                    )}
+                  </td>
+                  <td>{formatTime(user.createdMs)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function DeadLetters() {
+  const [pages, setPages] = useState<string[]>([]);
+  const cursor = pages.at(-1);
+  const letters = useAsync(() => api.listDeadLetters(cursor), [cursor]);
+  const [open, setOpen] = useState<DeadLetter | null>(null);
+
+  if (letters.status === 'error') return <ErrorBox error={letters.error} onRetry={letters.reload} />;
+  if (!letters.data) return <Loading what="Loading dead letters" />;
+  if (letters.data.items.length === 0 && pages.length === 0) {
+    return <Empty>No dead letters: every message received so far could be stored.</Empty>;
+  }
+  return (
+    <div className="stack">
+      <p className="muted small" style={{ margin: 0 }}>
+        Messages that could not be stored, newest first, with the reason. Only the first 2 KiB of each is
+        kept.
+      </p>
+      <div className="table-wrap card">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Source</th>
+              <th scope="col">Topic or route</th>
+              <th scope="col">Reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {letters.data.items.map((letter) => (
+              <tr key={letter.id}>
+                <td title={formatTime(letter.receivedMs)}>{formatRelative(letter.receivedMs)}</td>
+                <td>{letter.source}</td>
+                <td className="mono">{letter.topic ?? '—'}</td>
+                <td>
+                  {letter.reason}{' '}
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => setOpen(open?.id === letter.id ? null : letter)}
+                  >
+                    {open?.id === letter.id ? 'Hide payload' : 'Show payload'}
+                  </button>
+                  {open?.id === letter.id && (
+                    <pre className="secret" style={{ whiteSpace: 'pre-wrap' }}>
+                      {letter.payload}
+                    </pre>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="row">
+        <button type="button" disabled={pages.length === 0} onClick={() => setPages((p) => p.slice(0, -1))}>
+          Newer
+        </button>
+        <button
+          type="button"
+          disabled={!letters.data.nextCursor}
+          onClick={() => {
+            const next = letters.data?.nextCursor;
+            if (next) setPages((p) => [...p, next]);
+          }}
+        >
+          Older
+        </button>
+      </div>
+    </div>
+  );
+}
+
+const tabs = [
+  { id: 'users', label: 'Users' },
+  { id: 'dead-letters', label: 'Dead letters' },
+] as const;
+
+export function AdminPage() {
+  const { path, search } = useLocation();
+  const tab = search.get('tab') === 'dead-letters' ? 'dead-letters' : 'users';
+  return (
+    <>
+      <div className="page-head">
+        <h1>Admin</h1>
+      </div>
+      <Tabs
+        label="Admin"
+        tabs={tabs}
+        value={tab}
+        onChange={(id) => navigate(`${path}?tab=${id}`, { replace: true })}
+      />
+      <div role="tabpanel" aria-label={tab === 'users' ? 'Users' : 'Dead letters'}>
+        {tab === 'users' ? <Users /> : <DeadLetters />}
+      </div>
+    </>
+  );
+}

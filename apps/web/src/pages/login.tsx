@@ -1,0 +1,184 @@
+import { type FormEvent, useEffect, useState } from 'react';
+import { Button, ErrorBox, Field, Loading } from '../components/ui.js';
+import { ApiError, api } from '../lib/api.js';
+import { navigate, useLocation } from '../lib/router.js';
+import { useSession } from '../lib/session.js';
+
+/** Only same-site paths are followed after login, so a crafted link cannot send people elsewhere. */
+function safeNext(next: string | null): string {
+  return next?.startsWith('/') && !next.startsWith('//') ? next : '/vehicles';
+}
+
+function loginErrorMessage(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 401) return 'Email or password is wrong, or the account is disabled.';
+    if (error.status === 429) {
+      return `Too many attempts. Wait ${error.retryAfterS ?? 'a few'} seconds and try again.`;
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function LoginPage() {
+  const { user, signedIn } = useSession();
+  const { search } = useLocation();
+  const next = safeNext(search.get('next'));
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (user) navigate(next, { replace: true });
+  }, [user, next]);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      signedIn(await api.login({ email: email.trim(), password }));
+    } catch (failure) {
+      setError(loginErrorMessage(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <div className="auth-page">
+      <form className="card stack" onSubmit={submit} aria-labelledby="login-title" noValidate>
+        <div>
+          <h1 id="login-title">Log in to Tacho</h1>
+          {search.get('next') && <p className="muted small">Log in to continue where you were.</p>}
+        </div>
+        {error && (
+          <div className="alert error" role="alert">
+            {error}
+          </div>
+        )}
+        <Field
+          label="Email"
+          type="email"
+          autoComplete="username"
+          required
+          value={email}
+          onChange={(e) => setEmail(e.target.value)}
+        />
+        <Field
+          label="Password"
+          type="password"
+          autoComplete="current-password"
+          required
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+        />
+        <Button type="submit" className="primary" busy={busy} disabled={!email || !password}>
+          Log in
+        </Button>
+      </form>
+    </div>
+  );
+}
+
+/** The one-time page from the setup link the server prints when it starts with no user. */
+export function SetupPage() {
+  const { signedIn } = useSession();
+  const token = useLocation().search.get('token') ?? '';
+  const [valid, setValid] = useState<boolean | null>(null);
+  const [checkError, setCheckError] = useState<unknown>(null);
+  const [form, setForm] = useState({ email: '', name: '', password: '', repeat: '' });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    if (!token) {
+      setValid(false);
+      return;
+    }
+    api.setupStatus(token).then(
+      (status) => setValid(status.valid),
+      (failure: unknown) => setCheckError(failure),
+    );
+  }, [token]);
+
+  const tooShort = form.password.length > 0 && form.password.length < 12;
+  const mismatch = form.repeat.length > 0 && form.repeat !== form.password;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (tooShort || mismatch) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api.setup({ token, email: form.email.trim(), name: form.name.trim(), password: form.password });
+      signedIn(await api.login({ email: form.email.trim(), password: form.password }));
+      navigate('/vehicles', { replace: true });
+    } catch (failure) {
+      setError(failure instanceof Error ? failure.message : String(failure));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) =>
+    setForm((f) => ({ ...f, [key]: e.target.value }));
+
+  return (
+    <div className="auth-page">
+      <div className="card stack">
+        <h1>Set up Tacho</h1>
+        {checkError ? (
+          <ErrorBox error={checkError} />
+        ) : valid === null ? (
+          <Loading what="Checking the setup link" />
+        ) : !valid ? (
+          <p role="alert">
+            This setup link is not valid any more (it works once, for 30 minutes). Restart the server to print
+            a new one, or <a href="/login">log in</a>.
+          </p>
+        ) : (
+          <form className="stack" onSubmit={submit}>
+            <p className="muted">Create the first administrator account.</p>
+            {error && (
+              <div className="alert error" role="alert">
+                {error}
+              </div>
+            )}
+            <Field label="Name" required autoComplete="name" value={form.name} onChange={set('name')} />
+            <Field
+              label="Email"
+              type="email"
+              required
+              autoComplete="username"
+              value={form.email}
+              onChange={set('email')}
+            />
+            <Field
+              label="Password"
+              type="password"
+              required
+              autoComplete="new-password"
+              hint="At least 12 characters."
+              error={tooShort ? 'The password needs at least 12 characters.' : null}
+              value={form.password}
+              onChange={set('password')}
+            />
+            <Field
+              label="Repeat password"
+              type="password"
+              required
+              autoComplete="new-password"
+              error={mismatch ? 'The passwords differ.' : null}
+              value={form.repeat}
+              onChange={set('repeat')}
+            />
+            <Button type="submit" className="primary" busy={busy}>
+              Create administrator
+            </Button>
+          </form>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,220 @@
+import { type FormEvent, useState } from 'react';
+import { Button, ErrorBox, Field, Loading, Tabs } from '../components/ui.js';
+import { api } from '../lib/api.js';
+import { formatRelative, formatTime } from '../lib/format.js';
+import { navigate, useLocation } from '../lib/router.js';
+import { useSession, useUser } from '../lib/session.js';
+import { useAsync } from '../lib/use-async.js';
+import { Sharing } from './settings-sharing.js';
+import { ApiTokens } from './settings-tokens.js';
+
+const tabs = [
+  { id: 'profile', label: 'Profile' },
+  { id: 'password', label: 'Password' },
+  { id: 'logins', label: 'Logins' },
+  { id: 'tokens', label: 'API tokens' },
+  { id: 'sharing', label: 'Sharing' },
+] as const;
+type Tab = (typeof tabs)[number]['id'];
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function Profile() {
+  const user = useUser();
+  return (
+    <dl
+      className="card"
+      style={{ display: 'grid', gridTemplateColumns: 'max-content 1fr', gap: '0.5rem 1.5rem', margin: 0 }}
+    >
+      <dt className="muted">Name</dt>
+      <dd style={{ margin: 0 }}>{user.name}</dd>
+      <dt className="muted">Email</dt>
+      <dd style={{ margin: 0 }}>{user.email}</dd>
+      <dt className="muted">Role</dt>
+      <dd style={{ margin: 0 }}>{user.role}</dd>
+      <dt className="muted">Member since</dt>
+      <dd style={{ margin: 0 }}>{formatTime(user.createdMs)}</dd>
+    </dl>
+  );
+}
+
+function PasswordForm() {
+  const { logout } = useSession();
+  const [form, setForm] = useState({ current: '', next: '', repeat: '' });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const tooShort = form.next.length > 0 && form.next.length < 12;
+  const mismatch = form.repeat.length > 0 && form.repeat !== form.next;
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (tooShort || mismatch) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api.changePassword({ currentPassword: form.current, newPassword: form.next });
+      // Changing the password ends every login, this one included.
+      await logout();
+    } catch (failure) {
+      setError(message(failure));
+      setBusy(false);
+    }
+  }
+  const set = (key: keyof typeof form) => (e: { target: { value: string } }) =>
+    setForm((f) => ({ ...f, [key]: e.target.value }));
+  return (
+    <form className="stack card" onSubmit={submit}>
+      <p className="muted" style={{ margin: 0 }}>
+        Changing the password logs you out everywhere, including here.
+      </p>
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      <Field
+        label="Current password"
+        type="password"
+        autoComplete="current-password"
+        required
+        value={form.current}
+        onChange={set('current')}
+      />
+      <Field
+        label="New password"
+        type="password"
+        autoComplete="new-password"
+        required
+        hint="At least 12 characters."
+        error={tooShort ? 'The password needs at least 12 characters.' : null}
+        value={form.next}
+        onChange={set('next')}
+      />
+      <Field
+        label="Repeat new password"
+        type="password"
+        autoComplete="new-password"
+        required
+        error={mismatch ? 'The passwords differ.' : null}
+        value={form.repeat}
+        onChange={set('repeat')}
+      />
+      <div>
+        <Button type="submit" className="primary" busy={busy} disabled={!form.current || !form.next}>
+          Change password
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function Logins() {
+  const { logout } = useSession();
+  const logins = useAsync(() => api.listLogins(), []);
+  const [error, setError] = useState<string | null>(null);
+  if (logins.status === 'error') return <ErrorBox error={logins.error} onRetry={logins.reload} />;
+  if (!logins.data) return <Loading what="Loading logins" />;
+  return (
+    <div className="stack">
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      <div className="table-wrap card">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Device</th>
+              <th scope="col">Address</th>
+              <th scope="col">Started</th>
+              <th scope="col">Last used</th>
+              <th scope="col">
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {logins.data.map((login) => (
+              <tr key={login.id}>
+                <td>
+                  {login.device}
+                  {login.current && (
+                    <span className="badge ok" style={{ marginLeft: '0.5rem' }}>
+                      this browser
+                    </span>
+                  )}
+                </td>
+                <td className="mono">{login.ip ?? '—'}</td>
+                <td>{formatTime(login.createdMs)}</td>
+                <td>{formatRelative(login.lastUsedMs)}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="danger"
+                    onClick={async () => {
+                      setError(null);
+                      try {
+                        await api.endLogin(login.id);
+                        if (login.current) await logout();
+                        else logins.setData((all) => all.filter((l) => l.id !== login.id));
+                      } catch (failure) {
+                        setError(message(failure));
+                      }
+                    }}
+                  >
+                    Log out<span className="sr-only"> {login.device}</span>
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div>
+        <button
+          type="button"
+          className="danger"
+          onClick={async () => {
+            setError(null);
+            try {
+              await api.endAllLogins();
+              await logout();
+            } catch (failure) {
+              setError(message(failure));
+            }
+          }}
+        >
+          Log out everywhere
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function SettingsPage() {
+  const { path, search } = useLocation();
+  const tab = (tabs.find((t) => t.id === search.get('tab'))?.id ?? 'profile') as Tab;
+  return (
+    <>
+      <div className="page-head">
+        <h1>Settings</h1>
+      </div>
+      <Tabs
+        label="Settings"
+        tabs={tabs}
+        value={tab}
+        onChange={(id) => navigate(`${path}?tab=${id}`, { replace: true })}
+      />
+      <div role="tabpanel" aria-label={tabs.find((t) => t.id === tab)?.label}>
+        {tab === 'profile' && <Profile />}
+        {tab === 'password' && <PasswordForm />}
+        {tab === 'logins' && <Logins />}
+        {tab === 'tokens' && <ApiTokens />}
+        {tab === 'sharing' && <Sharing />}
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,170 @@
+import type { VehicleState } from '@tacho/protocol';
+import { useEffect, useRef, useState } from 'react';
+import { MapView } from '../components/lazy.js';
+import { ConnectivityBadge, LiveIndicator } from '../components/status.js';
+import { ErrorBox, Loading } from '../components/ui.js';
+import { api } from '../lib/api.js';
+import { useWebConfig } from '../lib/config.js';
+import { formatRelative, formatTime } from '../lib/format.js';
+import { useLiveStates, useNow } from '../lib/live.js';
+import { formatMetric, metricLabel } from '../lib/metrics.js';
+import { Link } from '../lib/router.js';
+import { useAsync } from '../lib/use-async.js';
+import { DeepScan } from './deep-scan.js';
+import { describeModel } from './vehicles.js';
+
+const TRAIL_MS = 60 * 60 * 1000;
+const TRAIL_POINTS = 500;
+
+const headline = ['battery_level_pct', 'range_km', 'speed_kmh', 'power_kw'] as const;
+const groups: ReadonlyArray<{ title: string; keys: readonly string[] }> = [
+  {
+    title: 'Charging',
+    keys: ['charging_state', 'charger_power_kw', 'charge_limit_pct', 'charge_energy_added_kwh'],
+  },
+  {
+    title: 'Temperatures',
+    keys: ['outside_temp_c', 'inside_temp_c', 'battery_temp_c', 'coolant_temp_c'],
+  },
+  {
+    title: 'Tyre pressures',
+    keys: ['tyre_pressure_fl_kpa', 'tyre_pressure_fr_kpa', 'tyre_pressure_rl_kpa', 'tyre_pressure_rr_kpa'],
+  },
+  { title: 'Vehicle', keys: ['odometer_km', 'gear', 'ignition', 'battery_12v_v'] },
+];
+const shown = new Set<string>([...headline, ...groups.flatMap((g) => g.keys)]);
+
+/** Fraction of a gauge's span, for the metrics that have a natural full scale. */
+const gaugeMax: Record<string, number> = { battery_level_pct: 100, speed_kmh: 200, power_kw: 150 };
+
+function Readout({ metricKey, state, big }: { metricKey: string; state: VehicleState; big?: boolean }) {
+  const reading = state.metrics[metricKey];
+  const text = formatMetric(metricKey, reading?.value);
+  // Show the unit smaller than the number, as instrument clusters do.
+  const split = /^(-?[\d.,\s]+)\s(.+)$/.exec(text);
+  const max = gaugeMax[metricKey];
+  return (
+    <div className={big ? 'readout big' : 'readout'} data-metric={metricKey}>
+      <div className="label">{metricLabel(metricKey)}</div>
+      <div className="value" title={reading ? `at ${formatTime(reading.ts_ms)}` : 'no data yet'}>
+        {split ? (
+          <>
+            {split[1]}
+            <span className="unit">{split[2]}</span>
+          </>
+        ) : (
+          text
+        )}
+      </div>
+      {max !== undefined && typeof reading?.value === 'number' && (
+        <div className="gauge-bar" aria-hidden="true">
+          <span style={{ width: `${Math.max(0, Math.min(100, (Math.abs(reading.value) / max) * 100))}%` }} />
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function VehicleLivePage({ id }: { id: string }) {
+  const { mapTiles } = useWebConfig();
+  const vehicle = useAsync(() => api.getVehicle(id), [id]);
+  const { states, status, errors } = useLiveStates(vehicle.data ? [id] : []);
+  const state = states.get(id);
+  const now = useNow(1000);
+  const [scanOpen, setScanOpen] = useState(false);
+  const [trail, setTrail] = useState<Array<readonly [number, number]>>([]);
+  const lastTs = useRef(0);
+
+  useEffect(() => {
+    if (!vehicle.data) return;
+    const to = Date.now();
+    api.track(id, { from: to - TRAIL_MS, to, maxPoints: TRAIL_POINTS }).then(
+      (track) => {
+        setTrail(track.geometry.coordinates.map(([lon, lat]) => [lat ?? 0, lon ?? 0] as const));
+        lastTs.current = track.properties.times_ms.at(-1) ?? 0;
+      },
+      () => setTrail([]),
+    );
+  }, [id, vehicle.data]);
+
+  // Extend the trail with each new live position.
+  useEffect(() => {
+    const p = state?.position;
+    if (!p || p.ts_ms <= lastTs.current) return;
+    lastTs.current = p.ts_ms;
+    setTrail((t) => [...t.slice(-(TRAIL_POINTS - 1)), [p.lat, p.lon] as const]);
+  }, [state?.position]);
+
+  if (vehicle.status === 'error') return <ErrorBox error={vehicle.error} onRetry={vehicle.reload} />;
+  if (!vehicle.data) return <Loading what="Loading vehicle" />;
+  const v = vehicle.data;
+  const extra = state
+    ? Object.keys(state.metrics)
+        .filter((k) => !shown.has(k))
+        .sort()
+    : [];
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="small muted" style={{ marginBottom: '0.5rem' }}>
+        <Link href="/vehicles">Vehicles</Link> / {v.name}
+      </nav>
+      <div className="page-head">
+        <div>
+          <h1>{v.name}</h1>
+          <div className="muted small">
+            {describeModel(v)} · <span className="mono">{v.vin}</span>
+          </div>
+        </div>
+        <div className="row">
+          <LiveIndicator status={status} />
+          <ConnectivityBadge connectivity={state?.connectivity} />
+          <Link href={`/vehicles/${id}/history`} className="button">
+            History
+          </Link>
+          <button type="button" onClick={() => setScanOpen(true)}>
+            Deep scan
+          </button>
+        </div>
+      </div>
+      {errors.get(id) && <ErrorBox error={errors.get(id)} />}
+      {!state ? (
+        <Loading what="Waiting for the current state" />
+      ) : (
+        <div className="stack">
+          <p className="small muted" aria-live="off">
+            Last data {formatRelative(state.lastSeenMs, now)}
+            {state.lastSeenMs ? ` (${formatTime(state.lastSeenMs)})` : ''}
+          </p>
+          <div className="readouts">
+            {headline.map((key) => (
+              <Readout key={key} metricKey={key} state={state} big />
+            ))}
+          </div>
+          <MapView tiles={mapTiles} position={state.position} trail={trail} label={`Map of ${v.name}`} />
+          {groups.map((group) => (
+            <section key={group.title} aria-label={group.title}>
+              <h2>{group.title}</h2>
+              <div className="readouts">
+                {group.keys.map((key) => (
+                  <Readout key={key} metricKey={key} state={state} />
+                ))}
+              </div>
+            </section>
+          ))}
+          {extra.length > 0 && (
+            <section aria-label="Other metrics">
+              <h2>Other metrics</h2>
+              <div className="readouts">
+                {extra.map((key) => (
+                  <Readout key={key} metricKey={key} state={state} />
+                ))}
+              </div>
+            </section>
+          )}
+        </div>
+      )}
+      {scanOpen && <DeepScan vehicle={v} onClose={() => setScanOpen(false)} />}
+    </>
+  );
+}
