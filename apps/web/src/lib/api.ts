@@ -139,13 +139,34 @@ export const api: DashboardApi = {
   listUsers: () => request('GET', `${prefix}/users`),
   createUser: (body) => request('POST', `${prefix}/users`, { body }),
   updateUser: (id, body) => request('PATCH', `${prefix}/users/${encodeURIComponent(id)}`, { body }),
-  listDeadLetters: (cursor) => request('GET', `${prefix}/admin/dead-letters`, { query: { cursor } }),
+  async listDeadLetters(cursor) {
+    const page = await request<{
+      items: Array<Omit<DeadLetter, 'id'> & { id: number }>;
+      nextBefore: number | null;
+    }>('GET', `${prefix}/admin/dead-letters`, { query: { limit: 50, before: cursor } });
+    return {
+      items: page.items.map((item) => ({ ...item, id: String(item.id) })),
+      nextCursor: page.nextBefore === null ? null : String(page.nextBefore),
+    };
+  },
   watchVehicles(vehicleIds, watcher) {
+    // REST answers first and keeps the page useful while the socket connects (or cannot).
+    const fromSocket = new Set<string>();
+    for (const id of vehicleIds) {
+      api.state(id).then(
+        (state) => {
+          if (!fromSocket.has(id)) watcher.snapshot(state);
+        },
+        (error: unknown) => watcher.error(id, error instanceof Error ? error.message : String(error)),
+      );
+    }
     return openLive(vehicleIds, {
       status: watcher.status,
       message(message) {
-        if (message.type === 'snapshot') watcher.snapshot(message.state);
-        else if (message.type === 'update') watcher.update(message);
+        if (message.type === 'snapshot') {
+          fromSocket.add(message.vehicleId);
+          watcher.snapshot(message.state);
+        } else if (message.type === 'update') watcher.update(message);
         else if (message.type === 'error' && message.vehicleId)
           watcher.error(message.vehicleId, message.message);
       },
