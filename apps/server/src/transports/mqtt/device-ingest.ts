@@ -57,13 +57,27 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     );
   };
 
+  // Ingestion happens here rather than in `published`: aedes writes the QoS 1 PUBACK right after this
+  // callback and before `published` runs, so this is the only hook that can hold the PUBACK until commit.
   aedes.authorizePublish = (client, packet, done) => {
     // The broker's own messages ($SYS) have no client.
     if (!client) return done(null);
     const device = devices.get(client);
-    if (device && deps.topics.find(packet.topic, device)) return done(null);
-    deps.logger.info({ clientId: client.id, topic: packet.topic }, 'mqtt publish refused');
-    done(new Error(`publishing to ${packet.topic} is not allowed`));
+    const topic = device ? deps.topics.find(packet.topic, device) : undefined;
+    if (!device || !topic) {
+      deps.logger.info({ clientId: client.id, topic: packet.topic }, 'mqtt publish refused');
+      return done(new Error(`publishing to ${packet.topic} is not allowed`));
+    }
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    topic.handle(device, packet.topic, payload).then(
+      () => done(null),
+      (error: unknown) => {
+        // Not stored (shutting down): no PUBACK. The error closes the connection, so the device sends
+        // the message again after reconnecting instead of waiting on a stalled session.
+        deps.logger.warn({ err: error, clientId: client.id }, 'mqtt message not stored');
+        done(error as Error);
+      },
+    );
   };
 
   aedes.authorizeSubscribe = (client, subscription, done) => {
@@ -78,21 +92,5 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   aedes.authorizeForward = (client, packet) => {
     const device = devices.get(client);
     return device && packet.topic === commandsTopic(device.vin) ? packet : null;
-  };
-
-  aedes.published = (packet, client, done) => {
-    const device = client ? devices.get(client) : undefined;
-    const topic = device ? deps.topics.find(packet.topic, device) : undefined;
-    if (!device || !topic) return done(null);
-    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    topic.handle(device, packet.topic, payload).then(
-      () => done(null),
-      (error: unknown) => {
-        // Not stored (shutting down): no PUBACK. The error closes the connection, so the device sends
-        // the message again after reconnecting instead of waiting on a stalled session.
-        deps.logger.warn({ err: error, clientId: client?.id }, 'mqtt message not stored');
-        done(error as Error);
-      },
-    );
   };
 }
