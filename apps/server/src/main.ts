@@ -20,6 +20,11 @@ export async function runServer(argv: readonly string[] = process.argv.slice(2))
     app.logger.info({ url: config.publicUrl }, 'Tacho is running');
     if (app.broker?.tcpProblem) process.stderr.write(`tacho: warning: ${app.broker.tcpProblem}\n`);
     process.stdout.write(`\nTacho is running. Open the dashboard: ${config.publicUrl}/\n\n`);
+    if (app.auth.setupUrl) {
+      process.stdout.write(
+        `No user exists yet. Create the first admin within 30 minutes at:\n\n  ${app.auth.setupUrl}\n\n(or set TACHO_ADMIN_EMAIL and TACHO_ADMIN_PASSWORD)\n\n`,
+      );
+    }
   } catch (error) {
     if (error instanceof StartupError) {
       process.stderr.write(`tacho: ${error.message}\n`);

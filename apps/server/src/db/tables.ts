@@ -16,6 +16,7 @@ export interface Database {
   raw_keys: RawKeysTable;
   dead_letters: DeadLettersTable;
   settings: SettingsTable;
+  login_throttle: LoginThrottleTable;
   rollups_minute: RollupsTable;
   rollups_hour: RollupsTable;
 }
@@ -173,6 +174,14 @@ export interface RollupsTable {
   first_ts_ms: number;
   last_value: number;
   last_ts_ms: number;
+}
+
+/** Failed logins per account or client address (`email:…`, `ip:…`), for growing delays. */
+export interface LoginThrottleTable {
+  key: string;
+  failures: number;
+  first_failure_ms: number;
+  last_failure_ms: number;
 }
 
 export type User = Selectable<UsersTable>;

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Engine } from '../database.js';
 import * as m0001 from './0001-initial.js';
+import * as m0002 from './0002-auth.js';
 import * as m0005 from './0005-rollups.js';
 
 export interface EngineMigration {
@@ -13,5 +14,6 @@ export interface EngineMigration {
  */
 export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0001-initial', m0001],
+  ['0002-auth', m0002],
   ['0005-rollups', m0005],
 ];

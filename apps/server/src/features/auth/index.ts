@@ -7,14 +7,22 @@ import type { HttpServer } from '../../transports/http/server.js';
 import { AccessTokens, loadSigningKey } from './access-token.js';
 import { ApiTokens } from './api-tokens.js';
 import { Audit } from './audit.js';
+import { registerAuthRoutes } from './auth.routes.js';
 import { Authenticator } from './authenticator.js';
 import { installAuthHook } from './http-auth.js';
+import { Logins } from './logins.js';
+import { PasswordCheck } from './password-check.js';
 import type { Principal } from './principal.js';
+import { FirstStart } from './setup.js';
+import { LoginThrottle } from './throttle.js';
 import { registerTokenRoutes } from './tokens.routes.js';
+import { Users } from './users.js';
+import { registerUserRoutes } from './users.routes.js';
 
 export { ApiTokens } from './api-tokens.js';
 export { Audit, type AuditEvent } from './audit.js';
 export { ACCESS_COOKIE, REFRESH_COOKIE, requirePrincipal } from './http-auth.js';
+export { Logins } from './logins.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export {
   hasScope,
@@ -25,6 +33,7 @@ export {
   type UserPrincipal,
 } from './permissions.js';
 export type { Principal } from './principal.js';
+export { toUserView, Users } from './users.js';
 
 /** The authentication feature as the rest of the app sees it. */
 export interface Auth {
@@ -37,6 +46,10 @@ export interface Auth {
   readonly tokens: ApiTokens;
   readonly accessTokens: AccessTokens;
   readonly audit: Audit;
+  readonly logins: Logins;
+  readonly users: Users;
+  /** The one-time first-admin link to print at start, when no user exists and none was configured. */
+  readonly setupUrl: string | null;
 }
 
 export interface AuthDeps {
@@ -50,12 +63,21 @@ export interface AuthDeps {
 
 /** Builds authentication: the request hook (every /api/ request gets `request.principal`) and its routes. */
 export async function createAuth(deps: AuthDeps): Promise<Auth> {
-  const { http, config, db, clock, logger } = deps;
+  const { http, config, db, clock, events, logger } = deps;
   const audit = new Audit(logger);
-  const accessTokens = new AccessTokens(await loadSigningKey(db, clock), clock);
+  const key = await loadSigningKey(db, clock);
+  const accessTokens = new AccessTokens(key, clock);
   const tokens = new ApiTokens(db, clock, audit);
   const authenticator = new Authenticator(db, clock, accessTokens, tokens);
+  const logins = new Logins(db, clock, events, audit, accessTokens, key);
+  const users = new Users(db, clock, events, audit, logins);
+  const passwords = new PasswordCheck(users, new LoginThrottle(db, clock), audit);
+  const firstStart = new FirstStart(db, clock, users, audit);
+  const setupUrl = await firstStart.prepare(config, logger);
+
   installAuthHook(http, config, authenticator, audit);
+  registerAuthRoutes(http, { config, clock, users, logins, passwords, firstStart, audit });
+  registerUserRoutes(http, users);
   registerTokenRoutes(http, tokens, clock);
   return {
     authenticateBearer: (token) => authenticator.authenticateBearer(token),
@@ -64,5 +86,8 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     tokens,
     accessTokens,
     audit,
+    logins,
+    users,
+    setupUrl,
   };
 }

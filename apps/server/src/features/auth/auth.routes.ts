@@ -1,0 +1,237 @@
+import {
+  LoginRequest,
+  LoginView,
+  PasswordChangeRequest,
+  SessionView,
+  SetupRequest,
+  SetupStatus,
+  SignupRequest,
+  UserView,
+} from '@tacho/protocol';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Config } from '../../config.js';
+import type { User } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import { Forbidden, Unauthorized } from '../../lib/errors.js';
+import type { HttpServer } from '../../transports/http/server.js';
+import type { Audit } from './audit.js';
+import { clearLoginCookies, setLoginCookies } from './cookies.js';
+import { describeDevice } from './device.js';
+import { REFRESH_COOKIE, requirePrincipal, authSecurity as security } from './http-auth.js';
+import type { Logins } from './logins.js';
+import type { PasswordCheck } from './password-check.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { requireScope } from './permissions.js';
+import type { FirstStart } from './setup.js';
+import { toUserView, type Users } from './users.js';
+
+export interface AuthRouteDeps {
+  config: Config;
+  clock: Clock;
+  users: Users;
+  logins: Logins;
+  passwords: PasswordCheck;
+  firstStart: FirstStart;
+  audit: Audit;
+}
+
+const tags = ['auth'];
+
+/** Browser logins with cookies, first-start setup, sign-up, and the user's own account. */
+export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void {
+  const { config, clock, users, logins, passwords, firstStart, audit } = deps;
+
+  async function startLogin(request: FastifyRequest, reply: FastifyReply, user: User) {
+    const login = await logins.start(user.id, describeDevice(request.headers['user-agent']), request.ip);
+    setLoginCookies(request, reply, login, clock);
+    return { user: toUserView(user), accessExpiresMs: login.access.expiresMs };
+  }
+
+  http.post(
+    '/api/v1/auth/login',
+    {
+      schema: {
+        tags,
+        summary: 'Log in with email and password; sets the tacho_access and tacho_refresh cookies',
+        body: LoginRequest,
+        response: { 200: SessionView },
+      },
+    },
+    async (request, reply) => {
+      const user = await passwords.check(request.body.email, request.body.password, request.ip);
+      const session = await startLogin(request, reply, user);
+      audit.log('login.succeeded', { userId: user.id, ip: request.ip });
+      return session;
+    },
+  );
+
+  http.post(
+    '/api/v1/auth/refresh',
+    {
+      schema: {
+        tags,
+        summary: 'Exchange the refresh cookie for new cookies (each refresh token works once)',
+        response: { 200: SessionView },
+      },
+    },
+    async (request, reply) => {
+      const token = request.cookies[REFRESH_COOKIE];
+      const issued = token ? await logins.refresh(token, request.ip) : null;
+      const user = issued ? await users.byId(issued.userId) : undefined;
+      if (!issued || !user) {
+        clearLoginCookies(request, reply);
+        throw new Unauthorized('the login has ended: log in again', 'login_ended');
+      }
+      setLoginCookies(request, reply, issued, clock);
+      return { user: toUserView(user), accessExpiresMs: issued.access.expiresMs };
+    },
+  );
+
+  http.post(
+    '/api/v1/auth/logout',
+    { schema: { tags, summary: 'End this login and clear its cookies' } },
+    async (request, reply) => {
+      const token = request.cookies[REFRESH_COOKIE];
+      const fromRefresh = token ? await logins.loginOfRefreshToken(token) : null;
+      const principal = request.principal;
+      const login =
+        fromRefresh ??
+        (principal?.kind === 'user' && principal.loginId
+          ? { loginId: principal.loginId, userId: principal.userId }
+          : null);
+      if (login) await logins.end(login.loginId, login.userId, 'logout');
+      clearLoginCookies(request, reply);
+      return reply.status(204).send();
+    },
+  );
+
+  http.get(
+    '/api/v1/auth/me',
+    { schema: { tags, security, summary: 'The user behind this request', response: { 200: UserView } } },
+    async (request) => {
+      const principal = requireScope(requirePrincipal(request), 'read');
+      const user = await users.byId(principal.userId);
+      if (!user) throw new Unauthorized();
+      return toUserView(user);
+    },
+  );
+
+  http.get(
+    '/api/v1/auth/logins',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "The user's active logins",
+        response: { 200: Type.Array(LoginView) },
+      },
+    },
+    async (request) => {
+      const principal = requireScope(requirePrincipal(request), 'read');
+      return logins.list(principal.userId, principal.loginId);
+    },
+  );
+
+  http.delete(
+    '/api/v1/auth/logins/:id',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'End one of your logins',
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+      },
+    },
+    async (request, reply) => {
+      const principal = requireScope(requirePrincipal(request), 'write');
+      await logins.endOwn(principal.userId, request.params.id);
+      if (request.params.id === principal.loginId) clearLoginCookies(request, reply);
+      return reply.status(204).send();
+    },
+  );
+
+  http.delete(
+    '/api/v1/auth/logins',
+    { schema: { tags, security, summary: 'Log out everywhere: end every login of yours, this one too' } },
+    async (request, reply) => {
+      const principal = requireScope(requirePrincipal(request), 'write');
+      await logins.endAll(principal.userId, 'logged_out_everywhere');
+      clearLoginCookies(request, reply);
+      return reply.status(204).send();
+    },
+  );
+
+  http.post(
+    '/api/v1/auth/password',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Change your password; every login ends, this browser gets a fresh one',
+        body: PasswordChangeRequest,
+        response: { 200: SessionView },
+      },
+    },
+    async (request, reply) => {
+      const principal = requireScope(requirePrincipal(request), 'write');
+      const user = await users.byId(principal.userId);
+      if (!user?.password_hash || !(await verifyPassword(user.password_hash, request.body.currentPassword)))
+        throw new Forbidden('the current password is wrong', 'invalid_credentials');
+      await users.setPasswordHash(user.id, await hashPassword(request.body.newPassword));
+      await logins.endAll(user.id, 'password_changed');
+      audit.log('password.changed', { userId: user.id });
+      if (request.authVia === 'cookie') return startLogin(request, reply, user);
+      return { user: toUserView(user) };
+    },
+  );
+
+  http.get(
+    '/api/v1/auth/setup/:token',
+    {
+      schema: {
+        tags,
+        summary: 'Whether a first-start setup link is still valid',
+        params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }),
+        response: { 200: SetupStatus },
+      },
+    },
+    async (request) => ({ valid: await firstStart.isValid(request.params.token) }),
+  );
+
+  http.post(
+    '/api/v1/auth/setup',
+    {
+      schema: {
+        tags,
+        summary: 'Create the first admin with the one-time setup token; logs them in',
+        body: SetupRequest,
+        response: { 201: SessionView },
+      },
+    },
+    async (request, reply) => {
+      const admin = await firstStart.complete(request.body);
+      const session = await startLogin(request, reply, admin);
+      return reply.status(201).send(session);
+    },
+  );
+
+  http.post(
+    '/api/v1/auth/signup',
+    {
+      schema: {
+        tags,
+        summary: 'Create a viewer account (only when TACHO_ALLOW_SIGNUP=true); logs them in',
+        body: SignupRequest,
+        response: { 201: SessionView },
+      },
+    },
+    async (request, reply) => {
+      if (!config.allowSignup) throw new Forbidden('sign-up is turned off on this server', 'signup_disabled');
+      const user = await users.insert({ ...request.body, role: 'viewer' });
+      audit.log('signup', { userId: user.id, ip: request.ip });
+      const session = await startLogin(request, reply, user);
+      return reply.status(201).send(session);
+    },
+  );
+}

@@ -1,0 +1,179 @@
+import type { CreateUserRequest, UpdateUserRequest, UserView } from '@tacho/protocol';
+import type { Db, Role, User } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import { newId } from '../../lib/crypto.js';
+import { Conflict, NotFound } from '../../lib/errors.js';
+import type { EventBus } from '../../lib/events.js';
+import type { Audit } from './audit.js';
+import type { Logins } from './logins.js';
+import { hashPassword } from './passwords.js';
+import { requireAdmin } from './permissions.js';
+import type { Principal } from './principal.js';
+
+export function toUserView(user: User): UserView {
+  return {
+    id: user.id,
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    disabled: user.disabled_ms !== null,
+    createdMs: user.created_ms,
+  };
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+/** People: the admin's user management, and the lookups login, setup and sign-up need. */
+export class Users {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly events: EventBus,
+    private readonly audit: Audit,
+    private readonly logins: Logins,
+  ) {}
+
+  byId(id: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  byEmail(email: string): Promise<User | undefined> {
+    return this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('email', '=', normalizeEmail(email))
+      .executeTakeFirst();
+  }
+
+  async count(): Promise<number> {
+    const row = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
+  /** Inserts a user; 409 when the email is taken. No permission check: callers decide who may. */
+  async insert(input: { email: string; name: string; password: string; role: Role }): Promise<User> {
+    const now = this.clock.now();
+    const user: User = {
+      id: newId(),
+      email: normalizeEmail(input.email),
+      name: input.name.trim(),
+      password_hash: await hashPassword(input.password),
+      role: input.role,
+      disabled_ms: null,
+      tokens_valid_after_ms: 0,
+      created_ms: now,
+      updated_ms: now,
+    };
+    if (await this.byEmail(user.email))
+      throw new Conflict('a user with that email exists already', 'duplicate_email');
+    try {
+      await this.db.insertInto('users').values(user).execute();
+    } catch (error) {
+      if (await this.byEmail(user.email))
+        throw new Conflict('a user with that email exists already', 'duplicate_email');
+      throw error;
+    }
+    return user;
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_ms: this.clock.now() })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async list(actor: Principal): Promise<UserView[]> {
+    requireAdmin(actor);
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('email').execute();
+    return rows.map(toUserView);
+  }
+
+  async create(actor: Principal, input: CreateUserRequest): Promise<UserView> {
+    const admin = requireAdmin(actor);
+    const user = await this.insert(input);
+    this.audit.log('user.created', { userId: admin.userId, targetUserId: user.id, role: user.role });
+    return toUserView(user);
+  }
+
+  private async target(id: string): Promise<User> {
+    const user = await this.byId(id);
+    if (!user) throw new NotFound('no such user');
+    return user;
+  }
+
+  /** Whether removing `user`'s admin rights would leave no enabled admin. */
+  private async isLastAdmin(user: User): Promise<boolean> {
+    if (user.role !== 'admin' || user.disabled_ms !== null) return false;
+    const others = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('role', '=', 'admin')
+      .where('disabled_ms', 'is', null)
+      .where('id', '!=', user.id)
+      .limit(1)
+      .execute();
+    return others.length === 0;
+  }
+
+  /**
+   * Renames, changes the role, disables/enables or resets the password. Disabling and a password reset
+   * end every login at once; disabling also refuses the user's API tokens.
+   */
+  async update(actor: Principal, id: string, input: UpdateUserRequest): Promise<UserView> {
+    const admin = requireAdmin(actor);
+    const user = await this.target(id);
+    const losesAdmin = (input.role !== undefined && input.role !== 'admin') || input.disabled === true;
+    if (losesAdmin && (await this.isLastAdmin(user)))
+      throw new Conflict('this is the last admin: make someone else admin first', 'last_admin');
+    const now = this.clock.now();
+    const changes: Partial<User> = { updated_ms: now };
+    if (input.name !== undefined) changes.name = input.name.trim();
+    if (input.role !== undefined) changes.role = input.role;
+    if (input.disabled !== undefined) changes.disabled_ms = input.disabled ? (user.disabled_ms ?? now) : null;
+    if (input.password !== undefined) changes.password_hash = await hashPassword(input.password);
+    await this.db.updateTable('users').set(changes).where('id', '=', id).execute();
+
+    if (input.role !== undefined && input.role !== user.role) {
+      this.audit.log('user.role_changed', {
+        userId: admin.userId,
+        targetUserId: id,
+        from: user.role,
+        to: input.role,
+      });
+      // Fewer rights now: open streams re-check what the user may see.
+      this.events.emit('access.revoked', { userId: id });
+    }
+    if (input.disabled === true && user.disabled_ms === null) {
+      this.audit.log('user.disabled', { userId: admin.userId, targetUserId: id });
+      await this.logins.endAll(id, 'user_disabled');
+      this.events.emit('access.revoked', { userId: id });
+    } else if (input.disabled === false && user.disabled_ms !== null) {
+      this.audit.log('user.enabled', { userId: admin.userId, targetUserId: id });
+    }
+    if (input.password !== undefined) await this.logins.endAll(id, 'password_reset');
+    if (input.name !== undefined) this.audit.log('user.updated', { userId: admin.userId, targetUserId: id });
+    return toUserView({ ...user, ...changes });
+  }
+
+  /** Deletes the user with their logins, tokens, grants and the vehicles they own (with all their data). */
+  async delete(actor: Principal, id: string): Promise<void> {
+    const admin = requireAdmin(actor);
+    const user = await this.target(id);
+    if (await this.isLastAdmin(user)) throw new Conflict('this is the last admin', 'last_admin');
+    await this.logins.endAll(id, 'user_deleted');
+    await this.db.transaction().execute(async (trx) => {
+      const owned = trx.selectFrom('vehicles').select('id').where('owner_id', '=', id);
+      await trx.deleteFrom('samples').where('vehicle_id', 'in', owned).execute();
+      await trx.deleteFrom('users').where('id', '=', id).execute();
+    });
+    this.audit.log('user.deleted', { userId: admin.userId, targetUserId: id });
+    this.events.emit('access.revoked', { userId: id });
+  }
+}
