@@ -1,0 +1,164 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp } from '../../app.js';
+import { loadConfig } from '../../config.js';
+import { createTestUser } from '../../features/auth/testing.js';
+import { createVehicleWithToken, testVin } from '../../features/telemetry/test-fixtures.js';
+import { createTestApp, type TestApp } from '../../test/app.js';
+import { engines, freshStorage } from '../../test/storage.js';
+import { topicMatches } from './external-ingest.js';
+
+const BROKER = process.env.TACHO_TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+
+async function probeBroker(): Promise<string | null> {
+  try {
+    const c = await mqtt.connectAsync(BROKER, { reconnectPeriod: 0, connectTimeout: 2000 });
+    await c.endAsync();
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+const brokerProblem = await probeBroker();
+if (brokerProblem && process.env.CI === 'true') {
+  throw new Error(`Mosquitto at ${BROKER} is required under CI but unreachable: ${brokerProblem}`);
+}
+if (brokerProblem) console.warn(`[tests] skipping external broker runs: ${BROKER} (${brokerProblem})`);
+
+/** Polls until `check` holds or the time is up (then fails with what was last seen). */
+export async function waitFor<T>(
+  read: () => Promise<T>,
+  check: (v: T) => boolean,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('topicMatches', () => {
+  it('follows MQTT wildcard rules', () => {
+    expect(topicMatches('tacho/v1/+/telemetry', 'tacho/v1/ABC/telemetry')).toBe(true);
+    expect(topicMatches('tacho/v1/+/telemetry', 'tacho/v1/ABC/commands')).toBe(false);
+    expect(topicMatches('tacho/v1/+/telemetry', 'tacho/v1/ABC/telemetry/x')).toBe(false);
+    expect(topicMatches('owntracks/#', 'owntracks/u/d')).toBe(true);
+  });
+});
+
+for (const engine of brokerProblem ? [] : engines) {
+  describe(`external broker subscriber [${engine}]`, () => {
+    const cleanup: Array<() => Promise<unknown>> = [];
+    afterEach(async () => {
+      for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
+    });
+
+    /** Ends a persistent session at the broker so it does not keep taking a share of later tests' messages. */
+    async function dropSession(clientId: string): Promise<void> {
+      const c = await mqtt.connectAsync(BROKER, {
+        clientId,
+        clean: true,
+        protocolVersion: 5,
+        reconnectPeriod: 0,
+      });
+      await c.endAsync();
+    }
+
+    async function publisher(): Promise<MqttClient> {
+      const c = await mqtt.connectAsync(BROKER, {
+        clientId: `pub-${randomBytes(4).toString('hex')}`,
+        reconnectPeriod: 0,
+      });
+      cleanup.push(() => c.endAsync(true));
+      return c;
+    }
+
+    it('stores what devices publish to the broker, once, and dead-letters unknown VINs', async () => {
+      const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
+      cleanup.push(() => dropSession(clientId));
+      const app: TestApp = await createTestApp(engine, {
+        TACHO_MQTT_URL: BROKER,
+        TACHO_MQTT_CLIENT_ID: clientId,
+      });
+      cleanup.push(() => app.dispose());
+      const owner = await createTestUser(app, 'operator');
+      const car = await createVehicleWithToken(app, owner, testVin(randomInt(100_000, 999_999)));
+
+      const pub = await publisher();
+      const t0 = Date.now() - 100_000;
+      for (let i = 0; i < 50; i++) {
+        const message = JSON.stringify({ ts: t0 + i, metrics: { speed_kmh: i } });
+        await pub.publishAsync(`tacho/v1/${car.vin}/telemetry`, message, { qos: 1 });
+        // Every tenth message is sent twice, as a redelivery would.
+        if (i % 10 === 0) await pub.publishAsync(`tacho/v1/${car.vin}/telemetry`, message, { qos: 1 });
+      }
+      const unknownVin = testVin(randomInt(100_000, 999_999));
+      await pub.publishAsync(`tacho/v1/${unknownVin}/telemetry`, JSON.stringify({ ts: t0, metrics: {} }), {
+        qos: 1,
+      });
+
+      const count = () =>
+        app.storage.db
+          .selectFrom('samples')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+          .then((r) => Number(r.n));
+      expect(await waitFor(count, (n) => n >= 50)).toBe(50);
+      const letters = await waitFor(
+        () => app.storage.db.selectFrom('dead_letters').selectAll().execute(),
+        (l) => l.length > 0,
+      );
+      expect(letters[0]).toMatchObject({ topic: `tacho/v1/${unknownVin}/telemetry`, vehicle_id: null });
+      expect(letters[0]?.reason).toMatch(/no vehicle has the VIN/);
+      const ready = await app.http.inject({ method: 'GET', url: '/ready' });
+      expect(ready.json().checks).toMatchObject({ broker: 'up', ingest: 'up' });
+    });
+
+    it('keeps its session across a restart: messages sent while it is down are stored after', async () => {
+      const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
+      cleanup.push(() => dropSession(clientId));
+      const storage = await freshStorage(engine);
+      cleanup.push(() => storage.drop());
+      const env = { TACHO_MQTT_URL: BROKER, TACHO_MQTT_CLIENT_ID: clientId };
+      const start = () =>
+        createApp(
+          loadConfig(
+            { TACHO_DATA_DIR: tmpdir(), TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
+            tmpdir(),
+          ),
+          { storage },
+        );
+      const first = await start();
+      const owner = await createTestUser(first, 'operator');
+      const car = await createVehicleWithToken(first, owner, testVin(randomInt(100_000, 999_999)));
+      const pub = await publisher();
+      const t0 = Date.now() - 100_000;
+      const send = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) {
+          await pub.publishAsync(
+            `tacho/v1/${car.vin}/telemetry`,
+            JSON.stringify({ ts: t0 + i, metrics: {}, raw: { i } }),
+            {
+              qos: 1,
+            },
+          );
+        }
+      };
+      await send(0, 20);
+      await first.close();
+      await send(20, 40);
+      const second = await start();
+      cleanup.push(() => second.close());
+      await send(40, 60);
+      const rows = await waitFor(
+        () => storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute(),
+        (r) => r.length >= 60,
+      );
+      expect(rows.map((r) => r.ts_ms - t0)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    });
+  });
+}
