@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
+import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { createReadings, type ReadingsService } from './features/readings/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
@@ -96,6 +97,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
   const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
+  const aliases: Aliases = createAliases({ http, db: storage.db, clock, vehicles });
   const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
   const telemetry = await createTelemetry({ http, config, storage, clock, events, logger, metrics, vehicles });
   checks.push(telemetry.readiness);
