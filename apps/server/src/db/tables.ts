@@ -19,6 +19,9 @@ export interface Database {
   login_throttle: LoginThrottleTable;
   rollups_minute: RollupsTable;
   rollups_hour: RollupsTable;
+  aliases: AliasesTable;
+  alias_confirmations: AliasConfirmationsTable;
+  device_bindings: DeviceBindingsTable;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -191,3 +194,39 @@ export type Vehicle = Selectable<VehiclesTable>;
 export type Login = Selectable<LoginsTable>;
 export type ApiToken = Selectable<ApiTokensTable>;
 export type DeadLetter = Selectable<DeadLettersTable>;
+
+/** One proposed alias (device key → canonical key) for a make/model/year; '' / 0 mean any model / year. */
+export interface AliasesTable {
+  id: string;
+  make: string;
+  model: string;
+  year: number;
+  device_key: string;
+  canonical_key: string;
+  /** The unit the device sends ('' when it already is the canonical unit). */
+  unit: string;
+  /** Multiplies the device value into the canonical unit. */
+  scale: number;
+  contributor_id: string | null;
+  created_ms: number;
+  updated_ms: number;
+}
+
+/** A vehicle whose owner confirmed an alias; the count of rows is the entry's confirmations. */
+export interface AliasConfirmationsTable {
+  alias_id: string;
+  vehicle_id: string;
+  user_id: string | null;
+  created_ms: number;
+}
+
+/** A phone or tracker id bound to a vehicle: OwnTracks `user/device`, Traccar Client `id`. */
+export interface DeviceBindingsTable {
+  kind: 'owntracks' | 'osmand';
+  device_id: string;
+  vehicle_id: string;
+  /** OwnTracks encryption secret, needed in clear to open the device's payloads. */
+  secret: string | null;
+  created_by: string | null;
+  created_ms: number;
+}

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Engine } from '../database.js';
 import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-auth.js';
+import * as m0004 from './0004-aliases.js';
 import * as m0005 from './0005-rollups.js';
 
 export interface EngineMigration {
@@ -16,4 +17,5 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0001-initial', m0001],
   ['0002-auth', m0002],
   ['0005-rollups', m0005],
+  ['0004-aliases', m0004],
 ];

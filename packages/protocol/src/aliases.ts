@@ -1,0 +1,74 @@
+import { type Static, Type } from 'typebox';
+
+/** Request and response shapes of the known-aliases registry (`/api/v1/aliases`). */
+
+/** One known alias: a device key that means a canonical metric on a make/model/year. */
+export const AliasView = Type.Object({
+  /** Registry id; catalog entries (built in, not editable) have `catalog:<deviceKey>`. */
+  id: Type.String(),
+  source: Type.Union([Type.Literal('catalog'), Type.Literal('registry')]),
+  make: Type.String(),
+  /** '' = every model of the make. */
+  model: Type.String(),
+  /** 0 = every year. */
+  year: Type.Integer(),
+  deviceKey: Type.String(),
+  /** Community name of the device key, when known (`VEHICLE_STATUS_HV_BATTERY_SOC`). */
+  name: Type.Optional(Type.String()),
+  canonicalKey: Type.String(),
+  /** Unit the device sends; '' when it already is the canonical unit. */
+  unit: Type.String(),
+  /** Device value × scale = canonical value. */
+  scale: Type.Number(),
+  contributorId: Type.Union([Type.String(), Type.Null()]),
+  /** Distinct vehicles that confirmed the entry. */
+  confirmations: Type.Integer(),
+  createdMs: Type.Number(),
+  updatedMs: Type.Number(),
+});
+export type AliasView = Static<typeof AliasView>;
+
+export const AliasQuery = Type.Object({
+  make: Type.String({ minLength: 1, maxLength: 64 }),
+  model: Type.Optional(Type.String({ maxLength: 64 })),
+  year: Type.Optional(Type.Integer({ minimum: 1900, maximum: 2200 })),
+});
+export type AliasQuery = Static<typeof AliasQuery>;
+
+const DeviceKey = Type.String({ minLength: 1, maxLength: 128 });
+const CanonicalKey = Type.String({ minLength: 1, maxLength: 64 });
+const Unit = Type.String({ maxLength: 32 });
+const Scale = Type.Number({ exclusiveMinimum: -1e9, exclusiveMaximum: 1e9 });
+
+/**
+ * What a user discovered. With `vehicleId` the make, model and year default to that vehicle's and the
+ * vehicle counts as confirming the entry; without it `make` is required.
+ */
+export const CreateAliasRequest = Type.Object(
+  {
+    vehicleId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    make: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    model: Type.Optional(Type.String({ maxLength: 64 })),
+    year: Type.Optional(Type.Integer({ minimum: 0, maximum: 2200 })),
+    deviceKey: DeviceKey,
+    canonicalKey: CanonicalKey,
+    unit: Type.Optional(Unit),
+    scale: Type.Optional(Scale),
+  },
+  { additionalProperties: false },
+);
+export type CreateAliasRequest = Static<typeof CreateAliasRequest>;
+
+/** Admin correction of an entry. */
+export const UpdateAliasRequest = Type.Object(
+  {
+    model: Type.Optional(Type.String({ maxLength: 64 })),
+    year: Type.Optional(Type.Integer({ minimum: 0, maximum: 2200 })),
+    deviceKey: Type.Optional(DeviceKey),
+    canonicalKey: Type.Optional(CanonicalKey),
+    unit: Type.Optional(Unit),
+    scale: Type.Optional(Scale),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UpdateAliasRequest = Static<typeof UpdateAliasRequest>;
