@@ -52,12 +52,12 @@ export interface DeadLetter {
   receivedMs: number;
 }
 
+/** `POST /api/v1/aliases` with a vehicle: its make, model and year apply, and it counts as confirming. */
 export interface AliasProposal {
-  make: string | null;
-  model: string | null;
-  year: number | null;
+  vehicleId: string;
   deviceKey: string;
   canonicalKey: string;
+  /** Device value × scale = canonical value. */
   scale: number;
 }
 
@@ -75,7 +75,9 @@ export interface DashboardApi {
   login(request: LoginRequest): Promise<UserView>;
   logout(): Promise<void>;
   setupStatus(token: string): Promise<SetupStatus>;
-  setup(request: SetupRequest): Promise<void>;
+  /** Creates the first admin and logs them in. */
+  setup(request: SetupRequest): Promise<UserView>;
+  /** Ends every login; this browser gets a fresh one. */
   changePassword(request: PasswordChangeRequest): Promise<void>;
   listLogins(): Promise<LoginView[]>;
   endLogin(id: string): Promise<void>;
@@ -112,12 +114,14 @@ export const api: DashboardApi = {
   async webConfig() {
     return { mapTiles: '', mqttUrl: null, ...(await request<Partial<WebConfig>>('GET', '/config.json')) };
   },
-  me: async () => (await request<SessionView>('GET', `${prefix}/auth/me`)).user,
+  me: () => request<UserView>('GET', `${prefix}/auth/me`),
   login: async (body) => (await request<SessionView>('POST', `${prefix}/auth/login`, { body })).user,
   logout: () => request('POST', `${prefix}/auth/logout`),
   setupStatus: (token) => request('GET', `${prefix}/auth/setup/${encodeURIComponent(token)}`),
-  setup: (body) => request('POST', `${prefix}/auth/setup`, { body }),
-  changePassword: (body) => request('POST', `${prefix}/auth/password`, { body }),
+  setup: async (body) => (await request<SessionView>('POST', `${prefix}/auth/setup`, { body })).user,
+  changePassword: async (body) => {
+    await request<SessionView>('POST', `${prefix}/auth/password`, { body });
+  },
   listLogins: () => request('GET', `${prefix}/auth/logins`),
   endLogin: (id) => request('DELETE', `${prefix}/auth/logins/${encodeURIComponent(id)}`),
   endAllLogins: () => request('DELETE', `${prefix}/auth/logins`),

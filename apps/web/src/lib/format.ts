@@ -45,7 +45,7 @@ function decimalsFor(unit: string | null, value: number): number {
     case 'deg':
       return 0;
     case 'km':
-      return Math.abs(value) >= 1000 ? 0 : 1;
+      return Math.abs(value) >= 100 ? 0 : 1;
     case 'kw':
     case 'c':
     case 'kwh':

@@ -31,9 +31,7 @@ function ProposeAlias({
     setResult(null);
     try {
       await api.proposeAlias({
-        make: vehicle.make,
-        model: vehicle.model,
-        year: vehicle.year,
+        vehicleId: vehicle.id,
         deviceKey: rawKey.key,
         canonicalKey,
         scale: Number(scale) || 1,

@@ -92,7 +92,7 @@ export function HistoryPage({ id }: { id: string }) {
       <div className="card stack" style={{ marginBottom: '1rem' }}>
         <div className="row" style={{ alignItems: 'end', gap: '1rem' }}>
           <SelectField
-            label="Range"
+            label="Time range"
             value={range}
             onChange={(value) =>
               setQuery(

@@ -111,8 +111,9 @@ export function SetupPage() {
     setBusy(true);
     setError(null);
     try {
-      await api.setup({ token, email: form.email.trim(), name: form.name.trim(), password: form.password });
-      signedIn(await api.login({ email: form.email.trim(), password: form.password }));
+      signedIn(
+        await api.setup({ token, email: form.email.trim(), name: form.name.trim(), password: form.password }),
+      );
       navigate('/vehicles', { replace: true });
     } catch (failure) {
       setError(failure instanceof Error ? failure.message : String(failure));

@@ -41,10 +41,10 @@ function Profile() {
 }
 
 function PasswordForm() {
-  const { logout } = useSession();
   const [form, setForm] = useState({ current: '', next: '', repeat: '' });
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [done, setDone] = useState(false);
   const tooShort = form.next.length > 0 && form.next.length < 12;
   const mismatch = form.repeat.length > 0 && form.repeat !== form.next;
 
@@ -53,12 +53,14 @@ function PasswordForm() {
     if (tooShort || mismatch) return;
     setBusy(true);
     setError(null);
+    setDone(false);
     try {
       await api.changePassword({ currentPassword: form.current, newPassword: form.next });
-      // Changing the password ends every login, this one included.
-      await logout();
+      setForm({ current: '', next: '', repeat: '' });
+      setDone(true);
     } catch (failure) {
       setError(message(failure));
+    } finally {
       setBusy(false);
     }
   }
@@ -67,11 +69,16 @@ function PasswordForm() {
   return (
     <form className="stack card" onSubmit={submit}>
       <p className="muted" style={{ margin: 0 }}>
-        Changing the password logs you out everywhere, including here.
+        Changing the password logs you out on every other device; this browser stays logged in.
       </p>
       {error && (
         <div className="alert error" role="alert">
           {error}
+        </div>
+      )}
+      {done && (
+        <div className="alert success" role="status">
+          Password changed. Every other login has ended.
         </div>
       )}
       <Field
@@ -102,7 +109,12 @@ function PasswordForm() {
         onChange={set('repeat')}
       />
       <div>
-        <Button type="submit" className="primary" busy={busy} disabled={!form.current || !form.next}>
+        <Button
+          type="submit"
+          className="primary"
+          busy={busy}
+          disabled={!form.current || !form.next || mismatch}
+        >
           Change password
         </Button>
       </div>

@@ -46,7 +46,10 @@ function Readout({ metricKey, state, big }: { metricKey: string; state: VehicleS
   return (
     <div className={big ? 'readout big' : 'readout'} data-metric={metricKey}>
       <div className="label">{metricLabel(metricKey)}</div>
-      <div className="value" title={reading ? `at ${formatTime(reading.ts_ms)}` : 'no data yet'}>
+      <div
+        className={typeof reading?.value === 'number' ? 'value' : 'value text'}
+        title={reading ? `at ${formatTime(reading.ts_ms)}` : 'no data yet'}
+      >
         {split ? (
           <>
             {split[1]}

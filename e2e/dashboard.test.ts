@@ -1,0 +1,190 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, screenshot } from './support/browser.js';
+import { driveMessage, publish } from './support/device.js';
+import { type RunningServer, startServer } from './support/server.js';
+import { ensureWebBuilt } from './support/web-build.js';
+
+const admin = { email: 'admin@example.org', password: 'correct horse battery staple' };
+const viewer = { email: 'viewer@example.org', password: 'another long password', name: 'Vera Viewer' };
+const VIN = 'WVWZZZ1JZXW000001';
+const STEP_MS = 10_000;
+
+/** The dashboard as a person uses it: a real server, the built app, Debian's Chromium. */
+describe('dashboard in a browser', () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let vehicleId = '';
+  let deviceToken = '';
+  let step = 0;
+  // The drive ends about now, so the vehicle shows as online.
+  const start = Date.now() - 45 * STEP_MS;
+
+  const sendSteps = async (count: number) => {
+    const messages = Array.from({ length: count }, () => driveMessage(step, start + step++ * STEP_MS));
+    await publish(server.url, VIN, deviceToken, messages);
+  };
+
+  async function logIn(p: Page, who: { email: string; password: string }) {
+    await p.getByLabel('Email').fill(who.email);
+    await p.getByLabel('Password', { exact: true }).fill(who.password);
+    await p.getByRole('button', { name: 'Log in' }).click();
+  }
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    server = await startServer({ TACHO_ADMIN_EMAIL: admin.email, TACHO_ADMIN_PASSWORD: admin.password });
+    browser = await launchBrowser();
+    context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('sends an anonymous visitor to login, says when the password is wrong, then logs in', async () => {
+    await page.goto('/vehicles');
+    await page.waitForURL(/\/login\?next=%2Fvehicles$/);
+    await expect(page.getByRole('heading', { name: 'Log in to Tacho' }).isVisible()).resolves.toBe(true);
+    await screenshot(page, '01-login');
+
+    await logIn(page, { email: admin.email, password: 'not the password' });
+    await page.getByRole('alert').getByText('Email or password is wrong').waitFor();
+
+    await logIn(page, admin);
+    await page.waitForURL(/\/vehicles$/);
+    await page.getByText('No vehicles yet.').waitFor();
+    await screenshot(page, '02-vehicles-empty');
+  });
+
+  it('adds a vehicle, refusing a malformed VIN, and shows its device token once with copy buttons', async () => {
+    await page.getByRole('button', { name: 'Add vehicle' }).click();
+    await page.getByLabel('VIN').fill('WVWZZZ1JZXW00000O');
+    await page.getByText('never contains the letters I, O or Q').waitFor();
+    await page.getByLabel('VIN').fill(VIN.toLowerCase());
+    await page.getByLabel('Name').fill('Family car');
+    await page.getByLabel('Make').fill('Volkswagen');
+    await page.getByLabel('Model').fill('ID.3');
+    await page.getByLabel('Year').fill('2022');
+    await page.getByRole('button', { name: 'Add vehicle' }).click();
+
+    await page.getByRole('button', { name: 'Create device token' }).click();
+    await page.getByText('it will not be shown again').waitFor();
+    deviceToken = (await page.locator('code.secret').first().textContent()) ?? '';
+    expect(deviceToken).toMatch(/^tacho_/);
+    await expect(page.getByText(`tacho/v1/${VIN}/telemetry`).isVisible()).resolves.toBe(true);
+    expect(await page.getByRole('button', { name: 'Copy' }).count()).toBeGreaterThanOrEqual(5);
+    await screenshot(page, '03-device-token');
+    await page.getByRole('button', { name: 'Done' }).click();
+
+    const card = page.getByRole('article').filter({ hasText: 'Family car' });
+    await card.waitFor();
+    vehicleId =
+      ((await card.getByRole('link', { name: 'Family car' }).getAttribute('href')) ?? '').split('/').pop() ??
+      '';
+    expect(vehicleId).not.toBe('');
+  });
+
+  it('shows live values that change as the device sends telemetry, without reloading', async () => {
+    await sendSteps(30);
+    const card = page.getByRole('article').filter({ hasText: 'Family car' });
+    await card.locator('[data-metric="battery_level_pct"]').getByText('66 %').waitFor();
+    await card.getByText('online').waitFor();
+    await screenshot(page, '04-vehicles');
+
+    await card.getByRole('link', { name: 'Family car' }).click();
+    await page.waitForURL(new RegExp(`/vehicles/${vehicleId}$`));
+    await page.getByRole('status').getByText('Live').waitFor();
+    const battery = page.locator('.readout[data-metric="battery_level_pct"] .value');
+    await battery.getByText('66').waitFor();
+
+    await sendSteps(10);
+    await battery.getByText('61').waitFor();
+    await expect(page.locator('.readout[data-metric="range_km"] .value').textContent()).resolves.toContain(
+      '242',
+    );
+    await screenshot(page, '05-vehicle-live');
+  });
+
+  it('opens the deep scan with every raw key, searchable', async () => {
+    await page.getByRole('button', { name: 'Deep scan' }).click();
+    const drawer = page.getByRole('dialog', { name: 'Deep scan' });
+    await drawer.locator('[data-raw-key="34183_00001_00009"]').waitFor();
+    await drawer.getByLabel('Search keys, mapped names and values').fill('56789');
+    await drawer.getByText('Object 56789').waitFor();
+    await expect(drawer.getByText('Object 34183').count()).resolves.toBe(0);
+    await screenshot(page, '06-deep-scan');
+    await page.keyboard.press('Escape');
+    await expect(drawer.count()).resolves.toBe(0);
+  });
+
+  it('draws history charts for the chosen metrics and range', async () => {
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.waitForURL(new RegExp(`/vehicles/${vehicleId}/history`));
+    await page.getByRole('region', { name: 'Battery level' }).locator('canvas').waitFor();
+    await page.getByLabel('Time range').selectOption('week');
+    await page.getByRole('region', { name: 'Speed' }).locator('canvas').waitFor();
+    await screenshot(page, '07-history');
+  });
+
+  it('shows settings and admin pages, and lets the admin create a viewer', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Settings' }).waitFor();
+    await page.getByRole('tab', { name: 'Logins' }).click();
+    await page.getByText('this browser').waitFor();
+    await screenshot(page, '08-settings-logins');
+    await page.getByRole('tab', { name: 'API tokens' }).click();
+    await page.getByLabel('Name').fill('scripts');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByText('it will not be shown again').waitFor();
+    await screenshot(page, '09-settings-tokens');
+
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByLabel('Name').fill(viewer.name);
+    await page.getByLabel('Email').fill(viewer.email);
+    await page.getByLabel('Initial password').fill(viewer.password);
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await page.getByRole('cell', { name: viewer.email, exact: true }).waitFor();
+    await screenshot(page, '10-admin-users');
+    await page.getByRole('tab', { name: 'Dead letters' }).click();
+    await page.getByText(/No dead letters|Messages that could not be stored/).waitFor();
+    await screenshot(page, '11-admin-dead-letters');
+  });
+
+  it('logs out, and returns to the remembered page after logging in again', async () => {
+    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.waitForURL(/\/login$/);
+    await page.goto(`/vehicles/${vehicleId}/history`);
+    await page.waitForURL(/\/login\?next=/);
+    await logIn(page, admin);
+    await page.waitForURL(new RegExp(`/vehicles/${vehicleId}/history`));
+  });
+
+  it('does not show a viewer a vehicle that is not shared with them', async () => {
+    const other = await browser.newContext({
+      baseURL: server.url,
+      viewport: { width: 390, height: 844 },
+      colorScheme: 'dark',
+    });
+    try {
+      const phone = await other.newPage();
+      phone.setDefaultTimeout(10_000);
+      await phone.goto('/login');
+      await logIn(phone, viewer);
+      await phone.getByText('No vehicles yet.').waitFor();
+      await expect(phone.getByText('Family car').count()).resolves.toBe(0);
+      await screenshot(phone, '12-viewer-phone-dark');
+      await phone.goto(`/vehicles/${vehicleId}`);
+      await phone.getByRole('alert').waitFor();
+      await expect(phone.getByText('Family car').count()).resolves.toBe(0);
+      await screenshot(phone, '13-viewer-not-found');
+    } finally {
+      await other.close();
+    }
+  });
+});
