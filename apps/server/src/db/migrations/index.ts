@@ -16,6 +16,6 @@ export interface EngineMigration {
 export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0001-initial', m0001],
   ['0002-auth', m0002],
-  ['0005-rollups', m0005],
   ['0004-aliases', m0004],
+  ['0005-rollups', m0005],
 ];
