@@ -3,7 +3,8 @@ import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
-import { createReadings, type ReadingsService } from './features/readings/index.js';
+import { createLive, type Live, type LiveDeps } from './features/live/index.js';
+import { createReadings, type ReadingsService, rollupsHook } from './features/readings/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -26,6 +27,8 @@ export interface AppOptions {
   storage?: Storage;
   /** Overrides the embedded broker's TCP port: 0 = any free port (tests), null = no TCP listener. */
   mqttPort?: number | null;
+  /** Live socket flow limits (tests use a short stuck time) and Redis channel prefix. */
+  live?: Pick<LiveDeps, 'limits' | 'redisPrefix'>;
 }
 
 export interface App {
@@ -43,6 +46,8 @@ export interface App {
   readonly vehicles: Vehicles;
   /** The read API: state, history (samples), deep scan (raw), track. */
   readonly readings: ReadingsService;
+  /** The live stream: bus (memory or Redis) and the WebSocket hub at /api/v1/live. */
+  readonly live: Live;
   /** Ingestion: `telemetry.pipeline.ingest(source, messages)` for every format; MQTT topic families. */
   readonly telemetry: Telemetry;
   /** Starts listening; resolves with the base URL actually bound. */
@@ -99,8 +104,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
   const aliases: Aliases = createAliases({ http, db: storage.db, clock, vehicles });
   const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
+  let live: Live;
+  try {
+    live = await createLive({ http, config, events, logger, metrics, auth, vehicles, readings, ...options.live });
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
   const telemetry = await createTelemetry({ http, config, storage, clock, events, logger, metrics, vehicles });
   checks.push(telemetry.readiness);
+  // Rollups commit in the same transaction as the samples they summarize.
+  telemetry.pipeline.addTransactionalHook(rollupsHook);
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.
   closers.splice(broker ? 1 : 0, 0, () => telemetry.close(config.shutdownTimeoutMs / 2));
@@ -155,6 +169,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     auth,
     vehicles,
     readings,
+    live,
     telemetry,
     async listen() {
       try {

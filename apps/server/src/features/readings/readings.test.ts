@@ -108,6 +108,33 @@ for (const engine of engines) {
       expect((await get('/api/v1/vehicles/no-such-id/state')).status).toBe(404);
     });
 
+    it('keeps rollups exact through real ingestion: a redelivered message counts once', async () => {
+      const vin = '5YJ3E1EA7KF000001';
+      const batch = Array.from({ length: 120 }, (_, i) => ({ ts: T0 + i * 1000, metrics: { speed_kmh: i } }));
+      for (let round = 0; round < 2; round++) {
+        const res = await app.http.inject({
+          method: 'POST',
+          url: `/api/v1/vehicles/${vin}/telemetry`,
+          headers: owner.headers,
+          payload: batch,
+        });
+        expect(res.statusCode).toBe(200);
+      }
+      const rows = await app.storage.db
+        .selectFrom('rollups_minute')
+        .select(['bucket_ms', 'count', 'sum', 'max_value'])
+        .where('vehicle_id', '=', vehicleId)
+        .where('metric', '=', 'speed_kmh')
+        .orderBy('bucket_ms')
+        .execute();
+      expect(rows).toEqual([
+        { bucket_ms: T0, count: 60, sum: (59 * 60) / 2, max_value: 59 },
+        { bucket_ms: T0 + MIN, count: 60, sum: (60 + 119) * 30, max_value: 119 },
+      ]);
+      const { body } = await get<VehicleState>(`/api/v1/vehicles/${vehicleId}/state`);
+      expect(body.metrics.speed_kmh).toEqual({ value: 119, ts_ms: T0 + 119_000 });
+    });
+
     it('downsamples raw history with LTTB so a single peak survives', async () => {
       const samples = Array.from({ length: 2000 }, (_, i) => ({
         tsMs: T0 + i * 1000,

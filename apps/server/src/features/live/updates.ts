@@ -1,0 +1,79 @@
+import type { MetricReading, PositionReading, UpdateMessage } from '@tacho/protocol';
+import type { DomainEvents } from '../../lib/events.js';
+import { connectivityOf } from '../readings/state.js';
+
+type StoredEvent = DomainEvents['samples.stored'][0];
+
+/** The metrics that decide online vs asleep, remembered per vehicle between batches. */
+const USE_METRICS = ['ignition', 'speed_kmh', 'charging_state'] as const;
+
+/**
+ * Turns committed samples into the update clients get: the newest value of each metric in the batch and
+ * the newest position. Connectivity uses what this batch says plus the last known ignition/speed/charging
+ * of the vehicle (kept here, bounded by the number of vehicles), so a batch with only a battery level does
+ * not make a driving car look asleep.
+ */
+export class UpdateBuilder {
+  private readonly inUse = new Map<string, Record<string, MetricReading>>();
+  constructor(private readonly offlineAfterS: number) {}
+
+  build(event: StoredEvent, nowMs: number): UpdateMessage | null {
+    const metrics: Record<string, MetricReading> = {};
+    let position: PositionReading | undefined;
+    let last = 0;
+    for (const s of event.samples) {
+      last = Math.max(last, s.tsMs);
+      for (const [key, value] of Object.entries(s.metrics)) {
+        const current = metrics[key];
+        if (!current || current.ts_ms <= s.tsMs) metrics[key] = { value, ts_ms: s.tsMs };
+      }
+      if (s.position && (!position || position.ts_ms <= s.tsMs)) position = { ...s.position, ts_ms: s.tsMs };
+    }
+    if (last === 0) return null;
+    const known = this.inUse.get(event.vehicleId) ?? {};
+    for (const key of USE_METRICS) {
+      const reading = metrics[key];
+      if (reading && (!known[key] || known[key].ts_ms <= reading.ts_ms)) known[key] = reading;
+    }
+    this.inUse.set(event.vehicleId, known);
+    const connectivity = connectivityOf(
+      last,
+      { ...known, ...metrics },
+      position ?? null,
+      nowMs,
+      this.offlineAfterS,
+    );
+    return {
+      type: 'update',
+      vehicleId: event.vehicleId,
+      metrics,
+      ...(position ? { position } : {}),
+      // Old samples arriving late (a device catching up) say nothing about whether the car is on now.
+      ...(connectivity === 'offline' ? {} : { connectivity }),
+      publishedMs: nowMs,
+    };
+  }
+}
+
+/** Merges a later update into an earlier one of the same vehicle (newest value per metric wins). */
+export function mergeUpdates(into: UpdateMessage, next: UpdateMessage): UpdateMessage {
+  const metrics = { ...into.metrics };
+  for (const [key, reading] of Object.entries(next.metrics)) {
+    const current = metrics[key];
+    if (!current || current.ts_ms <= reading.ts_ms) metrics[key] = reading;
+  }
+  const position =
+    next.position && (!into.position || into.position.ts_ms <= next.position.ts_ms)
+      ? next.position
+      : into.position;
+  const connectivity = next.connectivity ?? into.connectivity;
+  return {
+    type: 'update',
+    vehicleId: into.vehicleId,
+    metrics,
+    ...(position ? { position } : {}),
+    ...(connectivity ? { connectivity } : {}),
+    publishedMs: next.publishedMs,
+    coalesced: true,
+  };
+}
