@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerSimulateCommand } from './simulate.js';
 
 /** Builds the `tacho` command. Each subcommand lives in its own module and talks to the server only
  * through @tacho/client, except `serve`, which is the server. */
@@ -16,6 +17,8 @@ export function buildProgram(): Command {
       const { runServer } = await import('@tacho/server');
       await runServer(options.demo ? ['--demo'] : []);
     });
+
+  registerSimulateCommand(program);
 
   return program;
 }
