@@ -5,6 +5,7 @@ import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
 import { createReadings, type ReadingsService, rollupsHook } from './features/readings/index.js';
+import { startDemo } from './features/demo/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -141,6 +142,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       });
       closers.unshift(() => external.close());
       checks.push({ name: 'broker', check: async () => external.connected() });
+    }
+    if (config.demo) {
+      const demo = await startDemo({ db: storage.db, clock, pipeline: telemetry.pipeline, logger });
+      closers.unshift(() => demo.stop());
     }
   } catch (error) {
     await runClosers(closers);
