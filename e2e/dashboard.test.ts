@@ -118,6 +118,11 @@ describe('dashboard in a browser', () => {
     await drawer.getByLabel('Search keys, mapped names and values').fill('56789');
     await drawer.getByText('Object 56789').waitFor();
     await expect(drawer.getByText('Object 34183').count()).resolves.toBe(0);
+    const row = drawer.locator('[data-raw-key="56789_00002_00003"]');
+    await row.getByRole('button', { name: 'Propose alias' }).click();
+    await row.getByLabel('Canonical metric for 56789_00002_00003').fill('engine_load_pct');
+    await row.getByRole('button', { name: 'Send proposal' }).click();
+    await row.getByText('the alias was added to the registry').waitFor();
     await screenshot(page, '06-deep-scan');
     await page.keyboard.press('Escape');
     await expect(drawer.count()).resolves.toBe(0);
@@ -165,7 +170,7 @@ describe('dashboard in a browser', () => {
     await page.waitForURL(new RegExp(`/vehicles/${vehicleId}/history`));
   });
 
-  it('does not show a viewer a vehicle that is not shared with them', async () => {
+  it('does not show a viewer a vehicle until it is shared with them', async () => {
     const other = await browser.newContext({
       baseURL: server.url,
       viewport: { width: 390, height: 844 },
@@ -180,9 +185,23 @@ describe('dashboard in a browser', () => {
       await expect(phone.getByText('Family car').count()).resolves.toBe(0);
       await screenshot(phone, '12-viewer-phone-dark');
       await phone.goto(`/vehicles/${vehicleId}`);
-      await phone.getByRole('alert').waitFor();
+      await phone.getByRole('heading', { name: 'Not found' }).waitFor();
       await expect(phone.getByText('Family car').count()).resolves.toBe(0);
       await screenshot(phone, '13-viewer-not-found');
+
+      // The owner shares it from Settings; the viewer then sees it, live.
+      await page.goto('/settings?tab=sharing');
+      await page.getByLabel('Share with (email)').fill(viewer.email);
+      await page.getByRole('button', { name: 'Share', exact: true }).click();
+      await page.getByText(`(${viewer.email})`).waitFor();
+      await screenshot(page, '14-settings-sharing');
+
+      await phone.reload();
+      await phone.getByRole('heading', { name: 'Family car' }).waitFor();
+      await phone.getByRole('status').getByText('Live').waitFor();
+      await sendSteps(2);
+      await phone.locator('.readout[data-metric="battery_level_pct"] .value').getByText('60').waitFor();
+      await screenshot(phone, '15-viewer-phone-live-dark');
     } finally {
       await other.close();
     }

@@ -43,7 +43,7 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom }: ChartProps
       scales: { x: { time: true } },
       axes: [
         axis,
-        { ...axis, size: 60, values: (_u, ticks) => ticks.map((tick) => `${tick} ${unit}`.trim()) },
+        { ...axis, size: 84, values: (_u, ticks) => ticks.map((tick) => `${tick} ${unit}`.trim()) },
       ],
       series: [
         {},

@@ -7,6 +7,7 @@ import {
   useRef,
   useState,
 } from 'react';
+import { ApiError } from '../lib/api.js';
 
 export function Spinner({ label = 'Loading' }: { label?: string }) {
   return <span className="spinner" role="status" aria-label={label} />;
@@ -23,6 +24,17 @@ export function Loading({ what = 'Loading' }: { what?: string }) {
 
 /** A failure shown where the content would be, with a retry when one makes sense. */
 export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  if (error instanceof ApiError && error.status === 404) {
+    return (
+      <div className="empty" role="alert">
+        <h1>Not found</h1>
+        <p>This does not exist, or it has not been shared with you.</p>
+        <p>
+          <a href="/vehicles">Back to your vehicles</a>
+        </p>
+      </div>
+    );
+  }
   return (
     <div className="alert error row" role="alert">
       <span>{errorMessage(error)}</span>

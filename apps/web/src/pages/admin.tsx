@@ -41,14 +41,19 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
     setForm((f) => ({ ...f, [key]: e.target.value }));
 
   return (
-    <form className="card stack" onSubmit={submit} aria-labelledby="create-user-title">
+    <form
+      className="card stack"
+      style={{ maxWidth: 'none' }}
+      onSubmit={submit}
+      aria-labelledby="create-user-title"
+    >
       <h2 id="create-user-title">Create a user</h2>
       {error && (
         <div className="alert error" role="alert">
           {error}
         </div>
       )}
-      <div className="row" style={{ alignItems: 'start' }}>
+      <div className="form-grid">
         <Field label="Name" required value={form.name} onChange={set('name')} />
         <Field label="Email" type="email" required value={form.email} onChange={set('email')} />
         <Field

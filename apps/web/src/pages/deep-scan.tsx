@@ -79,7 +79,7 @@ function ProposeAlias({
       )}
       <div className="row">
         <Button type="submit" className="primary" busy={busy} disabled={!metricKeys.includes(canonicalKey)}>
-          Propose alias
+          Send proposal
         </Button>
         <button type="button" onClick={onDone}>
           Close
