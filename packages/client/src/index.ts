@@ -1,2 +1,20 @@
-/** Typed HTTP and WebSocket client for the Tacho API. */
+/** Typed HTTP and WebSocket client for the Tacho API, for the dashboard, the CLI and the tests. */
 export { API_PREFIX } from '@tacho/protocol';
+export { AliasesApi } from './aliases.js';
+export { AuthApi } from './auth.js';
+export { TachoClient, type TachoClientOptions } from './client.js';
+export { ApiError } from './errors.js';
+export { type HttpOptions, HttpTransport, type Query } from './http.js';
+export {
+  LiveClient,
+  type LiveOptions,
+  type LiveStatus,
+  type SocketFactory,
+  type SocketLike,
+  type VehicleListener,
+} from './live.js';
+export { type RangeQuery, ReadingsApi } from './readings.js';
+export { type DeadLetterView, type PublishResult, TelemetryApi } from './telemetry.js';
+export { TokensApi } from './tokens.js';
+export { UsersApi } from './users.js';
+export { VehiclesApi } from './vehicles.js';

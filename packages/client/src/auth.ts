@@ -1,0 +1,51 @@
+import type {
+  LoginView,
+  PasswordChangeRequest,
+  SessionView,
+  SetupRequest,
+  SetupStatus,
+  SignupRequest,
+  UserView,
+} from '@tacho/protocol';
+import type { HttpTransport } from './http.js';
+
+/** Logins (cookie mode): login, refresh, logout, who am I, active logins, password, first-admin setup. */
+export class AuthApi {
+  constructor(private readonly http: HttpTransport) {}
+
+  login(email: string, password: string): Promise<SessionView> {
+    return this.http.request('POST', 'auth/login', { body: { email, password } });
+  }
+  /** Exchanges the refresh cookie for new cookies (the transport does this by itself on a 401). */
+  refresh(): Promise<SessionView> {
+    return this.http.request('POST', 'auth/refresh');
+  }
+  logout(): Promise<void> {
+    return this.http.request('POST', 'auth/logout');
+  }
+  me(): Promise<UserView> {
+    return this.http.request('GET', 'auth/me');
+  }
+  logins(): Promise<LoginView[]> {
+    return this.http.request('GET', 'auth/logins');
+  }
+  endLogin(id: string): Promise<void> {
+    return this.http.request('DELETE', `auth/logins/${encodeURIComponent(id)}`);
+  }
+  /** Log out everywhere. */
+  endAllLogins(): Promise<void> {
+    return this.http.request('DELETE', 'auth/logins');
+  }
+  changePassword(input: PasswordChangeRequest): Promise<SessionView> {
+    return this.http.request('POST', 'auth/password', { body: input });
+  }
+  setupStatus(token: string): Promise<SetupStatus> {
+    return this.http.request('GET', `auth/setup/${encodeURIComponent(token)}`);
+  }
+  setup(input: SetupRequest): Promise<SessionView> {
+    return this.http.request('POST', 'auth/setup', { body: input });
+  }
+  signup(input: SignupRequest): Promise<SessionView> {
+    return this.http.request('POST', 'auth/signup', { body: input });
+  }
+}

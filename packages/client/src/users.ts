@@ -1,0 +1,20 @@
+import type { CreateUserRequest, UpdateUserRequest, UserView } from '@tacho/protocol';
+import type { HttpTransport } from './http.js';
+
+/** User administration (admin). */
+export class UsersApi {
+  constructor(private readonly http: HttpTransport) {}
+
+  list(): Promise<UserView[]> {
+    return this.http.request('GET', 'users');
+  }
+  create(input: CreateUserRequest): Promise<UserView> {
+    return this.http.request('POST', 'users', { body: input });
+  }
+  update(id: string, input: UpdateUserRequest): Promise<UserView> {
+    return this.http.request('PATCH', `users/${encodeURIComponent(id)}`, { body: input });
+  }
+  delete(id: string): Promise<void> {
+    return this.http.request('DELETE', `users/${encodeURIComponent(id)}`);
+  }
+}
