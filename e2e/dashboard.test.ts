@@ -161,6 +161,23 @@ describe('dashboard in a browser', () => {
     await screenshot(page, '11-admin-dead-letters');
   });
 
+  it('survives the access token running out, and sends to login with the page remembered when the login ends', async () => {
+    await page.goto(`/vehicles/${vehicleId}`);
+    await page.getByRole('status').getByText('Live').waitFor();
+    // As if 15 minutes had passed: the browser drops the expired access cookie, the refresh cookie stays.
+    await context.clearCookies({ name: 'tacho_access' });
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('tab', { name: 'Logins' }).click();
+    await page.getByText('this browser').waitFor();
+    expect(page.url()).toContain('/settings');
+
+    await context.clearCookies();
+    await page.getByRole('tab', { name: 'API tokens' }).click();
+    await page.waitForURL(/\/login\?next=%2Fsettings%3Ftab%3Dtokens$/);
+    await logIn(page, admin);
+    await page.waitForURL(/\/settings\?tab=tokens$/);
+  });
+
   it('logs out, and returns to the remembered page after logging in again', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.waitForURL(/\/login$/);

@@ -50,9 +50,8 @@ export async function request<T>(
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
     });
   let res = await send();
-  const isAuth =
-    url.pathname.startsWith(`${API_PREFIX}/auth/login`) ||
-    url.pathname.startsWith(`${API_PREFIX}/auth/refresh`);
+  // A failed login or refresh is an answer in itself, not an expired access token.
+  const isAuth = url.pathname === `${API_PREFIX}/auth/login` || url.pathname === `${API_PREFIX}/auth/refresh`;
   if (res.status === 401 && !isAuth) {
     if (await refresh()) res = await send();
     if (res.status === 401) for (const l of lost) l();
