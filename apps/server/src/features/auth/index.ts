@@ -50,6 +50,8 @@ export interface Auth {
   readonly users: Users;
   /** The one-time first-admin link to print at start, when no user exists and none was configured. */
   readonly setupUrl: string | null;
+  /** Every route under /api/v1 (method, URL pattern), as registered: the route-table test walks it. */
+  readonly routeTable: ReadonlyArray<{ readonly method: string; readonly url: string }>;
 }
 
 export interface AuthDeps {
@@ -76,6 +78,13 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   const setupUrl = await firstStart.prepare(config, logger);
 
   installAuthHook(http, config, authenticator, audit);
+  // Every API route registered from here on, for the route-table test (routes × roles).
+  const routeTable: Array<{ method: string; url: string }> = [];
+  http.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/api/v1/')) return;
+    for (const method of [route.method].flat())
+      if (method !== 'HEAD') routeTable.push({ method, url: route.url });
+  });
   registerAuthRoutes(http, { config, clock, users, logins, passwords, firstStart, audit });
   registerUserRoutes(http, users);
   registerTokenRoutes(http, tokens, clock);
@@ -89,5 +98,6 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     logins,
     users,
     setupUrl,
+    routeTable,
   };
 }

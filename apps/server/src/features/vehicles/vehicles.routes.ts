@@ -59,7 +59,7 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
     '/api/v1/vehicles/:id',
     { schema: { tags, security, params: Id, response: { 200: VehicleView } } },
     async (request) =>
-      toVehicleView(await vehicles.getVisibleVehicle(requirePrincipal(request), request.params.id)),
+      toVehicleView(await vehicles.authorize(requirePrincipal(request), 'read', request.params.id)),
   );
 
   http.patch(

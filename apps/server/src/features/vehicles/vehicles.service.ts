@@ -86,12 +86,12 @@ export class Vehicles {
   }
 
   /**
-   * The vehicle if the principal may do `action` with it: 404 when they may not even read it, 403 when
-   * they may read but not do this.
+   * The vehicle if the principal may do `action` with it: 404 when they may not even see it, 403 when
+   * they may see it but not do this (a vehicle token sees only its own vehicle, and may only publish).
    */
   async authorize(principal: Principal, action: VehicleAction, id: string): Promise<VisibleVehicle> {
     const vehicle = await this.getVisibleVehicle(principal, id);
-    if (action !== 'read' && !(await this.can(principal, action, vehicle))) {
+    if (!(await this.can(principal, action, vehicle))) {
       this.audit.log('request.denied', { principal: describe(principal), vehicleId: id, action });
       throw new Forbidden(`you may not ${action} this vehicle`);
     }

@@ -1,0 +1,302 @@
+/**
+ * The route table: for every route under /api/v1, the request to make and the status each kind of
+ * caller must get. A route registered without an entry here fails route-table.test.ts, so every new
+ * route's access rules are written down and tested.
+ *
+ * The callers, each through a browser login (cookies):
+ * - anonymous: no credentials;
+ * - viewer: a viewer the operator's vehicle is shared with (read-only);
+ * - operator: owns vehicle V;
+ * - admin: sees and manages everything;
+ * - other: an operator of another household, owning vehicle W; must not even learn that V exists.
+ */
+export type Actor = 'anonymous' | 'viewer' | 'operator' | 'admin' | 'other';
+export const actors: readonly Actor[] = ['anonymous', 'viewer', 'operator', 'admin', 'other'];
+
+export interface Fixture {
+  /** Unique per request, for VINs and emails that must not collide with earlier runs in the same app. */
+  n: number;
+  user: Record<Exclude<Actor, 'anonymous'>, { id: string; email: string; password: string; loginId: string }>;
+  /** A viewer nobody shared anything with: the target of user admin and sharing requests. */
+  extra: { id: string; email: string };
+  /** V: owned by the operator, shared read-only with the viewer. */
+  vehicle: { id: string; vin: string };
+  /** W: owned by the other household. */
+  otherVehicle: { id: string; vin: string };
+  vehicleTokenId: string;
+  /** An API token of the operator's (for revocation). */
+  operatorTokenId: string;
+  aliasId: string;
+}
+
+export interface RouteCase {
+  request(f: Fixture, actor: Actor): { url: string; payload?: unknown };
+  expect: Record<Actor, number>;
+}
+
+/** Status by caller: anonymous, viewer, operator, admin, other. */
+function s(
+  anonymous: number,
+  viewer: number,
+  operator: number,
+  admin: number,
+  other: number,
+): Record<Actor, number> {
+  return { anonymous, viewer, operator, admin, other };
+}
+
+const vin = (n: number) => `TSTVN${String(n).padStart(12, '0')}`;
+const password = (f: Fixture, actor: Actor) =>
+  actor === 'anonymous' ? 'no password at all' : f.user[actor].password;
+
+export const routeCases: Record<string, RouteCase> = {
+  // Auth: public entry points answer everyone alike.
+  'POST /api/v1/auth/login': {
+    request: (f) => ({
+      url: '/api/v1/auth/login',
+      payload: { email: f.user.viewer.email, password: f.user.viewer.password },
+    }),
+    expect: s(200, 200, 200, 200, 200),
+  },
+  'POST /api/v1/auth/refresh': {
+    request: () => ({ url: '/api/v1/auth/refresh' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'POST /api/v1/auth/logout': {
+    request: () => ({ url: '/api/v1/auth/logout' }),
+    expect: s(204, 204, 204, 204, 204),
+  },
+  'GET /api/v1/auth/me': { request: () => ({ url: '/api/v1/auth/me' }), expect: s(401, 200, 200, 200, 200) },
+  'GET /api/v1/auth/logins': {
+    request: () => ({ url: '/api/v1/auth/logins' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'DELETE /api/v1/auth/logins': {
+    request: () => ({ url: '/api/v1/auth/logins' }),
+    expect: s(401, 204, 204, 204, 204),
+  },
+  // Only one's own login: someone else's is "no such login".
+  'DELETE /api/v1/auth/logins/:id': {
+    request: (f) => ({ url: `/api/v1/auth/logins/${f.user.operator.loginId}` }),
+    expect: s(401, 404, 204, 404, 404),
+  },
+  'POST /api/v1/auth/password': {
+    request: (f, actor) => ({
+      url: '/api/v1/auth/password',
+      payload: { currentPassword: password(f, actor), newPassword: `new password ${f.n}` },
+    }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'GET /api/v1/auth/setup/:token': {
+    request: () => ({ url: '/api/v1/auth/setup/not-a-token' }),
+    expect: s(200, 200, 200, 200, 200),
+  },
+  'POST /api/v1/auth/setup': {
+    request: (f) => ({
+      url: '/api/v1/auth/setup',
+      payload: {
+        token: 'not-a-token',
+        email: `setup${f.n}@example.test`,
+        name: 'x',
+        password: 'a long password',
+      },
+    }),
+    expect: s(400, 400, 400, 400, 400),
+  },
+  'POST /api/v1/auth/signup': {
+    request: (f) => ({
+      url: '/api/v1/auth/signup',
+      payload: { email: `signup${f.n}@example.test`, name: 'x', password: 'a long password' },
+    }),
+    expect: s(403, 403, 403, 403, 403),
+  },
+
+  // Users: admin only.
+  'GET /api/v1/users': { request: () => ({ url: '/api/v1/users' }), expect: s(401, 403, 403, 200, 403) },
+  'POST /api/v1/users': {
+    request: (f) => ({
+      url: '/api/v1/users',
+      payload: { email: `new${f.n}@example.test`, name: 'New', password: 'a long password', role: 'viewer' },
+    }),
+    expect: s(401, 403, 403, 201, 403),
+  },
+  'PATCH /api/v1/users/:id': {
+    request: (f) => ({ url: `/api/v1/users/${f.extra.id}`, payload: { role: 'operator' } }),
+    expect: s(401, 403, 403, 200, 403),
+  },
+  'DELETE /api/v1/users/:id': {
+    request: (f) => ({ url: `/api/v1/users/${f.extra.id}` }),
+    expect: s(401, 403, 403, 204, 403),
+  },
+
+  // API tokens: one's own.
+  'POST /api/v1/tokens': {
+    request: () => ({ url: '/api/v1/tokens', payload: { name: 'script', scopes: ['read'] } }),
+    expect: s(401, 201, 201, 201, 201),
+  },
+  'GET /api/v1/tokens': { request: () => ({ url: '/api/v1/tokens' }), expect: s(401, 200, 200, 200, 200) },
+  'DELETE /api/v1/tokens/:id': {
+    request: (f) => ({ url: `/api/v1/tokens/${f.operatorTokenId}` }),
+    expect: s(401, 404, 204, 204, 404),
+  },
+
+  // Vehicles: V is the operator's, shared read-only with the viewer; the other household gets 404.
+  'GET /api/v1/vehicles': {
+    request: () => ({ url: '/api/v1/vehicles' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'POST /api/v1/vehicles': {
+    request: (f) => ({ url: '/api/v1/vehicles', payload: { vin: vin(f.n), name: 'New car' } }),
+    expect: s(401, 403, 201, 201, 201),
+  },
+  'GET /api/v1/vehicles/:id': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'PATCH /api/v1/vehicles/:id': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}`, payload: { name: 'Renamed' } }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'DELETE /api/v1/vehicles/:id': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}` }),
+    expect: s(401, 403, 204, 204, 404),
+  },
+  'GET /api/v1/vehicles/:id/access': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/access` }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'POST /api/v1/vehicles/:id/access': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.id}/access`,
+      payload: { email: f.extra.email, role: 'viewer' },
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'DELETE /api/v1/vehicles/:id/access/:userId': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/access/${f.user.viewer.id}` }),
+    expect: s(401, 403, 204, 204, 404),
+  },
+  'POST /api/v1/vehicles/:id/tokens': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/tokens`, payload: { name: 'dongle' } }),
+    expect: s(401, 403, 201, 201, 404),
+  },
+  'GET /api/v1/vehicles/:id/tokens': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/tokens` }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'DELETE /api/v1/vehicles/:id/tokens/:tokenId': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/tokens/${f.vehicleTokenId}` }),
+    expect: s(401, 403, 204, 204, 404),
+  },
+
+  // Readings (issue 6): whoever may see the vehicle may read it.
+  'GET /api/v1/vehicles/:id/state': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/state` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/vehicles/:id/samples': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/samples?from=0&to=1000` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/vehicles/:id/raw': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/raw` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/vehicles/:id/track': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/track?from=0&to=1000` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+
+  // Ingest (issue 4): publishing needs more than read access.
+  'POST /api/v1/vehicles/:vin/telemetry': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.vin}/telemetry`,
+      payload: { ts: Date.UTC(2026, 0, 1) + f.n, metrics: { gear: 'P' } },
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'GET /api/v1/admin/dead-letters': {
+    request: () => ({ url: '/api/v1/admin/dead-letters' }),
+    expect: s(401, 403, 403, 200, 403),
+  },
+
+  // Other source formats (issue 5): a person's cookie may publish where they may publish.
+  'POST /api/v1/ingest/vinfast/:vin': {
+    request: (f) => ({
+      url: `/api/v1/ingest/vinfast/${f.vehicle.vin}`,
+      payload: [{ deviceKey: '34183_00001_00009', value: 80, ts: Date.UTC(2026, 0, 1) + f.n }],
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'POST /api/v1/ingest/owntracks': {
+    request: (f) => ({
+      url: `/api/v1/ingest/owntracks?u=u${f.n}&d=phone`,
+      payload: { _type: 'location', lat: 52.5, lon: 13.4, tst: 1_767_225_600 + f.n },
+    }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'GET /api/v1/ingest/osmand': {
+    request: (f) => ({
+      url: `/api/v1/ingest/osmand?id=dev${f.n}&lat=52.5&lon=13.4&timestamp=${1_767_225_600 + f.n}`,
+    }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/ingest/osmand': {
+    request: (f) => ({
+      url: `/api/v1/ingest/osmand?id=dev${f.n}&lat=52.5&lon=13.4&timestamp=${1_767_225_600 + f.n}`,
+    }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/ingest/overland': {
+    request: (f) => ({
+      url: `/api/v1/ingest/overland?vehicleId=${f.vehicle.id}`,
+      payload: { locations: [] },
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'GET /api/v1/vehicles/:id/devices': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/devices` }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'POST /api/v1/vehicles/:id/devices': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.id}/devices`,
+      payload: { kind: 'osmand', deviceId: `dev${f.n}` },
+    }),
+    expect: s(401, 403, 201, 201, 404),
+  },
+  'DELETE /api/v1/vehicles/:id/devices/:kind/:deviceId': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/devices/osmand/no-such-device` }),
+    expect: s(401, 403, 404, 404, 404),
+  },
+  'GET /api/v1/diagnostics/pids': {
+    request: () => ({ url: '/api/v1/diagnostics/pids' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+
+  // Alias registry (issue 5): any user reads and proposes; only admins change or delete.
+  'GET /api/v1/aliases': {
+    request: () => ({ url: '/api/v1/aliases?make=Tesla' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'POST /api/v1/aliases': {
+    request: (f) => ({
+      url: '/api/v1/aliases',
+      payload: { make: 'Tesla', deviceKey: `key_${f.n}`, canonicalKey: 'gear' },
+    }),
+    expect: s(401, 201, 201, 201, 201),
+  },
+  'PATCH /api/v1/aliases/:id': {
+    request: (f) => ({ url: `/api/v1/aliases/${f.aliasId}`, payload: { unit: 'x' } }),
+    expect: s(401, 403, 403, 200, 403),
+  },
+  'DELETE /api/v1/aliases/:id': {
+    request: (f) => ({ url: `/api/v1/aliases/${f.aliasId}` }),
+    expect: s(401, 403, 403, 204, 403),
+  },
+};
+
+/** Routes the table does not drive through `inject`, with the reason and where they are tested instead. */
+export const routesTestedElsewhere: Record<string, string> = {
+  'GET /api/v1/live': 'a WebSocket: its authentication and Origin check are tested in features/live',
+};
