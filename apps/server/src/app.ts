@@ -3,6 +3,8 @@ import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
+import { createDiagnostics } from './features/diagnostics/index.js';
+import { createFormats } from './features/formats/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
 import { createReadings, type ReadingsService, rollupsHook } from './features/readings/index.js';
 import { startDemo } from './features/demo/index.js';
@@ -114,6 +116,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const telemetry = await createTelemetry({ http, config, storage, clock, events, logger, metrics, vehicles });
   checks.push(telemetry.readiness);
+  // Source formats add their MQTT topic families before the broker or the external subscriber starts.
+  createFormats({ http, db: storage.db, clock, auth, vehicles, aliases, telemetry });
+  createDiagnostics({ http });
   // Rollups commit in the same transaction as the samples they summarize.
   telemetry.pipeline.addTransactionalHook(rollupsHook);
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its

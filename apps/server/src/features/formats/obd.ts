@@ -41,7 +41,7 @@ export interface PidSignal {
   readonly min?: number;
   readonly max?: number;
   /** Named states of an `enum` signal. */
-  readonly states?: readonly string[];
+  readonly states?: string[];
   /** The canonical metric this signal feeds, when there is one. */
   readonly metric?: string;
 }

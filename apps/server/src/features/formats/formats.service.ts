@@ -1,0 +1,270 @@
+import type { NativeMessage } from '@tacho/protocol';
+import type { Db } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from '../../lib/errors.js';
+import type { Aliases } from '../aliases/index.js';
+import type { Principal } from '../auth/principal.js';
+import type { DeviceIdentity, IngestPipeline, IngestResult, IngestSource } from '../telemetry/index.js';
+import type { Vehicles, VisibleVehicle } from '../vehicles/index.js';
+import type { Decoded, FormatEvent } from './decoded.js';
+import { type DeviceBinding, DeviceBindingsRepo, type DeviceKind } from './device-bindings.repo.js';
+import { decodeOsmandFields, decodeOsmandJson } from './osmand.js';
+import { decodeOverland } from './overland.js';
+import { decodeOwntracks } from './owntracks.js';
+import type { AliasMapping } from './vinfast/catalog.js';
+import { canonicalUnit, decodeVinfast } from './vinfast.js';
+
+/** Counts after commit: stored, duplicates, and elements refused (decoder or validation). */
+export interface FormatResult {
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  errors: string[];
+}
+
+const MAPPINGS_CACHE_MS = 30_000;
+const MAX_EVENT_TEXT = 1024;
+
+/**
+ * Events (OwnTracks lwt / transition, Overland visits and lifecycle actions) are kept as raw-only
+ * samples at their own time: they land in `samples` (no metrics, no position) and in `raw_keys`, so the
+ * deep scan shows the latest of each kind. The seq comes from the kind, so an event never collides with a
+ * position fix of the same second.
+ */
+export function eventMessage(event: FormatEvent): NativeMessage {
+  let h = 0x811c9dc5;
+  for (const ch of event.type) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return {
+    ts: event.tsMs,
+    seq: (h & 0x7ffffffe) + 1,
+    raw: { [event.type]: JSON.stringify(event.data).slice(0, MAX_EVENT_TEXT) },
+  };
+}
+
+/**
+ * Source formats on the ingest path: find the vehicle (token or bound device id), decode, and hand the
+ * result to the one ingestion pipeline. Decoder dead letters are kept like validation ones.
+ */
+export class FormatIngest {
+  private readonly bindings: DeviceBindingsRepo;
+  private readonly mappingsCache = new Map<
+    string,
+    { mappings: ReadonlyMap<string, AliasMapping>; untilMs: number }
+  >();
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      vehicles: Vehicles;
+      aliases: Aliases;
+      pipeline: IngestPipeline;
+    },
+  ) {
+    this.bindings = new DeviceBindingsRepo(deps.db);
+  }
+
+  /** Writes a decoded payload through the pipeline; resolves after commit. */
+  async store(source: IngestSource, decoded: Decoded): Promise<FormatResult> {
+    const messages = [...decoded.messages, ...decoded.events.map(eventMessage)];
+    const dead = decoded.deadLetters.map((d) =>
+      this.deps.pipeline.rejectPayload(source, { code: 'invalid_field', reason: d.reason }, d.payload),
+    );
+    const [result] = await Promise.all([
+      messages.length > 0
+        ? this.deps.pipeline.ingest(source, messages)
+        : Promise.resolve<IngestResult>({ stored: 0, duplicates: 0, rejected: [] }),
+      ...dead,
+    ]);
+    return {
+      stored: result.stored,
+      duplicates: result.duplicates,
+      rejected: result.rejected.length + decoded.deadLetters.length,
+      errors: [...decoded.deadLetters.map((d) => d.reason), ...result.rejected.map((r) => r.reason)],
+    };
+  }
+
+  /** The vehicle with this VIN if the principal may publish to it (404 / 403 otherwise). */
+  async publishableByVin(principal: Principal, vin: string): Promise<VisibleVehicle> {
+    const vehicle = await this.deps.vehicles.getVisibleVehicleByVin(principal, vin);
+    if (!(await this.deps.vehicles.can(principal, 'publish', vehicle))) {
+      throw new Forbidden('you may not publish for this vehicle');
+    }
+    return vehicle;
+  }
+
+  private async publishableById(principal: Principal, id: string): Promise<VisibleVehicle> {
+    return this.deps.vehicles.authorize(principal, 'publish', id);
+  }
+
+  /** Device key mappings for a vehicle (static catalog + confirmed registry entries), cached briefly. */
+  async mappingsFor(
+    vehicle: VisibleVehicle | { id: string; make: string | null; model: string | null; year: number | null },
+  ) {
+    const now = this.deps.clock.now();
+    const cached = this.mappingsCache.get(vehicle.id);
+    if (cached && cached.untilMs > now) return cached.mappings;
+    const mappings = await this.deps.aliases.mappingsFor(vehicle);
+    if (this.mappingsCache.size > 10_000) this.mappingsCache.clear();
+    this.mappingsCache.set(vehicle.id, { mappings, untilMs: now + MAPPINGS_CACHE_MS });
+    return mappings;
+  }
+
+  private vinfastSource(
+    source: string,
+    topic: string,
+    vehicleId: string,
+    mappings: ReadonlyMap<string, AliasMapping>,
+  ) {
+    return {
+      source,
+      topic,
+      vehicleId,
+      describeRawKey: (deviceKey: string) => {
+        const m = mappings.get(deviceKey);
+        return m ? { canonicalKey: m.canonical, unit: canonicalUnit(m.canonical) } : null;
+      },
+    };
+  }
+
+  async vinfastHttp(principal: Principal, vin: string, body: unknown, route: string): Promise<FormatResult> {
+    const vehicle = await this.publishableByVin(principal, vin);
+    const mappings = await this.mappingsFor(vehicle);
+    return this.store(
+      this.vinfastSource('vinfast', route, vehicle.id, mappings),
+      decodeVinfast(body, { mappings }),
+    );
+  }
+
+  async vinfastMqtt(device: DeviceIdentity, topic: string, payload: Buffer): Promise<FormatResult> {
+    const vehicle = await this.deps.db
+      .selectFrom('vehicles')
+      .select(['id', 'make', 'model', 'year'])
+      .where('id', '=', device.vehicleId)
+      .executeTakeFirst();
+    if (!vehicle) throw new NotFound('vehicle gone');
+    const mappings = await this.mappingsFor(vehicle);
+    return this.store(
+      this.vinfastSource('vinfast', topic, vehicle.id, mappings),
+      decodeVinfast(payload, { mappings }),
+    );
+  }
+
+  /**
+   * OwnTracks over HTTP. A vehicle token names the vehicle (a binding of `user/device`, if any, must be to
+   * the same vehicle and gives the encryption secret); a user's token or login needs the binding.
+   */
+  async owntracksHttp(
+    principal: Principal,
+    user: string,
+    device: string,
+    body: unknown,
+    route: string,
+  ): Promise<FormatResult> {
+    const binding = await this.bindings.find('owntracks', `${user}/${device}`);
+    const vehicleId = await this.bindingVehicle(principal, binding, `OwnTracks ${user}/${device}`);
+    const decoded = decodeOwntracks(body, { nowMs: this.deps.clock.now(), secret: binding?.secret ?? null });
+    return this.store({ source: 'owntracks', topic: route, vehicleId }, decoded);
+  }
+
+  /** OwnTracks over MQTT: `owntracks/<VIN>/<device>[/<kind>]`, the device logged in with the vehicle token. */
+  async owntracksMqtt(device: DeviceIdentity, topic: string, payload: Buffer): Promise<FormatResult> {
+    const [, user, dev] = topic.split('/');
+    const binding = await this.bindings.find('owntracks', `${user}/${dev}`);
+    const secret = binding && binding.vehicle_id === device.vehicleId ? binding.secret : null;
+    const decoded = decodeOwntracks(payload, { nowMs: this.deps.clock.now(), secret });
+    return this.store({ source: 'owntracks', topic, vehicleId: device.vehicleId }, decoded);
+  }
+
+  /**
+   * Traccar Client / OsmAnd. The vehicle comes from a vehicle token (header or `token` field), or from the
+   * device id registered on a vehicle; an unknown id without a token is 401.
+   */
+  async osmand(
+    principal: Principal | null,
+    input: { fields: Record<string, unknown> } | { json: unknown },
+    route: string,
+  ): Promise<FormatResult> {
+    const nowMs = this.deps.clock.now();
+    const decoded =
+      'json' in input ? decodeOsmandJson(input.json, nowMs) : decodeOsmandFields(input.fields, nowMs);
+    if (!decoded.deviceId)
+      throw new Invalid(decoded.deadLetters[0]?.reason ?? 'osmand: id is missing', 'missing_id');
+    const binding = await this.bindings.find('osmand', decoded.deviceId);
+    let vehicleId: string;
+    if (principal)
+      vehicleId = await this.bindingVehicle(principal, binding, `Traccar device ${decoded.deviceId}`);
+    else if (binding) vehicleId = binding.vehicle_id;
+    else throw new Unauthorized('unknown device id: register it on a vehicle or send a vehicle token');
+    return this.store({ source: 'osmand', topic: route, vehicleId }, decoded);
+  }
+
+  /** Overland: a vehicle token, or a user token with `vehicleId`. */
+  async overland(
+    principal: Principal,
+    vehicleId: string | undefined,
+    body: unknown,
+    route: string,
+  ): Promise<FormatResult> {
+    let id: string;
+    if (principal.kind === 'vehicle') id = principal.vehicleId;
+    else if (vehicleId) id = (await this.publishableById(principal, vehicleId)).id;
+    else throw new Invalid('vehicleId: required with a user token (or use a vehicle token)');
+    return this.store(
+      { source: 'overland', topic: route, vehicleId: id },
+      decodeOverland(body, this.deps.clock.now()),
+    );
+  }
+
+  private async bindingVehicle(
+    principal: Principal,
+    binding: DeviceBinding | undefined,
+    what: string,
+  ): Promise<string> {
+    if (principal.kind === 'vehicle') {
+      if (binding && binding.vehicle_id !== principal.vehicleId) {
+        throw new Forbidden(`${what} is bound to another vehicle`);
+      }
+      return principal.vehicleId;
+    }
+    if (!binding) throw new NotFound(`${what} is not bound to a vehicle: bind it or use the vehicle's token`);
+    return (await this.publishableById(principal, binding.vehicle_id)).id;
+  }
+
+  // Device bindings, managed by who manages the vehicle.
+
+  async listBindings(principal: Principal, vehicleId: string): Promise<DeviceBinding[]> {
+    await this.deps.vehicles.authorize(principal, 'manage', vehicleId);
+    return this.bindings.list(vehicleId);
+  }
+
+  async bind(
+    principal: Principal,
+    vehicleId: string,
+    input: { kind: DeviceKind; deviceId: string; secret?: string | null },
+  ): Promise<DeviceBinding> {
+    await this.deps.vehicles.authorize(principal, 'manage', vehicleId);
+    const deviceId = input.deviceId.trim();
+    if (input.kind === 'owntracks' && !/^[^/#+\s]+\/[^/#+\s]+$/.test(deviceId)) {
+      throw new Invalid('deviceId: an OwnTracks device is "<user>/<device>"');
+    }
+    if (input.kind === 'osmand' && input.secret) throw new Invalid('secret: only OwnTracks devices encrypt');
+    const stored = await this.bindings.bind({
+      kind: input.kind,
+      device_id: deviceId,
+      vehicle_id: vehicleId,
+      secret: input.secret || null,
+      created_by: principal.kind === 'user' ? principal.userId : null,
+      created_ms: this.deps.clock.now(),
+    });
+    if (stored.vehicle_id !== vehicleId)
+      throw new Conflict('this device id is bound to another vehicle', 'device_bound');
+    return stored;
+  }
+
+  async unbind(principal: Principal, vehicleId: string, kind: DeviceKind, deviceId: string): Promise<void> {
+    await this.deps.vehicles.authorize(principal, 'manage', vehicleId);
+    if (!(await this.bindings.remove(kind, deviceId, vehicleId)))
+      throw new NotFound('no such device binding');
+  }
+}

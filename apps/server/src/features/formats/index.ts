@@ -1,0 +1,64 @@
+import type { Db } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { HttpServer } from '../../transports/http/server.js';
+import type { Aliases } from '../aliases/index.js';
+import type { Auth } from '../auth/index.js';
+import type { Telemetry } from '../telemetry/index.js';
+import type { Vehicles } from '../vehicles/index.js';
+import { registerFormatRoutes } from './formats.routes.js';
+import { FormatIngest } from './formats.service.js';
+
+export type { DecodeDeadLetter, Decoded, FormatEvent } from './decoded.js';
+export { eventMessage, FormatIngest, type FormatResult } from './formats.service.js';
+export {
+  decodeDtcResponse,
+  decodeObdResponse,
+  encodeObdResponse,
+  expandObd,
+  listPids,
+  type PidSignal,
+} from './obd.js';
+
+/** VinFast pushes: `/mobile/<VIN>/push`. */
+export const vinfastTopic = (vin: string): string => `/mobile/${vin}/push`;
+
+/**
+ * Builds the source formats: HTTP ingest routes, device-id bindings, and the MQTT topic families
+ * `/mobile/<VIN>/push` (VinFast) and `owntracks/<VIN>/<device>[/<kind>]` (OwnTracks, with the VIN as MQTT
+ * username), all feeding the telemetry pipeline.
+ */
+export function createFormats(deps: {
+  http: HttpServer;
+  db: Db;
+  clock: Clock;
+  auth: Auth;
+  vehicles: Vehicles;
+  aliases: Aliases;
+  telemetry: Telemetry;
+}): FormatIngest {
+  const ingest = new FormatIngest({
+    db: deps.db,
+    clock: deps.clock,
+    vehicles: deps.vehicles,
+    aliases: deps.aliases,
+    pipeline: deps.telemetry.pipeline,
+  });
+  registerFormatRoutes(deps.http, ingest, deps.auth);
+  deps.telemetry.deviceTopics.add({
+    name: 'vinfast',
+    matches: (topic, device) => topic === vinfastTopic(device.vin),
+    handle: (device, topic, payload) => ingest.vinfastMqtt(device, topic, payload),
+    external: {
+      filter: '/mobile/+/push',
+      vinOf: (topic) => /^\/mobile\/([^/]+)\/push$/.exec(topic)?.[1] ?? null,
+    },
+  });
+  const owntracks = /^owntracks\/([^/]+)\/[^/]+(\/[^/]+)?$/;
+  deps.telemetry.deviceTopics.add({
+    name: 'owntracks',
+    matches: (topic, device) => owntracks.exec(topic)?.[1] === device.vin,
+    handle: (device, topic, payload) => ingest.owntracksMqtt(device, topic, payload),
+    external: { filter: 'owntracks/#', vinOf: (topic) => owntracks.exec(topic)?.[1] ?? null },
+  });
+  return ingest;
+}
