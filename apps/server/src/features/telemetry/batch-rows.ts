@@ -136,9 +136,10 @@ export function payloadText(payload: unknown): string {
       .replace(/\uFFFD+$/, '');
   else {
     try {
-      text = JSON.stringify(payload) ?? String(payload);
+      text = JSON.stringify(payload) ?? typeof payload;
     } catch {
-      text = String(payload);
+      // Cycles or nesting deeper than the stack (a fuzzed `[[[[…]]]]`): keep a note instead.
+      text = `(unprintable ${Array.isArray(payload) ? 'array' : typeof payload})`;
     }
   }
   // Text columns on PostgreSQL refuse NUL characters; a fuzzed payload must still be kept.

@@ -166,6 +166,7 @@ function checkRaw(value: unknown): Rejection | null {
   if (keys.length > MAX_KEYS) return reject('invalid_field', `raw: more than ${MAX_KEYS} keys`);
   for (const key of keys) {
     if (key.length > 128) return reject('invalid_field', `raw: key "${key.slice(0, 32)}…" is too long`);
+    if (key.includes('\0')) return reject('invalid_field', 'raw: a key contains a NUL character');
     const v = value[key];
     if (typeof v === 'string') {
       if (v.length > MAX_RAW_STRING) return reject('invalid_field', `raw.${key}: string too long`);
