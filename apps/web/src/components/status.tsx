@@ -10,7 +10,12 @@ export function ConnectivityBadge({ connectivity }: { connectivity: Connectivity
 
 /** Whether what the page shows is live, so nobody mistakes a stale number for a current one. */
 export function LiveIndicator({ status }: { status: LiveStatus }) {
-  const label = status === 'live' ? 'Live' : status === 'connecting' ? 'Connecting…' : 'Reconnecting…';
+  const label = {
+    live: 'Live',
+    connecting: 'Connecting…',
+    reconnecting: 'Reconnecting…',
+    closed: 'Not live',
+  }[status];
   return (
     <span
       className={`badge ${status === 'live' ? 'ok' : 'warn'}`}

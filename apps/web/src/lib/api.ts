@@ -1,47 +1,34 @@
-import {
-  API_PREFIX,
-  type CreatedToken,
-  type CreateTokenRequest,
-  type CreateUserRequest,
-  type CreateVehicleRequest,
-  type CreateVehicleTokenRequest,
-  type LoginRequest,
-  type LoginView,
-  type PasswordChangeRequest,
-  type RawScan,
-  type SamplesQuery,
-  type SamplesResponse,
-  type SessionView,
-  type SetupRequest,
-  type SetupStatus,
-  type ShareVehicleRequest,
-  type TokenView,
-  type Track,
-  type TrackQuery,
-  type UpdateMessage,
-  type UpdateUserRequest,
-  type UserView,
-  type VehicleAccessView,
-  type VehicleState,
-  type VehicleView,
+import { ApiError, TachoClient } from '@tacho/client';
+import type {
+  CreatedToken,
+  CreateTokenRequest,
+  CreateUserRequest,
+  CreateVehicleRequest,
+  CreateVehicleTokenRequest,
+  LoginRequest,
+  LoginView,
+  PasswordChangeRequest,
+  RawScan,
+  SamplesQuery,
+  SamplesResponse,
+  SetupRequest,
+  SetupStatus,
+  ShareVehicleRequest,
+  TokenView,
+  Track,
+  TrackQuery,
+  UpdateUserRequest,
+  UserView,
+  VehicleAccessView,
+  VehicleState,
+  VehicleView,
 } from '@tacho/protocol';
-import type { WebConfig } from './config.js';
-import { onSessionLost, openLive, request } from './transport.js';
+import { defaultWebConfig, type WebConfig } from './config.js';
 
-/** A refused request, with the server's error code and, for 429, how long to wait. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly retryAfterS?: number,
-  ) {
-    super(message);
-    this.name = 'ApiError';
-  }
-}
+export { ApiError };
 
-export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
+/** `closed`: the socket gave up (the login ended); the page still shows the last known values. */
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
 
 export interface DeadLetter {
   id: string;
@@ -63,8 +50,8 @@ export interface AliasProposal {
 
 export interface VehicleWatcher {
   status(status: LiveStatus): void;
-  snapshot(state: VehicleState): void;
-  update(update: UpdateMessage): void;
+  /** The vehicle's whole current state, after every snapshot and update. */
+  state(state: VehicleState): void;
   error(vehicleId: string, message: string): void;
 }
 
@@ -105,75 +92,109 @@ export interface DashboardApi {
   watchVehicles(vehicleIds: readonly string[], watcher: VehicleWatcher): () => void;
 }
 
-const prefix = API_PREFIX;
-const v = (id: string) => `${prefix}/vehicles/${encodeURIComponent(id)}`;
+const sessionLost = new Set<() => void>();
 
-export { onSessionLost };
+/** Called when a 401 survives the refresh: the login is gone and the user must log in again. */
+export function onSessionLost(listener: () => void): () => void {
+  sessionLost.add(listener);
+  return () => sessionLost.delete(listener);
+}
+
+/** The one client of the dashboard: cookie mode, same origin, refresh on 401 with one refresh in flight. */
+export const client = new TachoClient({
+  mode: 'cookie',
+  onSessionLost: () => {
+    for (const listener of sessionLost) listener();
+  },
+});
+
+const liveStatus = {
+  connecting: 'connecting',
+  open: 'live',
+  reconnecting: 'reconnecting',
+  closed: 'closed',
+} as const;
 
 export const api: DashboardApi = {
   async webConfig() {
-    return { mapTiles: '', mqttUrl: null, ...(await request<Partial<WebConfig>>('GET', '/config.json')) };
+    return { ...defaultWebConfig, ...(await client.http.request<Partial<WebConfig>>('GET', '/config.json')) };
   },
-  me: () => request<UserView>('GET', `${prefix}/auth/me`),
-  login: async (body) => (await request<SessionView>('POST', `${prefix}/auth/login`, { body })).user,
-  logout: () => request('POST', `${prefix}/auth/logout`),
-  setupStatus: (token) => request('GET', `${prefix}/auth/setup/${encodeURIComponent(token)}`),
-  setup: async (body) => (await request<SessionView>('POST', `${prefix}/auth/setup`, { body })).user,
-  changePassword: async (body) => {
-    await request<SessionView>('POST', `${prefix}/auth/password`, { body });
+  me: () => client.auth.me(),
+  login: async ({ email, password }) => (await client.auth.login(email, password)).user,
+  logout: async () => {
+    try {
+      await client.auth.logout();
+    } finally {
+      // The socket belongs to the login that just ended; the next user's pages open their own.
+      client.close();
+    }
   },
-  listLogins: () => request('GET', `${prefix}/auth/logins`),
-  endLogin: (id) => request('DELETE', `${prefix}/auth/logins/${encodeURIComponent(id)}`),
-  endAllLogins: () => request('DELETE', `${prefix}/auth/logins`),
-  listTokens: () => request('GET', `${prefix}/tokens`),
-  createToken: (body) => request('POST', `${prefix}/tokens`, { body }),
-  revokeToken: (id) => request('DELETE', `${prefix}/tokens/${encodeURIComponent(id)}`),
-  listVehicles: () => request('GET', `${prefix}/vehicles`),
-  getVehicle: (id) => request('GET', v(id)),
-  createVehicle: (body) => request('POST', `${prefix}/vehicles`, { body }),
-  createVehicleToken: (id, body) => request('POST', `${v(id)}/tokens`, { body }),
-  listAccess: (id) => request('GET', `${v(id)}/access`),
-  share: (id, body) => request('POST', `${v(id)}/access`, { body }),
-  unshare: (id, userId) => request('DELETE', `${v(id)}/access/${encodeURIComponent(userId)}`),
-  state: (id) => request('GET', `${v(id)}/state`),
-  samples: (id, query) => request('GET', `${v(id)}/samples`, { query: { ...query } }),
-  raw: (id) => request('GET', `${v(id)}/raw`),
-  track: (id, query) => request('GET', `${v(id)}/track`, { query: { ...query } }),
-  proposeAlias: (body) => request('POST', `${prefix}/aliases`, { body }),
-  listUsers: () => request('GET', `${prefix}/users`),
-  createUser: (body) => request('POST', `${prefix}/users`, { body }),
-  updateUser: (id, body) => request('PATCH', `${prefix}/users/${encodeURIComponent(id)}`, { body }),
+  setupStatus: (token) => client.auth.setupStatus(token),
+  setup: async (request) => (await client.auth.setup(request)).user,
+  changePassword: async (request) => {
+    await client.auth.changePassword(request);
+  },
+  listLogins: () => client.auth.logins(),
+  endLogin: (id) => client.auth.endLogin(id),
+  endAllLogins: () => client.auth.endAllLogins(),
+  listTokens: () => client.tokens.list(),
+  createToken: (request) => client.tokens.create(request),
+  revokeToken: (id) => client.tokens.revoke(id),
+  listVehicles: () => client.vehicles.list(),
+  getVehicle: (id) => client.vehicles.get(id),
+  createVehicle: (request) => client.vehicles.create(request),
+  createVehicleToken: (id, request) => client.vehicles.createToken(id, request.name),
+  listAccess: (id) => client.vehicles.access(id),
+  share: async (id, request) => {
+    await client.vehicles.share(id, request);
+  },
+  unshare: (id, userId) => client.vehicles.unshare(id, userId),
+  state: (id) => client.readings.state(id),
+  samples: (id, { metrics, ...query }) =>
+    client.readings.samples(id, { ...query, ...(metrics ? { metrics: metrics.split(',') } : {}) }),
+  raw: (id) => client.readings.raw(id),
+  track: (id, query) => client.readings.track(id, query),
+  proposeAlias: async (proposal) => {
+    await client.aliases.propose(proposal);
+  },
+  listUsers: () => client.users.list(),
+  createUser: (request) => client.users.create(request),
+  updateUser: (id, request) => client.users.update(id, request),
   async listDeadLetters(cursor) {
-    const page = await request<{
-      items: Array<Omit<DeadLetter, 'id'> & { id: number }>;
-      nextBefore: number | null;
-    }>('GET', `${prefix}/admin/dead-letters`, { query: { limit: 50, before: cursor } });
+    const page = await client.telemetry.deadLetters({
+      limit: 50,
+      ...(cursor ? { before: Number(cursor) } : {}),
+    });
     return {
       items: page.items.map((item) => ({ ...item, id: String(item.id) })),
       nextCursor: page.nextBefore === null ? null : String(page.nextBefore),
     };
   },
   watchVehicles(vehicleIds, watcher) {
-    // REST answers first and keeps the page useful while the socket connects (or cannot).
+    const live = client.live;
+    watcher.status(liveStatus[live.status]);
+    const stops = [live.onStatus((status) => watcher.status(liveStatus[status]))];
     const fromSocket = new Set<string>();
     for (const id of vehicleIds) {
-      api.state(id).then(
+      // REST answers first and keeps the page useful while the socket connects (or cannot).
+      client.readings.state(id).then(
         (state) => {
-          if (!fromSocket.has(id)) watcher.snapshot(state);
+          if (!fromSocket.has(id)) watcher.state(state);
         },
         (error: unknown) => watcher.error(id, error instanceof Error ? error.message : String(error)),
       );
+      stops.push(
+        live.subscribe(id, {
+          state(state) {
+            fromSocket.add(id);
+            watcher.state(state);
+          },
+          error: (_code, message) => watcher.error(id, message),
+        }),
+      );
     }
-    return openLive(vehicleIds, {
-      status: watcher.status,
-      message(message) {
-        if (message.type === 'snapshot') {
-          fromSocket.add(message.vehicleId);
-          watcher.snapshot(message.state);
-        } else if (message.type === 'update') watcher.update(message);
-        else if (message.type === 'error' && message.vehicleId)
-          watcher.error(message.vehicleId, message.message);
-      },
-    });
+    return () => {
+      for (const stop of stops) stop();
+    };
   },
 };

@@ -1,10 +1,10 @@
-import { applyUpdate, type VehicleState } from '@tacho/protocol';
+import type { VehicleState } from '@tacho/protocol';
 import { useEffect, useState } from 'react';
 import { api, type LiveStatus } from './api.js';
 
 /**
- * Current state of some vehicles, kept live from the WebSocket: a snapshot on subscribe (and again after
- * every reconnect, which is how gaps are filled), then updates applied as they come.
+ * Current state of some vehicles: from REST at once, then kept live by the client's socket (snapshot on
+ * subscribe, updates applied, REST resync and resubscribe after a reconnect).
  */
 export function useLiveStates(vehicleIds: readonly string[]): {
   states: ReadonlyMap<string, VehicleState>;
@@ -21,12 +21,7 @@ export function useLiveStates(vehicleIds: readonly string[]): {
     if (vehicleIds.length === 0) return;
     return api.watchVehicles(vehicleIds, {
       status: setStatus,
-      snapshot: (state) => setStates((all) => new Map(all).set(state.vehicleId, state)),
-      update: (update) =>
-        setStates((all) => {
-          const current = all.get(update.vehicleId);
-          return current ? new Map(all).set(update.vehicleId, applyUpdate(current, update)) : all;
-        }),
+      state: (state) => setStates((all) => new Map(all).set(state.vehicleId, state)),
       error: (vehicleId, message) => setErrors((all) => new Map(all).set(vehicleId, message)),
     });
   }, [key]);
