@@ -216,6 +216,7 @@ for (const engine of engines) {
       const user = await createTestUser(app, 'viewer');
       await loginAs(user.email, 'wrong guess');
       await loginAs(user.email, user.password);
+      await app.http.inject({ method: 'GET', url: '/api/v1/users', headers: user.headers });
       const audit = lines.map((l) => JSON.parse(l)).filter((l) => l.audit === true);
       expect(audit.map((l) => l.event)).toEqual(
         expect.arrayContaining(['token.created', 'login.failed', 'login.succeeded']),
@@ -223,6 +224,12 @@ for (const engine of engines) {
       expect(audit.find((l) => l.event === 'login.failed')).toMatchObject({
         email: user.email,
         reason: 'wrong_password',
+      });
+      expect(audit.find((l) => l.event === 'request.denied' && l.status === 403)).toMatchObject({
+        method: 'GET',
+        route: '/api/v1/users',
+        status: 403,
+        userId: user.id,
       });
       const all = lines.join('\n');
       expect(all).not.toContain(user.password);

@@ -70,6 +70,20 @@ export function installAuthHook(
       }
     }
   });
+  // Audit trail of refusals: who was turned away from what (never the credential itself).
+  http.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode !== 401 && reply.statusCode !== 403) return;
+    if (!request.url.startsWith('/api/')) return;
+    const p = request.principal;
+    audit.log('request.denied', {
+      method: request.method,
+      route: request.routeOptions.url ?? request.url.split('?')[0],
+      status: reply.statusCode,
+      ip: request.ip,
+      ...(p?.kind === 'user' ? { userId: p.userId, tokenId: p.tokenId } : {}),
+      ...(p?.kind === 'vehicle' ? { vehicleId: p.vehicleId, tokenId: p.tokenId } : {}),
+    });
+  });
 }
 
 function needsOriginCheck(request: FastifyRequest): boolean {

@@ -12,6 +12,7 @@ import { Authenticator } from './authenticator.js';
 import { installAuthHook } from './http-auth.js';
 import { Logins } from './logins.js';
 import { PasswordCheck } from './password-check.js';
+import { dummyHash } from './passwords.js';
 import type { Principal } from './principal.js';
 import { FirstStart } from './setup.js';
 import { LoginThrottle } from './throttle.js';
@@ -73,6 +74,8 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   const authenticator = new Authenticator(db, clock, accessTokens, tokens);
   const logins = new Logins(db, clock, events, audit, accessTokens, key);
   const users = new Users(db, clock, events, audit, logins);
+  // Computed now so the first unknown-email login costs no more than any other.
+  void dummyHash();
   const passwords = new PasswordCheck(users, new LoginThrottle(db, clock), audit);
   const firstStart = new FirstStart(db, clock, users, audit);
   const setupUrl = await firstStart.prepare(config, logger);

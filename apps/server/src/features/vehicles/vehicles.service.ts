@@ -92,7 +92,6 @@ export class Vehicles {
   async authorize(principal: Principal, action: VehicleAction, id: string): Promise<VisibleVehicle> {
     const vehicle = await this.getVisibleVehicle(principal, id);
     if (!(await this.can(principal, action, vehicle))) {
-      this.audit.log('request.denied', { principal: describe(principal), vehicleId: id, action });
       throw new Forbidden(`you may not ${action} this vehicle`);
     }
     return vehicle;
@@ -257,10 +256,4 @@ export class Vehicles {
     await this.authorize(principal, 'manage', id);
     await this.tokens.revokeVehicleToken(requireScope(principal, 'write').userId, id, tokenId);
   }
-}
-
-function describe(principal: Principal): Record<string, string | undefined> {
-  return principal.kind === 'user'
-    ? { kind: 'user', userId: principal.userId, tokenId: principal.tokenId }
-    : { kind: 'vehicle', vehicleId: principal.vehicleId, tokenId: principal.tokenId };
 }
