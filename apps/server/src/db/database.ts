@@ -100,6 +100,12 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', () => {});
+  // A connection that drops while checked out (a query in flight, or still connecting) emits 'error' on
+  // its client, where nobody listens: that would crash the process. The query itself still fails and the
+  // caller retries, so the event needs no handling here.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   try {
     const client = await pool.connect();
     try {
