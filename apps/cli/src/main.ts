@@ -1,5 +1,8 @@
 import { Command } from 'commander';
 import { registerSimulateCommand } from './simulate.js';
+import { registerStateCommand } from './state.js';
+import { registerVehiclesCommand } from './vehicles.js';
+import { registerWatchCommand } from './watch.js';
 
 /** Builds the `tacho` command. Each subcommand lives in its own module and talks to the server only
  * through @tacho/client, except `serve`, which is the server. */
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
     });
 
   registerSimulateCommand(program);
+  registerVehiclesCommand(program);
+  registerStateCommand(program);
+  registerWatchCommand(program);
 
   return program;
 }
