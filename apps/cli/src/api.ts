@@ -59,7 +59,8 @@ export function action<A extends unknown[]>(
       let message = error instanceof Error ? error.message : String(error);
       // fetch hides the reason (refused, unknown host) in its cause.
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      if (message === 'fetch failed') message = `cannot reach the server (${cause?.code ?? cause?.message ?? 'network error'})`;
+      if (message === 'fetch failed')
+        message = `cannot reach the server (${cause?.code ?? cause?.message ?? 'network error'})`;
       process.stderr.write(`tacho: ${message}\n`);
       process.exitCode = 1;
     }
