@@ -141,7 +141,14 @@ export function ApiTokens() {
                 <tr key={token.id}>
                   <td>{token.name}</td>
                   <td className="mono">{token.prefix}…</td>
-                  <td>{token.scopes.join(', ')}</td>
+                  <td>
+                    {token.scopes.join(', ')}
+                    {token.vehicleId && (
+                      <span className="badge plain" style={{ marginLeft: '0.4rem' }}>
+                        device
+                      </span>
+                    )}
+                  </td>
                   <td>{formatRelative(token.lastUsedMs)}</td>
                   <td>{token.expiresMs ? formatTime(token.expiresMs) : 'never'}</td>
                   <td>
