@@ -281,6 +281,30 @@ for (const engine of engines) {
       expect(bad.statusCode).toBe(400);
     });
 
+    it('OBD-II: native telemetry carrying mode 01 and mode 03 responses stores decoded metrics', async () => {
+      const res = await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${car.vin}/telemetry`,
+        headers: bearer(car.token),
+        payload: {
+          ts: T,
+          obd: [
+            { pid: '010D', response: '41 0D 3C' },
+            { pid: '010C', response: '410C1AF8' },
+            { pid: '0105', response: '41 05 7B' },
+            { pid: '0110', response: 'NO DATA' },
+          ],
+          dtc: '43 01 33 00 00 00 00',
+        },
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      const db = await storedFor(app, car.id);
+      expect(db.state).toMatchObject({ speed_kmh: 60, engine_rpm: 1726, coolant_temp_c: 83 });
+      expect(db.raw['obd.dtc']?.value).toBe('P0133');
+      expect(db.raw['obd.VSS']?.value).toBe(60);
+      expect(db.deadLetters).toEqual(['obd: response of 0110 is not hex']);
+    });
+
     it('GET /api/v1/diagnostics/pids lists the catalog with units and attribution', async () => {
       const res = await app.http.inject({
         method: 'GET',

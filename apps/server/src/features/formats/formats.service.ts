@@ -4,7 +4,7 @@ import type { Clock } from '../../lib/clock.js';
 import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from '../../lib/errors.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Principal } from '../auth/principal.js';
-import type { DeviceIdentity, IngestPipeline, IngestResult, IngestSource } from '../telemetry/index.js';
+import type { DeviceIdentity, IngestPipeline, IngestSource } from '../telemetry/index.js';
 import type { Vehicles, VisibleVehicle } from '../vehicles/index.js';
 import type { Decoded, FormatEvent } from './decoded.js';
 import { type DeviceBinding, DeviceBindingsRepo, type DeviceKind } from './device-bindings.repo.js';
@@ -64,18 +64,10 @@ export class FormatIngest {
     this.bindings = new DeviceBindingsRepo(deps.db);
   }
 
-  /** Writes a decoded payload through the pipeline; resolves after commit. */
+  /** Writes a decoded payload through the pipeline, its dead letters in the same batch; resolves after commit. */
   async store(source: IngestSource, decoded: Decoded): Promise<FormatResult> {
     const messages = [...decoded.messages, ...decoded.events.map(eventMessage)];
-    const dead = decoded.deadLetters.map((d) =>
-      this.deps.pipeline.rejectPayload(source, { code: 'invalid_field', reason: d.reason }, d.payload),
-    );
-    const [result] = await Promise.all([
-      messages.length > 0
-        ? this.deps.pipeline.ingest(source, messages)
-        : Promise.resolve<IngestResult>({ stored: 0, duplicates: 0, rejected: [] }),
-      ...dead,
-    ]);
+    const result = await this.deps.pipeline.ingest(source, messages, decoded.deadLetters);
     return {
       stored: result.stored,
       duplicates: result.duplicates,
