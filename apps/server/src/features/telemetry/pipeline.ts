@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/clock.js';
 import { Unavailable } from '../../lib/errors.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
+import { expandObdAll } from '../formats/obd.js';
 import {
   type IngestResult,
   type IngestSource,
@@ -121,13 +122,16 @@ export class IngestPipeline {
    */
   async ingest(
     source: IngestSource,
-    messages: readonly unknown[],
+    input: readonly unknown[],
     decodeFailures: ReadonlyArray<{ reason: string; payload: string }> = [],
   ): Promise<IngestResult> {
     const nowMs = this.deps.clock.now();
     const samples: StoredSample[] = [];
+    // Native messages may carry OBD-II responses (`obd`, `dtc`): decoded into metrics and raw keys first.
+    const obd = expandObdAll(input);
+    const messages = obd.messages;
     // Elements a source-format decoder could not read are kept with the rest, in the same transaction.
-    const deadLetters: DeadLetterRow[] = decodeFailures.map((f) =>
+    const deadLetters: DeadLetterRow[] = [...decodeFailures, ...obd.deadLetters].map((f) =>
       this.deadLetterRow(source, { code: 'decode_failed', reason: f.reason }, f.payload, nowMs),
     );
     const rejected: IngestResult['rejected'] = [];
