@@ -109,6 +109,8 @@ describe('dashboard in a browser', () => {
     await expect(page.locator('.readout[data-metric="range_km"] .value').textContent()).resolves.toContain(
       '242',
     );
+    // No tile server answers in tests: the map keeps a plain background and says so.
+    await page.getByText('Map tiles unavailable').waitFor();
     await screenshot(page, '05-vehicle-live');
   });
 
@@ -164,7 +166,13 @@ describe('dashboard in a browser', () => {
   it('shows settings and admin pages, and lets the admin create a viewer', async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
-    await page.getByRole('tab', { name: 'Logins' }).click();
+    // Keyboard: arrow keys move along the tabs.
+    await page.getByRole('tab', { name: 'Profile' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('ArrowRight');
+    await expect(page.getByRole('tab', { name: 'Logins' }).getAttribute('aria-selected')).resolves.toBe(
+      'true',
+    );
     await page.getByText('this browser').waitFor();
     await screenshot(page, '08-settings-logins');
     await page.getByRole('tab', { name: 'API tokens' }).click();

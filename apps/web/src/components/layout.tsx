@@ -2,9 +2,10 @@ import type { ReactNode } from 'react';
 import { Link } from '../lib/router.js';
 import { useSession, useUser } from '../lib/session.js';
 
-function Logo() {
+/** The gauge mark of Tacho. */
+export function Logo({ size = 26 }: { size?: number }) {
   return (
-    <svg width="26" height="26" viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor">
+    <svg width={size} height={size} viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor">
       <path d="M4 16a8 8 0 1 1 16 0" strokeWidth="2.2" strokeLinecap="round" />
       <path d="M12 16l4.5-5" strokeWidth="2.2" strokeLinecap="round" />
       <circle cx="12" cy="16" r="1.6" fill="currentColor" stroke="none" />

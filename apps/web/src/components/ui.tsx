@@ -244,13 +244,28 @@ export function Tabs<T extends string>({
   label: string;
 }) {
   return (
-    <div className="tabs" role="tablist" aria-label={label}>
+    <div
+      className="tabs"
+      role="tablist"
+      aria-label={label}
+      onKeyDown={(event) => {
+        // Arrow keys move between tabs, as the ARIA tabs pattern expects.
+        if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+        const index = tabs.findIndex((tab) => tab.id === value);
+        const next = tabs[(index + (event.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+        if (!next) return;
+        onChange(next.id);
+        const buttons = event.currentTarget.querySelectorAll<HTMLButtonElement>('[role="tab"]');
+        buttons[tabs.indexOf(next)]?.focus();
+      }}
+    >
       {tabs.map((tab) => (
         <button
           key={tab.id}
           type="button"
           role="tab"
           aria-selected={tab.id === value}
+          tabIndex={tab.id === value ? 0 : -1}
           onClick={() => onChange(tab.id)}
         >
           {tab.label}

@@ -1,4 +1,5 @@
 import { type FormEvent, useEffect, useState } from 'react';
+import { Logo } from '../components/layout.js';
 import { Button, ErrorBox, Field, Loading } from '../components/ui.js';
 import { ApiError, api } from '../lib/api.js';
 import { navigate, useLocation } from '../lib/router.js';
@@ -49,6 +50,9 @@ export function LoginPage() {
     <div className="auth-page">
       <form className="card stack" onSubmit={submit} aria-labelledby="login-title" noValidate>
         <div>
+          <div className="brand" style={{ padding: '0 0 0.75rem' }}>
+            <Logo size={32} />
+          </div>
           <h1 id="login-title">Log in to Tacho</h1>
           {search.get('next') && <p className="muted small">Log in to continue where you were.</p>}
         </div>
@@ -128,6 +132,9 @@ export function SetupPage() {
   return (
     <div className="auth-page">
       <div className="card stack">
+        <div className="brand" style={{ padding: 0 }}>
+          <Logo size={32} />
+        </div>
         <h1>Set up Tacho</h1>
         {checkError ? (
           <ErrorBox error={checkError} />
