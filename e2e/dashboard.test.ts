@@ -161,6 +161,17 @@ describe('dashboard in a browser', () => {
     await page.getByLabel('Time range').selectOption('week');
     await page.getByRole('region', { name: 'Speed' }).locator('canvas').waitFor();
     await screenshot(page, '07-history');
+
+    // Dragging across a chart zooms to that span: a custom range, fetched again.
+    const box = await page.getByRole('region', { name: 'Speed' }).locator('.u-over').boundingBox();
+    if (!box) throw new Error('chart has no plot area');
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL(/range=custom&from=\d+&to=\d+/);
+    await expect(page.getByLabel('Time range').inputValue()).resolves.toBe('custom');
+    await page.getByRole('region', { name: 'Speed' }).locator('canvas').waitFor();
   });
 
   it('shows settings and admin pages, and lets the admin create a viewer', async () => {
