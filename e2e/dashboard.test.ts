@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulate } from '../apps/cli/src/simulate.js';
-import { launchBrowser, screenshot } from './support/browser.js';
+import { launchBrowser, noBrowser, screenshot } from './support/browser.js';
 import { driveMessage, publish } from './support/device.js';
 import { type RunningServer, startServer } from './support/server.js';
 import { ensureWebBuilt } from './support/web-build.js';
@@ -12,7 +12,7 @@ const VIN = 'WVWZZZ1JZXW000001';
 const STEP_MS = 10_000;
 
 /** The dashboard as a person uses it: a real server, the built app, Debian's Chromium. */
-describe('dashboard in a browser', () => {
+describe.skipIf(noBrowser)('dashboard in a browser', () => {
   let server: RunningServer;
   let browser: Browser;
   let context: BrowserContext;

@@ -1,11 +1,11 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, screenshot } from './support/browser.js';
+import { launchBrowser, noBrowser, screenshot } from './support/browser.js';
 import { type RunningServer, startServer } from './support/server.js';
 import { ensureWebBuilt } from './support/web-build.js';
 
 /** First start without TACHO_ADMIN_*: the printed one-time link is where the first admin is created. */
-describe('first-admin setup in a browser', () => {
+describe.skipIf(noBrowser)('first-admin setup in a browser', () => {
   let server: RunningServer;
   let browser: Browser;
   let page: Page;

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -7,6 +7,17 @@ export const artifactsDir = fileURLToPath(new URL('../artifacts', import.meta.ur
 
 /** Debian's chromium, as .ci/run installs it; no browser is downloaded. */
 export const chromiumPath = process.env.TACHO_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Without the browser the browser tests are skipped with the reason printed, except under CI, where a
+ * missing browser fails the run (as a missing PostgreSQL does).
+ */
+export const noBrowser = existsSync(chromiumPath)
+  ? null
+  : `no Chromium at ${chromiumPath} (apt-get install chromium, or set TACHO_CHROMIUM)`;
+if (noBrowser && process.env.CI === 'true')
+  throw new Error(`browser tests need Chromium under CI: ${noBrowser}`);
+if (noBrowser) console.warn(`[tests] skipping browser tests: ${noBrowser}`);
 
 export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
