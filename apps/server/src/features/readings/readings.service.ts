@@ -18,7 +18,14 @@ import { Invalid } from '../../lib/errors.js';
 import type { Principal } from '../auth/principal.js';
 import { lttb } from './lttb.js';
 import { ReadingsRepo } from './readings.repo.js';
-import { countRaw, MINUTE_MS, type RollupPeriod, readRollups } from './rollups.repo.js';
+import {
+  countRaw,
+  HOUR_MS,
+  MINUTE_MS,
+  type RollupPeriod,
+  readRollupGroups,
+  readRollups,
+} from './rollups.repo.js';
 import { buildState } from './state.js';
 
 /**
@@ -32,6 +39,8 @@ export const RAW_POINTS_LIMIT = 20_000;
 /** Minute rollups are read only up to this many buckets; beyond, the hour rollups answer. */
 export const MINUTE_BUCKETS_LIMIT = 20_000;
 const DEFAULT_PAGE = 1000;
+/** Rollup buckets read one by one (exact times of each minimum and maximum) up to this many. */
+const GROUP_ABOVE_BUCKETS = 2000;
 /** A track is read from raw positions; this caps what one request reads. */
 const TRACK_READ_LIMIT = 500_000;
 
@@ -85,8 +94,9 @@ export class ReadingsService {
 
   /**
    * Picks the finest source that stays cheap: raw samples when the range holds few enough (counted from the
-   * minute rollups, not by scanning), else minute rollups, else hour rollups. Rollup buckets contribute
-   * their minimum and maximum at the times they happened, then LTTB thins everything to `maxPoints`.
+   * hour rollups, not by scanning), else minute rollups, else hour rollups. Up to a few thousand buckets,
+   * each contributes its minimum and maximum at the times they happened; beyond, the database merges
+   * buckets into about `maxPoints` groups first. LTTB then thins everything to `maxPoints`.
    */
   private async downsampled(
     vehicleId: string,
@@ -122,8 +132,28 @@ export class ReadingsService {
       });
     } else {
       const period: RollupPeriod = source;
+      const bucketCount = (to - from) / (period === 'hour' ? HOUR_MS : MINUTE_MS);
+      // Past a few thousand buckets, reading each row costs more than the answer is worth: let the
+      // database merge them into about maxPoints groups.
+      const grouped = bucketCount > Math.max(GROUP_ABOVE_BUCKETS, 2 * maxPoints);
+      const groupMs = Math.ceil((to - from) / maxPoints);
       series = await Promise.all(
         metrics.map(async (metric) => {
+          if (grouped) {
+            const groups = await readRollupGroups(db, period, vehicleId, metric, from, to, groupMs);
+            const t: number[] = [];
+            const v: number[] = [];
+            for (const g of groups) {
+              const at = Math.max(from, g.start_ms);
+              t.push(at);
+              v.push(g.lo);
+              if (g.hi !== g.lo) {
+                t.push(Math.min(to - 1, at + Math.floor(groupMs / 2)));
+                v.push(g.hi);
+              }
+            }
+            return { metric, ...lttb(t, v, maxPoints) };
+          }
           const buckets = await readRollups(db, period, vehicleId, metric, from, to);
           const t: number[] = [];
           const v: number[] = [];

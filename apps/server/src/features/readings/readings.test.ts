@@ -187,6 +187,26 @@ for (const engine of engines) {
       expect(body.series[0]!.v).toEqual(samples.map((s) => s.metrics.odometer_km));
     });
 
+    it('lets the database merge buckets into groups when a range holds thousands of them', async () => {
+      // 3,000 hours of hourly data, one spike; 100 points asked for: about 30 hours per group.
+      const samples = Array.from({ length: 3000 }, (_, i) => ({
+        tsMs: T0 + i * HOUR,
+        metrics: { outside_temp_c: i === 1234 ? 45 : 10 + (i % 24) / 4 },
+      }));
+      await storeSamples(app.storage.db, vehicleId, samples);
+      const { body } = await get<DownsampledSamples>(
+        `/api/v1/vehicles/${vehicleId}/samples?from=${T0}&to=${T0 + 3000 * HOUR}&metrics=outside_temp_c&maxPoints=100`,
+      );
+      expect(body.source).toBe('hour');
+      const [temp] = body.series;
+      expect(temp!.t.length).toBeLessThanOrEqual(100);
+      expect(Math.max(...temp!.v)).toBe(45);
+      expect(Math.min(...temp!.v)).toBe(10);
+      const spikeAt = temp!.t[temp!.v.indexOf(45)]!;
+      expect(Math.abs(spikeAt - (T0 + 1234 * HOUR))).toBeLessThanOrEqual(31 * HOUR);
+      expect(temp!.t).toEqual([...temp!.t].sort((a, b) => a - b));
+    });
+
     it('pages through samples with a cursor when no maxPoints is given', async () => {
       await storeSamples(
         app.storage.db,
