@@ -1,27 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LiveBus } from './bus.js';
+import { redisProblem as probeRedisProblem, TEST_REDIS_URL } from './bus.test-support.js';
 import { MemoryBus } from './memory-bus.js';
 import { RedisBus } from './redis-bus.js';
 
-const REDIS_URL = process.env.TACHO_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = TEST_REDIS_URL;
 
-async function probeRedis(): Promise<string | null> {
-  const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.ping();
-    return null;
-  } catch (error) {
-    return (error as Error).message;
-  } finally {
-    client.disconnect();
-  }
-}
-
-const redisProblem = await probeRedis();
+const redisProblem = await probeRedisProblem();
 if (redisProblem && process.env.CI === 'true') {
   throw new Error(`Redis at ${REDIS_URL} is required under CI but unreachable: ${redisProblem}`);
 }

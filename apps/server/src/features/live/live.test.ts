@@ -1,10 +1,12 @@
 import type { UpdateMessage } from '@tacho/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AppOptions } from '../../app.js';
+import { type AppOptions, createApp } from '../../app.js';
+import { loadConfig } from '../../config.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines } from '../../test/storage.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
 import { storeSamples } from '../readings/test-data.js';
+import { redisAvailable, TEST_REDIS_URL } from './bus.test-support.js';
 import { TestSocket } from './test-socket.js';
 
 const ALLOWED = 'http://dashboard.example.test';
@@ -247,3 +249,61 @@ for (const engine of engines) {
     });
   });
 }
+
+describe('live socket across instances (Redis)', () => {
+  const apps: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0).reverse()) await a.close();
+  });
+
+  it('delivers an update ingested by one instance to a socket on another', async (context) => {
+    if (!(await redisAvailable())) {
+      if (process.env.CI === 'true') throw new Error('Redis at 127.0.0.1:6379 is required under CI');
+      context.skip();
+    }
+    const prefix = `test:${process.pid}:${Date.now()}:`;
+    const one = await createTestApp(
+      'sqlite',
+      { TACHO_REDIS_URL: TEST_REDIS_URL },
+      { live: { redisPrefix: prefix } },
+    );
+    apps.push({ close: () => one.dispose() });
+    const two = await createApp(
+      loadConfig({
+        TACHO_LOG_LEVEL: 'silent',
+        TACHO_PORT: '0',
+        TACHO_REDIS_URL: TEST_REDIS_URL,
+        TACHO_DATA_DIR: one.config.dataDir,
+      }),
+      { storage: one.storage, mqttPort: null, live: { redisPrefix: prefix } },
+    );
+    apps.push(two);
+    const owner = await createTestUser(one, 'operator');
+    const created = await one.http.inject({
+      method: 'POST',
+      url: '/api/v1/vehicles',
+      headers: owner.headers,
+      payload: { vin: '5YJ3E1EA7KF000401', name: 'Shared' },
+    });
+    const vehicleId = created.json().id as string;
+    const base = (await two.listen()).replace(/^http/, 'ws');
+    const socket = await TestSocket.open(`${base}/api/v1/live`);
+    try {
+      socket.send({ type: 'auth', token: owner.token });
+      await socket.next('ready');
+      socket.send({ type: 'subscribe', vehicleIds: [vehicleId] });
+      await socket.next('snapshot');
+      const res = await one.http.inject({
+        method: 'POST',
+        url: '/api/v1/vehicles/5YJ3E1EA7KF000401/telemetry',
+        headers: owner.headers,
+        payload: { ts: 1_790_000_000_000, metrics: { battery_level_pct: 42 } },
+      });
+      expect(res.statusCode).toBe(200);
+      const update = await socket.next('update');
+      expect(update.metrics.battery_level_pct).toEqual({ value: 42, ts_ms: 1_790_000_000_000 });
+    } finally {
+      socket.close();
+    }
+  });
+});
