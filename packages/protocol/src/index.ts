@@ -5,6 +5,7 @@ export * from './auth.js';
 export * from './catalog.js';
 export * from './live.js';
 export * from './native.js';
+export * from './obd.js';
 export * from './readings.js';
 export * from './scenario.js';
 export * from './vin.js';

@@ -1,8 +1,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { simulate } from '../../../../cli/src/simulate.js';
+import { createSimVehicles } from '../../../../cli/src/simulate-targets.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines } from '../../test/storage.js';
+import { createTestUser } from '../auth/testing.js';
 import { owntracksEncrypt } from './owntracks.js';
 import { createTestVehicle, storedFor, type TestVehicle } from './test-setup.js';
 
@@ -148,6 +151,32 @@ for (const engine of engines) {
         { ts_ms: T, lat: 21.03, lon: 105.85, speed_kmh: 10.001, heading_deg: 90 },
       ]);
       expect((await fetch(`${base}/api/v1/ingest/osmand?lat=1&lon=2`)).status).toBe(400);
+    });
+
+    it('OBD-II: the simulator in OBD mode publishes real mode 01 responses that land as metrics', async () => {
+      const admin = await createTestUser(app, 'admin');
+      const vehicles = await createSimVehicles(base, admin.token, 1);
+      const stats = await simulate({
+        vehicles,
+        url: `mqtt://127.0.0.1:${app.broker!.port}`,
+        rateHz: 10,
+        durationS: 1,
+        obd: true,
+      });
+      expect(stats.failed).toBe(0);
+      expect(stats.acknowledged).toBeGreaterThan(0);
+      const id = (
+        await app.storage.db
+          .selectFrom('vehicles')
+          .select('id')
+          .where('vin', '=', vehicles[0]!.vin)
+          .executeTakeFirstOrThrow()
+      ).id;
+      const db = await storedFor(app, id);
+      // The first simulated vehicle drives: its speed arrives as PID 010D and is decoded back to speed_kmh.
+      expect(typeof db.raw['obd.VSS']?.value).toBe('number');
+      expect(db.state.speed_kmh).toBe(db.raw['obd.VSS']?.value);
+      expect(db.deadLetters).toEqual([]);
     });
 
     it('Overland over HTTP: the reply is exactly {"result":"ok"}', async () => {
