@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { VehicleSimulator } from '@tacho/protocol';
+import { toObdMessage, VehicleSimulator } from '@tacho/protocol';
 import type { Command } from 'commander';
 import {
   createSimVehicles,
@@ -20,6 +20,8 @@ export interface SimulateOptions {
   qos?: 0 | 1;
   /** Messages a vehicle may have unacknowledged before it skips a tick. */
   maxInFlight?: number;
+  /** OBD-II mode: metrics with a mode 01 PID are sent as real responses (`obd: [{pid, response}]`). */
+  obd?: boolean;
   log?: (line: string) => void;
 }
 
@@ -61,7 +63,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulateStats>
         stats.skipped++;
         return;
       }
-      const message = sim.next(Date.now());
+      const next = sim.next(Date.now());
+      const message = options.obd ? toObdMessage(next) : next;
       stats.sent++;
       inFlight++;
       const p = target.send(message).then(
@@ -124,6 +127,7 @@ export function registerSimulateCommand(program: Command): void {
       'create the vehicles and their tokens through the API with this user token',
     )
     .option('--api <url>', 'HTTP base URL for --admin-token when --url is MQTT', 'http://127.0.0.1:8080')
+    .option('--obd', 'send metrics that have an OBD-II PID as mode 01 responses, like a dongle')
     .action(async (raw: Record<string, string | undefined>) => {
       const count = positive(raw.vehicles, '--vehicles');
       let vehicles: SimVehicle[];
@@ -143,6 +147,7 @@ export function registerSimulateCommand(program: Command): void {
         rateHz: positive(raw.rate, '--rate'),
         durationS: positive(raw.duration, '--duration'),
         qos: raw.qos === '0' ? 0 : 1,
+        obd: raw.obd !== undefined,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(
