@@ -23,9 +23,9 @@ export function Layout({ children }: { children: ReactNode }) {
         Skip to content
       </a>
       <nav className="nav" aria-label="Main">
-        <Link href="/" className="brand">
+        <Link href="/" className="brand" aria-label="Tacho, home">
           <Logo />
-          Tacho
+          <span className="brand-name">Tacho</span>
         </Link>
         <Link href="/vehicles" className="nav-link">
           Vehicles

@@ -46,6 +46,13 @@ function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: Ve
           </div>
         </div>
       </div>
+      {metric('charging_state') === 'charging' && (
+        <div className="small" data-metric="charging_state">
+          Charging
+          {typeof metric('charger_power_kw') === 'number' &&
+            ` at ${formatMetric('charger_power_kw', metric('charger_power_kw'))}`}
+        </div>
+      )}
       {typeof battery === 'number' && (
         <div className="gauge-bar" aria-hidden="true">
           <span style={{ width: `${Math.max(0, Math.min(100, battery))}%` }} />
