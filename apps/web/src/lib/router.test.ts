@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchPath } from './router.js';
+import { matchPath, safeNext } from './router.js';
 
 describe('router paths', () => {
   it('matches patterns with parameters and nothing else', () => {
@@ -8,5 +8,18 @@ describe('router paths', () => {
     expect(matchPath('/vehicles/:id', '/vehicles/42/history')).toBeNull();
     expect(matchPath('/vehicles', '/settings')).toBeNull();
     expect(matchPath('/vehicles/', '/vehicles')).toEqual({});
+  });
+
+  it('returns after login only to a page of this site', () => {
+    expect(safeNext('/vehicles/42/history?range=week')).toBe('/vehicles/42/history?range=week');
+    for (const hostile of [
+      '//evil.example/x',
+      '/\\evil.example',
+      'https://evil.example',
+      'javascript:alert(1)',
+      null,
+    ]) {
+      expect(safeNext(hostile)).toBe('/vehicles');
+    }
   });
 });

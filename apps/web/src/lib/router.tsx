@@ -34,6 +34,15 @@ export function useLocation(): { path: string; search: URLSearchParams; href: st
   return { path: url.pathname, search: url.searchParams, href };
 }
 
+/**
+ * Where to go after login: only a path of this site, so that a crafted `?next=` cannot send people to
+ * another one (`//evil.example`, `/\evil.example` and `https://…` all fall back to the vehicles page).
+ */
+export function safeNext(next: string | null | undefined): string {
+  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/vehicles';
+  return next;
+}
+
 /** Matches `/vehicles/:id` style patterns; returns the named parameters or null. */
 export function matchPath(pattern: string, path: string): Record<string, string> | null {
   const want = pattern.split('/').filter(Boolean);

@@ -2,13 +2,8 @@ import { type FormEvent, useEffect, useState } from 'react';
 import { Logo } from '../components/layout.js';
 import { Button, ErrorBox, Field, Loading } from '../components/ui.js';
 import { ApiError, api } from '../lib/api.js';
-import { navigate, useLocation } from '../lib/router.js';
+import { navigate, safeNext, useLocation } from '../lib/router.js';
 import { useSession } from '../lib/session.js';
-
-/** Only same-site paths are followed after login, so a crafted link cannot send people elsewhere. */
-function safeNext(next: string | null): string {
-  return next?.startsWith('/') && !next.startsWith('//') ? next : '/vehicles';
-}
 
 function loginErrorMessage(error: unknown): string {
   if (error instanceof ApiError) {
