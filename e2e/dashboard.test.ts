@@ -198,6 +198,15 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
     await page.getByLabel('Initial password').fill(viewer.password);
     await page.getByRole('button', { name: 'Create user' }).click();
     await page.getByRole('cell', { name: viewer.email, exact: true }).waitFor();
+    // Role and disabling take effect on the server: they survive a reload.
+    await page.getByLabel(`Role of ${viewer.email}`).selectOption('operator');
+    await page.getByRole('button', { name: `Disable ${viewer.email}` }).click();
+    await page.getByRole('button', { name: `Enable ${viewer.email}` }).waitFor();
+    await page.reload();
+    await expect(page.getByLabel(`Role of ${viewer.email}`).inputValue()).resolves.toBe('operator');
+    await page.getByRole('button', { name: `Enable ${viewer.email}` }).click();
+    await page.getByLabel(`Role of ${viewer.email}`).selectOption('viewer');
+    await page.getByRole('button', { name: `Disable ${viewer.email}` }).waitFor();
     await screenshot(page, '10-admin-users');
     // A sensor glitch the server refuses: it lands in the dead letters with the reason.
     await fetch(`${server.url}/api/v1/vehicles/${VIN}/telemetry`, {
