@@ -277,6 +277,27 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
       await publish(server.url, VIN, deviceToken, [{ ts: Date.now(), metrics: { battery_level_pct: 42 } }]);
       await phone.locator('.readout[data-metric="battery_level_pct"] .value').getByText('42').waitFor();
       await screenshot(phone, '15-viewer-phone-live-dark');
+
+      // A second login elsewhere: the phone ends it, then logs out everywhere.
+      const laptop = await browser.newContext({ baseURL: server.url });
+      try {
+        const other = await laptop.newPage();
+        await other.goto('/login');
+        await logIn(other, viewer);
+        await other.waitForURL(/\/vehicles$/);
+        await phone.goto('/settings?tab=logins');
+        const rows = phone.getByRole('row').filter({ has: phone.getByRole('button', { name: /^Log out / }) });
+        await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(2);
+        await rows.filter({ hasNotText: 'this browser' }).getByRole('button').click();
+        await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(1);
+        await other.reload();
+        await other.waitForURL(/\/login/);
+
+        await phone.getByRole('button', { name: 'Log out everywhere' }).click();
+        await phone.waitForURL(/\/login$/);
+      } finally {
+        await laptop.close();
+      }
     } finally {
       await other.close();
     }
