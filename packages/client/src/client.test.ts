@@ -146,6 +146,17 @@ for (const engine of engines) {
       await eventually(() => expect(seen.at(-1)?.metrics.battery_level_pct?.value).toBe(77));
     });
 
+    it('opens the live socket with the login cookie (no token message), as a browser does', async () => {
+      const api = client({ mode: 'cookie', cookieJar: true, live: { socket: nodeSocket } });
+      await api.auth.login(owner.email, owner.password);
+      const vehicle = await api.vehicles.create({ vin: VIN, name: 'Road' });
+      const seen: VehicleState[] = [];
+      api.live.subscribe(vehicle.id, { state: (s) => seen.push(s) });
+      await eventually(() => expect(api.live.status).toBe('open'));
+      await client({ token: owner.token }).telemetry.publish(VIN, { ts: T0, metrics: { speed_kmh: 12 } });
+      await eventually(() => expect(seen.at(-1)?.metrics.speed_kmh?.value).toBe(12));
+    });
+
     it("reports a vehicle the user may not see through the listener's error", async () => {
       const stranger = await createTestUser(app, 'operator');
       const vehicle = await client({ token: owner.token }).vehicles.create({ vin: VIN, name: 'Road' });

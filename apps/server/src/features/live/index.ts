@@ -1,12 +1,12 @@
 import websocket from '@fastify/websocket';
-import { LIVE_PATH } from '@tacho/protocol';
+import { LIVE_PATH, LiveClose } from '@tacho/protocol';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../config.js';
 import { Forbidden, StartupError } from '../../lib/errors.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
-import type { Auth } from '../auth/index.js';
+import { ACCESS_COOKIE, type Auth } from '../auth/index.js';
 import type { ReadingsService } from '../readings/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import type { LiveBus } from './bus.js';
@@ -129,7 +129,11 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
     },
     (socket, request) => {
       const principal = request.principal?.kind === 'user' ? request.principal : null;
-      hub.accept(socket, principal);
+      const conn = hub.accept(socket, principal);
+      // A browser whose access cookie ran out cannot send a token: tell it at once to refresh and reconnect.
+      if (!principal && request.cookies[ACCESS_COOKIE] !== undefined) {
+        conn.close(LiveClose.unauthorized, 'login expired: refresh it and reconnect');
+      }
     },
   );
 

@@ -122,6 +122,12 @@ for (const engine of engines) {
       bad.send({ type: 'auth', token: 'tacho_not-a-real-token' });
       expect((await bad.closed()).code).toBe(4401);
 
+      const expired = await connect(null, { cookie: 'tacho_access=expired.or.forged' });
+      expect(await expired.closed()).toEqual({
+        code: 4401,
+        reason: 'login expired: refresh it and reconnect',
+      });
+
       const early = await connect(null);
       early.send({ type: 'subscribe', vehicleIds: [mine] });
       expect((await early.closed()).code).toBe(4401);
