@@ -157,7 +157,18 @@ export async function migrate(storage: Storage): Promise<string[]> {
     allowUnorderedMigrations: true,
     ...(migrationTableSchema ? { migrationTableSchema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely's introspection reads every schema's tables; another schema dropped at that moment (parallel
+  // test runs sharing one database) fails it. Nothing was applied (each migration runs in a
+  // transaction), so trying again is safe.
+  for (
+    let attempt = 1;
+    error && attempt < 5 && isOtherSchemaDropped(error, migrationTableSchema);
+    attempt++
+  ) {
+    await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
     throw new StartupError(
@@ -165,4 +176,15 @@ export async function migrate(storage: Storage): Promise<string[]> {
     );
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/**
+ * Errors Kysely's whole-database introspection hits when another schema's tables vanish under it:
+ * undefined schema, table or column (the other schema's, never ours: our migrations have not run yet).
+ */
+function isOtherSchemaDropped(error: unknown, ownSchema: string | undefined): boolean {
+  const e = error as { code?: string; message?: string };
+  if (ownSchema === undefined) return false;
+  if (e?.code === '3F000') return !String(e.message).includes(`"${ownSchema}"`);
+  return e?.code === '42P01' || e?.code === '42703';
 }
