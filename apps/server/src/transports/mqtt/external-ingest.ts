@@ -20,7 +20,7 @@ export interface ExternalIngestOptions {
 
 export interface ExternalIngest {
   readonly client: MqttClient;
-  /** True while connected to the broker. */
+  /** True while connected to the broker and subscribed. */
   connected(): boolean;
   close(): Promise<void>;
 }
@@ -68,18 +68,30 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
     properties: { sessionExpiryInterval: 7 * 24 * 3600 },
     ...(options.username ? { username: options.username } : {}),
     ...(options.password ? { password: options.password } : {}),
-    reconnectPeriod: 1000,
+    // Short: Mosquitto (2.0) forgets shared subscriptions over its own restart even when it keeps the
+    // session, so messages published before we subscribe again have no subscriber and are dropped.
+    reconnectPeriod: 250,
     connectTimeout: 10_000,
     resubscribe: false,
-    customHandleAcks: (topic, message, _packet, done) => {
-      handle(topic, message).then(
-        () => done(0),
-        (error: unknown) => {
-          // Not stored (shutting down): no PUBACK, so the broker delivers it again later.
-          options.logger.warn({ err: error, topic }, 'external MQTT message not stored');
-        },
+    customHandleAcks: (topic, message, packet, done) => {
+      const stored = handle(topic, message);
+      stored.catch((error: unknown) =>
+        options.logger.warn({ err: error, topic }, 'external MQTT message not stored'),
       );
+      if (!deferAck(client, packet.messageId, stored)) {
+        // Without the deferral hook mqtt.js handles one message at a time: correct, but slow.
+        stored.then(
+          () => done(0),
+          () => {},
+        );
+        return;
+      }
+      done(0);
     },
+  });
+  let subscribed = false;
+  client.on('close', () => {
+    subscribed = false;
   });
   client.on('connect', (connack) => {
     (client.stream as Partial<Socket>).setNoDelay?.(true);
@@ -90,6 +102,7 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
     const filters = families().map((t) => `$share/${group}/${t.external!.filter}`);
     client.subscribe(filters, { qos: 1 }, (error) => {
       if (error) options.logger.error({ err: error }, 'MQTT subscription failed');
+      else subscribed = true;
     });
   });
   client.on('error', (error) => options.logger.warn({ err: error.message }, 'MQTT broker connection error'));
@@ -98,7 +111,8 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
   await new Promise<void>((resolve) => {
     // Start even when the broker is down: the client keeps reconnecting and /ready says so meanwhile.
     const timer = setTimeout(resolve, 5000);
-    client.once('connect', () => {
+    client.once('packetreceive', function onPacket(packet) {
+      if (packet.cmd !== 'suback') return void client.once('packetreceive', onPacket);
       clearTimeout(timer);
       resolve();
     });
@@ -106,12 +120,67 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
 
   return {
     client,
-    connected: () => client.connected,
+    connected: () => client.connected && subscribed,
     close: () =>
       new Promise<void>((resolve) => {
         client.end(false, {}, () => resolve());
       }),
   };
+}
+
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void;
+
+const deferrals = new WeakMap<
+  MqttClient,
+  (messageId: number | undefined, stored: Promise<unknown>) => boolean
+>();
+
+/**
+ * mqtt.js reads the next packet only after the previous one's PUBACK is sent, and sends it as soon as
+ * `customHandleAcks` answers. Waiting there for the commit would cap ingestion at one message per batch
+ * flush. So the answer is given at once and the PUBACK itself is held (mqtt.js's `_sendPacket`, its one
+ * writer) until the message is committed, in the order the messages came, as MQTT requires. PUBACKs held
+ * from a connection that has since dropped are never sent: the broker redelivers those messages.
+ */
+function deferAck(client: MqttClient, messageId: number | undefined, stored: Promise<unknown>): boolean {
+  let defer = deferrals.get(client);
+  if (!defer) {
+    const target = client as unknown as { _sendPacket?: SendPacket };
+    const original = target._sendPacket?.bind(client);
+    if (!original) return false;
+    const held = new Map<number, Promise<unknown>>();
+    let chain: Promise<unknown> = Promise.resolve();
+    let generation = 0;
+    client.on('close', () => {
+      generation++;
+      held.clear();
+      chain = Promise.resolve();
+    });
+    target._sendPacket = (packet, cb, ...rest) => {
+      const commit =
+        packet.cmd === 'puback' && packet.messageId !== undefined ? held.get(packet.messageId) : undefined;
+      if (!commit) return original(packet, cb, ...rest);
+      held.delete(packet.messageId!);
+      const at = generation;
+      chain = Promise.all([chain, commit]).then(
+        () => {
+          if (at === generation) original(packet, undefined, ...rest);
+        },
+        () => {
+          // Not stored (shutting down): no PUBACK; later ones wait behind it until the connection ends.
+          return new Promise(() => {});
+        },
+      );
+      cb?.();
+    };
+    defer = (id, commit) => {
+      if (id === undefined) return false;
+      held.set(id, commit);
+      return true;
+    };
+    deferrals.set(client, defer);
+  }
+  return defer(messageId, stored);
 }
 
 function redact(url: string): string {
