@@ -14,7 +14,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -315,7 +315,11 @@ async function history(engine: 'sqlite' | 'postgres'): Promise<void> {
   }
 }
 
-console.log(`bench:live on ${process.platform}/${process.arch}, node ${process.version}`);
+console.log(
+  `bench:live on ${process.platform}/${process.arch}, ${cpus().length} cores, node ${process.version}, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 if (flags.only !== 'samples') await fanout();
 if (flags.only !== 'fanout') {
   console.log(
