@@ -21,7 +21,7 @@ import { describeDevice } from './device.js';
 import { REFRESH_COOKIE, requirePrincipal, authSecurity as security } from './http-auth.js';
 import type { Logins } from './logins.js';
 import type { PasswordCheck } from './password-check.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { hashPassword } from './passwords.js';
 import { requireScope } from './permissions.js';
 import type { FirstStart } from './setup.js';
 import { toUserView, type Users } from './users.js';
@@ -80,7 +80,8 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
       const issued = token ? await logins.refresh(token, request.ip) : null;
       const user = issued ? await users.byId(issued.userId) : undefined;
       if (!issued || !user) {
-        clearLoginCookies(request, reply);
+        // The cookies are left alone: this request may carry a stale cookie while a concurrent answer (a
+        // password change, another tab's login) has just set fresh ones, which clearing here would wipe.
         throw new Unauthorized('the login has ended: log in again', 'login_ended');
       }
       setLoginCookies(request, reply, issued, clock);
@@ -176,8 +177,8 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
     async (request, reply) => {
       const principal = requireScope(requirePrincipal(request), 'write');
       const user = await users.byId(principal.userId);
-      if (!user?.password_hash || !(await verifyPassword(user.password_hash, request.body.currentPassword)))
-        throw new Forbidden('the current password is wrong', 'invalid_credentials');
+      if (!user) throw new Unauthorized();
+      await passwords.confirm(user, request.body.currentPassword, request.ip);
       await users.setPasswordHash(user.id, await hashPassword(request.body.newPassword));
       await logins.endAll(user.id, 'password_changed');
       audit.log('password.changed', { userId: user.id });

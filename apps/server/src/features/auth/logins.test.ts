@@ -276,6 +276,25 @@ for (const engine of engines) {
       await login({ ...user, password: 'a brand new password' });
     });
 
+    it('throttles guesses of the current password on a password change', async () => {
+      await setup();
+      const user = await createTestUser(app, 'viewer');
+      const { jar } = await login(user);
+      for (let i = 0; i < 5; i++) {
+        const res = await post('/api/v1/auth/password', jar, {
+          currentPassword: `guess ${i}`,
+          newPassword: 'a brand new password',
+        });
+        expect(res.statusCode).toBe(403);
+      }
+      const blocked = await post('/api/v1/auth/password', jar, {
+        currentPassword: user.password,
+        newPassword: 'a brand new password',
+      });
+      expect(blocked.statusCode).toBe(429);
+      expect(blocked.headers['retry-after']).toBe('1');
+    });
+
     it("refuses a disabled user's access token at once, ends their logins and refuses their API tokens", async () => {
       await setup();
       const admin = await createTestUser(app, 'admin');

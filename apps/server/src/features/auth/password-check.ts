@@ -1,5 +1,5 @@
 import type { User } from '../../db/index.js';
-import { TooManyRequests, Unauthorized } from '../../lib/errors.js';
+import { Forbidden, TooManyRequests, Unauthorized } from '../../lib/errors.js';
 import type { Audit } from './audit.js';
 import { dummyHash, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './throttle.js';
@@ -42,5 +42,26 @@ export class PasswordCheck {
       await this.users.setPasswordHash(user.id, await hashPassword(password));
     }
     return user;
+  }
+
+  /**
+   * Confirms the signed-in user's current password (before a password change), throttled like a login
+   * so a borrowed session cannot be used to guess it.
+   */
+  async confirm(user: User, password: string, ip: string): Promise<void> {
+    const waitMs = await this.throttle.waitMs(user.email, ip);
+    if (waitMs > 0) {
+      const retryAfterS = Math.ceil(waitMs / 1000);
+      throw new TooManyRequests(`too many wrong passwords: try again in ${retryAfterS} s`, retryAfterS);
+    }
+    if (user.password_hash && (await verifyPassword(user.password_hash, password))) return;
+    await this.throttle.recordFailure(user.email, ip);
+    this.audit.log('login.failed', {
+      email: user.email,
+      userId: user.id,
+      ip,
+      reason: 'wrong_current_password',
+    });
+    throw new Forbidden('the current password is wrong', 'invalid_credentials');
   }
 }

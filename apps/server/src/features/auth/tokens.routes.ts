@@ -5,7 +5,7 @@ import { Forbidden } from '../../lib/errors.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { ApiTokens } from './api-tokens.js';
 import { requirePrincipal, authSecurity as security } from './http-auth.js';
-import { isAdmin, requireScope } from './permissions.js';
+import { hasScope, isAdmin, requireScope } from './permissions.js';
 
 const DAY_MS = 86_400_000;
 const tags = ['tokens'];
@@ -29,7 +29,7 @@ export function registerTokenRoutes(http: HttpServer, tokens: ApiTokens, clock: 
       const { name, scopes, vehicleIds, expiresInDays } = request.body;
       if (scopes.includes('admin') && !isAdmin(user))
         throw new Forbidden('only an admin may create admin tokens');
-      if (user.scopes && scopes.some((s) => !user.scopes?.includes(s) && !isAdmin(user)))
+      if (scopes.some((scope) => !hasScope(user, scope)))
         throw new Forbidden('a token cannot grant scopes it does not have', 'insufficient_scope');
       const narrowed = user.vehicleIds
         ? (vehicleIds ?? user.vehicleIds).filter((id) => user.vehicleIds?.includes(id))

@@ -99,5 +99,31 @@ for (const engine of engines) {
       });
       expect(bogus.statusCode).toBe(401);
     });
+
+    it('lets a token mint only tokens with no more rights than its own', async () => {
+      app = await createTestApp(engine);
+      const op = await createTestUser(app, 'operator');
+      const mint = async (authorization: string, scopes: string[]) =>
+        app.http.inject({
+          method: 'POST',
+          url: '/api/v1/tokens',
+          headers: { authorization },
+          payload: { name: 'x', scopes },
+        });
+      const writer = (await mint(`Bearer ${op.token}`, ['write'])).json().token as string;
+      expect((await mint(`Bearer ${writer}`, ['read'])).statusCode).toBe(201);
+      const reader = (await mint(`Bearer ${writer}`, ['read'])).json().token as string;
+      expect((await mint(`Bearer ${reader}`, ['read'])).statusCode).toBe(403);
+      const admin = await createTestUser(app, 'admin');
+      const adminRead = (await mint(`Bearer ${admin.token}`, ['read', 'write'])).json().token as string;
+      const refused = await mint(`Bearer ${adminRead}`, ['admin']);
+      expect(refused.statusCode).toBe(403);
+      const users = await app.http.inject({
+        method: 'GET',
+        url: '/api/v1/users',
+        headers: { authorization: `Bearer ${adminRead}` },
+      });
+      expect(users.statusCode).toBe(403);
+    });
   });
 }
