@@ -186,6 +186,20 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
     );
     await page.getByText('this browser').waitFor();
     await screenshot(page, '08-settings-logins');
+    // Changing the password keeps this browser logged in; the wrong current password is refused.
+    await page.getByRole('tab', { name: 'Password' }).click();
+    await page.getByLabel('Current password').fill('not it at all');
+    await page.getByLabel('New password', { exact: true }).fill('a brand new password');
+    await page.getByLabel('Repeat new password').fill('a brand new password');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('alert').getByText('the current password is wrong').waitFor();
+    await page.getByLabel('Current password').fill(admin.password);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed.').waitFor();
+    admin.password = 'a brand new password';
+    await page.getByRole('tab', { name: 'Logins' }).click();
+    await page.getByText('this browser').waitFor();
+
     await page.getByRole('tab', { name: 'API tokens' }).click();
     await page.getByLabel('Name').fill('scripts');
     await page.getByRole('button', { name: 'Create token' }).click();
