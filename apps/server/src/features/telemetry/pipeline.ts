@@ -271,16 +271,15 @@ export class IngestPipeline {
   }
 
   private takeBatch(): Pending[] {
-    const batch: Pending[] = [];
     let rows = 0;
-    while (this.queue.length > 0) {
-      const next = this.queue[0]!;
-      if (batch.length > 0 && rows + next.weight > this.options.batchRows) break;
-      batch.push(next);
+    let count = 0;
+    for (const next of this.queue) {
+      if (count > 0 && rows + next.weight > this.options.batchRows) break;
       rows += next.weight;
-      this.queue.shift();
+      count++;
     }
-    return batch;
+    // One splice, not a shift per item: the queue can hold thousands of single messages.
+    return this.queue.splice(0, count);
   }
 
   private async writeWithRetry(batch: Pending[]): Promise<void> {

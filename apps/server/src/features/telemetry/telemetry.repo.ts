@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, Transaction } from 'kysely';
 import type { Database, Db } from '../../db/index.js';
 
 /** What the writer stores for one accepted message. */
@@ -52,21 +52,89 @@ export function sampleKey(vehicleId: string, tsMs: number, seq: number): string 
 // Both engines allow 32k+ bind parameters per statement; 12 columns × 1,000 rows stays well below.
 const INSERT_CHUNK_ROWS = 1000;
 
+const SAMPLE_COLUMNS = [
+  'vehicle_id',
+  'ts_ms',
+  'seq',
+  'received_ms',
+  'source',
+  'metrics',
+  'lat',
+  'lon',
+  'alt_m',
+  'heading_deg',
+  'speed_kmh',
+  'accuracy_m',
+] as const satisfies ReadonlyArray<keyof SampleRow>;
+
+/**
+ * Building and compiling a 1,000-row insert costs more than running it (Kysely walks 12,000 value
+ * nodes). The statement's text depends only on the row count and the dialect, so it is compiled once per
+ * shape, with rows split into power-of-two chunks to keep the shapes few, and run with fresh parameters.
+ */
+const compiledInserts = new WeakMap<object, Map<number, CompiledQuery>>();
+
+function sampleInsert(trx: Trx, rows: number): CompiledQuery {
+  const adapter = trx.getExecutor().adapter;
+  let shapes = compiledInserts.get(adapter);
+  if (!shapes) {
+    shapes = new Map();
+    compiledInserts.set(adapter, shapes);
+  }
+  let compiled = shapes.get(rows);
+  if (!compiled) {
+    const placeholder: SampleRow = {
+      vehicle_id: '',
+      ts_ms: 0,
+      seq: 0,
+      received_ms: 0,
+      source: '',
+      metrics: '',
+      lat: 0,
+      lon: 0,
+      alt_m: 0,
+      heading_deg: 0,
+      speed_kmh: 0,
+      accuracy_m: 0,
+    };
+    compiled = trx
+      .insertInto('samples')
+      .values(Array.from({ length: rows }, () => placeholder))
+      .onConflict((oc) => oc.columns(['vehicle_id', 'ts_ms', 'seq']).doNothing())
+      .returning(['vehicle_id', 'ts_ms', 'seq'])
+      .compile();
+    if (compiled.parameters.length !== rows * SAMPLE_COLUMNS.length) {
+      throw new Error('unexpected parameter layout for the samples insert');
+    }
+    shapes.set(rows, compiled);
+  }
+  return compiled;
+}
+
 /**
  * Inserts samples, skipping those already stored (same vehicle, ts, seq). Returns the keys actually
  * inserted: `on conflict do nothing returning` reports exactly the new rows on both engines.
  */
 export async function insertSamples(trx: Trx, rows: readonly SampleRow[]): Promise<Set<string>> {
   const stored = new Set<string>();
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK_ROWS);
-    const inserted = await trx
-      .insertInto('samples')
-      .values(chunk)
-      .onConflict((oc) => oc.columns(['vehicle_id', 'ts_ms', 'seq']).doNothing())
-      .returning(['vehicle_id', 'ts_ms', 'seq'])
-      .execute();
-    for (const r of inserted) stored.add(sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq)));
+  let offset = 0;
+  while (offset < rows.length) {
+    const left = Math.min(rows.length - offset, INSERT_CHUNK_ROWS);
+    // The largest power of two that fits: at most ten statement shapes, at most ten statements.
+    const size = left >= INSERT_CHUNK_ROWS ? INSERT_CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
+    const compiled = sampleInsert(trx, size);
+    const parameters: unknown[] = new Array(size * SAMPLE_COLUMNS.length);
+    let p = 0;
+    for (let r = offset; r < offset + size; r++) {
+      const row = rows[r]!;
+      for (const column of SAMPLE_COLUMNS) parameters[p++] = row[column];
+    }
+    const result = await trx.executeQuery<{ vehicle_id: string; ts_ms: number; seq: number }>({
+      ...compiled,
+      parameters,
+    });
+    for (const r of result.rows) stored.add(sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq)));
+    offset += size;
   }
   return stored;
 }

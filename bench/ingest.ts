@@ -1,0 +1,377 @@
+/**
+ * `npm run bench:ingest`: ingestion throughput and latency. Prints figures; asserts nothing.
+ *
+ * The server runs in its own process on the embedded defaults (SQLite, aedes; random ports, temp data
+ * dir), or with `--postgres [url] --broker mqtt://127.0.0.1:1883` on PostgreSQL and an external broker.
+ * This process plays the devices, one vehicle each:
+ * 1. flood: N publishers (default 100) send QoS 1 messages (~300 bytes, from the scenario simulator) as
+ *    fast as the server acknowledges them, keeping a window in flight each.
+ * 2. paced: the same publishers at a fixed total rate (default 10,000 msg/s); zero loss expected.
+ * 3. HTTP: concurrent POSTs of batches of 1,000 messages.
+ * 4. idle devices: connects many idle MQTT clients and prints the server's memory per connection.
+ * With the embedded broker the PUBACK leaves after the commit, so publish→PUBACK is publish→commit. With
+ * an external broker the broker acknowledges on receipt; commits are then counted from /metrics.
+ *
+ * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
+ *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [url] --broker <mqtt url> --quick
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { TachoClient } from '@tacho/client';
+import { type NativeMessage, VehicleSimulator } from '@tacho/protocol';
+import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
+import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: flags } = parseArgs({
+  options: {
+    publishers: { type: 'string', default: '100' },
+    duration: { type: 'string', default: '60' },
+    rate: { type: 'string', default: '10000' },
+    'paced-duration': { type: 'string', default: '20' },
+    window: { type: 'string', default: '50' },
+    'http-batches': { type: 'string', default: '200' },
+    'http-concurrency': { type: 'string', default: '4' },
+    idle: { type: 'string', default: '1000' },
+    postgres: { type: 'string' },
+    broker: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+  },
+  allowNegative: false,
+  strict: true,
+});
+if (flags.quick) {
+  // Short runs while developing; explicit flags still win.
+  const given = new Set(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')[0]));
+  const quick: Record<string, string> = {
+    duration: '10',
+    'paced-duration': '5',
+    'http-batches': '50',
+    idle: '300',
+  };
+  for (const [k, v] of Object.entries(quick)) if (!given.has(k)) (flags as Record<string, unknown>)[k] = v;
+}
+const ADMIN = { email: 'bench@example.test', password: 'bench password 123' };
+const PG_URL = process.env.TACHO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+const pct = (sorted: Float64Array, p: number) =>
+  sorted.length === 0
+    ? Number.NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function memoryOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+async function waitReady(base: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${base}/ready`)).ok) return;
+    } catch {}
+    await sleep(200);
+  }
+  throw new Error('server did not become ready');
+}
+
+async function storedCount(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/tacho_ingest_messages_total\{outcome="stored"\} (\d+)/.exec(text)?.[1] ?? 0);
+}
+
+/** One device: a QoS 1 publisher that records publish→PUBACK times. */
+class Device {
+  readonly sim: VehicleSimulator;
+  private t = Date.now() - 30 * 86_400_000;
+  constructor(
+    readonly client: MqttClient,
+    readonly topic: string,
+    seed: number,
+  ) {
+    this.sim = new VehicleSimulator({ seed, startPhase: 'driving' });
+  }
+  /** Device time advances 100 ms per message, so no two messages share a key. */
+  nextMessage(): NativeMessage {
+    this.t += 100;
+    return this.sim.next(this.t);
+  }
+  publish(latencies: number[]): Promise<void> {
+    const body = JSON.stringify(this.nextMessage());
+    const started = performance.now();
+    return this.client.publishAsync(this.topic, body, { qos: 1 }).then(() => {
+      latencies.push(performance.now() - started);
+    });
+  }
+}
+
+interface RunResult {
+  acked: number;
+  elapsedS: number;
+  latencies: Float64Array;
+}
+
+async function flood(devices: Device[], durationS: number, window: number): Promise<RunResult> {
+  const latencies: number[] = [];
+  const end = Date.now() + durationS * 1000;
+  const started = performance.now();
+  let acked = 0;
+  await Promise.all(
+    devices.map(async (d) => {
+      const inFlight = new Set<Promise<void>>();
+      while (Date.now() < end) {
+        const p = d.publish(latencies).then(() => {
+          acked++;
+        });
+        inFlight.add(p);
+        p.finally(() => inFlight.delete(p));
+        if (inFlight.size >= window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    }),
+  );
+  return {
+    acked,
+    elapsedS: (performance.now() - started) / 1000,
+    latencies: Float64Array.from(latencies).sort(),
+  };
+}
+
+async function paced(
+  devices: Device[],
+  rate: number,
+  durationS: number,
+): Promise<RunResult & { sent: number }> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  let sent = 0;
+  let acked = 0;
+  const pending: Array<Promise<void>> = [];
+  // A 10 ms tick sends what the schedule owes, round-robin over the devices.
+  let next = 0;
+  while (performance.now() - started < durationS * 1000) {
+    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    while (sent < due) {
+      const d = devices[next++ % devices.length]!;
+      pending.push(d.publish(latencies).then(() => void acked++));
+      sent++;
+    }
+    await sleep(10);
+  }
+  await Promise.race([Promise.allSettled(pending), sleep(30_000)]);
+  return {
+    sent,
+    acked,
+    elapsedS: (performance.now() - started) / 1000,
+    latencies: Float64Array.from(latencies).sort(),
+  };
+}
+
+async function httpBatches(
+  base: string,
+  vehicles: Array<{ vin: string; token: string }>,
+  batches: number,
+  concurrency: number,
+): Promise<{ samples: number; elapsedS: number; latencies: Float64Array }> {
+  const sims = vehicles.map((_, i) => new VehicleSimulator({ seed: 10_000 + i, startPhase: 'driving' }));
+  const clocks = vehicles.map(() => Date.now() - 60 * 86_400_000);
+  const bodies: Array<{ vehicle: number; body: string }> = [];
+  for (let b = 0; b < batches; b++) {
+    const v = b % vehicles.length;
+    const batch = Array.from({ length: 1000 }, () => {
+      clocks[v]! += 100;
+      return sims[v]!.next(clocks[v]!);
+    });
+    bodies.push({ vehicle: v, body: JSON.stringify(batch) });
+  }
+  let samples = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const { vehicle, body } = bodies[next++]!;
+        const v = vehicles[vehicle]!;
+        const t = performance.now();
+        const res = await fetch(`${base}/api/v1/vehicles/${v.vin}/telemetry`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' },
+          body,
+        });
+        const result = (await res.json()) as { stored?: number };
+        latencies.push(performance.now() - t);
+        samples += result.stored ?? 0;
+      }
+    }),
+  );
+  return {
+    samples,
+    elapsedS: (performance.now() - started) / 1000,
+    latencies: Float64Array.from(latencies).sort(),
+  };
+}
+
+async function main(): Promise<void> {
+  const publishers = Number(flags.publishers);
+  const dataDir = mkdtempSync(join(tmpdir(), 'tacho-bench-ingest-'));
+  const [port, mqttPort] = [await freePort(), await freePort()];
+  const base = `http://127.0.0.1:${port}`;
+  let database = '';
+  let pgName: string | null = null;
+  if (flags.postgres !== undefined) {
+    // A database of its own, dropped at the end.
+    const url = new URL(flags.postgres || PG_URL);
+    pgName = `tacho_bench_${process.pid}`;
+    const admin = new pg.Client({ connectionString: url.toString() });
+    await admin.connect();
+    await admin.query(`create database ${pgName}`);
+    await admin.end();
+    url.pathname = `/${pgName}`;
+    database = url.toString();
+  }
+  const brokerUrl = flags.broker ?? `mqtt://127.0.0.1:${mqttPort}`;
+  const external = flags.broker !== undefined;
+  // `node --import tsx` rather than the tsx CLI: the CLI runs the server in a second process, and the
+  // memory figures must be the server's own.
+  const server = spawn(process.execPath, ['--import', 'tsx', join(root, 'apps/server/src/main.ts')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      TACHO_PORT: String(port),
+      TACHO_MQTT_PORT: String(mqttPort),
+      TACHO_DATA_DIR: dataDir,
+      TACHO_LOG_LEVEL: 'warn',
+      TSX_TSCONFIG_PATH: join(root, 'tsconfig.check.json'),
+      TACHO_ADMIN_EMAIL: ADMIN.email,
+      TACHO_ADMIN_PASSWORD: ADMIN.password,
+      TACHO_REDIS_URL: '',
+      TACHO_DATABASE_URL: database,
+      TACHO_MQTT_URL: external ? brokerUrl : '',
+      TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const clients: MqttClient[] = [];
+  try {
+    await waitReady(base, server);
+    const pid = server.pid!;
+    const admin = new TachoClient({ baseUrl: base, mode: 'cookie', cookieJar: true });
+    await admin.auth.login(ADMIN.email, ADMIN.password);
+    const { token } = await admin.tokens.create({ name: 'bench', scopes: ['read', 'write', 'admin'] });
+    const vehicles = await createSimVehicles(base, token, publishers);
+    const baseline = memoryOf(pid).rss;
+
+    const connect = async (v: { vin: string; token: string }, id: string) => {
+      const c = await mqtt.connectAsync(brokerUrl, {
+        ...(external ? {} : { username: v.vin, password: v.token }),
+        clientId: id,
+        reconnectPeriod: 0,
+        connectTimeout: 30_000,
+        keepalive: 600,
+      });
+      (c.stream as Partial<Socket>).setNoDelay?.(true);
+      clients.push(c);
+      return c;
+    };
+    const devices = await Promise.all(
+      vehicles.map(
+        async (v, i) => new Device(await connect(v, `bench-${i}`), `tacho/v1/${v.vin}/telemetry`, i + 1),
+      ),
+    );
+    const sample = JSON.stringify(devices[0]!.nextMessage()).length;
+    const engine = database ? 'PostgreSQL' : 'SQLite';
+    const brokerName = external ? `external ${brokerUrl}` : 'embedded aedes';
+    console.log(
+      `\ningest bench: ${engine}, ${brokerName}, ${publishers} publishers, QoS 1, ~${sample}-byte messages\n`,
+    );
+
+    const before = await storedCount(base);
+    const f = await flood(devices, Number(flags.duration), Number(flags.window));
+    if (external) await waitCommitted(base, before + f.acked);
+    const committedFlood = (await storedCount(base)) - before;
+    console.log(
+      `flood ${flags.duration} s:   ${(f.acked / f.elapsedS).toFixed(0)} msg/s acknowledged, ` +
+        `${committedFlood} committed of ${f.acked} acknowledged; ` +
+        (external ? 'broker PUBACK' : 'publish→commit') +
+        ` p50 ${pct(f.latencies, 50).toFixed(1)} ms, p99 ${pct(f.latencies, 99).toFixed(1)} ms`,
+    );
+
+    const before2 = await storedCount(base);
+    const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
+    if (external) await waitCommitted(base, before2 + p.acked);
+    const committedPaced = (await storedCount(base)) - before2;
+    console.log(
+      `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
+        `lost ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
+        `max ${pct(p.latencies, 100).toFixed(1)} ms`,
+    );
+
+    const h = await httpBatches(
+      base,
+      vehicles,
+      Number(flags['http-batches']),
+      Number(flags['http-concurrency']),
+    );
+    console.log(
+      `HTTP batches of 1,000 × ${flags['http-batches']} (${flags['http-concurrency']} concurrent): ` +
+        `${(h.samples / h.elapsedS).toFixed(0)} samples/s stored; request p50 ${pct(h.latencies, 50).toFixed(0)} ms, ` +
+        `p99 ${pct(h.latencies, 99).toFixed(0)} ms`,
+    );
+
+    const idle = Number(flags.idle);
+    if (!external && idle > 0) {
+      for (const c of clients.splice(0)) await c.endAsync(true);
+      await sleep(1000);
+      const rssBefore = memoryOf(pid).rss;
+      for (let i = 0; i < idle; i++) await connect(vehicles[i % vehicles.length]!, `idle-${i}`);
+      await sleep(2000);
+      const rssAfter = memoryOf(pid).rss;
+      console.log(
+        `idle devices: ${idle} connected, server RSS ${mb(rssBefore)} → ${mb(rssAfter)}, ` +
+          `${((rssAfter - rssBefore) / idle / 1024).toFixed(1)} KB per connection (RSS, includes GC slack)`,
+      );
+    }
+    const mem = memoryOf(pid);
+    console.log(`server memory: baseline RSS ${mb(baseline)}, peak RSS ${mb(mem.peak)}\n`);
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.endAsync(true)));
+    server.kill('SIGTERM');
+    await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10_000)]);
+    server.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    if (pgName) {
+      const admin = new pg.Client({ connectionString: flags.postgres || PG_URL });
+      await admin.connect();
+      await admin.query(`drop database if exists ${pgName}`);
+      await admin.end();
+    }
+  }
+}
+
+async function waitCommitted(base: string, target: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && (await storedCount(base)) < target) await sleep(100);
+}
+
+await main();
+process.exit(0);
