@@ -165,9 +165,9 @@ for (const engine of engines) {
     });
 
     it('OsmAnd: 400 without id, 401 for an unknown id, token as a field or JSON mode with a bearer', async () => {
-      expect(
-        (await app.http.inject({ method: 'GET', url: '/api/v1/ingest/osmand?lat=1&lon=2' })).statusCode,
-      ).toBe(400);
+      const noId = await app.http.inject({ method: 'GET', url: '/api/v1/ingest/osmand?lat=1&lon=2' });
+      expect(noId.statusCode).toBe(400);
+      expect(noId.json().error.message).toBe('osmand: id is missing');
       expect(
         (await app.http.inject({ method: 'GET', url: '/api/v1/ingest/osmand?id=nobody&lat=1&lon=2' }))
           .statusCode,
@@ -192,6 +192,7 @@ for (const engine of engines) {
       });
       expect(json.statusCode, json.body).toBe(200);
       const db = await storedFor(app, car.id);
+      expect(db.deadLetters).toEqual(['osmand: id is missing']);
       expect(db.samples.map((s) => [s.lat, s.speed_kmh])).toEqual([
         [1, null],
         [3, 36],

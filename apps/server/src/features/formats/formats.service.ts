@@ -180,8 +180,17 @@ export class FormatIngest {
     const nowMs = this.deps.clock.now();
     const decoded =
       'json' in input ? decodeOsmandJson(input.json, nowMs) : decodeOsmandFields(input.fields, nowMs);
-    if (!decoded.deviceId)
-      throw new Invalid(decoded.deadLetters[0]?.reason ?? 'osmand: id is missing', 'missing_id');
+    if (!decoded.deviceId) {
+      // Kept (unattributed) like any unreadable payload, then refused: Traccar needs a 400 to show the error.
+      const reason = decoded.deadLetters[0]?.reason ?? 'osmand: id is missing';
+      const payload = decoded.deadLetters[0]?.payload ?? '';
+      await this.deps.pipeline.rejectPayload(
+        { source: 'osmand', topic: route, vehicleId: null },
+        { code: 'decode_failed', reason },
+        payload,
+      );
+      throw new Invalid(reason, 'missing_id');
+    }
     const binding = await this.bindings.find('osmand', decoded.deviceId);
     let vehicleId: string;
     if (principal)
