@@ -31,7 +31,7 @@ export interface AppOptions {
   /** Overrides the embedded broker's TCP port: 0 = any free port (tests), null = no TCP listener. */
   mqttPort?: number | null;
   /** Live socket flow limits (tests use a short stuck time) and Redis channel prefix. */
-  live?: Pick<LiveDeps, 'limits' | 'redisPrefix'>;
+  live?: Pick<LiveDeps, 'limits' | 'redisPrefix' | 'authTimeoutMs'>;
 }
 
 export interface App {

@@ -1,4 +1,4 @@
-import type { LiveClientMessage } from '@tacho/protocol';
+import type { LiveClientMessage, VehicleState } from '@tacho/protocol';
 import { LiveClientMessage as LiveClientMessageSchema, LiveClose } from '@tacho/protocol';
 import { Value } from 'typebox/value';
 import type { WebSocket } from 'ws';
@@ -7,6 +7,9 @@ import type { Logger } from '../../lib/logger.js';
 import type { Principal } from '../auth/principal.js';
 import type { LiveBus } from './bus.js';
 import { type FlowLimits, LiveConnection } from './connection.js';
+
+/** Bounds what one socket can make the server track and check. */
+const MAX_VEHICLES_PER_SOCKET = 1000;
 
 export interface HubDeps {
   bus: LiveBus;
@@ -17,7 +20,7 @@ export interface HubDeps {
   authenticate(token: string): Promise<Principal | null>;
   /** Throws (NotFound) unless the principal may read the vehicle. */
   authorizeRead(principal: Principal, vehicleId: string): Promise<void>;
-  snapshot(vehicleId: string): Promise<import('@tacho/protocol').VehicleState>;
+  snapshot(vehicleId: string): Promise<VehicleState>;
   /** How long a socket may stay unauthenticated. */
   authTimeoutMs: number;
 }
@@ -41,13 +44,10 @@ export class LiveHub {
     const conn = new LiveConnection(socket, this.deps.limits, this.deps.now);
     this.connections.add(conn);
     if (principal) this.ready(conn, principal);
-    const authTimer = principal
-      ? null
-      : setTimeout(
-          () => conn.close(LiveClose.unauthorized, 'authenticate within the time allowed'),
-          this.deps.authTimeoutMs,
-        );
-    authTimer?.unref();
+    const authTimer = setTimeout(() => {
+      if (!conn.principal) conn.close(LiveClose.unauthorized, 'authenticate within the time allowed');
+    }, this.deps.authTimeoutMs);
+    authTimer.unref();
     socket.on('message', (data, isBinary) => {
       if (isBinary) return conn.close(1003, 'text frames only');
       void this.onMessage(conn, data.toString()).catch((error) => {
@@ -55,7 +55,7 @@ export class LiveHub {
       });
     });
     socket.on('close', () => {
-      if (authTimer) clearTimeout(authTimer);
+      clearTimeout(authTimer);
       conn.dispose();
       this.connections.delete(conn);
       for (const vehicleId of conn.vehicles.keys()) this.detach(conn, vehicleId);
@@ -106,11 +106,22 @@ export class LiveHub {
       return conn.send({ type: 'error', code, message, vehicleId });
     }
     if (conn.closed) return;
-    // Hold updates until the snapshot is out, so the client never applies an update to no state.
     const existing = conn.vehicles.get(vehicleId);
+    if (!existing && conn.vehicles.size >= MAX_VEHICLES_PER_SOCKET) {
+      const message = `at most ${MAX_VEHICLES_PER_SOCKET} vehicles per socket`;
+      return conn.send({ type: 'error', code: 'too_many_subscriptions', message, vehicleId });
+    }
+    // Hold updates until the snapshot is out, so the client never applies an update to no state.
     if (existing) existing.held ??= [];
     else conn.vehicles.set(vehicleId, { held: [] });
-    await this.attach(conn, vehicleId);
+    try {
+      await this.attach(conn, vehicleId);
+    } catch (error) {
+      this.deps.logger.warn({ err: error, vehicleId }, 'live subscription failed');
+      this.detach(conn, vehicleId);
+      const message = 'live updates are unavailable right now; try again';
+      return conn.send({ type: 'error', code: 'unavailable', message, vehicleId });
+    }
     try {
       const state = await this.deps.snapshot(vehicleId);
       conn.send({ type: 'snapshot', vehicleId, state });
@@ -129,6 +140,10 @@ export class LiveHub {
       });
       entry = { sockets, off };
       this.byVehicle.set(vehicleId, entry);
+      // A failed bus subscription (Redis down) must not stay cached: the next subscribe tries again.
+      off.catch(() => {
+        if (this.byVehicle.get(vehicleId)?.off === off) this.byVehicle.delete(vehicleId);
+      });
     }
     entry.sockets.add(conn);
     await entry.off;

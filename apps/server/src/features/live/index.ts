@@ -32,6 +32,8 @@ export interface LiveDeps {
   limits?: Partial<FlowLimits>;
   /** Redis channel prefix (tests isolate parallel runs). */
   redisPrefix?: string;
+  /** How long a socket may stay unauthenticated (default 10 s). */
+  authTimeoutMs?: number;
 }
 
 export interface Live {
@@ -78,7 +80,7 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
     logger: log,
     now: () => Date.now(),
     limits: { ...defaultFlowLimits, ...deps.limits },
-    authTimeoutMs: 10_000,
+    authTimeoutMs: deps.authTimeoutMs ?? 10_000,
     authenticate: (token) =>
       token.startsWith('tacho_')
         ? deps.auth.authenticateBearer(token)

@@ -139,6 +139,16 @@ for (const engine of engines) {
       await allowed.roundTrip();
     });
 
+    it('closes a socket that never authenticates, and keeps one that did', async () => {
+      await start({ live: { authTimeoutMs: 300 } });
+      const silent = await connect(null);
+      const authed = await connect(owner);
+      expect((await silent.closed()).code).toBe(4401);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await authed.roundTrip();
+      expect(authed.closeCode).toBeNull();
+    });
+
     it('accepts the bearer token as a header from non-browser clients and answers ping with pong', async () => {
       await start();
       const socket = await connect(null, owner.headers);
