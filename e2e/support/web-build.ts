@@ -1,11 +1,21 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const web = join(root, 'apps/web');
 const lockDir = join(web, '.build-lock');
+const STALE_LOCK_MS = 5 * 60_000;
+
+/** When the lock was taken (its mtime), or now when it has just gone. */
+function lockAgeMs(): number {
+  try {
+    return statSync(lockDir).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
 
 function newest(dir: string): number {
   if (!existsSync(dir)) return 0;
@@ -37,6 +47,8 @@ export async function ensureWebBuilt(timeoutMs = 120_000): Promise<void> {
       mkdirSync(lockDir);
       break;
     } catch {
+      // A lock older than any build is left over from a run that was killed: take it over.
+      if (Date.now() - lockAgeMs() > STALE_LOCK_MS) rmSync(lockDir, { recursive: true, force: true });
       if (Date.now() > until) throw new Error(`timed out waiting for ${lockDir}; remove it if no build runs`);
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
