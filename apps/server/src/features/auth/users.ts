@@ -170,7 +170,10 @@ export class Users {
     await this.logins.endAll(id, 'user_deleted');
     await this.db.transaction().execute(async (trx) => {
       const owned = trx.selectFrom('vehicles').select('id').where('owner_id', '=', id);
+      // Tables keyed by vehicle without a foreign key (for write speed) are cleared by hand.
       await trx.deleteFrom('samples').where('vehicle_id', 'in', owned).execute();
+      await trx.deleteFrom('rollups_minute').where('vehicle_id', 'in', owned).execute();
+      await trx.deleteFrom('rollups_hour').where('vehicle_id', 'in', owned).execute();
       await trx.deleteFrom('users').where('id', '=', id).execute();
     });
     this.audit.log('user.deleted', { userId: admin.userId, targetUserId: id });

@@ -60,7 +60,10 @@ export class VehiclesRepo {
         .where('vehicle_id', '=', id)
         .execute();
       await trx.deleteFrom('api_tokens').where('vehicle_id', '=', id).execute();
+      // Tables keyed by vehicle without a foreign key (for write speed) are cleared by hand.
       await trx.deleteFrom('samples').where('vehicle_id', '=', id).execute();
+      await trx.deleteFrom('rollups_minute').where('vehicle_id', '=', id).execute();
+      await trx.deleteFrom('rollups_hour').where('vehicle_id', '=', id).execute();
       await trx.deleteFrom('vehicles').where('id', '=', id).execute();
       return grants.map((g) => g.user_id);
     });

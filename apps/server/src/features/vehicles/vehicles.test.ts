@@ -201,6 +201,23 @@ for (const engine of engines) {
         headers: op.headers,
       });
       expect(share.statusCode).toBe(403);
+      await app.storage.db
+        .insertInto('samples')
+        .values({
+          vehicle_id: v.id,
+          ts_ms: 1,
+          seq: 0,
+          received_ms: 1,
+          source: 'test',
+          metrics: '{}',
+          lat: null,
+          lon: null,
+          alt_m: null,
+          heading_deg: null,
+          speed_kmh: null,
+          accuracy_m: null,
+        })
+        .execute();
       const ownerDel = await app.http.inject({
         method: 'DELETE',
         url: `/api/v1/vehicles/${v.id}`,
@@ -213,6 +230,12 @@ for (const engine of engines) {
         headers: owner.headers,
       });
       expect(after.statusCode).toBe(404);
+      const samples = await app.storage.db
+        .selectFrom('samples')
+        .select('ts_ms')
+        .where('vehicle_id', '=', v.id)
+        .execute();
+      expect(samples).toEqual([]);
     });
 
     it('issues a vehicle token that may only publish for its vehicle and is the MQTT password for its VIN', async () => {
