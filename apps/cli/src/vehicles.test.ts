@@ -55,7 +55,7 @@ function startCli(
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`tacho ${args.join(' ')} did not finish; stdout: ${stdout} stderr: ${stderr}`));
-    }, 25_000);
+    }, 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -76,7 +76,8 @@ interface Result {
 }
 const runCli = (args: string[], env: Record<string, string>) => startCli(args, env).done;
 
-describe('tacho vehicles, state, watch', () => {
+// Each test starts the CLI (a Node process compiling TypeScript) once or twice: give them room on a busy machine.
+describe('tacho vehicles, state, watch', { timeout: 90_000 }, () => {
   let app: TestApp;
   let base: string;
   let owner: TestUser;
