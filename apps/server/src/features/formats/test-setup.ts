@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { TestApp } from '../../test/app.js';
+import type { App } from '../../app.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
 
 let counter = 0;
@@ -21,7 +21,7 @@ export interface TestVehicle {
 
 /** An operator, one of their vehicles, and a vehicle token for it. */
 export async function createTestVehicle(
-  app: TestApp,
+  app: App,
   fields: { make?: string; model?: string; year?: number } = {},
   owner?: TestUser,
 ): Promise<TestVehicle> {
@@ -46,7 +46,7 @@ export async function createTestVehicle(
 }
 
 /** What the database holds for a vehicle after ingestion. */
-export async function storedFor(app: TestApp, vehicleId: string) {
+export async function storedFor(app: App, vehicleId: string) {
   const db = app.storage.db;
   const samples = await db
     .selectFrom('samples')
