@@ -9,6 +9,7 @@
  * - operator: owns vehicle V;
  * - admin: sees and manages everything;
  * - other: an operator of another household, owning vehicle W; must not even learn that V exists.
+ * And, through `Authorization: Bearer`, V's device token, which may only publish V's telemetry.
  */
 export type Actor = 'anonymous' | 'viewer' | 'operator' | 'admin' | 'other';
 export const actors: readonly Actor[] = ['anonymous', 'viewer', 'operator', 'admin', 'other'];
@@ -24,6 +25,8 @@ export interface Fixture {
   /** W: owned by the other household. */
   otherVehicle: { id: string; vin: string };
   vehicleTokenId: string;
+  /** The secret of that device token of V. */
+  vehicleToken: string;
   /** An API token of the operator's (for revocation). */
   operatorTokenId: string;
   aliasId: string;
@@ -32,6 +35,8 @@ export interface Fixture {
 export interface RouteCase {
   request(f: Fixture, actor: Actor): { url: string; payload?: unknown };
   expect: Record<Actor, number>;
+  /** The status for V's device token (Bearer); 403 when left out: a device may only publish. */
+  device?: number;
 }
 
 /** Status by caller: anonymous, viewer, operator, admin, other. */
@@ -57,14 +62,18 @@ export const routeCases: Record<string, RouteCase> = {
       payload: { email: f.user.viewer.email, password: f.user.viewer.password },
     }),
     expect: s(200, 200, 200, 200, 200),
+    // public: a bearer token changes nothing
+    device: 200,
   },
   'POST /api/v1/auth/refresh': {
     request: () => ({ url: '/api/v1/auth/refresh' }),
     expect: s(401, 200, 200, 200, 200),
+    device: 401,
   },
   'POST /api/v1/auth/logout': {
     request: () => ({ url: '/api/v1/auth/logout' }),
     expect: s(204, 204, 204, 204, 204),
+    device: 204,
   },
   'GET /api/v1/auth/me': { request: () => ({ url: '/api/v1/auth/me' }), expect: s(401, 200, 200, 200, 200) },
   'GET /api/v1/auth/logins': {
@@ -90,6 +99,7 @@ export const routeCases: Record<string, RouteCase> = {
   'GET /api/v1/auth/setup/:token': {
     request: () => ({ url: '/api/v1/auth/setup/not-a-token' }),
     expect: s(200, 200, 200, 200, 200),
+    device: 200,
   },
   'POST /api/v1/auth/setup': {
     request: (f) => ({
@@ -102,6 +112,7 @@ export const routeCases: Record<string, RouteCase> = {
       },
     }),
     expect: s(400, 400, 400, 400, 400),
+    device: 400,
   },
   'POST /api/v1/auth/signup': {
     request: (f) => ({
@@ -214,6 +225,8 @@ export const routeCases: Record<string, RouteCase> = {
       payload: { ts: Date.UTC(2026, 0, 1) + f.n, metrics: { gear: 'P' } },
     }),
     expect: s(401, 403, 200, 200, 404),
+    // the one thing a device token is for
+    device: 200,
   },
   'GET /api/v1/admin/dead-letters': {
     request: () => ({ url: '/api/v1/admin/dead-letters' }),
@@ -227,6 +240,7 @@ export const routeCases: Record<string, RouteCase> = {
       payload: [{ deviceKey: '34183_00001_00009', value: 80, ts: Date.UTC(2026, 0, 1) + f.n }],
     }),
     expect: s(401, 403, 200, 200, 404),
+    device: 200,
   },
   'POST /api/v1/ingest/owntracks': {
     request: (f) => ({
@@ -234,18 +248,22 @@ export const routeCases: Record<string, RouteCase> = {
       payload: { _type: 'location', lat: 52.5, lon: 13.4, tst: 1_767_225_600 + f.n },
     }),
     expect: s(401, 404, 404, 404, 404),
+    // publishes for the token's vehicle
+    device: 200,
   },
   'GET /api/v1/ingest/osmand': {
     request: (f) => ({
       url: `/api/v1/ingest/osmand?id=dev${f.n}&lat=52.5&lon=13.4&timestamp=${1_767_225_600 + f.n}`,
     }),
     expect: s(401, 404, 404, 404, 404),
+    device: 200,
   },
   'POST /api/v1/ingest/osmand': {
     request: (f) => ({
       url: `/api/v1/ingest/osmand?id=dev${f.n}&lat=52.5&lon=13.4&timestamp=${1_767_225_600 + f.n}`,
     }),
     expect: s(401, 404, 404, 404, 404),
+    device: 200,
   },
   'POST /api/v1/ingest/overland': {
     request: (f) => ({
@@ -253,6 +271,7 @@ export const routeCases: Record<string, RouteCase> = {
       payload: { locations: [] },
     }),
     expect: s(401, 403, 200, 200, 404),
+    device: 200,
   },
   'GET /api/v1/vehicles/:id/devices': {
     request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/devices` }),
@@ -272,6 +291,8 @@ export const routeCases: Record<string, RouteCase> = {
   'GET /api/v1/diagnostics/pids': {
     request: () => ({ url: '/api/v1/diagnostics/pids' }),
     expect: s(401, 200, 200, 200, 200),
+    // static reference data (PID definitions), nothing of any vehicle
+    device: 200,
   },
 
   // Alias registry (issue 5): any user reads and proposes; only admins change or delete.

@@ -93,6 +93,7 @@ for (const engine of engines) {
         vehicle: { id: vehicle.id, vin: vehicle.vin },
         otherVehicle: { id: otherVehicle.id, vin: otherVehicle.vin },
         vehicleTokenId: vehicleToken.info.id,
+        vehicleToken: vehicleToken.token,
         operatorTokenId: operatorToken.info.id,
         aliasId: alias.statusCode < 300 ? (alias.json() as { id: string }).id : 'no-alias',
       };
@@ -128,7 +129,18 @@ for (const engine of engines) {
               ? res.statusCode
               : `${res.statusCode} ${res.body.slice(0, 160)}`;
         }
-        expect(got).toEqual(routeCase.expect);
+        const f = await fixture();
+        const { url, payload } = routeCase.request(f, 'anonymous');
+        const res = await app.http.inject({
+          method,
+          url,
+          headers: { authorization: `Bearer ${f.vehicleToken}` },
+          ...(payload !== undefined ? { payload: payload as object } : {}),
+        });
+        const device = routeCase.device ?? 403;
+        got.device =
+          res.statusCode === device ? res.statusCode : `${res.statusCode} ${res.body.slice(0, 160)}`;
+        expect(got).toEqual({ ...routeCase.expect, device });
       });
     }
   });
