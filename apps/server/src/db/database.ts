@@ -91,6 +91,22 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
   const schema = options.schema;
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema))
     throw new Error(`bad schema name ${schema}`);
+  if (schema) {
+    // Create the schema before any pooled connection exists: a connection whose search_path names a
+    // schema that does not exist yet resolves to none, and Kysely then falls back to another schema.
+    const admin = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+    admin.on('error', () => {});
+    try {
+      await admin.connect();
+      await admin.query(`create schema if not exists ${schema}`);
+    } catch (error) {
+      throw new StartupError(
+        `cannot reach PostgreSQL at ${redactUrl(url)} (${(error as Error).message}): check TACHO_DATABASE_URL and that the server is running`,
+      );
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  }
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
@@ -109,7 +125,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
   try {
     const client = await pool.connect();
     try {
-      if (schema) await client.query(`create schema if not exists ${schema}`);
+      await client.query('select 1');
     } finally {
       client.release();
     }
