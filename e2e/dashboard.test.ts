@@ -112,6 +112,10 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
     // No tile server answers in tests: the map keeps a plain background and says so.
     await page.getByText('Map tiles unavailable').waitFor();
     await screenshot(page, '05-vehicle-live');
+    // The owner can connect another device from here.
+    await page.getByRole('button', { name: 'Connect a device' }).click();
+    await page.getByRole('button', { name: 'Create device token' }).waitFor();
+    await page.getByRole('button', { name: 'Later' }).click();
   });
 
   it('follows the simulator publishing over MQTT with the device token', async () => {
@@ -288,6 +292,8 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
       await phone.reload();
       await phone.getByRole('heading', { name: 'Family car' }).waitFor();
       await phone.getByRole('status').getByText('Live').waitFor();
+      // Shared to read, not to manage: no device tokens for a viewer.
+      await expect(phone.getByRole('button', { name: 'Connect a device' }).count()).resolves.toBe(0);
       await publish(server.url, VIN, deviceToken, [{ ts: Date.now(), metrics: { battery_level_pct: 42 } }]);
       await phone.locator('.readout[data-metric="battery_level_pct"] .value').getByText('42').waitFor();
       await screenshot(phone, '15-viewer-phone-live-dark');

@@ -10,6 +10,7 @@ import { useLiveStates, useNow } from '../lib/live.js';
 import { formatMetric, metricLabel } from '../lib/metrics.js';
 import { Link } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
+import { DeviceToken } from './add-vehicle.js';
 import { DeepScan } from './deep-scan.js';
 import { describeModel } from './vehicles.js';
 
@@ -75,6 +76,7 @@ export function VehicleLivePage({ id }: { id: string }) {
   const state = states.get(id);
   const now = useNow(1000);
   const [scanOpen, setScanOpen] = useState(false);
+  const [connecting, setConnecting] = useState(false);
   const [trail, setTrail] = useState<Array<readonly [number, number]>>([]);
   const lastTs = useRef(0);
 
@@ -128,8 +130,14 @@ export function VehicleLivePage({ id }: { id: string }) {
           <button type="button" onClick={() => setScanOpen(true)}>
             Deep scan
           </button>
+          {v.access !== 'viewer' && !connecting && (
+            <button type="button" onClick={() => setConnecting(true)}>
+              Connect a device
+            </button>
+          )}
         </div>
       </div>
+      {connecting && <DeviceToken vehicle={v} onClose={() => setConnecting(false)} />}
       {errors.get(id) && <ErrorBox error={errors.get(id)} />}
       {!state ? (
         <Loading what="Waiting for the current state" />
