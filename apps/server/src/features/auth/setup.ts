@@ -44,6 +44,14 @@ export class FirstStart {
     }
     const token = randomToken(32);
     const now = this.clock.now();
+    // Links printed by earlier starts that nobody used: forget the expired ones.
+    const old = await this.db
+      .selectFrom('settings')
+      .select(['key', 'value'])
+      .where('key', 'like', `${SETUP_KEY_PREFIX}%`)
+      .execute();
+    const expired = old.filter((row) => Number(row.value) <= now).map((row) => row.key);
+    if (expired.length > 0) await this.db.deleteFrom('settings').where('key', 'in', expired).execute();
     await this.db
       .insertInto('settings')
       .values({
