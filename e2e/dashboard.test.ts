@@ -147,6 +147,7 @@ describe.skipIf(noBrowser)('dashboard in a browser', () => {
     await drawer.locator('[data-raw-key="34183_00001_00009"]').waitFor();
     await drawer.getByLabel('Search keys, mapped names and values').fill('56789');
     await drawer.getByText('Object 56789').waitFor();
+    await drawer.getByText('1 of 3 keys').waitFor();
     await expect(drawer.getByText('Object 34183').count()).resolves.toBe(0);
     const row = drawer.locator('[data-raw-key="56789_00002_00003"]');
     await row.getByRole('button', { name: 'Propose alias' }).click();

@@ -78,9 +78,11 @@ function ProposeAlias({
         </div>
       )}
       <div className="row">
-        <Button type="submit" className="primary" busy={busy} disabled={!metricKeys.includes(canonicalKey)}>
-          Send proposal
-        </Button>
+        {!result?.ok && (
+          <Button type="submit" className="primary" busy={busy} disabled={!metricKeys.includes(canonicalKey)}>
+            Send proposal
+          </Button>
+        )}
         <button type="button" onClick={onDone}>
           Close
         </button>
@@ -118,6 +120,7 @@ export function DeepScan({ vehicle, onClose }: { vehicle: VehicleView; onClose: 
       .filter((group) => group.keys.length > 0);
   }, [scan.data, query]);
   const total = scan.data?.groups.reduce((n, g) => n + g.keys.length, 0) ?? 0;
+  const shownCount = groups.reduce((n, g) => n + g.keys.length, 0);
 
   return (
     <Drawer title="Deep scan" onClose={onClose}>
@@ -142,7 +145,8 @@ export function DeepScan({ vehicle, onClose }: { vehicle: VehicleView; onClose: 
         ) : (
           <>
             <p className="small muted" aria-live="polite">
-              {total} keys · updated every {REFRESH_MS / 1000} s
+              {shownCount === total ? `${total} keys` : `${shownCount} of ${total} keys`} · updated every{' '}
+              {REFRESH_MS / 1000} s
             </p>
             {groups.map((group) => (
               <section key={group.objectId ?? 'other'} aria-label={`Object ${group.objectId ?? 'other'}`}>
@@ -180,7 +184,9 @@ export function DeepScan({ vehicle, onClose }: { vehicle: VehicleView; onClose: 
                               <ProposeAlias vehicle={vehicle} rawKey={k} onDone={() => setProposing(null)} />
                             )}
                           </td>
-                          <td className="small">{formatDuration(now - k.lastSeenMs)}</td>
+                          <td className="small" style={{ whiteSpace: 'nowrap' }}>
+                            {formatDuration(now - k.lastSeenMs)}
+                          </td>
                         </tr>
                       ))}
                     </tbody>
