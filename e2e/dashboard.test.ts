@@ -12,7 +12,8 @@ const VIN = 'WVWZZZ1JZXW000001';
 const STEP_MS = 10_000;
 
 /** The dashboard as a person uses it: a real server, the built app, Debian's Chromium. */
-describe.skipIf(noBrowser)('dashboard in a browser', () => {
+// A page flow holds many steps of up to 10 s each on a loaded machine.
+describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => {
   let server: RunningServer;
   let browser: Browser;
   let context: BrowserContext;

@@ -5,7 +5,8 @@ import { type RunningServer, startServer } from './support/server.js';
 import { ensureWebBuilt } from './support/web-build.js';
 
 /** First start without TACHO_ADMIN_*: the printed one-time link is where the first admin is created. */
-describe.skipIf(noBrowser)('first-admin setup in a browser', () => {
+// A page flow holds many steps of up to 10 s each on a loaded machine.
+describe.skipIf(noBrowser)('first-admin setup in a browser', { timeout: 90_000 }, () => {
   let server: RunningServer;
   let browser: Browser;
   let page: Page;
