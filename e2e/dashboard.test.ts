@@ -68,6 +68,7 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     await page.getByRole('button', { name: 'Add vehicle' }).click();
     await page.getByLabel('VIN').fill('WVWZZZ1JZXW00000O');
     await page.getByText('never contains the letters I, O or Q').waitFor();
+    await screenshot(page, '02-add-vehicle-invalid-vin');
     await page.getByLabel('VIN').fill(VIN.toLowerCase());
     await page.getByLabel('Name').fill('Family car');
     await page.getByLabel('Make').fill('Volkswagen');

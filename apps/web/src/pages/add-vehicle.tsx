@@ -90,7 +90,9 @@ export function AddVehicle({
           value={form.name}
           onChange={set('name')}
         />
-        <div className="row" style={{ alignItems: 'start' }}>
+        <div
+          style={{ display: 'grid', gap: '0.5rem', gridTemplateColumns: '1fr 1fr 6rem', alignItems: 'start' }}
+        >
           <Field label="Make" value={form.make} onChange={set('make')} />
           <Field label="Model" value={form.model} onChange={set('model')} />
           <Field
