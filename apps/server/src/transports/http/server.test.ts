@@ -21,7 +21,7 @@ for (const engine of engines) {
       app = await createTestApp(engine);
       const ok = await app.http.inject({ method: 'GET', url: '/ready' });
       expect(ok.statusCode).toBe(200);
-      expect(ok.json()).toEqual({ status: 'ready', checks: { database: 'up', broker: 'up' } });
+      expect(ok.json()).toEqual({ status: 'ready', checks: { database: 'up', broker: 'up', ingest: 'up' } });
 
       await app.storage.close();
       const down = await app.http.inject({ method: 'GET', url: '/ready' });
