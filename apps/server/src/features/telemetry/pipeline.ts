@@ -200,7 +200,9 @@ export class IngestPipeline {
       source: source.source,
       topic: source.topic,
       vehicle_id: source.vehicleId,
-      reason: rejection.reason,
+      // Reasons quote the input (a JSON parser's message shows the bad character); PostgreSQL text refuses
+      // NUL, and a dead letter that cannot be stored would be lost.
+      reason: rejection.reason.replaceAll('\0', '\uFFFD').slice(0, 1000),
       payload: payloadText(payload),
       received_ms: nowMs,
     };

@@ -80,10 +80,13 @@ for (const engine of brokerProblem ? [] : engines) {
     it('stores what devices publish to the broker, once, and dead-letters unknown VINs', async () => {
       const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
       cleanup.push(() => dropSession(clientId));
-      const app: TestApp = await createTestApp(engine, {
-        TACHO_MQTT_URL: BROKER,
-        TACHO_MQTT_CLIENT_ID: clientId,
-      });
+      // A share group of its own: another subscriber in the group (a parallel test, a server someone runs)
+      // would take a share of the messages.
+      const app: TestApp = await createTestApp(
+        engine,
+        { TACHO_MQTT_URL: BROKER, TACHO_MQTT_CLIENT_ID: clientId },
+        { mqttShareGroup: clientId },
+      );
       cleanup.push(() => app.dispose());
       const owner = await createTestUser(app, 'operator');
       const car = await createVehicleWithToken(app, owner, testVin(randomInt(100_000, 999_999)));
@@ -130,7 +133,7 @@ for (const engine of brokerProblem ? [] : engines) {
             { TACHO_DATA_DIR: tmpdir(), TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
             tmpdir(),
           ),
-          { storage },
+          { storage, mqttShareGroup: clientId },
         );
       const first = await start();
       const owner = await createTestUser(first, 'operator');
