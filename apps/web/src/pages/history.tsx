@@ -4,7 +4,7 @@ import { Chart } from '../components/lazy.js';
 import { Empty, ErrorBox, Loading, SelectField } from '../components/ui.js';
 import { api } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
-import { isNumericMetric, metricLabel, metricUnit } from '../lib/metrics.js';
+import { formatMetric, isNumericMetric, metricLabel, metricUnit } from '../lib/metrics.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
 
@@ -29,6 +29,22 @@ function toLocalInput(ms: number): string {
 function fromLocalInput(value: string): number | null {
   const ms = new Date(value).getTime();
   return Number.isFinite(ms) ? ms : null;
+}
+
+/** Lowest, highest and latest value in words: what the chart shows, for people who cannot see it. */
+function SeriesSummary({ metric, values }: { metric: string; values: readonly number[] }) {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const value of values) {
+    if (value < min) min = value;
+    if (value > max) max = value;
+  }
+  return (
+    <p className="small muted" style={{ margin: 0 }} data-summary={metric}>
+      min {formatMetric(metric, min)} · max {formatMetric(metric, max)} · last{' '}
+      {formatMetric(metric, values.at(-1))}
+    </p>
+  );
 }
 
 export function HistoryPage({ id }: { id: string }) {
@@ -161,7 +177,10 @@ export function HistoryPage({ id }: { id: string }) {
         <div className="stack" aria-busy={samples.status === 'loading'}>
           {(samples.data?.series ?? []).map((series) => (
             <section key={series.metric} className="card" aria-label={metricLabel(series.metric)}>
-              <h2>{metricLabel(series.metric)}</h2>
+              <div className="row" style={{ justifyContent: 'space-between' }}>
+                <h2>{metricLabel(series.metric)}</h2>
+                {series.v.length > 0 && <SeriesSummary metric={series.metric} values={series.v} />}
+              </div>
               {series.t.length === 0 ? (
                 <p className="muted">No data in this range.</p>
               ) : (
