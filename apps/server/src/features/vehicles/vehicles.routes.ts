@@ -119,11 +119,15 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
   http.post(
     '/api/v1/vehicles/:id/tokens',
     {
+      // The body is optional: a bare POST gets a token with a default name.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags,
         security,
         params: Id,
-        body: Type.Optional(CreateVehicleTokenRequest),
+        body: CreateVehicleTokenRequest,
         summary:
           'Create a device token: publishes telemetry for this vehicle only; MQTT password with username = VIN',
         response: { 201: CreatedToken },
@@ -133,7 +137,7 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
       const created = await vehicles.createToken(
         requirePrincipal(request),
         request.params.id,
-        request.body?.name,
+        request.body.name,
       );
       return reply.status(201).send(created);
     },

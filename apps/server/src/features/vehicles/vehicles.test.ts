@@ -288,6 +288,13 @@ for (const engine of engines) {
         headers: { authorization: `Bearer ${token}` },
       });
       expect(asDevice.statusCode).toBe(403);
+      const bare = await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${w.id}/tokens`,
+        headers: owner.headers,
+      });
+      expect(bare.statusCode).toBe(201);
+      expect(bare.json().info.name).toBe('Other device');
       const list = await app.http.inject({
         method: 'GET',
         url: `/api/v1/vehicles/${v.id}/tokens`,
