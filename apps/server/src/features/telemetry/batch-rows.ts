@@ -83,20 +83,39 @@ function newer(a: { ts_ms: number; seq: number }, tsMs: number, seq: number): bo
   return tsMs > a.ts_ms || (tsMs === a.ts_ms && seq >= a.seq);
 }
 
-/** The newest value of each (vehicle, metric) in the batch; `position` is kept as one metric. */
+/**
+ * The newest value of each (vehicle, metric) in the batch; `position` is kept as one metric. Runs once per
+ * metric of every stored sample, so it only remembers which sample wins and serialises the winners.
+ */
 export function latestState(stored: readonly StoredSample[]): StateRow[] {
-  const latest = new Map<string, StateRow & { seq: number }>();
-  const put = (vehicleId: string, metric: string, value: unknown, tsMs: number, seq: number) => {
-    const key = `${vehicleId}\u0000${metric}`;
-    const current = latest.get(key);
-    if (current && !newer(current, tsMs, seq)) return;
-    latest.set(key, { vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: tsMs, seq });
-  };
+  const byVehicle = new Map<string, Map<string, StoredSample>>();
   for (const s of stored) {
-    for (const metric in s.metrics) put(s.vehicleId, metric, s.metrics[metric], s.tsMs, s.seq);
-    if (s.position) put(s.vehicleId, 'position', s.position, s.tsMs, s.seq);
+    let latest = byVehicle.get(s.vehicleId);
+    if (!latest) {
+      latest = new Map();
+      byVehicle.set(s.vehicleId, latest);
+    }
+    for (const metric in s.metrics) {
+      const current = latest.get(metric);
+      if (!current || isNewer(s, current)) latest.set(metric, s);
+    }
+    if (s.position) {
+      const current = latest.get('position');
+      if (!current || isNewer(s, current)) latest.set('position', s);
+    }
   }
-  return [...latest.values()].map(({ seq: _seq, ...row }) => row);
+  const rows: StateRow[] = [];
+  for (const [vehicleId, latest] of byVehicle) {
+    for (const [metric, s] of latest) {
+      const value = metric === 'position' && !(metric in s.metrics) ? s.position : s.metrics[metric];
+      rows.push({ vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: s.tsMs });
+    }
+  }
+  return rows;
+}
+
+function isNewer(a: StoredSample, b: StoredSample): boolean {
+  return a.tsMs > b.tsMs || (a.tsMs === b.tsMs && a.seq >= b.seq);
 }
 
 export function latestRawKeys(
