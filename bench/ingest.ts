@@ -2,7 +2,7 @@
  * `npm run bench:ingest`: ingestion throughput and latency. Prints figures; asserts nothing.
  *
  * The server runs in its own process on the embedded defaults (SQLite, aedes; random ports, temp data
- * dir), or with `--postgres [url] --broker mqtt://127.0.0.1:1883` on PostgreSQL and an external broker.
+ * dir), or with `--postgres --broker mqtt://127.0.0.1:1883` on PostgreSQL and an external broker.
  * This process plays the devices, one vehicle each:
  * 1. flood: N publishers (default 100) send QoS 1 messages (~300 bytes, from the scenario simulator) as
  *    fast as the server acknowledges them, keeping a window in flight each.
@@ -13,7 +13,7 @@
  * an external broker the broker acknowledges on receipt; commits are then counted from /metrics.
  *
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
- *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [url] --broker <mqtt url> --quick
+ *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,7 +39,8 @@ const { values: flags } = parseArgs({
     'http-batches': { type: 'string', default: '200' },
     'http-concurrency': { type: 'string', default: '4' },
     idle: { type: 'string', default: '1000' },
-    postgres: { type: 'string' },
+    postgres: { type: 'boolean', default: false },
+    'pg-url': { type: 'string' },
     broker: { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
@@ -238,9 +239,9 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   let database = '';
   let pgName: string | null = null;
-  if (flags.postgres !== undefined) {
+  if (flags.postgres) {
     // A database of its own, dropped at the end.
-    const url = new URL(flags.postgres || PG_URL);
+    const url = new URL(flags['pg-url'] ?? PG_URL);
     pgName = `tacho_bench_${process.pid}`;
     const admin = new pg.Client({ connectionString: url.toString() });
     await admin.connect();
@@ -293,6 +294,21 @@ async function main(): Promise<void> {
       clients.push(c);
       return c;
     };
+    // Idle devices first, on a fresh server: after the load runs, RSS mostly shows garbage not yet collected.
+    const idle = Number(flags.idle);
+    if (!external && idle > 0) {
+      const rssBefore = memoryOf(pid).rss;
+      const idlers: MqttClient[] = [];
+      for (let i = 0; i < idle; i++) idlers.push(await connect(vehicles[i % vehicles.length]!, `idle-${i}`));
+      await sleep(2000);
+      const rssAfter = memoryOf(pid).rss;
+      console.log(
+        `idle devices: ${idle} connected, server RSS ${mb(rssBefore)} → ${mb(rssAfter)}, ` +
+          `${((rssAfter - rssBefore) / idle / 1024).toFixed(1)} KB per connection (RSS, before any load)`,
+      );
+      for (const c of idlers) await c.endAsync(true);
+      clients.length = 0;
+    }
     const devices = await Promise.all(
       vehicles.map(
         async (v, i) => new Device(await connect(v, `bench-${i}`), `tacho/v1/${v.vin}/telemetry`, i + 1),
@@ -338,19 +354,6 @@ async function main(): Promise<void> {
         `p99 ${pct(h.latencies, 99).toFixed(0)} ms`,
     );
 
-    const idle = Number(flags.idle);
-    if (!external && idle > 0) {
-      for (const c of clients.splice(0)) await c.endAsync(true);
-      await sleep(1000);
-      const rssBefore = memoryOf(pid).rss;
-      for (let i = 0; i < idle; i++) await connect(vehicles[i % vehicles.length]!, `idle-${i}`);
-      await sleep(2000);
-      const rssAfter = memoryOf(pid).rss;
-      console.log(
-        `idle devices: ${idle} connected, server RSS ${mb(rssBefore)} → ${mb(rssAfter)}, ` +
-          `${((rssAfter - rssBefore) / idle / 1024).toFixed(1)} KB per connection (RSS, includes GC slack)`,
-      );
-    }
     const mem = memoryOf(pid);
     console.log(`server memory: baseline RSS ${mb(baseline)}, peak RSS ${mb(mem.peak)}\n`);
   } finally {
@@ -359,8 +362,21 @@ async function main(): Promise<void> {
     await Promise.race([new Promise((r) => server.once('exit', r)), sleep(10_000)]);
     server.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
+    if (external) {
+      // The server's persistent session would otherwise stay in the broker's `tacho` share group and take
+      // a share of later subscribers' messages for as long as it lives.
+      const c = await mqtt
+        .connectAsync(brokerUrl, {
+          clientId: `tacho-bench-${process.pid}`,
+          clean: true,
+          protocolVersion: 5,
+          reconnectPeriod: 0,
+        })
+        .catch(() => null);
+      await c?.endAsync(true);
+    }
     if (pgName) {
-      const admin = new pg.Client({ connectionString: flags.postgres || PG_URL });
+      const admin = new pg.Client({ connectionString: flags['pg-url'] ?? PG_URL });
       await admin.connect();
       await admin.query(`drop database if exists ${pgName}`);
       await admin.end();
