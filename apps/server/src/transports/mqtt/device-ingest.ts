@@ -42,7 +42,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     }
     deps.authenticateDevice(username, password.toString('utf8')).then(
       (principal) => {
-        if (!principal || principal.kind !== 'vehicle') {
+        if (principal?.kind !== 'vehicle') {
           deps.logger.info({ clientId: client.id }, 'mqtt login refused');
           done(refusal(BAD_USERNAME_OR_PASSWORD, 'bad username or password'), false);
           return;
