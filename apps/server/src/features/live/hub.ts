@@ -10,6 +10,13 @@ import { type FlowLimits, LiveConnection } from './connection.js';
 
 /** Bounds what one socket can make the server track and check. */
 const MAX_VEHICLES_PER_SOCKET = 1000;
+/** A subscribe message for the most vehicles a socket may follow fits well within this. */
+const MAX_CLIENT_MESSAGE_BYTES = 64 * 1024;
+
+function byteLength(data: import('ws').RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
 
 export interface HubDeps {
   bus: LiveBus;
@@ -50,6 +57,8 @@ export class LiveHub {
     authTimer.unref();
     socket.on('message', (data, isBinary) => {
       if (isBinary) return conn.close(1003, 'text frames only');
+      // The shared WebSocket server accepts MQTT-sized frames; a live client only sends small commands.
+      if (byteLength(data) > MAX_CLIENT_MESSAGE_BYTES) return conn.close(1009, 'message too large');
       void this.onMessage(conn, data.toString()).catch((error) => {
         this.deps.logger.error({ err: error }, 'live message failed');
       });

@@ -1,4 +1,3 @@
-import websocket from '@fastify/websocket';
 import { LIVE_PATH, LiveClose } from '@tacho/protocol';
 import { Gauge, type Registry } from 'prom-client';
 import type { Config } from '../../config.js';
@@ -112,9 +111,6 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
     },
   });
 
-  if (!http.hasDecorator('websocketServer')) {
-    await http.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  }
   const ownOrigins = new Set([new URL(config.publicUrl).origin, ...config.allowedOrigins]);
   http.get(
     LIVE_PATH,

@@ -159,6 +159,13 @@ for (const engine of engines) {
       expect(await socket.next('error')).toMatchObject({ code: 'invalid' });
     });
 
+    it('closes a socket that sends an oversized message (1009), though MQTT-sized frames pass the server', async () => {
+      await start();
+      const socket = await connect(owner);
+      socket.send({ type: 'ping', id: 'x'.repeat(70 * 1024) });
+      expect(await socket.closed()).toEqual({ code: 1009, reason: 'message too large' });
+    });
+
     it('stops updates after unsubscribe', async () => {
       await start();
       const socket = await connect(owner);

@@ -4,6 +4,7 @@ import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config.js';
@@ -49,6 +50,9 @@ export async function createHttpServer(
   installRequestMetrics(app, metrics);
 
   await app.register(cookie);
+  // One WebSocket server for every socket route (the live stream, MQTT over WebSocket). Frames may be as
+  // large as an MQTT message plus its header; routes with smaller messages check their own limit.
+  await app.register(websocket, { options: { maxPayload: config.maxPayloadBytes + 1024 } });
   await app.register(helmet, {
     // The dashboard loads map tiles from the configured tile server; everything else is same-origin.
     contentSecurityPolicy: {

@@ -1,4 +1,3 @@
-import websocket from '@fastify/websocket';
 import type { Aedes } from 'aedes';
 import { createWebSocketStream } from 'ws';
 import type { HttpServer } from '../http/server.js';
@@ -8,8 +7,6 @@ import type { HttpServer } from '../http/server.js';
  * Authentication and topic rules are the broker's own, as over TCP.
  */
 export async function registerMqttWebSocket(http: HttpServer, aedes: Aedes): Promise<void> {
-  // The live hub registers the same plugin; it must be registered once per server.
-  if (!http.hasDecorator('websocketServer')) await http.register(websocket);
   http.get('/mqtt', { websocket: true, schema: { hide: true } }, (socket, request) => {
     // Nagle's algorithm would hold each small PUBACK back for the peer's delayed ACK (~40 ms).
     request.raw.socket.setNoDelay(true);
