@@ -120,7 +120,7 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
   {
     name: 'TACHO_MAX_PAYLOAD_BYTES',
     default: '262144',
-    meaning: 'Largest telemetry payload accepted (MQTT and HTTP).',
+    meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
   },
   {
     name: 'TACHO_OFFLINE_AFTER_S',
