@@ -144,18 +144,55 @@ export async function insertSamples(trx: Trx, rows: readonly SampleRow[]): Promi
  * message must not overwrite the current state). Each (vehicle, metric) must appear once.
  */
 export async function upsertVehicleState(trx: Trx, rows: readonly StateRow[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
-    await trx
+  let offset = 0;
+  while (offset < rows.length) {
+    const left = Math.min(rows.length - offset, INSERT_CHUNK_ROWS);
+    const size = left >= INSERT_CHUNK_ROWS ? INSERT_CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
+    const compiled = stateUpsert(trx, size);
+    const parameters: unknown[] = new Array(size * STATE_COLUMNS.length);
+    let p = 0;
+    for (let r = offset; r < offset + size; r++) {
+      const row = rows[r]!;
+      for (const column of STATE_COLUMNS) parameters[p++] = row[column];
+    }
+    await trx.executeQuery({ ...compiled, parameters });
+    offset += size;
+  }
+}
+
+const STATE_COLUMNS = ['vehicle_id', 'metric', 'value', 'ts_ms'] as const satisfies ReadonlyArray<
+  keyof StateRow
+>;
+
+/** Compiled once per power-of-two row count, like the samples insert (see `sampleInsert`). */
+const compiledStateUpserts = new WeakMap<object, Map<number, CompiledQuery>>();
+
+function stateUpsert(trx: Trx, rows: number): CompiledQuery {
+  const adapter = trx.getExecutor().adapter;
+  let shapes = compiledStateUpserts.get(adapter);
+  if (!shapes) {
+    shapes = new Map();
+    compiledStateUpserts.set(adapter, shapes);
+  }
+  let compiled = shapes.get(rows);
+  if (!compiled) {
+    const placeholder: StateRow = { vehicle_id: '', metric: '', value: '', ts_ms: 0 };
+    compiled = trx
       .insertInto('vehicle_state')
-      .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
+      .values(Array.from({ length: rows }, () => placeholder))
       .onConflict((oc) =>
         oc
           .columns(['vehicle_id', 'metric'])
           .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), ts_ms: eb.ref('excluded.ts_ms') }))
           .where('vehicle_state.ts_ms', '<=', (eb) => eb.ref('excluded.ts_ms')),
       )
-      .execute();
+      .compile();
+    if (compiled.parameters.length !== rows * STATE_COLUMNS.length) {
+      throw new Error('unexpected parameter layout for the vehicle state upsert');
+    }
+    shapes.set(rows, compiled);
   }
+  return compiled;
 }
 
 /**
