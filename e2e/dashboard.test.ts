@@ -166,7 +166,10 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     await page.waitForURL(new RegExp(`/vehicles/${vehicleId}/history`));
     await page.getByRole('region', { name: 'Battery level' }).locator('canvas').waitFor();
     // The HTTP drive went from 80 % down; the summary says so in words.
-    await page.getByRole('region', { name: 'Battery level' }).getByText(/max 80 %/).waitFor();
+    await page
+      .getByRole('region', { name: 'Battery level' })
+      .getByText(/max 80 %/)
+      .waitFor();
     await page.getByLabel('Time range').selectOption('week');
     await page.getByRole('region', { name: 'Speed' }).locator('canvas').waitFor();
     await screenshot(page, '07-history');

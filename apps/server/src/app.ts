@@ -3,11 +3,11 @@ import type { Config } from './config.js';
 import { openStorage, type Storage } from './db/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
+import { startDemo } from './features/demo/index.js';
 import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
 import { createReadings, type ReadingsService, rollupsHook } from './features/readings/index.js';
-import { startDemo } from './features/demo/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -111,12 +111,31 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
   let live: Live;
   try {
-    live = await createLive({ http, config, events, logger, metrics, auth, vehicles, readings, ...options.live });
+    live = await createLive({
+      http,
+      config,
+      events,
+      logger,
+      metrics,
+      auth,
+      vehicles,
+      readings,
+      ...options.live,
+    });
   } catch (error) {
     await runClosers(closers);
     throw error;
   }
-  const telemetry = await createTelemetry({ http, config, storage, clock, events, logger, metrics, vehicles });
+  const telemetry = await createTelemetry({
+    http,
+    config,
+    storage,
+    clock,
+    events,
+    logger,
+    metrics,
+    vehicles,
+  });
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, auth, vehicles, aliases, telemetry });
