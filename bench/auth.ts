@@ -46,8 +46,10 @@ try {
       const started = process.hrtime.bigint();
       const res = await app.http.inject({ method: 'POST', url: '/api/v1/auth/login', payload: make(i) });
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      if (i > 0) (results[name] ??= []).push(ms);
-      (bodies[name] ??= new Set()).add(`${res.statusCode} ${res.statusCode === 200 ? 'ok' : res.body}`);
+      results[name] ??= [];
+      bodies[name] ??= new Set();
+      if (i > 0) results[name].push(ms);
+      bodies[name].add(`${res.statusCode} ${res.statusCode === 200 ? 'ok' : res.body}`);
     }
   }
   const pct = (xs: number[], p: number) =>
