@@ -96,6 +96,11 @@ function openSqlite(path: string): Storage {
 }
 
 const STATEMENT_CACHE_SIZE = 256;
+/**
+ * A prepared statement takes memory in proportion to its text (a 1,000-row insert, ~27k characters, holds
+ * about 1 MB), so the cache is also bounded by the total length of the texts it keeps: about 20 MB.
+ */
+const STATEMENT_CACHE_CHARS = 500_000;
 
 /**
  * Kysely's SQLite driver prepares every statement again on each run; for the ingest batch (inserts of up
@@ -105,6 +110,7 @@ const STATEMENT_CACHE_SIZE = 256;
  */
 function withStatementCache(native: SQLite.Database): SqliteDatabase {
   const cache = new Map<string, SQLite.Statement>();
+  let chars = 0;
   return {
     close: () => {
       cache.clear();
@@ -119,9 +125,14 @@ function withStatementCache(native: SQLite.Database): SqliteDatabase {
         return cached;
       }
       const statement = native.prepare(sqlText);
-      if (!cached) {
+      if (!cached && sqlText.length <= STATEMENT_CACHE_CHARS) {
         cache.set(sqlText, statement);
-        if (cache.size > STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+        chars += sqlText.length;
+        while (cache.size > STATEMENT_CACHE_SIZE || chars > STATEMENT_CACHE_CHARS) {
+          const oldest = cache.keys().next().value as string;
+          cache.delete(oldest);
+          chars -= oldest.length;
+        }
       }
       return statement;
     },
