@@ -183,6 +183,13 @@ export const routeCases: Record<string, RouteCase> = {
     }),
     expect: s(401, 403, 200, 200, 404),
   },
+  'DELETE /api/v1/vehicles/:id/access': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.id}/access`,
+      payload: { email: f.user.viewer.email },
+    }),
+    expect: s(401, 403, 204, 204, 404),
+  },
   'DELETE /api/v1/vehicles/:id/access/:userId': {
     request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/access/${f.user.viewer.id}` }),
     expect: s(401, 403, 204, 204, 404),

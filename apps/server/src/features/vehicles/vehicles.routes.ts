@@ -108,6 +108,23 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
   );
 
   http.delete(
+    '/api/v1/vehicles/:id/access',
+    {
+      schema: {
+        tags,
+        security,
+        params: Id,
+        body: Type.Object({ email: Type.String({ minLength: 3, maxLength: 254 }) }),
+        summary: "End a user's access to the vehicle, naming them by email as when sharing",
+      },
+    },
+    async (request, reply) => {
+      await vehicles.unshareByEmail(requirePrincipal(request), request.params.id, request.body.email);
+      return reply.status(204).send();
+    },
+  );
+
+  http.delete(
     '/api/v1/vehicles/:id/access/:userId',
     { schema: { tags, security, params: IdAndUser, summary: "End a user's access to the vehicle" } },
     async (request, reply) => {

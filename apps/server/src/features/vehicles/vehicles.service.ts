@@ -223,6 +223,14 @@ export class Vehicles {
     };
   }
 
+  /** Ends the access of the user with that email (the form the share request names them by). */
+  async unshareByEmail(principal: Principal, id: string, email: string): Promise<void> {
+    await this.authorize(principal, 'share', id);
+    const target = await this.repo.userIdByEmail(email.trim().toLowerCase());
+    if (!target) throw new NotFound('that user has no access to share');
+    await this.unshare(principal, id, target.id);
+  }
+
   async unshare(principal: Principal, id: string, userId: string): Promise<void> {
     await this.authorize(principal, 'share', id);
     if (!(await this.repo.unshare(id, userId))) throw new NotFound('that user has no access to share');

@@ -168,6 +168,34 @@ for (const engine of engines) {
         headers: viewer.headers,
       });
       expect(gone.statusCode).toBe(404);
+
+      // Unsharing by email, the way the share request names the user.
+      await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${v.id}/access`,
+        headers: owner.headers,
+        payload: { email: viewer.email, role: 'viewer' },
+      });
+      const byEmail = await app.http.inject({
+        method: 'DELETE',
+        url: `/api/v1/vehicles/${v.id}/access`,
+        headers: owner.headers,
+        payload: { email: viewer.email.toUpperCase() },
+      });
+      expect(byEmail.statusCode).toBe(204);
+      const goneAgain = await app.http.inject({
+        method: 'GET',
+        url: `/api/v1/vehicles/${v.id}`,
+        headers: viewer.headers,
+      });
+      expect(goneAgain.statusCode).toBe(404);
+      const nobody = await app.http.inject({
+        method: 'DELETE',
+        url: `/api/v1/vehicles/${v.id}/access`,
+        headers: owner.headers,
+        payload: { email: viewer.email },
+      });
+      expect(nobody.statusCode).toBe(404);
     });
 
     it('gives an operator with shared access manage rights but not share or delete', async () => {
