@@ -1,21 +1,8 @@
 import type { CompiledQuery, Kysely, Transaction } from 'kysely';
-import type { Database, Db } from '../../db/index.js';
+import type { Database, Db, SamplesTable } from '../../db/index.js';
 
-/** What the writer stores for one accepted message. */
-export interface SampleRow {
-  vehicle_id: string;
-  ts_ms: number;
-  seq: number;
-  received_ms: number;
-  source: string;
-  metrics: string;
-  lat: number | null;
-  lon: number | null;
-  alt_m: number | null;
-  heading_deg: number | null;
-  speed_kmh: number | null;
-  accuracy_m: number | null;
-}
+/** What the writer stores for one accepted message: a `samples` row. */
+export type SampleRow = SamplesTable;
 
 export interface StateRow {
   vehicle_id: string;
