@@ -64,7 +64,8 @@ for (const _engine of engines.filter((e) => e === 'postgres'))
       for (const c of cleanup.splice(0).reverse()) await c();
     });
 
-    it('acknowledges nothing while the database is down, reports it in /ready, and stores everything after', async () => {
+    /** A fresh schema reached through a proxy the test can cut, so the database "goes away". */
+    async function storageBehindProxy(poolSize: number) {
       const target = new URL(TEST_PG_URL);
       const proxy = new CuttableProxy(await freePort(), {
         host: target.hostname,
@@ -81,11 +82,13 @@ for (const _engine of engines.filter((e) => e === 'postgres'))
         await client.query(`drop schema if exists ${schema} cascade`);
         await client.end();
       });
-      const storage = await openStorage(
-        { kind: 'postgres', url: proxied.toString() },
-        { schema, poolSize: 4 },
-      );
+      const storage = await openStorage({ kind: 'postgres', url: proxied.toString() }, { schema, poolSize });
       cleanup.push(() => storage.close());
+      return { proxy, storage };
+    }
+
+    it('acknowledges nothing while the database is down, reports it in /ready, and stores everything after', async () => {
+      const { proxy, storage } = await storageBehindProxy(4);
       const dataDir = mkdtempSync(join(tmpdir(), 'tacho-dbdown-'));
       cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
       const app = await createApp(
@@ -133,27 +136,7 @@ for (const _engine of engines.filter((e) => e === 'postgres'))
     }, 60_000);
 
     it('keeps memory bounded while the database is down: producers wait instead of queueing without end', async () => {
-      const target = new URL(TEST_PG_URL);
-      const proxy = new CuttableProxy(await freePort(), {
-        host: target.hostname,
-        port: Number(target.port || 5432),
-      });
-      await proxy.up();
-      cleanup.push(() => proxy.down());
-      const proxied = new URL(TEST_PG_URL);
-      proxied.port = String(proxy.port);
-      const schema = `t_fault_${randomBytes(4).toString('hex')}`;
-      cleanup.push(async () => {
-        const client = new pg.Client({ connectionString: TEST_PG_URL });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
-      });
-      const storage = await openStorage(
-        { kind: 'postgres', url: proxied.toString() },
-        { schema, poolSize: 2 },
-      );
-      cleanup.push(() => storage.close());
+      const { proxy, storage } = await storageBehindProxy(2);
       const vehicleId = await insertVehicle(storage.db, testVin(556));
       const pipeline = new IngestPipeline(
         {
