@@ -15,9 +15,9 @@
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
  *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ import { type NativeMessage, VehicleSimulator } from '@tacho/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
+import { freePort, mb, memoryOf, sleep, waitReady } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
@@ -65,35 +66,6 @@ const pct = (sorted: Float64Array, p: number) =>
   sorted.length === 0
     ? Number.NaN
     : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-}
-
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/ready`)).ok) return;
-    } catch {}
-    await sleep(200);
-  }
-  throw new Error('server did not become ready');
-}
 
 async function storedCount(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();

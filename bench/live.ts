@@ -11,9 +11,8 @@
  * Flags: --clients 10,100,1000  --rate 10000 (messages/s)  --vehicles 100  --duration 10 (s)
  *        --samples 1000000  --requests 100  --only fanout|samples  --engines sqlite,postgres
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { createTestUser } from '../apps/server/src/features/auth/testing.js';
 import { writeRollups } from '../apps/server/src/features/readings/rollups.repo.js';
 import { createApp, loadConfig, openStorage, type Storage } from '../apps/server/src/index.js';
 import { TEST_PG_URL } from '../apps/server/src/test/storage.js';
+import { freePort, mb, memoryOf, waitReady } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
@@ -47,33 +47,6 @@ function percentile(sorted: Float64Array | number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 const ms = (v: number) => `${v.toFixed(1)} ms`;
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function rssOf(pid: number): number {
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
-
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/ready`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('server did not become ready');
-}
 
 /** One bench client: a raw `ws` socket, reading only `publishedMs` out of each update (no full parse). */
 function openClient(
@@ -190,7 +163,7 @@ async function fanout(): Promise<void> {
     for (const n of flags.clients.split(',').map(Number)) {
       global.gc?.();
       await new Promise((r) => setTimeout(r, 500));
-      const before = rssOf(server.pid!);
+      const before = memoryOf(server.pid!).rss;
       const latencies: number[] = [];
       const counts = { delivered: 0, coalesced: 0, closed: 0 };
       const sockets: WebSocket[] = [];
@@ -210,10 +183,10 @@ async function fanout(): Promise<void> {
         sockets.push(...(await Promise.all(batch)));
       }
       await new Promise((r) => setTimeout(r, 1000));
-      const idle = rssOf(server.pid!);
+      const idle = memoryOf(server.pid!).rss;
       let peak = idle;
       const poll = setInterval(() => {
-        peak = Math.max(peak, rssOf(server.pid!));
+        peak = Math.max(peak, memoryOf(server.pid!).rss);
       }, 200);
       const ingestedPerS = await simulateInChild(
         sim,
