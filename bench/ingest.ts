@@ -67,6 +67,35 @@ const pct = (sorted: Float64Array, p: number) =>
     ? Number.NaN
     : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
+/**
+ * The server's own view of a phase, from /metrics: how many batch transactions it wrote and how long they
+ * took on average (rows per batch = committed / batches), and its event-loop lag p99 since the last read.
+ */
+async function serverView(
+  base: string,
+  since: { batches: number; seconds: number; waits: Map<string, number> },
+): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  const batches = read('tacho_ingest_batch_seconds_count');
+  const seconds = read('tacho_ingest_batch_seconds_sum');
+  const n = batches - since.batches;
+  const avgMs = n > 0 ? ((seconds - since.seconds) / n) * 1000 : 0;
+  since.batches = batches;
+  since.seconds = seconds;
+  // Server-side wait from arrival to commit, as the share of payloads committed within each bound.
+  const waits: string[] = [];
+  const count = read('tacho_ingest_commit_wait_seconds_count') - (since.waits.get('+Inf') ?? 0);
+  for (const m of text.matchAll(/^tacho_ingest_commit_wait_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)) {
+    const [, le, value] = m as unknown as [string, string, string];
+    const within = Number(value) - (since.waits.get(le) ?? 0);
+    since.waits.set(le, Number(value));
+    if (['0.02', '0.05', '0.1'].includes(le) && count > 0)
+      waits.push(`${((within / count) * 100).toFixed(1)}% ≤ ${Number(le) * 1000} ms`);
+  }
+  return `server: ${n} batches, ${avgMs.toFixed(1)} ms each on average; arrival→commit ${waits.join(', ')}`;
+}
+
 async function storedCount(base: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   return Number(/tacho_ingest_messages_total\{outcome="stored"\} (\d+)/.exec(text)?.[1] ?? 0);
@@ -299,6 +328,8 @@ async function main(): Promise<void> {
       `\ningest bench: ${engine}, ${brokerName}, ${publishers} publishers, QoS 1, ~${sample}-byte messages\n`,
     );
 
+    const view = { batches: 0, seconds: 0, waits: new Map<string, number>() };
+    await serverView(base, view);
     const before = await storedCount(base);
     const f = await flood(devices, Number(flags.duration), Number(flags.window));
     if (external) await waitCommitted(base, before + f.acked);
@@ -309,6 +340,7 @@ async function main(): Promise<void> {
         (external ? 'broker PUBACK' : 'publish→commit') +
         ` p50 ${pct(f.latencies, 50).toFixed(1)} ms, p99 ${pct(f.latencies, 99).toFixed(1)} ms`,
     );
+    console.log(`  ${await serverView(base, view)}`);
 
     const before2 = await storedCount(base);
     const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
@@ -319,6 +351,7 @@ async function main(): Promise<void> {
         `lost ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
         `max ${pct(p.latencies, 100).toFixed(1)} ms`,
     );
+    console.log(`  ${await serverView(base, view)}`);
 
     const h = await httpBatches(
       base,
@@ -331,6 +364,7 @@ async function main(): Promise<void> {
         `${(h.samples / h.elapsedS).toFixed(0)} samples/s stored; request p50 ${pct(h.latencies, 50).toFixed(0)} ms, ` +
         `p99 ${pct(h.latencies, 99).toFixed(0)} ms`,
     );
+    console.log(`  ${await serverView(base, view)}`);
 
     const mem = memoryOf(pid);
     console.log(`server memory: baseline RSS ${mb(baseline)}, peak RSS ${mb(mem.peak)}\n`);

@@ -21,7 +21,7 @@ import { TachoClient } from '@tacho/client';
 import WebSocket from 'ws';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
 import { createTestUser } from '../apps/server/src/features/auth/testing.js';
-import { writeRollups } from '../apps/server/src/features/readings/rollups.repo.js';
+import { writeRollups } from '../apps/server/src/features/telemetry/rollups.js';
 import { createApp, loadConfig, openStorage, type Storage } from '../apps/server/src/index.js';
 import { TEST_PG_URL } from '../apps/server/src/test/storage.js';
 import { freePort, mb, memoryOf, waitReady } from './support.js';

@@ -7,7 +7,7 @@ import { startDemo } from './features/demo/index.js';
 import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
-import { createReadings, type ReadingsService, rollupsHook } from './features/readings/index.js';
+import { createReadings, type ReadingsService } from './features/readings/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -140,8 +140,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, auth, vehicles, aliases, telemetry });
   createDiagnostics({ http });
-  // Rollups commit in the same transaction as the samples they summarize.
-  telemetry.pipeline.addTransactionalHook(rollupsHook);
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.
   closers.splice(broker ? 1 : 0, 0, () => telemetry.close(config.shutdownTimeoutMs / 2));

@@ -1,20 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
-import {
-  Kysely,
-  type Migration,
-  Migrator,
-  PostgresDialect,
-  type SqliteDatabase,
-  SqliteDialect,
-  sql,
-} from 'kysely';
+import type SQLite from 'better-sqlite3';
+import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { redactUrl } from '../config.js';
 import { StartupError } from '../lib/errors.js';
 import { migrations } from './migrations/index.js';
+import { openSqliteFile, sqliteDialect } from './sqlite.js';
 import type { Database } from './tables.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -26,6 +19,11 @@ export interface Storage {
   readonly engine: Engine;
   /** PostgreSQL schema the tables live in when one was asked for (tests); undefined = the default. */
   readonly schema?: string;
+  /**
+   * A SQLite database's file, so that a writer thread can open a connection of its own (telemetry does);
+   * null for PostgreSQL and for in-memory SQLite (tests), which only this connection can reach.
+   */
+  readonly file: string | null;
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -72,69 +70,22 @@ function openSqlite(path: string): Storage {
   }
   let native: SQLite.Database;
   try {
-    native = new SQLite(path);
-    native.pragma('journal_mode = WAL');
-    native.pragma('synchronous = FULL');
-    native.pragma('busy_timeout = 5000');
-    native.pragma('foreign_keys = ON');
+    native = openSqliteFile(path);
   } catch (error) {
     throw new StartupError(
       `cannot open the SQLite database at ${path} (${(error as Error).message}): set TACHO_DATA_DIR to a writable directory`,
     );
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(native) }) });
+  const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
   return {
     db,
     engine: 'sqlite',
+    file: path === ':memory:' ? null : path,
     async ping() {
       await sql`select 1`.execute(db);
     },
     async close() {
       await db.destroy();
-    },
-  };
-}
-
-const STATEMENT_CACHE_SIZE = 256;
-/**
- * A prepared statement takes memory in proportion to its text (a 1,000-row insert, ~27k characters, holds
- * about 1 MB), so the cache is also bounded by the total length of the texts it keeps: about 20 MB.
- */
-const STATEMENT_CACHE_CHARS = 500_000;
-
-/**
- * Kysely's SQLite driver prepares every statement again on each run; for the ingest batch (inserts of up
- * to 1,000 rows × 12 parameters) preparing costs about as much as running. Statements are kept by SQL
- * text, least recently used dropped first. A statement still being iterated (a streamed query) is busy,
- * so a second one is prepared for that run instead of sharing it.
- */
-function withStatementCache(native: SQLite.Database): SqliteDatabase {
-  const cache = new Map<string, SQLite.Statement>();
-  let chars = 0;
-  return {
-    close: () => {
-      cache.clear();
-      native.close();
-    },
-    prepare(sqlText: string) {
-      const cached = cache.get(sqlText);
-      if (cached && !cached.busy) {
-        // Re-inserting keeps the map in least-recently-used order.
-        cache.delete(sqlText);
-        cache.set(sqlText, cached);
-        return cached;
-      }
-      const statement = native.prepare(sqlText);
-      if (!cached && sqlText.length <= STATEMENT_CACHE_CHARS) {
-        cache.set(sqlText, statement);
-        chars += sqlText.length;
-        while (cache.size > STATEMENT_CACHE_SIZE || chars > STATEMENT_CACHE_CHARS) {
-          const oldest = cache.keys().next().value as string;
-          cache.delete(oldest);
-          chars -= oldest.length;
-        }
-      }
-      return statement;
     },
   };
 }
@@ -191,6 +142,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
   return {
     db,
     engine: 'postgres',
+    file: null,
     ...(schema ? { schema } : {}),
     async ping() {
       await sql`select 1`.execute(db);

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe } from 'vitest';
 import { type Engine, openStorage, type Storage } from '../db/index.js';
@@ -33,8 +36,15 @@ export const engines: readonly Engine[] = pgProblem ? ['sqlite'] : ['sqlite', 'p
 /** Opens a fresh, migrated, empty database on the engine; `drop` removes it again. */
 export async function freshStorage(engine: Engine): Promise<Storage & { drop(): Promise<void> }> {
   if (engine === 'sqlite') {
-    const storage = await openStorage({ kind: 'sqlite', path: ':memory:' });
-    return Object.assign(storage, { drop: () => storage.close() });
+    // A file, as in production: the ingest pipeline then writes through its own thread and connection.
+    const dir = mkdtempSync(join(tmpdir(), 'tacho-test-db-'));
+    const storage = await openStorage({ kind: 'sqlite', path: join(dir, 'tacho.db') });
+    return Object.assign(storage, {
+      async drop() {
+        await storage.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    });
   }
   const schema = `t_${process.pid}_${randomBytes(4).toString('hex')}`;
   const storage = await openStorage({ kind: 'postgres', url: TEST_PG_URL }, { schema, poolSize: 5 });

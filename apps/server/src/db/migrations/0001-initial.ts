@@ -86,8 +86,8 @@ export async function up(db: Kysely<unknown>, engine: Engine): Promise<void> {
   await db.schema.createIndex('api_tokens_user').on('api_tokens').column('user_id').execute();
   await db.schema.createIndex('api_tokens_vehicle').on('api_tokens').column('vehicle_id').execute();
 
-  // The hot table. Its primary key is the de-duplication key; on SQLite the rows live in the key's
-  // B-tree (WITHOUT ROWID), which saves a second index write per sample.
+  // The hot table. Its primary key is the de-duplication key. (SQLite first stored it WITHOUT ROWID;
+  // migration 0006 made it a rowid table.)
   let samples = db.schema
     .createTable('samples')
     .addColumn('vehicle_id', 'text', (c) => c.notNull())

@@ -4,6 +4,7 @@ import * as m0001 from './0001-initial.js';
 import * as m0002 from './0002-auth.js';
 import * as m0004 from './0004-aliases.js';
 import * as m0005 from './0005-rollups.js';
+import * as m0006 from './0006-sqlite-rowid-tables.js';
 
 export interface EngineMigration {
   up(db: Kysely<unknown>, engine: Engine): Promise<void>;
@@ -18,4 +19,5 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0002-auth', m0002],
   ['0004-aliases', m0004],
   ['0005-rollups', m0005],
+  ['0006-sqlite-rowid-tables', m0006],
 ];

@@ -21,14 +21,22 @@ export class UpdateBuilder {
     const metrics: Record<string, MetricReading> = {};
     let position: PositionReading | undefined;
     let last = 0;
+    // The newest reading of each metric wins. This runs for every committed sample, so it allocates only
+    // what the update keeps.
+    let newestPosition: (typeof event.samples)[number] | undefined;
     for (const s of event.samples) {
-      last = Math.max(last, s.tsMs);
-      for (const [key, value] of Object.entries(s.metrics)) {
+      if (s.tsMs > last) last = s.tsMs;
+      for (const key in s.metrics) {
         const current = metrics[key];
-        if (!current || current.ts_ms <= s.tsMs) metrics[key] = { value, ts_ms: s.tsMs };
+        if (!current) metrics[key] = { value: s.metrics[key]!, ts_ms: s.tsMs };
+        else if (current.ts_ms <= s.tsMs) {
+          current.value = s.metrics[key]!;
+          current.ts_ms = s.tsMs;
+        }
       }
-      if (s.position && (!position || position.ts_ms <= s.tsMs)) position = { ...s.position, ts_ms: s.tsMs };
+      if (s.position && (!newestPosition || newestPosition.tsMs <= s.tsMs)) newestPosition = s;
     }
+    if (newestPosition?.position) position = { ...newestPosition.position, ts_ms: newestPosition.tsMs };
     if (last === 0) return null;
     const known = this.inUse.get(event.vehicleId) ?? {};
     for (const key of USE_METRICS) {

@@ -6,7 +6,6 @@ import type { HttpServer } from '../../transports/http/server.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { registerReadingRoutes } from './readings.routes.js';
 import { type AuthorizeRead, ReadingsService } from './readings.service.js';
-import { type StoredSample, writeRollups } from './rollups.repo.js';
 
 export { ReadingsService } from './readings.service.js';
 export { connectivityOf, POSITION_METRIC } from './state.js';
@@ -33,12 +32,4 @@ export function createReadings(deps: {
   });
   registerReadingRoutes(deps.http, readings);
   return readings;
-}
-
-/**
- * The ingest pipeline's transactional hook that keeps the minute/hour rollups current: it runs in the
- * batch's transaction with only the samples actually inserted, so duplicates never count twice.
- */
-export function rollupsHook(trx: Db, stored: readonly StoredSample[]): Promise<void> {
-  return writeRollups(trx, stored);
 }

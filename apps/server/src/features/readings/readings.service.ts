@@ -16,16 +16,10 @@ import type { Database } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { Invalid } from '../../lib/errors.js';
 import type { Principal } from '../auth/principal.js';
+import { HOUR_MS, MINUTE_MS, type RollupPeriod } from '../telemetry/rollups.js';
 import { lttb } from './lttb.js';
 import { ReadingsRepo } from './readings.repo.js';
-import {
-  countRaw,
-  HOUR_MS,
-  MINUTE_MS,
-  type RollupPeriod,
-  readRollupGroups,
-  readRollups,
-} from './rollups.repo.js';
+import { countRaw, readRollupGroups, readRollups } from './rollups.repo.js';
 import { buildState } from './state.js';
 
 /**

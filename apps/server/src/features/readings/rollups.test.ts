@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { describeEngines } from '../../test/storage.js';
+import { aggregate, HOUR_MS, MINUTE_MS, writeRollups } from '../telemetry/rollups.js';
 import { lttb } from './lttb.js';
-import { aggregate, HOUR_MS, MINUTE_MS, readRollups, writeRollups } from './rollups.repo.js';
+import { readRollups } from './rollups.repo.js';
 
 const T0 = Date.UTC(2026, 5, 1, 12, 0, 0);
 

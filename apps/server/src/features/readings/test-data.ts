@@ -1,6 +1,6 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
-import { writeRollups } from './rollups.repo.js';
+import { writeRollups } from '../telemetry/rollups.js';
 
 export interface TestSample {
   tsMs: number;

@@ -1,6 +1,4 @@
 import type { MetricValue, Position } from '@tacho/protocol';
-import type { Transaction } from 'kysely';
-import type { Database } from '../../db/index.js';
 import type { RawKeyRow, SampleRow, StateRow } from './telemetry.repo.js';
 import type { RejectionCode, ValidSample } from './validate.js';
 
@@ -14,9 +12,13 @@ export interface IngestSource {
   readonly topic: string;
   readonly vehicleId: string;
   /** Decoders that map device keys say what a raw key means; kept in `raw_keys` for the deep scan. */
-  readonly describeRawKey?: (
-    deviceKey: string,
-  ) => { canonicalKey: string | null; unit: string | null } | null;
+  readonly describeRawKey?: (deviceKey: string) => RawKeyInfo | null;
+}
+
+/** What a source format says a device key means. */
+export interface RawKeyInfo {
+  readonly canonicalKey: string | null;
+  readonly unit: string | null;
 }
 
 export interface IngestResult {
@@ -39,12 +41,6 @@ export interface StoredSample {
   readonly position?: Position;
   readonly raw?: Readonly<Record<string, MetricValue>>;
 }
-
-/** Extra writes that must commit together with the samples (rollups); throwing aborts the batch. */
-export type TransactionalHook = (
-  trx: Transaction<Database>,
-  stored: readonly StoredSample[],
-) => Promise<void>;
 
 const DEAD_LETTER_PAYLOAD_CHARS = 2048;
 
@@ -118,19 +114,32 @@ function isNewer(a: StoredSample, b: StoredSample): boolean {
   return a.tsMs > b.tsMs || (a.tsMs === b.tsMs && a.seq >= b.seq);
 }
 
+/** What `describe` says of each raw key of the sample, for the writer (which cannot call functions). */
+export function describeRawKeys(
+  sample: StoredSample,
+  describe: IngestSource['describeRawKey'],
+): Record<string, RawKeyInfo> | undefined {
+  if (!sample.raw || !describe) return undefined;
+  const info: Record<string, RawKeyInfo> = {};
+  for (const deviceKey in sample.raw) {
+    const described = describe(deviceKey);
+    if (described) info[deviceKey] = described;
+  }
+  return info;
+}
+
+/** The newest value of each (vehicle, device key) in the batch, with what its source said it means. */
 export function latestRawKeys(
-  stored: readonly StoredSample[],
-  describerOf: (sample: StoredSample) => IngestSource['describeRawKey'],
+  stored: ReadonlyArray<StoredSample & { readonly rawInfo?: Readonly<Record<string, RawKeyInfo>> }>,
 ): RawKeyRow[] {
   const latest = new Map<string, RawKeyRow & { seq: number }>();
   for (const s of stored) {
     if (!s.raw) continue;
-    const describer = describerOf(s);
     for (const deviceKey in s.raw) {
       const key = `${s.vehicleId}\u0000${deviceKey}`;
       const current = latest.get(key);
       if (current && !newer(current, s.tsMs, s.seq)) continue;
-      const info = describer?.(deviceKey) ?? null;
+      const info = s.rawInfo?.[deviceKey];
       latest.set(key, {
         vehicle_id: s.vehicleId,
         device_key: deviceKey,

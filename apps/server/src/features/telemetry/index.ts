@@ -24,7 +24,6 @@ export {
   type IngestSource,
   type PipelineOptions,
   type StoredSample,
-  type TransactionalHook,
 } from './pipeline.js';
 export type { DeadLetterPage } from './telemetry.repo.js';
 export { type PublishResult, TelemetryService } from './telemetry.service.js';
@@ -32,7 +31,7 @@ export type { Rejection, RejectionCode } from './validate.js';
 
 /** The telemetry feature as the rest of the app sees it. */
 export interface Telemetry {
-  /** `ingest(source, messages)` for every source format; `addTransactionalHook` for rollups. */
+  /** `ingest(source, messages)` for every source format. */
   readonly pipeline: IngestPipeline;
   readonly service: TelemetryService;
   /** MQTT topic families devices may publish to; source formats add theirs. */

@@ -32,6 +32,12 @@ export function createIngestMetrics(registry: Registry, queuedRows: () => number
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
+    commitWait: new Histogram({
+      name: 'tacho_ingest_commit_wait_seconds',
+      help: 'Time from a payload entering the pipeline to its commit (what a device waits for its PUBACK)',
+      buckets: [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
     failures: new Counter({
       name: 'tacho_ingest_write_failures_total',
       help: 'Batch transactions that failed and were retried',

@@ -6,28 +6,19 @@ import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import { expandObdAll } from '../formats/obd.js';
 import {
+  describeRawKeys,
   type IngestResult,
   type IngestSource,
-  latestRawKeys,
-  latestState,
   payloadText,
   type StoredSample,
   sampleText,
-  type TransactionalHook,
-  toRow,
   toStored,
 } from './batch-rows.js';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
+import type { BatchSample } from './sample-batch.js';
+import { createSampleWriter, type SampleWriter } from './sample-writer.js';
 import { isTransientStorageError } from './storage-errors.js';
-import {
-  type DeadLetterRow,
-  insertDeadLetters,
-  insertSamples,
-  type SampleRow,
-  sampleKey,
-  upsertRawKeys,
-  upsertVehicleState,
-} from './telemetry.repo.js';
+import { type DeadLetterRow, sampleKey } from './telemetry.repo.js';
 import { decodeNativePayload, isRejection, type Rejection, validateMessage } from './validate.js';
 
 export interface PipelineOptions {
@@ -43,7 +34,7 @@ export interface PipelineOptions {
 }
 
 export const defaultPipelineOptions: PipelineOptions = {
-  batchRows: 1000,
+  batchRows: 5000,
   flushMs: 4,
   maxQueuedRows: 20_000,
   deadLetterKeep: 10_000,
@@ -62,7 +53,7 @@ interface Pending {
 
 const MAX_BACKOFF_MS = 2000;
 
-export type { IngestResult, IngestSource, StoredSample, TransactionalHook } from './batch-rows.js';
+export type { IngestResult, IngestSource, StoredSample } from './batch-rows.js';
 
 /**
  * The ingestion pipeline: validate → de-duplicate → batch → one transaction per batch → settle each
@@ -82,8 +73,8 @@ export class IngestPipeline {
   private closed = false;
   private failingSinceMs: number | null = null;
   private writeStartedMs: number | null = null;
-  private readonly hooks: TransactionalHook[] = [];
   private readonly metrics: IngestMetrics;
+  private readonly writer: SampleWriter;
 
   constructor(
     private readonly deps: {
@@ -97,15 +88,7 @@ export class IngestPipeline {
   ) {
     this.options = { ...defaultPipelineOptions, ...options };
     this.metrics = createIngestMetrics(deps.registry, () => this.queuedRows);
-  }
-
-  /** Registers extra writes done inside every batch transaction; returns a function removing it. */
-  addTransactionalHook(hook: TransactionalHook): () => void {
-    this.hooks.push(hook);
-    return () => {
-      const i = this.hooks.indexOf(hook);
-      if (i >= 0) this.hooks.splice(i, 1);
-    };
+    this.writer = createSampleWriter(deps.storage);
   }
 
   /** Decodes a native-format payload (one message or an array) and ingests it. */
@@ -187,6 +170,7 @@ export class IngestPipeline {
     }
     for (const p of this.queue.splice(0)) p.reject(new Unavailable('the server is shutting down'));
     this.queuedRows = 0;
+    await this.writer.close();
   }
 
   private deadLetterRow(
@@ -295,7 +279,11 @@ export class IngestPipeline {
           this.deps.logger.info({ downMs: Date.now() - this.failingSinceMs }, 'telemetry writes recovered');
           this.failingSinceMs = null;
         }
-        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+        const now = Date.now();
+        for (const [i, p] of batch.entries()) {
+          this.metrics.commitWait.observe((now - p.enqueuedMs) / 1000);
+          p.resolve(results[i]!);
+        }
         return;
       } catch (error) {
         this.writeStartedMs = null;
@@ -353,49 +341,40 @@ export class IngestPipeline {
   /** One transaction for the whole batch; returns each caller's counts. */
   private async writeBatch(batch: Pending[]): Promise<Array<{ stored: number; duplicates: number }>> {
     const started = performance.now();
-    const rows: SampleRow[] = [];
+    // A key repeated within the batch is written once, for its first message; the others are duplicates.
+    const samples: BatchSample[] = [];
     const keys: string[][] = [];
-    const firstOwner = new Map<string, StoredSample>();
+    const seen = new Set<string>();
     for (const p of batch) {
       const own: string[] = [];
       for (const s of p.samples) {
         const key = sampleKey(s.vehicleId, s.tsMs, s.seq);
         own.push(key);
-        if (firstOwner.has(key)) continue;
-        firstOwner.set(key, s);
-        rows.push(toRow(s));
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const rawInfo = describeRawKeys(s, p.describeRawKey);
+        samples.push(rawInfo ? { ...s, rawInfo } : s);
       }
       keys.push(own);
     }
     const deadLetters = batch.flatMap((p) => p.deadLetters);
-    const describers = new Map<StoredSample, IngestSource['describeRawKey']>();
-    for (const p of batch)
-      if (p.describeRawKey) for (const s of p.samples) describers.set(s, p.describeRawKey);
-
-    const { storedKeys, storedSamples } = await this.deps.storage.db.transaction().execute(async (trx) => {
-      const storedKeys = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
-      const storedSamples: StoredSample[] = [];
-      for (const [key, s] of firstOwner) if (storedKeys.has(key)) storedSamples.push(s);
-      if (storedSamples.length > 0) {
-        await upsertVehicleState(trx, latestState(storedSamples));
-        const rawRows = latestRawKeys(storedSamples, (s) => describers.get(s));
-        if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
-        for (const hook of this.hooks) await hook(trx, storedSamples);
-      }
-      await insertDeadLetters(trx, deadLetters, this.options.deadLetterKeep);
-      return { storedKeys, storedSamples };
+    const inserted = await this.writer.write({
+      samples,
+      deadLetters,
+      deadLetterKeep: this.options.deadLetterKeep,
     });
     this.metrics.batch.observe((performance.now() - started) / 1000);
 
-    const claimed = new Set<string>();
+    const storedKeys = new Set<string>();
+    const storedSamples: StoredSample[] = [];
+    for (const [i, s] of samples.entries()) {
+      if (!inserted[i]) continue;
+      storedKeys.add(sampleKey(s.vehicleId, s.tsMs, s.seq));
+      storedSamples.push(s);
+    }
     const results = keys.map((own) => {
       let stored = 0;
-      for (const key of own) {
-        if (storedKeys.has(key) && !claimed.has(key)) {
-          claimed.add(key);
-          stored++;
-        }
-      }
+      for (const key of own) if (storedKeys.delete(key)) stored++;
       return { stored, duplicates: own.length - stored };
     });
     const storedCount = storedSamples.length;

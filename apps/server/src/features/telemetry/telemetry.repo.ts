@@ -39,7 +39,7 @@ export function sampleKey(vehicleId: string, tsMs: number, seq: number): string 
 // Both engines allow 32k+ bind parameters per statement; 12 columns × 1,000 rows stays well below.
 const INSERT_CHUNK_ROWS = 1000;
 
-const SAMPLE_COLUMNS = [
+export const SAMPLE_COLUMNS = [
   'vehicle_id',
   'ts_ms',
   'seq',

@@ -1,0 +1,209 @@
+/**
+ * The minute and hour rollups, written by the ingest batch in the transaction that stores the samples
+ * (features/readings reads them to answer long ranges fast).
+ */
+import { type CompiledQuery, type Kysely, sql } from 'kysely';
+import type { Database, RollupsTable } from '../../db/index.js';
+
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 3_600_000;
+
+export type RollupPeriod = 'minute' | 'hour';
+export const rollupTables = { minute: 'rollups_minute', hour: 'rollups_hour' } as const;
+export const rollupWidths = { minute: MINUTE_MS, hour: HOUR_MS } as const;
+
+/** A sample as the rollups need it: only rows actually inserted (not duplicates) may be passed in. */
+export interface RollupSample {
+  readonly vehicleId: string;
+  readonly tsMs: number;
+  /** Canonical metrics, as an object or as the JSON text stored in `samples.metrics`. */
+  readonly metrics: Readonly<Record<string, unknown>> | string;
+}
+
+type Bucket = RollupsTable;
+
+/** Numbers count as themselves, booleans as 0/1; strings (enums, text) have no aggregate. */
+function numeric(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  return null;
+}
+
+/** The buckets of one (vehicle, period start): metric → running aggregate. */
+type Group = Map<string, Bucket>;
+
+/** One string key per sample and period, not per metric: each metric's bucket is then a small-map lookup. */
+function groupOf(groups: Map<string, Group>, vehicleId: string, bucketMs: number): Group {
+  const key = `${vehicleId}\u0000${bucketMs}`;
+  let group = groups.get(key);
+  if (!group) {
+    group = new Map();
+    groups.set(key, group);
+  }
+  return group;
+}
+
+function fold(group: Group, vehicleId: string, bucketMs: number, tsMs: number, metric: string, v: number) {
+  const b = group.get(metric);
+  if (!b) {
+    group.set(metric, {
+      vehicle_id: vehicleId,
+      metric,
+      bucket_ms: bucketMs,
+      count: 1,
+      sum: v,
+      min_value: v,
+      min_ts_ms: tsMs,
+      max_value: v,
+      max_ts_ms: tsMs,
+      first_value: v,
+      first_ts_ms: tsMs,
+      last_value: v,
+      last_ts_ms: tsMs,
+    });
+    return;
+  }
+  b.count += 1;
+  b.sum += v;
+  if (v < b.min_value) {
+    b.min_value = v;
+    b.min_ts_ms = tsMs;
+  }
+  if (v > b.max_value) {
+    b.max_value = v;
+    b.max_ts_ms = tsMs;
+  }
+  if (tsMs < b.first_ts_ms) {
+    b.first_value = v;
+    b.first_ts_ms = tsMs;
+  }
+  if (tsMs >= b.last_ts_ms) {
+    b.last_value = v;
+    b.last_ts_ms = tsMs;
+  }
+}
+
+function rowsOf(groups: Map<string, Group>): Bucket[] {
+  const rows: Bucket[] = [];
+  for (const group of groups.values()) for (const b of group.values()) rows.push(b);
+  return rows;
+}
+
+/** Aggregates samples in memory into one row per (vehicle, metric, bucket) for each period. */
+export function aggregate(samples: readonly RollupSample[]): Record<RollupPeriod, Bucket[]> {
+  const minute = new Map<string, Group>();
+  const hour = new Map<string, Group>();
+  for (const s of samples) {
+    const metrics =
+      typeof s.metrics === 'string' ? (JSON.parse(s.metrics) as Record<string, unknown>) : s.metrics;
+    const minuteMs = Math.floor(s.tsMs / MINUTE_MS) * MINUTE_MS;
+    const hourMs = Math.floor(s.tsMs / HOUR_MS) * HOUR_MS;
+    let minuteGroup: Group | undefined;
+    let hourGroup: Group | undefined;
+    for (const metric in metrics) {
+      const v = numeric(metrics[metric]);
+      if (v === null) continue;
+      minuteGroup ??= groupOf(minute, s.vehicleId, minuteMs);
+      hourGroup ??= groupOf(hour, s.vehicleId, hourMs);
+      fold(minuteGroup, s.vehicleId, minuteMs, s.tsMs, metric, v);
+      fold(hourGroup, s.vehicleId, hourMs, s.tsMs, metric, v);
+    }
+  }
+  return { minute: rowsOf(minute), hour: rowsOf(hour) };
+}
+
+// 13 columns a row; SQLite allows 32,766 bound parameters a statement.
+const CHUNK_ROWS = 1000;
+
+const COLUMNS = [
+  'vehicle_id',
+  'metric',
+  'bucket_ms',
+  'count',
+  'sum',
+  'min_value',
+  'min_ts_ms',
+  'max_value',
+  'max_ts_ms',
+  'first_value',
+  'first_ts_ms',
+  'last_value',
+  'last_ts_ms',
+] as const satisfies ReadonlyArray<keyof Bucket>;
+
+/**
+ * Building a 1,000-row upsert through Kysely costs more than running it, and a statement whose text
+ * changes with every batch's row count is prepared again each time. The text depends only on table, row
+ * count and dialect, so it is compiled once per shape (row counts split into powers of two, so the shapes
+ * stay few) and run with fresh parameters.
+ */
+const compiledUpserts = new WeakMap<object, Map<string, CompiledQuery>>();
+
+function rollupUpsert(db: Kysely<Database>, period: RollupPeriod, rows: number): CompiledQuery {
+  const adapter = db.getExecutor().adapter;
+  let shapes = compiledUpserts.get(adapter);
+  if (!shapes) {
+    shapes = new Map();
+    compiledUpserts.set(adapter, shapes);
+  }
+  const shape = `${period}:${rows}`;
+  let compiled = shapes.get(shape);
+  if (compiled) return compiled;
+  const table = rollupTables[period];
+  const t = (column: string) => sql.ref(`${table}.${column}`);
+  const x = (column: string) => sql.ref(`excluded.${column}`);
+  const placeholder = Object.fromEntries(
+    COLUMNS.map((c) => [c, c === 'vehicle_id' || c === 'metric' ? '' : 0]),
+  ) as unknown as Bucket;
+  compiled = db
+    .insertInto(table)
+    .values(Array.from({ length: rows }, () => placeholder))
+    .onConflict((oc) =>
+      oc.columns(['vehicle_id', 'metric', 'bucket_ms']).doUpdateSet({
+        count: sql`${t('count')} + ${x('count')}`,
+        sum: sql`${t('sum')} + ${x('sum')}`,
+        min_value: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_value')} else ${t('min_value')} end`,
+        min_ts_ms: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_ts_ms')} else ${t('min_ts_ms')} end`,
+        max_value: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_value')} else ${t('max_value')} end`,
+        max_ts_ms: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_ts_ms')} else ${t('max_ts_ms')} end`,
+        first_value: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_value')} else ${t('first_value')} end`,
+        first_ts_ms: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_ts_ms')} else ${t('first_ts_ms')} end`,
+        last_value: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_value')} else ${t('last_value')} end`,
+        last_ts_ms: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_ts_ms')} else ${t('last_ts_ms')} end`,
+      }),
+    )
+    .compile();
+  if (compiled.parameters.length !== rows * COLUMNS.length) {
+    throw new Error('unexpected parameter layout for the rollups upsert');
+  }
+  shapes.set(shape, compiled);
+  return compiled;
+}
+
+/**
+ * Merges the samples into the minute and hour rollups. Call it inside the transaction that inserted the
+ * samples, with only the rows the insert reported as new, so a redelivered message counts once. The merge
+ * is written with CASE, not least()/greatest() or min()/max(), so one statement serves both engines.
+ */
+export async function writeRollups(db: Kysely<Database>, samples: readonly RollupSample[]): Promise<void> {
+  if (samples.length === 0) return;
+  const byPeriod = aggregate(samples);
+  for (const period of ['minute', 'hour'] as const) {
+    const rows = byPeriod[period];
+    let offset = 0;
+    while (offset < rows.length) {
+      const left = Math.min(rows.length - offset, CHUNK_ROWS);
+      // The largest power of two that fits: at most ten statement shapes, at most ten statements.
+      const size = left >= CHUNK_ROWS ? CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
+      const compiled = rollupUpsert(db, period, size);
+      const parameters: unknown[] = new Array(size * COLUMNS.length);
+      let p = 0;
+      for (let r = offset; r < offset + size; r++) {
+        const row = rows[r]!;
+        for (const column of COLUMNS) parameters[p++] = row[column];
+      }
+      await db.executeQuery({ ...compiled, parameters });
+      offset += size;
+    }
+  }
+}

@@ -1,0 +1,99 @@
+import type { Worker } from 'node:worker_threads';
+import type { Storage } from '../../db/index.js';
+import { startWorker } from '../../lib/worker.js';
+import { type SampleBatch, writeSampleBatch } from './sample-batch.js';
+
+/** Writes ingest batches, one transaction each. */
+export interface SampleWriter {
+  /** Resolves after commit with, per sample, whether it was inserted (false: stored before). */
+  write(batch: SampleBatch): Promise<boolean[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * A SQLite file gets a writer thread with a connection of its own: better-sqlite3 blocks while a
+ * transaction runs (inserts, page writes, fsync), and on the main thread that would stall every socket
+ * for as long. PostgreSQL (asynchronous already) and in-memory SQLite write on the storage's connection.
+ * Decision record: docs/decisions/0006-sqlite-writer-thread.md.
+ */
+export function createSampleWriter(storage: Storage): SampleWriter {
+  if (storage.file !== null) return new SqliteThreadWriter(storage.file);
+  return {
+    write: (batch) => storage.db.transaction().execute((trx) => writeSampleBatch(trx, batch)),
+    close: async () => {},
+  };
+}
+
+/** Messages to and from `sample-writer.worker.ts`. */
+export interface WriteRequest {
+  readonly id: number;
+  readonly batch: SampleBatch;
+}
+export type WriteReply =
+  | { readonly id: number; readonly inserted: boolean[] }
+  | { readonly id: number; readonly error: { readonly message: string; readonly code?: string } };
+
+interface InFlight {
+  resolve(inserted: boolean[]): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Posts batches to the writer thread and settles each when the thread reports its commit. An error
+ * keeps its `code` (SQLITE_CONSTRAINT_…) so the pipeline still tells bad data from an outage. If the
+ * thread dies, what it held fails as an outage (the pipeline retries; a batch it did commit then shows
+ * as duplicates) and the next write starts a new thread.
+ */
+class SqliteThreadWriter implements SampleWriter {
+  private worker: Worker | null = null;
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextId = 1;
+
+  constructor(private readonly file: string) {}
+
+  write(batch: SampleBatch): Promise<boolean[]> {
+    const worker = this.worker ?? this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.inFlight.set(id, { resolve, reject });
+      worker.postMessage({ id, batch } satisfies WriteRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    this.failAll(new Error('the SQLite writer was closed'));
+    await worker?.terminate();
+  }
+
+  private start(): Worker {
+    const worker = startWorker(new URL('./sample-writer.worker.js', import.meta.url), {
+      workerData: { file: this.file },
+    });
+    // The server's own lifetime decides when to stop; an idle writer thread must not keep it alive.
+    worker.unref();
+    worker.on('message', (reply: WriteReply) => {
+      const call = this.inFlight.get(reply.id);
+      if (!call) return;
+      this.inFlight.delete(reply.id);
+      if ('inserted' in reply) call.resolve(reply.inserted);
+      else call.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+    });
+    const lost = (error: Error) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      this.failAll(error);
+      void worker.terminate();
+    };
+    worker.on('error', (error) => lost(new Error(`the SQLite writer thread failed: ${error.message}`)));
+    worker.on('exit', (code) => lost(new Error(`the SQLite writer thread exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private failAll(error: Error): void {
+    for (const call of this.inFlight.values()) call.reject(error);
+    this.inFlight.clear();
+  }
+}
