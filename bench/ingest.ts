@@ -27,7 +27,7 @@ import { type NativeMessage, VehicleSimulator } from '@tacho/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
-import { freePort, mb, memoryOf, sleep, waitReady } from './support.js';
+import { builtServer, freePort, mb, memoryOf, sleep, waitReady } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
@@ -253,32 +253,26 @@ async function main(): Promise<void> {
   }
   const brokerUrl = flags.broker ?? `mqtt://127.0.0.1:${mqttPort}`;
   const external = flags.broker !== undefined;
-  // `node --import tsx` rather than the tsx CLI: the CLI runs the server in a second process, and the
-  // memory figures must be the server's own.
+  // The compiled server, started by node itself so that the memory figures are the server's own.
   // TACHO_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
   const nodeArgs = process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const server = spawn(
-    process.execPath,
-    [...nodeArgs, '--import', 'tsx', join(root, 'apps/server/src/main.ts')],
-    {
-      cwd: root,
-      env: {
-        ...process.env,
-        TACHO_PORT: String(port),
-        TACHO_MQTT_PORT: String(mqttPort),
-        TACHO_DATA_DIR: dataDir,
-        TACHO_LOG_LEVEL: 'warn',
-        TSX_TSCONFIG_PATH: join(root, 'tsconfig.check.json'),
-        TACHO_ADMIN_EMAIL: ADMIN.email,
-        TACHO_ADMIN_PASSWORD: ADMIN.password,
-        TACHO_REDIS_URL: '',
-        TACHO_DATABASE_URL: database,
-        TACHO_MQTT_URL: external ? brokerUrl : '',
-        TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+  const server = spawn(process.execPath, [...nodeArgs, builtServer()], {
+    cwd: root,
+    env: {
+      ...process.env,
+      TACHO_PORT: String(port),
+      TACHO_MQTT_PORT: String(mqttPort),
+      TACHO_DATA_DIR: dataDir,
+      TACHO_LOG_LEVEL: 'warn',
+      TACHO_ADMIN_EMAIL: ADMIN.email,
+      TACHO_ADMIN_PASSWORD: ADMIN.password,
+      TACHO_REDIS_URL: '',
+      TACHO_DATABASE_URL: database,
+      TACHO_MQTT_URL: external ? brokerUrl : '',
+      TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
     },
-  );
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const clients: MqttClient[] = [];
   try {
     await waitReady(base, server);

@@ -24,7 +24,7 @@ import { createTestUser } from '../apps/server/src/features/auth/testing.js';
 import { writeRollups } from '../apps/server/src/features/telemetry/rollups.js';
 import { createApp, loadConfig, openStorage, type Storage } from '../apps/server/src/index.js';
 import { TEST_PG_URL } from '../apps/server/src/test/storage.js';
-import { freePort, mb, memoryOf, waitReady } from './support.js';
+import { builtServer, freePort, mb, memoryOf, waitReady } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
@@ -126,9 +126,8 @@ async function fanout(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tacho-bench-live-'));
   const [port, mqttPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
-  // `node --import tsx` (not the tsx CLI, which would put a wrapper process between us and the server) so
-  // the RSS read below is the server's own.
-  const server = spawn(process.execPath, ['--import', 'tsx', join(root, 'apps/server/src/main.ts')], {
+  // The compiled server, started by node itself so that the RSS read below is the server's own.
+  const server = spawn(process.execPath, [builtServer()], {
     cwd: root,
     env: {
       ...process.env,
@@ -140,7 +139,6 @@ async function fanout(): Promise<void> {
       TACHO_ADMIN_PASSWORD: ADMIN.password,
       TACHO_REDIS_URL: '',
       TACHO_DATABASE_URL: '',
-      TSX_TSCONFIG_PATH: join(root, 'tsconfig.check.json'),
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
