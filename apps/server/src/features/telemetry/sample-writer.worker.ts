@@ -14,6 +14,9 @@ import { SAMPLE_COLUMNS } from './telemetry.repo.js';
 const port = parentPort;
 if (!port) throw new Error('sample-writer.worker must run in a worker thread');
 const native = openSqliteFile((workerData as { file: string }).file);
+// The pages every batch touches (each vehicle's newest index leaves, the current rollup and state rows)
+// outgrow SQLite's default 2 MB cache once the database holds millions of samples.
+native.pragma('cache_size = -16384');
 const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
 
 /**
