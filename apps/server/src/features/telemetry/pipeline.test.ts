@@ -196,6 +196,44 @@ describeEngines('ingest pipeline', (ctx) => {
     expect(minute.reduce((n, r) => n + Number(r.count), 0)).toBe(250);
   });
 
+  it('stores everything while other transactions read and write the same database meanwhile', async () => {
+    // On SQLite the batches commit from the writer thread's own connection: a main-thread transaction
+    // that reads, waits, then writes must neither fail (SQLITE_BUSY) nor make a batch fail.
+    const { pipeline, source } = await setup({ batchRows: 50, flushMs: 1 });
+    const ingests = (async () => {
+      const results = [];
+      for (let i = 0; i < 40; i++) {
+        const batch = Array.from({ length: 25 }, (_, j) => ({
+          ts: T0 - 600_000 + i * 25 + j,
+          metrics: { speed_kmh: j },
+        }));
+        results.push(await pipeline.ingest(source, batch));
+      }
+      return results;
+    })();
+    const transactions = (async () => {
+      for (let i = 0; i < 20; i++) {
+        await ctx.storage.db.transaction().execute(async (trx) => {
+          const before = await trx.selectFrom('settings').select('key').execute();
+          // Long enough for the writer to commit a batch in between.
+          await new Promise((resolve) => setTimeout(resolve, 15));
+          await trx
+            .insertInto('settings')
+            .values({ key: `k${i}`, value: String(before.length), updated_ms: T0 })
+            .execute();
+        });
+      }
+    })();
+    const [results] = await Promise.all([ingests, transactions]);
+    expect(results.reduce((n, r) => n + r.stored, 0)).toBe(1000);
+    const { n } = await ctx.storage.db
+      .selectFrom('samples')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    expect(Number(n)).toBe(1000);
+    expect(await ctx.storage.db.selectFrom('settings').select('key').execute()).toHaveLength(20);
+  });
+
   it('dead-letters a message whose vehicle vanished instead of blocking the others', async () => {
     const { pipeline, source } = await setup();
     const gone = { ...source, vehicleId: 'no-such-vehicle' };
