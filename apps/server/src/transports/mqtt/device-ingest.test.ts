@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import SQLite from 'better-sqlite3';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestUser } from '../../features/auth/testing.js';
@@ -58,6 +59,41 @@ for (const engine of engines) {
       );
       // The PUBACK has arrived: the row must already be there, with no waiting.
       expect(await samples()).toMatchObject([{ vehicle_id: car.vehicleId, ts_ms: ts, source: 'mqtt' }]);
+    });
+
+    it('holds every PUBACK of streams of QoS 1 messages until they are committed', async () => {
+      const base = await app.listen();
+      const tcp = await connect(url, { username: car.vin, password: car.token });
+      const ws = await connect(`${base.replace(/^http/, 'ws')}/mqtt`, {
+        username: car.vin,
+        password: car.token,
+      });
+      // Another connection holds the database's write lock, as a backup or a second process might:
+      // nothing can commit until it lets go.
+      const lock = app.storage.file ? new SQLite(app.storage.file) : null;
+      lock?.exec('begin immediate');
+      const acked: number[] = [];
+      const t0 = Date.now() - 10_000;
+      const sends = [tcp, ws].flatMap((client, c) =>
+        Array.from({ length: 100 }, (_, i) =>
+          client
+            .publishAsync(
+              `tacho/v1/${car.vin}/telemetry`,
+              JSON.stringify({ ts: t0 + c * 1000 + i, metrics: { speed_kmh: i } }),
+              { qos: 1 },
+            )
+            .then(() => void acked.push(i)),
+        ),
+      );
+      if (lock) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(acked).toEqual([]);
+        lock.exec('rollback');
+        lock.close();
+      }
+      await Promise.all(sends);
+      expect(acked).toHaveLength(200);
+      expect(await samples()).toHaveLength(200);
     });
 
     it('acknowledges an invalid message too, after keeping it as a dead letter', async () => {

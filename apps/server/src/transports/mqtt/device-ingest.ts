@@ -14,6 +14,9 @@ export interface DeviceIngestDeps {
 const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
 
+/** QoS 1 messages a device may have read but not yet committed before its reads wait for commits. */
+const MAX_UNCOMMITTED = 100;
+
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -30,6 +33,7 @@ function hasWildcard(value: string): boolean {
  */
 export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const devices = new WeakMap<Client, DeviceIdentity>();
+  const acks = new WeakMap<Client, { chain: Promise<void>; uncommitted: number }>();
 
   aedes.authenticate = (client, username, password, done) => {
     if (typeof client.id === 'string' && hasWildcard(client.id)) {
@@ -57,8 +61,9 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     );
   };
 
-  // Ingestion happens here rather than in `published`: aedes writes the QoS 1 PUBACK right after this
-  // callback and before `published` runs, so this is the only hook that can hold the PUBACK until commit.
+  // Ingestion happens here rather than in `published`: aedes would write the QoS 1 PUBACK right after
+  // this callback and before `published` runs, so this is the only hook that sees a message before any
+  // acknowledgement (see acknowledgeAfterCommit).
   aedes.authorizePublish = (client, packet, done) => {
     // The broker's own messages ($SYS) have no client.
     if (!client) return done(null);
@@ -69,16 +74,66 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       return done(new Error(`publishing to ${packet.topic} is not allowed`));
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    topic.handle(device, packet.topic, payload).then(
-      () => done(null),
-      (error: unknown) => {
-        // Not stored (shutting down): no PUBACK. The error closes the connection, so the device sends
-        // the message again after reconnecting instead of waiting on a stalled session.
-        deps.logger.warn({ err: error, clientId: client.id }, 'mqtt message not stored');
-        done(error as Error);
-      },
+    // Settles to true or the error, never rejects: a rejection nobody listens to yet would end the process.
+    const outcome = topic.handle(device, packet.topic, payload).then(
+      () => true as const,
+      (error: unknown) => error as Error,
     );
+    if (packet.qos === 1) return acknowledgeAfterCommit(client, packet, outcome, done);
+    // QoS 0 (nothing to acknowledge) and QoS 2 (aedes' own handshake): the callback waits for the commit.
+    void outcome.then((result) => {
+      if (result === true) return done(null);
+      notStored(client, result);
+      done(result);
+    });
   };
+
+  /**
+   * QoS 1: this server writes the PUBACK itself once the message is committed, in the order the PUBLISH
+   * packets arrived (MQTT 3.1.1 §4.6), and tells aedes at once that the packet is fine — as QoS 0, so aedes
+   * sends no PUBACK of its own. aedes reads a client's next packets only when every callback of the current
+   * read has answered; answering at the commit allowed each device one read per commit. A device may have
+   * up to MAX_UNCOMMITTED messages waiting; beyond that the callback waits for the commit again, so memory
+   * stays bounded per connection. If a message cannot be stored, no PUBACK is sent and the connection is
+   * closed: the device sends it again after reconnecting.
+   */
+  function acknowledgeAfterCommit(
+    client: Client,
+    packet: { qos: number; messageId?: number },
+    outcome: Promise<true | Error>,
+    done: (error?: Error | null) => void,
+  ): void {
+    const messageId = packet.messageId ?? 0;
+    const state = acks.get(client) ?? { chain: Promise.resolve(), uncommitted: 0 };
+    acks.set(client, state);
+    state.uncommitted++;
+    state.chain = state.chain
+      .then(async () => {
+        const result = await outcome;
+        state.uncommitted--;
+        if (result !== true) return notStored(client, result);
+        const conn = client.conn as { writable?: boolean; write(chunk: Buffer): boolean };
+        if (client.closed || conn.writable === false) return;
+        try {
+          // PUBACK: fixed header 0x40, remaining length 2, the packet identifier (MQTT 3.1.1 and 5 alike).
+          conn.write(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
+        } catch (error) {
+          // The connection broke under us: the device sends again after reconnecting.
+          deps.logger.debug({ err: error, clientId: client.id }, 'mqtt PUBACK not written');
+        }
+      })
+      .catch((error: unknown) => deps.logger.error({ err: error, clientId: client.id }, 'mqtt PUBACK chain'));
+    packet.qos = 0;
+    if (state.uncommitted <= MAX_UNCOMMITTED) done(null);
+    else void outcome.then(() => done(null));
+  }
+
+  function notStored(client: Client, error: Error): void {
+    // Not stored (shutting down): no PUBACK. Closing the connection makes the device send the message
+    // again after reconnecting instead of waiting on a stalled session.
+    deps.logger.warn({ err: error, clientId: client.id }, 'mqtt message not stored');
+    if (!client.closed) client.close();
+  }
 
   aedes.authorizeSubscribe = (client, subscription, done) => {
     const device = devices.get(client);
