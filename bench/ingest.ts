@@ -93,7 +93,8 @@ async function serverView(
     if (['0.02', '0.05', '0.1'].includes(le) && count > 0)
       waits.push(`${((within / count) * 100).toFixed(1)}% ≤ ${Number(le) * 1000} ms`);
   }
-  return `server: ${n} batches, ${avgMs.toFixed(1)} ms each on average; arrival→commit ${waits.join(', ')}`;
+  const heap = `heap ${(read('tacho_nodejs_heap_size_total_bytes') / 1048576).toFixed(0)} MB, external ${(read('tacho_nodejs_external_memory_bytes') / 1048576).toFixed(0)} MB`;
+  return `${heap}; server: ${n} batches, ${avgMs.toFixed(1)} ms each on average; arrival→commit ${waits.join(', ')}`;
 }
 
 async function storedCount(base: string): Promise<number> {
@@ -334,7 +335,7 @@ async function main(): Promise<void> {
         (external ? 'broker PUBACK' : 'publish→commit') +
         ` p50 ${pct(f.latencies, 50).toFixed(1)} ms, p99 ${pct(f.latencies, 99).toFixed(1)} ms`,
     );
-    console.log(`  ${await serverView(base, view)}`);
+    console.log(`  ${await serverView(base, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
 
     const before2 = await storedCount(base);
     const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
@@ -345,7 +346,7 @@ async function main(): Promise<void> {
         `lost ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
         `max ${pct(p.latencies, 100).toFixed(1)} ms`,
     );
-    console.log(`  ${await serverView(base, view)}`);
+    console.log(`  ${await serverView(base, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
 
     const h = await httpBatches(
       base,
@@ -358,7 +359,7 @@ async function main(): Promise<void> {
         `${(h.samples / h.elapsedS).toFixed(0)} samples/s stored; request p50 ${pct(h.latencies, 50).toFixed(0)} ms, ` +
         `p99 ${pct(h.latencies, 99).toFixed(0)} ms`,
     );
-    console.log(`  ${await serverView(base, view)}`);
+    console.log(`  ${await serverView(base, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
 
     const mem = memoryOf(pid);
     console.log(`server memory: baseline RSS ${mb(baseline)}, peak RSS ${mb(mem.peak)}\n`);

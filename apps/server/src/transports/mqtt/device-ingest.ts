@@ -17,6 +17,12 @@ const BAD_USERNAME_OR_PASSWORD = 4;
 /** QoS 1 messages a device may have read but not yet committed before its reads wait for commits. */
 const MAX_UNCOMMITTED = 100;
 
+interface PendingAck {
+  readonly messageId: number;
+  /** null until the commit settles; then true (stored) or why it was not. */
+  result: true | Error | null;
+}
+
 function refusal(returnCode: number, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -33,7 +39,8 @@ function hasWildcard(value: string): boolean {
  */
 export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const devices = new WeakMap<Client, DeviceIdentity>();
-  const acks = new WeakMap<Client, { chain: Promise<void>; uncommitted: number }>();
+  /** Per connection, the QoS 1 messages read and not yet acknowledged, in arrival order. */
+  const acks = new WeakMap<Client, PendingAck[]>();
 
   aedes.authenticate = (client, username, password, done) => {
     if (typeof client.id === 'string' && hasWildcard(client.id)) {
@@ -103,29 +110,58 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     outcome: Promise<true | Error>,
     done: (error?: Error | null) => void,
   ): void {
-    const messageId = packet.messageId ?? 0;
-    const state = acks.get(client) ?? { chain: Promise.resolve(), uncommitted: 0 };
-    acks.set(client, state);
-    state.uncommitted++;
-    state.chain = state.chain
-      .then(async () => {
-        const result = await outcome;
-        state.uncommitted--;
-        if (result !== true) return notStored(client, result);
-        const conn = client.conn as { writable?: boolean; write(chunk: Buffer): boolean };
-        if (client.closed || conn.writable === false) return;
+    let queue = acks.get(client);
+    if (!queue) {
+      queue = [];
+      acks.set(client, queue);
+    }
+    const ack: PendingAck = { messageId: packet.messageId ?? 0, result: null };
+    queue.push(ack);
+    void outcome.then((result) => {
+      ack.result = result;
+      flushAcks(client);
+    });
+    packet.qos = 0;
+    if (queue.length <= MAX_UNCOMMITTED) done(null);
+    else void outcome.then(() => done(null));
+  }
+
+  /**
+   * Writes the PUBACKs of the committed messages at the head of the client's queue, all in one write (a
+   * batch commits many messages of a device at once); stops at the first message not committed yet.
+   */
+  function flushAcks(client: Client): void {
+    const queue = acks.get(client);
+    if (!queue) return;
+    let n = 0;
+    while (n < queue.length && queue[n]!.result === true) n++;
+    const failed = queue[n]?.result;
+    if (n > 0) {
+      const conn = client.conn as { writable?: boolean; write(chunk: Buffer): boolean };
+      if (!client.closed && conn.writable !== false) {
+        // PUBACK: fixed header 0x40, remaining length 2, the packet identifier (MQTT 3.1.1 and 5 alike).
+        const bytes = Buffer.allocUnsafe(4 * n);
+        for (let i = 0; i < n; i++) {
+          const id = queue[i]!.messageId;
+          bytes[4 * i] = 0x40;
+          bytes[4 * i + 1] = 0x02;
+          bytes[4 * i + 2] = id >> 8;
+          bytes[4 * i + 3] = id & 0xff;
+        }
         try {
-          // PUBACK: fixed header 0x40, remaining length 2, the packet identifier (MQTT 3.1.1 and 5 alike).
-          conn.write(Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]));
+          conn.write(bytes);
         } catch (error) {
           // The connection broke under us: the device sends again after reconnecting.
           deps.logger.debug({ err: error, clientId: client.id }, 'mqtt PUBACK not written');
         }
-      })
-      .catch((error: unknown) => deps.logger.error({ err: error, clientId: client.id }, 'mqtt PUBACK chain'));
-    packet.qos = 0;
-    if (state.uncommitted <= MAX_UNCOMMITTED) done(null);
-    else void outcome.then(() => done(null));
+      }
+      queue.splice(0, n);
+    }
+    if (failed instanceof Error) {
+      // Nothing after a message that was not stored is acknowledged either: the connection closes.
+      queue.length = 0;
+      notStored(client, failed);
+    }
   }
 
   function notStored(client: Client, error: Error): void {
