@@ -40,6 +40,13 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
+/** CPU time a process has used so far (all its threads, user + system), in seconds (Linux). */
+export function cpuSecondsOf(pid: number): number {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** Polls the server's /ready for up to a minute; fails at once if the child exits. */
 export async function waitReady(base: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 60_000;

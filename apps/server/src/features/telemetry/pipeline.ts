@@ -394,16 +394,8 @@ export class IngestPipeline {
     }
     for (const [vehicleId, list] of byVehicle) {
       list.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
-      this.deps.events.emit('samples.stored', {
-        vehicleId,
-        samples: list.map((s) => ({
-          tsMs: s.tsMs,
-          seq: s.seq,
-          metrics: s.metrics,
-          ...(s.position ? { position: s.position } : {}),
-          ...(s.raw ? { raw: s.raw } : {}),
-        })),
-      });
+      // The stored samples themselves (read-only to listeners), not copies: this runs for every sample.
+      this.deps.events.emit('samples.stored', { vehicleId, samples: list });
     }
   }
 }

@@ -41,6 +41,10 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const devices = new WeakMap<Client, DeviceIdentity>();
   /** Per connection, the QoS 1 messages read and not yet acknowledged, in arrival order. */
   const acks = new WeakMap<Client, PendingAck[]>();
+  /** QoS 1 packets handed to the pipeline, which aedes need not publish to subscribers (see below). */
+  const ingested = new WeakSet<object>();
+  /** Connections with a PUBACK flush already scheduled. */
+  const flushing = new WeakSet<Client>();
 
   aedes.authenticate = (client, username, password, done) => {
     if (typeof client.id === 'string' && hasWildcard(client.id)) {
@@ -119,9 +123,16 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     queue.push(ack);
     void outcome.then((result) => {
       ack.result = result;
-      flushAcks(client);
+      // A commit settles many messages of a device in one go: flush once they all have their result.
+      if (flushing.has(client)) return;
+      flushing.add(client);
+      setImmediate(() => {
+        flushing.delete(client);
+        flushAcks(client);
+      });
     });
     packet.qos = 0;
+    ingested.add(packet);
     if (queue.length <= MAX_UNCOMMITTED) done(null);
     else void outcome.then(() => done(null));
   }
@@ -170,6 +181,17 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     deps.logger.warn({ err: error, clientId: client.id }, 'mqtt message not stored');
     if (!client.closed) client.close();
   }
+
+  // A telemetry message, once ingested, has nobody to go to: devices may subscribe to their commands only,
+  // and Tacho reads telemetry from the pipeline, not from the broker. Skipping aedes' fan-out for it
+  // (topic matching, retained store, delivery) saves a good part of the broker's work per message.
+  // aedes calls it as publish(packet, client, done) from its handlers, publish(packet, done) from outside.
+  type Done = (error?: Error | null) => void;
+  const publish = aedes.publish.bind(aedes) as (packet: object, client?: unknown, done?: Done) => void;
+  (aedes as unknown as { publish: typeof publish }).publish = (packet, client, done) => {
+    if (!ingested.delete(packet)) return publish(packet, client, done);
+    (typeof client === 'function' ? (client as Done) : done)?.(null);
+  };
 
   aedes.authorizeSubscribe = (client, subscription, done) => {
     const device = devices.get(client);
