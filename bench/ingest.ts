@@ -293,7 +293,7 @@ async function main(): Promise<void> {
       TACHO_MQTT_URL: external ? brokerUrl : '',
       TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.TACHO_BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'inherit'],
   });
   const clients: MqttClient[] = [];
   try {
