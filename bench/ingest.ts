@@ -367,7 +367,7 @@ async function main(): Promise<void> {
     const committedPaced = (await storedCount(base)) - before2;
     console.log(
       `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
-        `lost ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
+        `${external ? 'not delivered to Tacho by the broker (its queue limit, see README)' : 'lost'} ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
         `max ${pct(p.latencies, 100).toFixed(1)} ms`,
     );
     console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
