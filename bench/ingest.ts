@@ -74,7 +74,14 @@ const pct = (sorted: Float64Array, p: number) =>
 async function serverView(
   base: string,
   pid: number,
-  since: { batches: number; seconds: number; waits: Map<string, number>; cpu: number; stored: number },
+  since: {
+    batches: number;
+    seconds: number;
+    waits: Map<string, number>;
+    cpu: number;
+    stored: number;
+    slow: number;
+  },
 ): Promise<string> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
@@ -101,7 +108,15 @@ async function serverView(
   since.cpu = cpu;
   since.stored = stored;
   const heap = `CPU ${perMessage.toFixed(0)} µs/message, heap ${(read('tacho_nodejs_heap_size_total_bytes') / 1048576).toFixed(0)} MB, external ${(read('tacho_nodejs_external_memory_bytes') / 1048576).toFixed(0)} MB`;
-  return `${heap}; server: ${n} batches, ${avgMs.toFixed(1)} ms each on average; arrival→commit ${waits.join(', ')}`;
+  // How many of this phase's batches took longer than 50 ms (a checkpoint, a pause): they make the tail.
+  const slow = (le: string) =>
+    read('tacho_ingest_batch_seconds_count') -
+    Number(
+      new RegExp(`^tacho_ingest_batch_seconds_bucket\\{le="${le}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0,
+    );
+  const slowBatches = slow('0.05') - since.slow;
+  since.slow = slow('0.05');
+  return `${heap}; server: ${n} batches, ${avgMs.toFixed(1)} ms each on average, ${slowBatches} over 50 ms; arrival→commit ${waits.join(', ')}`;
 }
 
 async function storedCount(base: string): Promise<number> {
@@ -344,7 +359,7 @@ async function main(): Promise<void> {
       `\ningest bench: ${engine}, ${brokerName}, ${publishers} publishers, QoS 1, ~${sample}-byte messages\n`,
     );
 
-    const view = { batches: 0, seconds: 0, waits: new Map<string, number>(), cpu: 0, stored: 0 };
+    const view = { batches: 0, seconds: 0, waits: new Map<string, number>(), cpu: 0, stored: 0, slow: 0 };
     await serverView(base, pid, view);
     const before = await storedCount(base);
     const clientCpu = process.cpuUsage();
