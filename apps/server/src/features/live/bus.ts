@@ -8,6 +8,11 @@ export interface LiveBus {
   publish(vehicleId: string, payload: string): Promise<void>;
   /** Calls `handler` with each payload published for the vehicle, in order; resolves once subscribed. */
   subscribe(vehicleId: string, handler: (payload: string) => void): Promise<() => void>;
+  /**
+   * False when no subscriber anywhere can receive the vehicle's updates, so none need be built. Only a bus
+   * that sees every subscriber (the in-process one) can say so; without it, updates are always published.
+   */
+  reaches?(vehicleId: string): boolean;
   close(): Promise<void>;
 }
 
@@ -46,6 +51,10 @@ export class HandlerTable {
         onError(error);
       }
     }
+  }
+
+  has(vehicleId: string): boolean {
+    return this.handlers.has(vehicleId);
   }
 
   get vehicleCount(): number {

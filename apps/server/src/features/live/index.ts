@@ -91,6 +91,8 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
   const builder = new UpdateBuilder(config.offlineAfterS);
   const offs = [
     events.on('samples.stored', (event) => {
+      // Nobody follows this vehicle: remember what connectivity needs, build nothing (ingest's hot path).
+      if (bus.reaches?.(event.vehicleId) === false) return builder.observe(event);
       const update = builder.build(event, Date.now());
       if (!update) return;
       // Serialized once here; every instance and every socket forwards these bytes unchanged.

@@ -16,5 +16,9 @@ export class MemoryBus implements LiveBus {
     };
   }
 
+  reaches(vehicleId: string): boolean {
+    return this.table.has(vehicleId);
+  }
+
   async close(): Promise<void> {}
 }

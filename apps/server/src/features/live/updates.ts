@@ -17,6 +17,36 @@ export class UpdateBuilder {
   private readonly inUse = new Map<string, Record<string, MetricReading>>();
   constructor(private readonly offlineAfterS: number) {}
 
+  /**
+   * Keeps only what later updates need (the newest ignition, speed and charging state) when nobody is
+   * listening for this vehicle, without building an update.
+   */
+  observe(event: StoredEvent): void {
+    const newest: Record<string, MetricReading> = {};
+    for (const s of event.samples) {
+      for (const key of USE_METRICS) {
+        const value = s.metrics[key];
+        if (value === undefined) continue;
+        const current = newest[key];
+        if (!current || current.ts_ms <= s.tsMs) newest[key] = { value, ts_ms: s.tsMs };
+      }
+    }
+    this.remember(event.vehicleId, newest);
+  }
+
+  private remember(
+    vehicleId: string,
+    readings: Record<string, MetricReading>,
+  ): Record<string, MetricReading> {
+    const known = this.inUse.get(vehicleId) ?? {};
+    for (const key of USE_METRICS) {
+      const reading = readings[key];
+      if (reading && (!known[key] || known[key].ts_ms <= reading.ts_ms)) known[key] = { ...reading };
+    }
+    this.inUse.set(vehicleId, known);
+    return known;
+  }
+
   build(event: StoredEvent, nowMs: number): UpdateMessage | null {
     const metrics: Record<string, MetricReading> = {};
     let position: PositionReading | undefined;
@@ -38,12 +68,7 @@ export class UpdateBuilder {
     }
     if (newestPosition?.position) position = { ...newestPosition.position, ts_ms: newestPosition.tsMs };
     if (last === 0) return null;
-    const known = this.inUse.get(event.vehicleId) ?? {};
-    for (const key of USE_METRICS) {
-      const reading = metrics[key];
-      if (reading && (!known[key] || known[key].ts_ms <= reading.ts_ms)) known[key] = reading;
-    }
-    this.inUse.set(event.vehicleId, known);
+    const known = this.remember(event.vehicleId, metrics);
     const connectivity = connectivityOf(
       last,
       { ...known, ...metrics },
