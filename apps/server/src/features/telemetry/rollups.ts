@@ -2,7 +2,8 @@
  * The minute and hour rollups, written by the ingest batch in the transaction that stores the samples
  * (features/readings reads them to answer long ranges fast).
  */
-import { type CompiledQuery, type Kysely, sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { ChunkedStatement } from '../../db/chunked-statement.js';
 import type { Database, RollupsTable } from '../../db/index.js';
 
 export const MINUTE_MS = 60_000;
@@ -112,9 +113,6 @@ export function aggregate(samples: readonly RollupSample[]): Record<RollupPeriod
   return { minute: rowsOf(minute), hour: rowsOf(hour) };
 }
 
-// 13 columns a row; SQLite allows 32,766 bound parameters a statement.
-const CHUNK_ROWS = 1000;
-
 const COLUMNS = [
   'vehicle_id',
   'metric',
@@ -131,54 +129,36 @@ const COLUMNS = [
   'last_ts_ms',
 ] as const satisfies ReadonlyArray<keyof Bucket>;
 
-/**
- * Building a 1,000-row upsert through Kysely costs more than running it, and a statement whose text
- * changes with every batch's row count is prepared again each time. The text depends only on table, row
- * count and dialect, so it is compiled once per shape (row counts split into powers of two, so the shapes
- * stay few) and run with fresh parameters.
- */
-const compiledUpserts = new WeakMap<object, Map<string, CompiledQuery>>();
-
-function rollupUpsert(db: Kysely<Database>, period: RollupPeriod, rows: number): CompiledQuery {
-  const adapter = db.getExecutor().adapter;
-  let shapes = compiledUpserts.get(adapter);
-  if (!shapes) {
-    shapes = new Map();
-    compiledUpserts.set(adapter, shapes);
-  }
-  const shape = `${period}:${rows}`;
-  let compiled = shapes.get(shape);
-  if (compiled) return compiled;
+/** The upsert merging a batch's buckets into one period's table. */
+function rollupUpsert(period: RollupPeriod): ChunkedStatement<Bucket> {
   const table = rollupTables[period];
   const t = (column: string) => sql.ref(`${table}.${column}`);
   const x = (column: string) => sql.ref(`excluded.${column}`);
   const placeholder = Object.fromEntries(
     COLUMNS.map((c) => [c, c === 'vehicle_id' || c === 'metric' ? '' : 0]),
   ) as unknown as Bucket;
-  compiled = db
-    .insertInto(table)
-    .values(Array.from({ length: rows }, () => placeholder))
-    .onConflict((oc) =>
-      oc.columns(['vehicle_id', 'metric', 'bucket_ms']).doUpdateSet({
-        count: sql`${t('count')} + ${x('count')}`,
-        sum: sql`${t('sum')} + ${x('sum')}`,
-        min_value: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_value')} else ${t('min_value')} end`,
-        min_ts_ms: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_ts_ms')} else ${t('min_ts_ms')} end`,
-        max_value: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_value')} else ${t('max_value')} end`,
-        max_ts_ms: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_ts_ms')} else ${t('max_ts_ms')} end`,
-        first_value: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_value')} else ${t('first_value')} end`,
-        first_ts_ms: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_ts_ms')} else ${t('first_ts_ms')} end`,
-        last_value: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_value')} else ${t('last_value')} end`,
-        last_ts_ms: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_ts_ms')} else ${t('last_ts_ms')} end`,
-      }),
-    )
-    .compile();
-  if (compiled.parameters.length !== rows * COLUMNS.length) {
-    throw new Error('unexpected parameter layout for the rollups upsert');
-  }
-  shapes.set(shape, compiled);
-  return compiled;
+  return new ChunkedStatement<Bucket>(`${period} rollups upsert`, COLUMNS, (db, rows) =>
+    db
+      .insertInto(table)
+      .values(Array.from({ length: rows }, () => placeholder))
+      .onConflict((oc) =>
+        oc.columns(['vehicle_id', 'metric', 'bucket_ms']).doUpdateSet({
+          count: sql`${t('count')} + ${x('count')}`,
+          sum: sql`${t('sum')} + ${x('sum')}`,
+          min_value: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_value')} else ${t('min_value')} end`,
+          min_ts_ms: sql`case when ${x('min_value')} < ${t('min_value')} then ${x('min_ts_ms')} else ${t('min_ts_ms')} end`,
+          max_value: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_value')} else ${t('max_value')} end`,
+          max_ts_ms: sql`case when ${x('max_value')} > ${t('max_value')} then ${x('max_ts_ms')} else ${t('max_ts_ms')} end`,
+          first_value: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_value')} else ${t('first_value')} end`,
+          first_ts_ms: sql`case when ${x('first_ts_ms')} < ${t('first_ts_ms')} then ${x('first_ts_ms')} else ${t('first_ts_ms')} end`,
+          last_value: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_value')} else ${t('last_value')} end`,
+          last_ts_ms: sql`case when ${x('last_ts_ms')} >= ${t('last_ts_ms')} then ${x('last_ts_ms')} else ${t('last_ts_ms')} end`,
+        }),
+      ),
+  );
 }
+
+const rollupUpserts = { minute: rollupUpsert('minute'), hour: rollupUpsert('hour') };
 
 /**
  * Merges the samples into the minute and hour rollups. Call it inside the transaction that inserted the
@@ -188,22 +168,6 @@ function rollupUpsert(db: Kysely<Database>, period: RollupPeriod, rows: number):
 export async function writeRollups(db: Kysely<Database>, samples: readonly RollupSample[]): Promise<void> {
   if (samples.length === 0) return;
   const byPeriod = aggregate(samples);
-  for (const period of ['minute', 'hour'] as const) {
-    const rows = byPeriod[period];
-    let offset = 0;
-    while (offset < rows.length) {
-      const left = Math.min(rows.length - offset, CHUNK_ROWS);
-      // The largest power of two that fits: at most ten statement shapes, at most ten statements.
-      const size = left >= CHUNK_ROWS ? CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
-      const compiled = rollupUpsert(db, period, size);
-      const parameters: unknown[] = new Array(size * COLUMNS.length);
-      let p = 0;
-      for (let r = offset; r < offset + size; r++) {
-        const row = rows[r]!;
-        for (const column of COLUMNS) parameters[p++] = row[column];
-      }
-      await db.executeQuery({ ...compiled, parameters });
-      offset += size;
-    }
-  }
+  await rollupUpserts.minute.run(db, byPeriod.minute);
+  await rollupUpserts.hour.run(db, byPeriod.hour);
 }

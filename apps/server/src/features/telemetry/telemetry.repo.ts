@@ -1,4 +1,5 @@
-import type { CompiledQuery, Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import { ChunkedStatement } from '../../db/chunked-statement.js';
 import type { Database, Db, SamplesTable } from '../../db/index.js';
 
 /** What the writer stores for one accepted message: a `samples` row. */
@@ -36,9 +37,6 @@ export function sampleKey(vehicleId: string, tsMs: number, seq: number): string 
   return `${vehicleId}\u0000${tsMs}\u0000${seq}`;
 }
 
-// Both engines allow 32k+ bind parameters per statement; 12 columns × 1,000 rows stays well below.
-const INSERT_CHUNK_ROWS = 1000;
-
 export const SAMPLE_COLUMNS = [
   'vehicle_id',
   'ts_ms',
@@ -54,133 +52,64 @@ export const SAMPLE_COLUMNS = [
   'accuracy_m',
 ] as const satisfies ReadonlyArray<keyof SampleRow>;
 
-/**
- * Building and compiling a 1,000-row insert costs more than running it (Kysely walks 12,000 value
- * nodes). The statement's text depends only on the row count and the dialect, so it is compiled once per
- * shape, with rows split into power-of-two chunks to keep the shapes few, and run with fresh parameters.
- */
-const compiledInserts = new WeakMap<object, Map<number, CompiledQuery>>();
-
-function sampleInsert(trx: Trx, rows: number): CompiledQuery {
-  const adapter = trx.getExecutor().adapter;
-  let shapes = compiledInserts.get(adapter);
-  if (!shapes) {
-    shapes = new Map();
-    compiledInserts.set(adapter, shapes);
-  }
-  let compiled = shapes.get(rows);
-  if (!compiled) {
-    const placeholder: SampleRow = {
-      vehicle_id: '',
-      ts_ms: 0,
-      seq: 0,
-      received_ms: 0,
-      source: '',
-      metrics: '',
-      lat: 0,
-      lon: 0,
-      alt_m: 0,
-      heading_deg: 0,
-      speed_kmh: 0,
-      accuracy_m: 0,
-    };
-    compiled = trx
-      .insertInto('samples')
-      .values(Array.from({ length: rows }, () => placeholder))
-      .onConflict((oc) => oc.columns(['vehicle_id', 'ts_ms', 'seq']).doNothing())
-      .returning(['vehicle_id', 'ts_ms', 'seq'])
-      .compile();
-    if (compiled.parameters.length !== rows * SAMPLE_COLUMNS.length) {
-      throw new Error('unexpected parameter layout for the samples insert');
-    }
-    shapes.set(rows, compiled);
-  }
-  return compiled;
-}
+const samplesInsert = new ChunkedStatement<SampleRow>('samples insert', SAMPLE_COLUMNS, (db, rows) => {
+  const placeholder: SampleRow = {
+    vehicle_id: '',
+    ts_ms: 0,
+    seq: 0,
+    received_ms: 0,
+    source: '',
+    metrics: '',
+    lat: 0,
+    lon: 0,
+    alt_m: 0,
+    heading_deg: 0,
+    speed_kmh: 0,
+    accuracy_m: 0,
+  };
+  return db
+    .insertInto('samples')
+    .values(Array.from({ length: rows }, () => placeholder))
+    .onConflict((oc) => oc.columns(['vehicle_id', 'ts_ms', 'seq']).doNothing())
+    .returning(['vehicle_id', 'ts_ms', 'seq']);
+});
 
 /**
  * Inserts samples, skipping those already stored (same vehicle, ts, seq). Returns the keys actually
  * inserted: `on conflict do nothing returning` reports exactly the new rows on both engines.
  */
 export async function insertSamples(trx: Trx, rows: readonly SampleRow[]): Promise<Set<string>> {
-  const stored = new Set<string>();
-  let offset = 0;
-  while (offset < rows.length) {
-    const left = Math.min(rows.length - offset, INSERT_CHUNK_ROWS);
-    // The largest power of two that fits: at most ten statement shapes, at most ten statements.
-    const size = left >= INSERT_CHUNK_ROWS ? INSERT_CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
-    const compiled = sampleInsert(trx, size);
-    const parameters: unknown[] = new Array(size * SAMPLE_COLUMNS.length);
-    let p = 0;
-    for (let r = offset; r < offset + size; r++) {
-      const row = rows[r]!;
-      for (const column of SAMPLE_COLUMNS) parameters[p++] = row[column];
-    }
-    const result = await trx.executeQuery<{ vehicle_id: string; ts_ms: number; seq: number }>({
-      ...compiled,
-      parameters,
-    });
-    for (const r of result.rows) stored.add(sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq)));
-    offset += size;
-  }
-  return stored;
-}
-
-/**
- * Upserts the latest value of each metric, keeping the stored one when it is newer (a late, out-of-order
- * message must not overwrite the current state). Each (vehicle, metric) must appear once.
- */
-export async function upsertVehicleState(trx: Trx, rows: readonly StateRow[]): Promise<void> {
-  let offset = 0;
-  while (offset < rows.length) {
-    const left = Math.min(rows.length - offset, INSERT_CHUNK_ROWS);
-    const size = left >= INSERT_CHUNK_ROWS ? INSERT_CHUNK_ROWS : 2 ** Math.floor(Math.log2(left));
-    const compiled = stateUpsert(trx, size);
-    const parameters: unknown[] = new Array(size * STATE_COLUMNS.length);
-    let p = 0;
-    for (let r = offset; r < offset + size; r++) {
-      const row = rows[r]!;
-      for (const column of STATE_COLUMNS) parameters[p++] = row[column];
-    }
-    await trx.executeQuery({ ...compiled, parameters });
-    offset += size;
-  }
+  const inserted = await samplesInsert.run<{ vehicle_id: string; ts_ms: number; seq: number }>(trx, rows);
+  return new Set(inserted.map((r) => sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq))));
 }
 
 const STATE_COLUMNS = ['vehicle_id', 'metric', 'value', 'ts_ms'] as const satisfies ReadonlyArray<
   keyof StateRow
 >;
 
-/** Compiled once per power-of-two row count, like the samples insert (see `sampleInsert`). */
-const compiledStateUpserts = new WeakMap<object, Map<number, CompiledQuery>>();
+const stateUpsert = new ChunkedStatement<StateRow>('vehicle state upsert', STATE_COLUMNS, (db, rows) => {
+  const placeholder: StateRow = { vehicle_id: '', metric: '', value: '', ts_ms: 0 };
+  return db
+    .insertInto('vehicle_state')
+    .values(Array.from({ length: rows }, () => placeholder))
+    .onConflict((oc) =>
+      oc
+        .columns(['vehicle_id', 'metric'])
+        .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), ts_ms: eb.ref('excluded.ts_ms') }))
+        .where('vehicle_state.ts_ms', '<=', (eb) => eb.ref('excluded.ts_ms')),
+    );
+});
 
-function stateUpsert(trx: Trx, rows: number): CompiledQuery {
-  const adapter = trx.getExecutor().adapter;
-  let shapes = compiledStateUpserts.get(adapter);
-  if (!shapes) {
-    shapes = new Map();
-    compiledStateUpserts.set(adapter, shapes);
-  }
-  let compiled = shapes.get(rows);
-  if (!compiled) {
-    const placeholder: StateRow = { vehicle_id: '', metric: '', value: '', ts_ms: 0 };
-    compiled = trx
-      .insertInto('vehicle_state')
-      .values(Array.from({ length: rows }, () => placeholder))
-      .onConflict((oc) =>
-        oc
-          .columns(['vehicle_id', 'metric'])
-          .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), ts_ms: eb.ref('excluded.ts_ms') }))
-          .where('vehicle_state.ts_ms', '<=', (eb) => eb.ref('excluded.ts_ms')),
-      )
-      .compile();
-    if (compiled.parameters.length !== rows * STATE_COLUMNS.length) {
-      throw new Error('unexpected parameter layout for the vehicle state upsert');
-    }
-    shapes.set(rows, compiled);
-  }
-  return compiled;
+/**
+ * Upserts the latest value of each metric, keeping the stored one when it is newer (a late, out-of-order
+ * message must not overwrite the current state). Each (vehicle, metric) must appear once.
+ */
+export async function upsertVehicleState(trx: Trx, rows: readonly StateRow[]): Promise<void> {
+  await stateUpsert.run(trx, rows);
 }
+
+// 7 columns × 1,000 rows stays well below both engines' limit on bound parameters.
+const RAW_KEY_CHUNK_ROWS = 1000;
 
 /**
  * Upserts the deep scan: every device key with its last value, first and last seen (device time). Each
@@ -196,10 +125,10 @@ export async function upsertRawKeys(trx: Trx, rows: readonly RawKeyRow[]): Promi
     canonical_key: r.canonical_key,
     unit: r.unit,
   }));
-  for (let i = 0; i < values.length; i += INSERT_CHUNK_ROWS) {
+  for (let i = 0; i < values.length; i += RAW_KEY_CHUNK_ROWS) {
     await trx
       .insertInto('raw_keys')
-      .values(values.slice(i, i + INSERT_CHUNK_ROWS))
+      .values(values.slice(i, i + RAW_KEY_CHUNK_ROWS))
       .onConflict((oc) =>
         oc.columns(['vehicle_id', 'device_key']).doUpdateSet((eb) => {
           const newer = eb('excluded.last_seen_ms', '>=', eb.ref('raw_keys.last_seen_ms'));
