@@ -15,21 +15,27 @@
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
  *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TachoClient } from '@tacho/client';
 import { VehicleSimulator } from '@tacho/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
-import { builtServer, cpuSecondsOf, freePort, mb, memoryOf, sleep, waitReady } from './support.js';
+import {
+  BENCH_ADMIN,
+  cpuSecondsOf,
+  freePort,
+  mb,
+  memoryOf,
+  sleep,
+  startServer,
+  waitReady,
+} from './support.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
   options: {
     publishers: { type: 'string', default: '100' },
@@ -59,7 +65,6 @@ if (flags.quick) {
   };
   for (const [k, v] of Object.entries(quick)) if (!given.has(k)) (flags as Record<string, unknown>)[k] = v;
 }
-const ADMIN = { email: 'bench@example.test', password: 'bench password 123' };
 const PG_URL = process.env.TACHO_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const pct = (sorted: Float64Array, p: number) =>
@@ -290,32 +295,22 @@ async function main(): Promise<void> {
   }
   const brokerUrl = flags.broker ?? `mqtt://127.0.0.1:${mqttPort}`;
   const external = flags.broker !== undefined;
-  // The compiled server, started by node itself so that the memory figures are the server's own.
-  // TACHO_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server.
-  const nodeArgs = process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const server = spawn(process.execPath, [...nodeArgs, builtServer()], {
-    cwd: root,
+  const server = startServer({
+    port,
+    mqttPort,
+    dataDir,
     env: {
-      ...process.env,
-      TACHO_PORT: String(port),
-      TACHO_MQTT_PORT: String(mqttPort),
-      TACHO_DATA_DIR: dataDir,
-      TACHO_LOG_LEVEL: 'warn',
-      TACHO_ADMIN_EMAIL: ADMIN.email,
-      TACHO_ADMIN_PASSWORD: ADMIN.password,
-      TACHO_REDIS_URL: '',
       TACHO_DATABASE_URL: database,
       TACHO_MQTT_URL: external ? brokerUrl : '',
       TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
     },
-    stdio: ['ignore', process.env.TACHO_BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'inherit'],
   });
   const clients: MqttClient[] = [];
   try {
     await waitReady(base, server);
     const pid = server.pid!;
     const admin = new TachoClient({ baseUrl: base, mode: 'cookie', cookieJar: true });
-    await admin.auth.login(ADMIN.email, ADMIN.password);
+    await admin.auth.login(BENCH_ADMIN.email, BENCH_ADMIN.password);
     const { token } = await admin.tokens.create({ name: 'bench', scopes: ['read', 'write', 'admin'] });
     const vehicles = await createSimVehicles(base, token, publishers);
     const baseline = memoryOf(pid).rss;

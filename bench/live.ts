@@ -21,10 +21,10 @@ import { TachoClient } from '@tacho/client';
 import WebSocket from 'ws';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
 import { createTestUser } from '../apps/server/src/features/auth/testing.js';
-import { writeRollups } from '../apps/server/src/features/telemetry/rollups.js';
+import { writeSampleBatch } from '../apps/server/src/features/telemetry/sample-batch.js';
 import { createApp, loadConfig, openStorage, type Storage } from '../apps/server/src/index.js';
 import { TEST_PG_URL } from '../apps/server/src/test/storage.js';
-import { builtServer, freePort, mb, memoryOf, waitReady } from './support.js';
+import { BENCH_ADMIN, freePort, mb, memoryOf, startServer, waitReady } from './support.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: flags } = parseArgs({
@@ -39,8 +39,6 @@ const { values: flags } = parseArgs({
     engines: { type: 'string', default: 'sqlite,postgres' },
   },
 });
-
-const ADMIN = { email: 'bench@example.test', password: 'bench password 123' };
 
 function percentile(sorted: Float64Array | number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -126,26 +124,11 @@ async function fanout(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tacho-bench-live-'));
   const [port, mqttPort] = [await freePort(), await freePort()];
   const base = `http://127.0.0.1:${port}`;
-  // The compiled server, started by node itself so that the RSS read below is the server's own.
-  const server = spawn(process.execPath, [builtServer()], {
-    cwd: root,
-    env: {
-      ...process.env,
-      TACHO_PORT: String(port),
-      TACHO_MQTT_PORT: String(mqttPort),
-      TACHO_DATA_DIR: dataDir,
-      TACHO_LOG_LEVEL: 'warn',
-      TACHO_ADMIN_EMAIL: ADMIN.email,
-      TACHO_ADMIN_PASSWORD: ADMIN.password,
-      TACHO_REDIS_URL: '',
-      TACHO_DATABASE_URL: '',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const server = startServer({ port, mqttPort, dataDir });
   try {
     await waitReady(base, server);
     const admin = new TachoClient({ baseUrl: base, mode: 'cookie', cookieJar: true });
-    await admin.auth.login(ADMIN.email, ADMIN.password);
+    await admin.auth.login(BENCH_ADMIN.email, BENCH_ADMIN.password);
     const { token } = await admin.tokens.create({ name: 'bench', scopes: ['read', 'write', 'admin'] });
     const sim = await createSimVehicles(base, token, vehicleCount);
     const api = new TachoClient({ baseUrl: base, token });
@@ -222,38 +205,23 @@ async function fanout(): Promise<void> {
   }
 }
 
-/** Seeds `count` samples at 1 Hz (three metrics each) and their rollups straight into the tables. */
+/** Seeds `count` samples at 1 Hz (three metrics each) through the ingest transaction's body. */
 async function seed(storage: Storage, vehicleId: string, t0: number, count: number): Promise<void> {
   const chunk = 1000;
   for (let i = 0; i < count; i += chunk * 20) {
     await storage.db.transaction().execute(async (trx) => {
       for (let k = i; k < Math.min(count, i + chunk * 20); k += chunk) {
-        const rows = [];
-        const stored = [];
+        const samples = [];
         for (let j = k; j < Math.min(count, k + chunk); j++) {
+          const tsMs = t0 + j * 1000;
           const metrics = {
             speed_kmh: Math.round(60 + 50 * Math.sin(j / 600) + (j % 997 === 0 ? 80 : 0)),
             battery_level_pct: 90 - (j % 86_400) / 1440,
             power_kw: 20 * Math.cos(j / 300),
           };
-          rows.push({
-            vehicle_id: vehicleId,
-            ts_ms: t0 + j * 1000,
-            seq: 0,
-            received_ms: t0 + j * 1000,
-            source: 'bench',
-            metrics: JSON.stringify(metrics),
-            lat: null,
-            lon: null,
-            alt_m: null,
-            heading_deg: null,
-            speed_kmh: null,
-            accuracy_m: null,
-          });
-          stored.push({ vehicleId, tsMs: t0 + j * 1000, metrics });
+          samples.push({ vehicleId, tsMs, seq: 0, receivedMs: tsMs, source: 'bench', metrics });
         }
-        await trx.insertInto('samples').values(rows).execute();
-        await writeRollups(trx, stored);
+        await writeSampleBatch(trx, { samples, deadLetters: [], deadLetterKeep: 0 });
       }
     });
   }

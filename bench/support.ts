@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -11,17 +11,44 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
+/** The admin account the benchmarked server creates at its first start. */
+export const BENCH_ADMIN = { email: 'bench@example.test', password: 'bench password 123' };
+
 /**
- * The server's entry point as `npm start` runs it: compiled JavaScript, built first if stale (`tsc -b`
- * does nothing when it is current). Measured from source under tsx instead, the server would carry the
- * transpiler and about 50 MB more memory than what users run.
+ * Starts the server as `npm start` runs it — compiled JavaScript, built first if stale (`tsc -b` does
+ * nothing when it is current) — in its own process, so that the memory read from /proc is the server's
+ * own. Measured from source under tsx instead, it would carry the transpiler and ~50 MB more memory.
+ * Embedded defaults on the given ports and data directory; `env` adds or overrides variables.
+ * TACHO_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles it; TACHO_BENCH_SERVER_STDOUT=1
+ * shows its standard output (for `--trace-gc`).
  */
-export function builtServer(): string {
+export function startServer(options: {
+  port: number;
+  mqttPort: number;
+  dataDir: string;
+  env?: Record<string, string>;
+}): ChildProcess {
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], {
     cwd: root,
     stdio: 'inherit',
   });
-  return join(root, 'apps/server/dist/main.js');
+  const nodeArgs = process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  return spawn(process.execPath, [...nodeArgs, join(root, 'apps/server/dist/main.js')], {
+    cwd: root,
+    env: {
+      ...process.env,
+      TACHO_PORT: String(options.port),
+      TACHO_MQTT_PORT: String(options.mqttPort),
+      TACHO_DATA_DIR: options.dataDir,
+      TACHO_LOG_LEVEL: 'warn',
+      TACHO_ADMIN_EMAIL: BENCH_ADMIN.email,
+      TACHO_ADMIN_PASSWORD: BENCH_ADMIN.password,
+      TACHO_REDIS_URL: '',
+      TACHO_DATABASE_URL: '',
+      ...options.env,
+    },
+    stdio: ['ignore', process.env.TACHO_BENCH_SERVER_STDOUT ? 'inherit' : 'ignore', 'inherit'],
+  });
 }
 
 export async function freePort(): Promise<number> {
