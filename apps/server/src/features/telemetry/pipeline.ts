@@ -342,20 +342,23 @@ export class IngestPipeline {
   private async writeBatch(batch: Pending[]): Promise<Array<{ stored: number; duplicates: number }>> {
     const started = performance.now();
     // A key repeated within the batch is written once, for its first message; the others are duplicates.
+    // `firstWritten[b]` holds the indices (into `samples`) that message `b` wrote first.
     const samples: BatchSample[] = [];
-    const keys: string[][] = [];
+    const firstWritten: number[][] = [];
     const seen = new Set<string>();
+    let received = 0;
     for (const p of batch) {
-      const own: string[] = [];
+      const mine: number[] = [];
       for (const s of p.samples) {
         const key = sampleKey(s.vehicleId, s.tsMs, s.seq);
-        own.push(key);
         if (seen.has(key)) continue;
         seen.add(key);
+        mine.push(samples.length);
         const rawInfo = describeRawKeys(s, p.describeRawKey);
         samples.push(rawInfo ? { ...s, rawInfo } : s);
       }
-      keys.push(own);
+      firstWritten.push(mine);
+      received += p.samples.length;
     }
     const deadLetters = batch.flatMap((p) => p.deadLetters);
     const inserted = await this.writer.write({
@@ -365,21 +368,14 @@ export class IngestPipeline {
     });
     this.metrics.batch.observe((performance.now() - started) / 1000);
 
-    const storedKeys = new Set<string>();
-    const storedSamples: StoredSample[] = [];
-    for (const [i, s] of samples.entries()) {
-      if (!inserted[i]) continue;
-      storedKeys.add(sampleKey(s.vehicleId, s.tsMs, s.seq));
-      storedSamples.push(s);
-    }
-    const results = keys.map((own) => {
+    const results = batch.map((p, b) => {
       let stored = 0;
-      for (const key of own) if (storedKeys.delete(key)) stored++;
-      return { stored, duplicates: own.length - stored };
+      for (const i of firstWritten[b]!) if (inserted[i]) stored++;
+      return { stored, duplicates: p.samples.length - stored };
     });
-    const storedCount = storedSamples.length;
-    this.metrics.messages.inc({ outcome: 'stored' }, storedCount);
-    this.metrics.messages.inc({ outcome: 'duplicate' }, keys.reduce((n, k) => n + k.length, 0) - storedCount);
+    const storedSamples: StoredSample[] = samples.filter((_, i) => inserted[i]);
+    this.metrics.messages.inc({ outcome: 'stored' }, storedSamples.length);
+    this.metrics.messages.inc({ outcome: 'duplicate' }, received - storedSamples.length);
     this.emitStored(storedSamples);
     return results;
   }
