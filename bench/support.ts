@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -15,8 +15,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const BENCH_ADMIN = { email: 'bench@example.test', password: 'bench password 123' };
 
 /**
- * Starts the server as `npm start` runs it — compiled JavaScript, built first if stale (`tsc -b` does
- * nothing when it is current) — in its own process, so that the memory read from /proc is the server's
+ * Starts the server as `npm start` runs it — compiled JavaScript (the bench:* scripts run `tsc -b` first:
+ * the benchmarks import the compiled workspace packages too) — in its own process, so that the memory read from /proc is the server's
  * own. Measured from source under tsx instead, it would carry the transpiler and ~50 MB more memory.
  * Embedded defaults on the given ports and data directory; `env` adds or overrides variables.
  * TACHO_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles it; TACHO_BENCH_SERVER_STDOUT=1
@@ -28,10 +28,6 @@ export function startServer(options: {
   dataDir: string;
   env?: Record<string, string>;
 }): ChildProcess {
-  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
   const nodeArgs = process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   return spawn(process.execPath, [...nodeArgs, join(root, 'apps/server/dist/main.js')], {
     cwd: root,
