@@ -108,7 +108,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   const vehicles = createVehicles({ http, db: storage.db, clock, events, auth });
   const aliases: Aliases = createAliases({ http, db: storage.db, clock, vehicles });
-  const readings = createReadings({ http, db: storage.db, clock, config, vehicles });
+  const telemetry = await createTelemetry({
+    http,
+    config,
+    storage,
+    clock,
+    events,
+    logger,
+    metrics,
+    vehicles,
+  });
+  const readings = createReadings({
+    http,
+    db: storage.db,
+    clock,
+    config,
+    vehicles,
+    derivedReady: () => telemetry.pipeline.flushDerived(),
+  });
   let live: Live;
   try {
     live = await createLive({
@@ -126,16 +143,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await runClosers(closers);
     throw error;
   }
-  const telemetry = await createTelemetry({
-    http,
-    config,
-    storage,
-    clock,
-    events,
-    logger,
-    metrics,
-    vehicles,
-  });
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, auth, vehicles, aliases, telemetry });

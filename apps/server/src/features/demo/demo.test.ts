@@ -14,6 +14,7 @@ it('TACHO_DEMO creates three vehicles and feeds them through the pipeline', asyn
   const deadline = Date.now() + 10_000;
   let withData = 0;
   while (Date.now() < deadline) {
+    await app.telemetry.pipeline.flushDerived();
     const rows = await app.storage.db.selectFrom('vehicle_state').select('vehicle_id').distinct().execute();
     withData = rows.length;
     if (withData === 3) break;

@@ -48,6 +48,7 @@ export async function createTestVehicle(
 /** What the database holds for a vehicle after ingestion. */
 export async function storedFor(app: App, vehicleId: string) {
   const db = app.storage.db;
+  await app.telemetry.pipeline.flushDerived();
   const samples = await db
     .selectFrom('samples')
     .selectAll()

@@ -17,6 +17,8 @@ export function createReadings(deps: {
   clock: Clock;
   config: Config;
   vehicles: Vehicles;
+  /** Resolves once `vehicle_state` and the rollups hold every committed sample (the ingest pipeline's). */
+  derivedReady: () => Promise<void>;
 }): ReadingsService {
   const { vehicles } = deps;
   const authorizeRead: AuthorizeRead = async (actor, vehicleId) => {
@@ -29,6 +31,7 @@ export function createReadings(deps: {
     clock: deps.clock,
     offlineAfterS: deps.config.offlineAfterS,
     authorizeRead,
+    derivedReady: deps.derivedReady,
   });
   registerReadingRoutes(deps.http, readings);
   return readings;

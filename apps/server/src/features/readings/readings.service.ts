@@ -43,6 +43,11 @@ export interface ReadingsServiceOptions {
   clock: Clock;
   offlineAfterS: number;
   authorizeRead: AuthorizeRead;
+  /**
+   * Resolves once `vehicle_state` and the rollups hold every committed sample: the SQLite writer thread
+   * writes them from memory about once a second (features/telemetry/derived-buffer.ts). Absent: always.
+   */
+  derivedReady?: () => Promise<void>;
 }
 
 export class ReadingsService {
@@ -59,6 +64,7 @@ export class ReadingsService {
 
   /** The state without a permission check: for the live hub, which checks once per subscription. */
   async stateUnchecked(vehicleId: string): Promise<VehicleState> {
+    await this.options.derivedReady?.();
     const rows = await this.repo.stateRows(vehicleId);
     return buildState(vehicleId, rows, this.options.clock.now(), this.options.offlineAfterS);
   }
@@ -100,6 +106,7 @@ export class ReadingsService {
     maxPoints: number,
   ): Promise<DownsampledSamples> {
     const { db } = this.options;
+    await this.options.derivedReady?.();
     let source: DownsampledSamples['source'];
     if ((to - from) / MINUTE_MS > MINUTE_BUCKETS_LIMIT) {
       source = 'hour';

@@ -120,6 +120,7 @@ for (const engine of engines) {
         });
         expect(res.statusCode).toBe(200);
       }
+      await app.telemetry.pipeline.flushDerived();
       const rows = await app.storage.db
         .selectFrom('rollups_minute')
         .select(['bucket_ms', 'count', 'sum', 'max_value'])

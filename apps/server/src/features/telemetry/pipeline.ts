@@ -148,6 +148,14 @@ export class IngestPipeline {
     return this.writeStartedMs === null || Date.now() - this.writeStartedMs < 5000;
   }
 
+  /**
+   * Resolves once `vehicle_state` and the rollups include every batch committed so far (the SQLite writer
+   * thread writes them about once a second): read them after this. Never rejects.
+   */
+  flushDerived(): Promise<void> {
+    return this.writer.flushDerived();
+  }
+
   get queued(): number {
     return this.queuedRows;
   }

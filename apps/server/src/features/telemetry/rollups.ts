@@ -167,7 +167,36 @@ const rollupUpserts = { minute: rollupUpsert('minute'), hour: rollupUpsert('hour
  */
 export async function writeRollups(db: Kysely<Database>, samples: readonly RollupSample[]): Promise<void> {
   if (samples.length === 0) return;
-  const byPeriod = aggregate(samples);
-  await rollupUpserts.minute.run(db, byPeriod.minute);
-  await rollupUpserts.hour.run(db, byPeriod.hour);
+  await writeBuckets(db, aggregate(samples));
+}
+
+/** Merges aggregated buckets (one per key and period) into the rollup tables. */
+export async function writeBuckets(
+  db: Kysely<Database>,
+  buckets: Record<RollupPeriod, Bucket[]>,
+): Promise<void> {
+  if (buckets.minute.length > 0) await rollupUpserts.minute.run(db, buckets.minute);
+  if (buckets.hour.length > 0) await rollupUpserts.hour.run(db, buckets.hour);
+}
+
+/** Folds bucket `from` into `into` (same key): what the upsert does in the database, done in memory. */
+export function mergeBucket(into: Bucket, from: Bucket): void {
+  into.count += from.count;
+  into.sum += from.sum;
+  if (from.min_value < into.min_value) {
+    into.min_value = from.min_value;
+    into.min_ts_ms = from.min_ts_ms;
+  }
+  if (from.max_value > into.max_value) {
+    into.max_value = from.max_value;
+    into.max_ts_ms = from.max_ts_ms;
+  }
+  if (from.first_ts_ms < into.first_ts_ms) {
+    into.first_value = from.first_value;
+    into.first_ts_ms = from.first_ts_ms;
+  }
+  if (from.last_ts_ms >= into.last_ts_ms) {
+    into.last_value = from.last_value;
+    into.last_ts_ms = from.last_ts_ms;
+  }
 }

@@ -38,26 +38,70 @@ const insertPortable: InsertSamples = async (trx, rows) => {
 };
 
 /**
- * The body of the ingest transaction: inserts the samples (skipping those stored before), then, for the
- * ones actually inserted, the latest state, the deep scan's raw keys and the rollups, then the dead
- * letters. Returns, per sample in order, whether it was inserted (false = already stored: a duplicate).
- * The caller runs it inside a transaction; on either engine, in-process or in the SQLite writer thread
- * (which brings its own faster `insert`).
+ * The body of the ingest transaction: `storeSamples`, then the latest state and the rollups of the
+ * samples actually inserted. Returns, per sample in order, whether it was inserted (false = already
+ * stored: a duplicate). The caller runs it inside a transaction. PostgreSQL and in-memory SQLite write
+ * this way; the SQLite writer thread runs `storeSamples` per batch and defers the rest (derived-buffer.ts).
  */
 export async function writeSampleBatch(
   trx: Kysely<Database>,
   batch: SampleBatch,
   insert: InsertSamples = insertPortable,
 ): Promise<boolean[]> {
+  const { inserted, stored } = await storeSamples(trx, batch, insert);
+  await writeDerived(trx, stored);
+  return inserted;
+}
+
+/**
+ * Inserts the samples (skipping those stored before), the deep scan's raw keys of the ones actually
+ * inserted, and the dead letters. Returns the per-sample flags and the samples inserted.
+ */
+export async function storeSamples(
+  trx: Kysely<Database>,
+  batch: SampleBatch,
+  insert: InsertSamples = insertPortable,
+): Promise<{ inserted: boolean[]; stored: BatchSample[] }> {
   const { samples } = batch;
+  await requireVehicles(trx, samples);
   const inserted = samples.length > 0 ? await insert(trx, samples.map(toRow)) : [];
   const stored = samples.filter((_, i) => inserted[i]);
-  if (stored.length > 0) {
-    await upsertVehicleState(trx, latestState(stored));
-    const rawRows = latestRawKeys(stored);
-    if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
-    await writeRollups(trx, stored);
-  }
+  const rawRows = latestRawKeys(stored);
+  if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
   await insertDeadLetters(trx, batch.deadLetters, batch.deadLetterKeep);
-  return inserted;
+  return { inserted, stored };
+}
+
+/** The code of the error `storeSamples` raises for a sample of a vehicle that does not exist (any more). */
+export const VEHICLE_MISSING = 'VEHICLE_MISSING';
+
+/**
+ * Fails the batch when one of its vehicles was deleted after its messages were accepted: their samples
+ * must not outlive it (`samples` has no foreign key; the pipeline isolates and dead-letters the message).
+ */
+async function requireVehicles(trx: Kysely<Database>, samples: readonly StoredSample[]): Promise<void> {
+  const ids = new Set<string>();
+  for (const s of samples) ids.add(s.vehicleId);
+  if (ids.size === 0) return;
+  const wanted = [...ids];
+  const found = new Set<string>();
+  for (let i = 0; i < wanted.length; i += 500) {
+    const rows = await trx
+      .selectFrom('vehicles')
+      .select('id')
+      .where('id', 'in', wanted.slice(i, i + 500))
+      .execute();
+    for (const row of rows) found.add(row.id);
+  }
+  const missing = wanted.find((id) => !found.has(id));
+  if (missing !== undefined) {
+    throw Object.assign(new Error(`no vehicle ${missing}`), { code: VEHICLE_MISSING });
+  }
+}
+
+/** What newly inserted samples imply: each metric's latest value and the minute and hour rollups. */
+export async function writeDerived(trx: Kysely<Database>, stored: readonly StoredSample[]): Promise<void> {
+  if (stored.length === 0) return;
+  await upsertVehicleState(trx, latestState(stored));
+  await writeRollups(trx, stored);
 }

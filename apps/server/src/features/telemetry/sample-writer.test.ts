@@ -1,8 +1,11 @@
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { Storage } from '../../db/index.js';
 import { freshStorage } from '../../test/storage.js';
-import type { SampleBatch } from './sample-batch.js';
+import { DERIVED_MARK_KEY } from './derived-buffer.js';
+import { type SampleBatch, VEHICLE_MISSING } from './sample-batch.js';
 import { createSampleWriter, type SampleWriter } from './sample-writer.js';
+import { isTransientStorageError } from './storage-errors.js';
 import { insertVehicle, testVin } from './test-fixtures.js';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
@@ -14,9 +17,12 @@ describe('SQLite writer thread', () => {
     for (const c of cleanup.splice(0).reverse()) await c();
   });
 
+  // State and rollups are written when asked (flushDerived, close) or after a minute: never by surprise.
+  const asked = { flushIdleMs: 60_000, flushAfterMs: 60_000 };
+
   async function setup() {
     const storage = await freshStorage('sqlite');
-    const writer = createSampleWriter(storage);
+    const writer = createSampleWriter(storage, asked);
     cleanup.push(
       () => storage.drop(),
       () => writer.close(),
@@ -65,11 +71,102 @@ describe('SQLite writer thread', () => {
 
   it('keeps the code of an error the database raises, and writes nothing of that batch', async () => {
     const { writer, batch, stored } = await setup();
-    // vehicle_state refers to vehicles: a sample of a vehicle that does not exist fails the batch.
-    await expect(writer.write(batch(T0, 'no-such-vehicle'))).rejects.toMatchObject({
+    const bad = batch(T0);
+    // samples.source is NOT NULL.
+    const refused = { ...bad, samples: [{ ...bad.samples[0]!, source: null as unknown as string }] };
+    await expect(writer.write(refused)).rejects.toMatchObject({
       code: expect.stringMatching(/^SQLITE_CONSTRAINT/),
     });
     expect(await stored()).toEqual([]);
     expect(await writer.write(batch(T0))).toEqual([true]);
   });
+
+  it('refuses a batch holding a sample of a vehicle that does not exist, as bad data', async () => {
+    const { writer, batch, stored } = await setup();
+    const refused = writer.write({
+      ...batch(T0),
+      samples: [...batch(T0).samples, ...batch(T0 + 1, 'gone').samples],
+    });
+    await expect(refused).rejects.toMatchObject({ code: VEHICLE_MISSING });
+    await refused.catch((error) => expect(isTransientStorageError(error)).toBe(false));
+    expect(await stored()).toEqual([]);
+  });
+
+  it('writes state and rollups when asked (and before it stops), not with every batch', async () => {
+    const { storage, writer, batch } = await setup();
+    for (let i = 0; i < 5; i++) await writer.write(batch(T0 + i * 1000));
+    expect(await derivedRows(storage)).toEqual({ state: [], minute: [], mark: [expect.any(String)] });
+    await writer.flushDerived();
+    expect(await derivedRows(storage)).toEqual({
+      state: [{ metric: 'speed_kmh', ts_ms: T0 + 4000 }],
+      minute: [{ count: 5, sum: 25 }],
+      mark: [],
+    });
+    await writer.write(batch(T0 + 5000));
+    await writer.close();
+    expect((await derivedRows(storage)).minute).toEqual([{ count: 6, sum: 30 }]);
+  });
+
+  it('catches up by itself once no batch comes', async () => {
+    const { storage, batch } = await setup();
+    const writer = createSampleWriter(storage);
+    cleanup.push(() => writer.close());
+    await writer.write(batch(T0));
+    for (let i = 0; i < 100 && (await derivedRows(storage)).mark.length > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await derivedRows(storage)).toEqual({
+      state: [{ metric: 'speed_kmh', ts_ms: T0 }],
+      minute: [{ count: 1, sum: 5 }],
+      mark: [],
+    });
+  });
+
+  it('after a crash, a new thread writes the state and rollups the dead one still owed, each sample once', async () => {
+    const { storage, writer, batch } = await setup();
+    await writer.write(batch(T0));
+    await writer.flushDerived();
+    for (let i = 1; i < 4; i++) await writer.write(batch(T0 + i * 1000));
+    // Killed without flushing: three samples are stored, their derived rows only owed.
+    await threadOf(writer)!.terminate();
+    expect((await derivedRows(storage)).minute).toEqual([{ count: 1, sum: 5 }]);
+
+    const next = createSampleWriter(storage, asked);
+    cleanup.push(() => next.close());
+    await next.write(batch(T0 + 4000));
+    await next.flushDerived();
+    expect(await derivedRows(storage)).toEqual({
+      state: [{ metric: 'speed_kmh', ts_ms: T0 + 4000 }],
+      minute: [{ count: 5, sum: 25 }],
+      mark: [],
+    });
+  });
+
+  it('drops what it owes a vehicle deleted meanwhile', async () => {
+    const { storage, writer, batch } = await setup();
+    const other = await insertVehicle(storage.db, testVin(2));
+    await writer.write(batch(T0));
+    await writer.write(batch(T0, other));
+    await storage.db.deleteFrom('samples').where('vehicle_id', '=', other).execute();
+    await storage.db.deleteFrom('vehicles').where('id', '=', other).execute();
+    await writer.flushDerived();
+    const state = await storage.db.selectFrom('vehicle_state').select('vehicle_id').execute();
+    expect(state.map((r) => r.vehicle_id)).not.toContain(other);
+    expect((await derivedRows(storage)).minute).toEqual([{ count: 1, sum: 5 }]);
+  });
 });
+
+async function derivedRows(storage: Storage) {
+  const state = await storage.db.selectFrom('vehicle_state').select(['metric', 'ts_ms']).execute();
+  const minute = await storage.db.selectFrom('rollups_minute').select(['count', 'sum']).execute();
+  const mark = await storage.db
+    .selectFrom('settings')
+    .select('value')
+    .where('key', '=', DERIVED_MARK_KEY)
+    .execute();
+  return {
+    state,
+    minute: minute.map((r) => ({ count: Number(r.count), sum: r.sum })),
+    mark: mark.map((r) => r.value),
+  };
+}

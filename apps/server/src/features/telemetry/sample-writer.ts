@@ -7,6 +7,12 @@ import { type SampleBatch, writeSampleBatch } from './sample-batch.js';
 export interface SampleWriter {
   /** Resolves after commit with, per sample, whether it was inserted (false: stored before). */
   write(batch: SampleBatch): Promise<boolean[]>;
+  /**
+   * Resolves once `vehicle_state` and the rollups include every batch committed so far: call it before
+   * reading them. Never rejects; should the write fail, those tables lag until the next flush.
+   */
+  flushDerived(): Promise<void>;
+  /** Writes what is owed, then stops. */
   close(): Promise<void>;
 }
 
@@ -16,19 +22,38 @@ export interface SampleWriter {
  * for as long. PostgreSQL (asynchronous already) and in-memory SQLite write on the storage's connection.
  * Decision record: docs/decisions/0006-sqlite-writer-thread.md.
  */
-export function createSampleWriter(storage: Storage): SampleWriter {
-  if (storage.file !== null) return new SqliteThreadWriter(storage.file);
+export function createSampleWriter(
+  storage: Storage,
+  options: Partial<DerivedFlushOptions> = {},
+): SampleWriter {
+  if (storage.file !== null) {
+    return new SqliteThreadWriter({ file: storage.file, ...defaultDerivedFlush, ...options });
+  }
   return {
     write: (batch) => storage.db.transaction().execute((trx) => writeSampleBatch(trx, batch)),
+    flushDerived: async () => {},
     close: async () => {},
   };
 }
 
-/** Messages to and from `sample-writer.worker.ts`. */
-export interface WriteRequest {
-  readonly id: number;
-  readonly batch: SampleBatch;
+/** When the SQLite writer thread writes the state and rollups it owes (derived-buffer.ts). */
+export interface DerivedFlushOptions {
+  /** Once no batch came for this long: a quiet writer catches up within milliseconds… */
+  flushIdleMs: number;
+  /** …and a busy one at the latest this long after the first batch that owed them. */
+  flushAfterMs: number;
 }
+const defaultDerivedFlush: DerivedFlushOptions = { flushIdleMs: 10, flushAfterMs: 1000 };
+
+export interface WriterThreadData extends DerivedFlushOptions {
+  readonly file: string;
+}
+
+/** Messages to and from `sample-writer.worker.ts`. */
+export type WriteRequest =
+  | { readonly id: number; readonly batch: SampleBatch }
+  /** Write the derived rows owed now (replies with no samples). */
+  | { readonly id: number; readonly flush: true };
 export type WriteReply =
   | { readonly id: number; readonly inserted: boolean[] }
   | { readonly id: number; readonly error: { readonly message: string; readonly code?: string } };
@@ -49,27 +74,36 @@ class SqliteThreadWriter implements SampleWriter {
   private readonly inFlight = new Map<number, InFlight>();
   private nextId = 1;
 
-  constructor(private readonly file: string) {}
+  constructor(private readonly data: WriterThreadData) {}
 
   write(batch: SampleBatch): Promise<boolean[]> {
-    const worker = this.worker ?? this.start();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.inFlight.set(id, { resolve, reject });
-      worker.postMessage({ id, batch } satisfies WriteRequest);
-    });
+    return this.call(this.worker ?? this.start(), { id: this.nextId++, batch });
+  }
+
+  async flushDerived(): Promise<void> {
+    // No thread: nothing committed through this writer is owed (a new thread flushes what an old one left).
+    if (!this.worker) return;
+    await this.call(this.worker, { id: this.nextId++, flush: true }).catch(() => {});
   }
 
   async close(): Promise<void> {
+    await this.flushDerived();
     const worker = this.worker;
     this.worker = null;
     this.failAll(new Error('the SQLite writer was closed'));
     await worker?.terminate();
   }
 
+  private call(worker: Worker, request: WriteRequest): Promise<boolean[]> {
+    return new Promise((resolve, reject) => {
+      this.inFlight.set(request.id, { resolve, reject });
+      worker.postMessage(request);
+    });
+  }
+
   private start(): Worker {
     const worker = startWorker(new URL('./sample-writer.worker.js', import.meta.url), {
-      workerData: { file: this.file },
+      workerData: this.data,
     });
     // The server's own lifetime decides when to stop; an idle writer thread must not keep it alive.
     worker.unref();

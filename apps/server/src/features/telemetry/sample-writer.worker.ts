@@ -1,45 +1,93 @@
 /**
  * The SQLite writer thread: its own connection to the database file, one transaction per batch the main
- * thread posts, one reply per batch after commit (see sample-writer.ts). Loaded by file name, so it
- * imports only what a batch needs.
+ * thread posts, one reply per batch after commit (see sample-writer.ts). `vehicle_state` and the rollups
+ * are written from memory once a second, before any read of them, and when the thread stops
+ * (derived-buffer.ts). Only this thread inserts samples into a SQLite file: anything else that stores
+ * samples must go through the ingest pipeline, or the crash recovery of derived rows would miscount.
+ * Loaded by file name, so it imports only what a batch needs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
-import { type InsertSamples, writeSampleBatch } from './sample-batch.js';
-import type { WriteReply, WriteRequest } from './sample-writer.js';
+import { DerivedBuffer } from './derived-buffer.js';
+import { type InsertSamples, type SampleBatch, storeSamples } from './sample-batch.js';
+import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
 import { SAMPLE_COLUMNS } from './telemetry.repo.js';
+
+const { file, flushIdleMs, flushAfterMs } = workerData as WriterThreadData;
+/** Derived rows pending (state rows and buckets) that make the writer flush at once. */
+const FLUSH_ROWS = 50_000;
 
 const port = parentPort;
 if (!port) throw new Error('sample-writer.worker must run in a worker thread');
-const native = openSqliteFile((workerData as { file: string }).file);
+const native = openSqliteFile(file);
 // The pages every batch touches (each vehicle's newest index leaves, the current rollup and state rows)
 // outgrow SQLite's default 2 MB cache once the database holds millions of samples.
 native.pragma('cache_size = -16384');
 const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
+const derived = new DerivedBuffer();
 
 /**
  * Samples go in through one prepared single-row statement each, on the same connection and so in the
  * same transaction as the rest of the batch: with no round trip to save, 1,000 small runs that each
  * report `changes` (0 = stored before) cost half of one 12,000-parameter statement with RETURNING rows.
+ * The smallest rowid inserted is kept for the derived rows' crash mark.
  */
 const insertOne = native.prepare(
   `insert into samples (${SAMPLE_COLUMNS.join(', ')}) values (${SAMPLE_COLUMNS.map(() => '?').join(', ')}) on conflict do nothing`,
 );
+let minRowid: number | null = null;
 const insertEach: InsertSamples = async (_trx, rows) =>
-  rows.map((row) => insertOne.run(SAMPLE_COLUMNS.map((c) => row[c])).changes === 1);
+  rows.map((row) => {
+    const result = insertOne.run(SAMPLE_COLUMNS.map((c) => row[c]));
+    if (result.changes !== 1) return false;
+    const rowid = Number(result.lastInsertRowid);
+    if (minRowid === null || rowid < minRowid) minRowid = rowid;
+    return true;
+  });
 
-async function handle({ id, batch }: WriteRequest): Promise<WriteReply> {
+async function writeBatch(batch: SampleBatch): Promise<boolean[]> {
+  minRowid = null;
+  let mark: number | null = null;
+  const { inserted, stored } = await db.transaction().execute(async (trx) => {
+    const result = await storeSamples(trx, batch, insertEach);
+    if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
+    return result;
+  });
+  derived.committed(stored, mark);
+  if (derived.size >= FLUSH_ROWS) enqueue(flush);
+  else if (stored.length > 0) flushLater();
+  return inserted;
+}
+
+/** Writes the derived rows owed so far, in a transaction of their own. */
+async function flush(): Promise<void> {
+  for (const timer of [idleTimer, dueTimer]) if (timer) clearTimeout(timer);
+  idleTimer = dueTimer = null;
+  await db.transaction().execute((trx) => derived.write(trx));
+  derived.flushed();
+}
+
+let idleTimer: NodeJS.Timeout | null = null;
+let dueTimer: NodeJS.Timeout | null = null;
+/** Should a flush fail (the database is locked), the rows stay owed and the next batch sets new timers. */
+const flushSoon = () => enqueue(() => flush().catch(() => {}));
+function flushLater(): void {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(flushSoon, flushIdleMs);
+  dueTimer ??= setTimeout(flushSoon, flushAfterMs);
+}
+
+async function handle(request: WriteRequest): Promise<WriteReply> {
   try {
-    return {
-      id,
-      inserted: await db.transaction().execute((trx) => writeSampleBatch(trx, batch, insertEach)),
-    };
+    if ('batch' in request) return { id: request.id, inserted: await writeBatch(request.batch) };
+    await flush();
+    return { id: request.id, inserted: [] };
   } catch (error) {
     const e = error as { message?: unknown; code?: unknown };
     return {
-      id,
+      id: request.id,
       error: {
         message: String(e?.message ?? error),
         ...(typeof e?.code === 'string' ? { code: e.code } : {}),
@@ -48,8 +96,21 @@ async function handle({ id, batch }: WriteRequest): Promise<WriteReply> {
   }
 }
 
-// One batch at a time, in the order they came.
-let previous = Promise.resolve();
+// One job at a time, in the order they came. The first folds back in what a previous thread left owed;
+// if it cannot, the thread stops (the main thread fails its batches as an outage and starts a new one):
+// writing batches without knowing the mark could move it past samples still owed.
+let previous: Promise<unknown> = derived.recover(db).then(
+  (owed) => {
+    if (owed > 0) flushLater();
+  },
+  () => process.exit(1),
+);
+function enqueue(job: () => Promise<unknown>): void {
+  previous = previous.then(job, job);
+}
 port.on('message', (request: WriteRequest) => {
-  previous = previous.then(async () => port.postMessage(await handle(request)));
+  // More is coming: not idle.
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = null;
+  enqueue(async () => port.postMessage(await handle(request)));
 });

@@ -32,6 +32,7 @@ for (const engine of engines) {
       });
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({ stored: 1, duplicates: 0, rejected: 0, errors: [] });
+      await app.telemetry.pipeline.flushDerived();
       const state = await app.storage.db
         .selectFrom('vehicle_state')
         .select(['metric', 'value'])
