@@ -10,7 +10,8 @@
  * records, in `settings`, the smallest `samples` rowid among them; the flush transaction removes it. A
  * new writer thread starts by folding every sample from that rowid up again. Rowids only grow (SQLite
  * gives a new row the largest rowid + 1, and the batch lowers the mark should one ever come out lower),
- * and only this thread inserts samples, so those are exactly the samples the tables lack.
+ * and only this thread inserts samples, so those are exactly the samples the tables lack. (VACUUM may
+ * renumber the rowids of a table without an INTEGER PRIMARY KEY: never run it while a mark is set.)
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
@@ -171,7 +172,7 @@ function storedOf(row: {
     seq: Number(row.seq),
     receivedMs: Number(row.received_ms),
     source: row.source,
-    metrics: JSON.parse(row.metrics) as StoredSample['metrics'],
+    metrics: parseMetrics(row.metrics),
   };
   if (row.lat === null || row.lon === null) return sample;
   const position: Record<string, number> = { lat: row.lat, lon: row.lon };
@@ -180,4 +181,14 @@ function storedOf(row: {
     if (value !== null) position[key] = value;
   }
   return { ...sample, position: position as unknown as StoredSample['position'] };
+}
+
+/** The writer stores JSON; should a row have been altered by hand, it must not stop every later start. */
+function parseMetrics(text: string): StoredSample['metrics'] {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value))
+      return value as StoredSample['metrics'];
+  } catch {}
+  return {};
 }

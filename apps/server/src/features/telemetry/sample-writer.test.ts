@@ -131,13 +131,25 @@ describe('SQLite writer thread', () => {
     await threadOf(writer)!.terminate();
     expect((await derivedRows(storage)).minute).toEqual([{ count: 1, sum: 5 }]);
 
+    // A reader asking first gets a new thread, which writes what the dead one owed, once.
+    await writer.flushDerived();
+    expect(await derivedRows(storage)).toEqual({
+      state: [{ metric: 'speed_kmh', ts_ms: T0 + 3000 }],
+      minute: [{ count: 4, sum: 20 }],
+      mark: [],
+    });
+    await threadOf(writer)!.terminate();
+
+    // So does the next batch, on a writer of its own (a restarted server).
+    await writer.write(batch(T0 + 4000));
+    await threadOf(writer)!.terminate();
     const next = createSampleWriter(storage, asked);
     cleanup.push(() => next.close());
-    await next.write(batch(T0 + 4000));
+    await next.write(batch(T0 + 5000));
     await next.flushDerived();
     expect(await derivedRows(storage)).toEqual({
-      state: [{ metric: 'speed_kmh', ts_ms: T0 + 4000 }],
-      minute: [{ count: 5, sum: 25 }],
+      state: [{ metric: 'speed_kmh', ts_ms: T0 + 5000 }],
+      minute: [{ count: 6, sum: 30 }],
       mark: [],
     });
   });

@@ -67,27 +67,32 @@ interface InFlight {
  * Posts batches to the writer thread and settles each when the thread reports its commit. An error
  * keeps its `code` (SQLITE_CONSTRAINT_…) so the pipeline still tells bad data from an outage. If the
  * thread dies, what it held fails as an outage (the pipeline retries; a batch it did commit then shows
- * as duplicates) and the next write starts a new thread.
+ * as duplicates) and the next write starts a new thread. One writer per database file: the derived rows'
+ * crash mark (derived-buffer.ts) belongs to a single thread at a time.
  */
 class SqliteThreadWriter implements SampleWriter {
   private worker: Worker | null = null;
   private readonly inFlight = new Map<number, InFlight>();
   private nextId = 1;
+  private closed = false;
 
   constructor(private readonly data: WriterThreadData) {}
 
   write(batch: SampleBatch): Promise<boolean[]> {
+    if (this.closed) return Promise.reject(new Error('the SQLite writer was closed'));
     return this.call(this.worker ?? this.start(), { id: this.nextId++, batch });
   }
 
   async flushDerived(): Promise<void> {
-    // No thread: nothing committed through this writer is owed (a new thread flushes what an old one left).
-    if (!this.worker) return;
-    await this.call(this.worker, { id: this.nextId++, flush: true }).catch(() => {});
+    if (this.closed) return;
+    // Without a thread (none started yet, or the last one died) rows may still be owed from before: a new
+    // thread folds them back in first, then flushes.
+    await this.call(this.worker ?? this.start(), { id: this.nextId++, flush: true }).catch(() => {});
   }
 
   async close(): Promise<void> {
-    await this.flushDerived();
+    if (this.worker) await this.flushDerived();
+    this.closed = true;
     const worker = this.worker;
     this.worker = null;
     this.failAll(new Error('the SQLite writer was closed'));

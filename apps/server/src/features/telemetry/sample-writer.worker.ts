@@ -56,7 +56,7 @@ async function writeBatch(batch: SampleBatch): Promise<boolean[]> {
     return result;
   });
   derived.committed(stored, mark);
-  if (derived.size >= FLUSH_ROWS) enqueue(flush);
+  if (derived.size >= FLUSH_ROWS) flushSoon();
   else if (stored.length > 0) flushLater();
   return inserted;
 }
@@ -97,13 +97,19 @@ async function handle(request: WriteRequest): Promise<WriteReply> {
 }
 
 // One job at a time, in the order they came. The first folds back in what a previous thread left owed;
-// if it cannot, the thread stops (the main thread fails its batches as an outage and starts a new one):
+// if it cannot, the thread fails (the main thread fails its batches as an outage and starts a new one):
 // writing batches without knowing the mark could move it past samples still owed.
 let previous: Promise<unknown> = derived.recover(db).then(
   (owed) => {
     if (owed > 0) flushLater();
   },
-  () => process.exit(1),
+  (error: unknown) => {
+    // Thrown outside the chain: the main thread gets it as the thread's 'error' and logs the cause.
+    setImmediate(() => {
+      throw error;
+    });
+    return new Promise(() => {});
+  },
 );
 function enqueue(job: () => Promise<unknown>): void {
   previous = previous.then(job, job);
