@@ -28,7 +28,11 @@ export function startServer(options: {
   dataDir: string;
   env?: Record<string, string>;
 }): ChildProcess {
-  const nodeArgs = process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  // The V8 flags `npm start` passes (package.json; decision 0008), then any of the caller's.
+  const nodeArgs = [
+    '--max-semi-space-size=4',
+    ...(process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+  ];
   return spawn(process.execPath, [...nodeArgs, join(root, 'apps/server/dist/main.js')], {
     cwd: root,
     env: {
