@@ -21,9 +21,10 @@ export function openSqliteFile(path: string): SQLite.Database {
     native.pragma('synchronous = FULL');
     native.pragma('busy_timeout = 5000');
     native.pragma('foreign_keys = ON');
-    // Checkpoint after 16 MB of WAL rather than 4 MB: state, rollup and index pages rewritten by many
-    // commits in between are copied back to the database file once, not once per 4 MB.
-    native.pragma('wal_autocheckpoint = 4000');
+    // Checkpoint after 64 MB of WAL rather than 4 MB: the index pages every commit rewrites (the newest
+    // leaf of each vehicle's samples) are copied back to the database file once per 64 MB, not per 4 MB.
+    // At 10,000 messages/s from 100 vehicles: paced batches 9.8 → 7.3 ms on average (decision 0006).
+    native.pragma('wal_autocheckpoint = 16000');
   } catch (error) {
     native.close();
     throw error;
