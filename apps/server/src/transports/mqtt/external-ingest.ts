@@ -16,7 +16,16 @@ export interface ExternalIngestOptions {
   /** Keeps a message for a VIN no vehicle has as a dead letter; resolves once committed. */
   rejectUnknown(topic: string, vin: string, payload: Buffer): Promise<unknown>;
   logger: Logger;
+  /** Messages the broker may have sent us unacknowledged at once (MQTT 5 receive maximum); default 5,000. */
+  receiveMaximum?: number;
 }
+
+/**
+ * PUBACKs wait for the commit, so this bounds what the server holds from the broker: a backlog there (a
+ * slow database, a restart after a long outage) stays at the broker instead of filling this process.
+ * Room for a full batch being written and the next one filling.
+ */
+const RECEIVE_MAXIMUM = 5000;
 
 export interface ExternalIngest {
   readonly client: MqttClient;
@@ -60,12 +69,19 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
     await family.handle({ vehicleId, vin }, topic, payload);
   }
 
+  const receiveMaximum = options.receiveMaximum ?? RECEIVE_MAXIMUM;
+  /** Messages taken from the broker and not yet committed. */
+  let uncommitted = 0;
   const client = mqtt.connect(options.url, {
     clientId: options.clientId,
     clean: false,
     protocolVersion: 5,
-    // MQTT 5 ends a session when the connection ends unless told otherwise: keep it a week.
-    properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+    // MQTT 5 ends a session when the connection ends unless told otherwise: keep it a week. The broker
+    // sends at most `receiveMaximum` messages before it sees their PUBACKs (MQTT 5 §4.9).
+    properties: {
+      sessionExpiryInterval: 7 * 24 * 3600,
+      receiveMaximum,
+    },
     ...(options.username ? { username: options.username } : {}),
     ...(options.password ? { password: options.password } : {}),
     // Short: Mosquitto (2.0) forgets shared subscriptions over its own restart even when it keeps the
@@ -78,8 +94,16 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
       stored.catch((error: unknown) =>
         options.logger.warn({ err: error, topic }, 'external MQTT message not stored'),
       );
-      if (!deferAck(client, packet.messageId, stored)) {
-        // Without the deferral hook mqtt.js handles one message at a time: correct, but slow.
+      uncommitted++;
+      const settled = () => {
+        uncommitted--;
+      };
+      stored.then(settled, settled);
+      if (!deferAck(client, packet.messageId, stored) || uncommitted > receiveMaximum) {
+        // Answering once committed makes mqtt.js read no further meanwhile, so the broker's messages wait
+        // in the socket and at the broker. Without the deferral hook that is every message (correct but
+        // slow); with it, only beyond the receive maximum, which a broker that miscounts its quota
+        // (Mosquitto 2.0.11 after partial acknowledgements) could otherwise overrun without bound.
         stored.then(
           () => done(0),
           () => {},
