@@ -30,7 +30,8 @@ export function startServer(options: {
 }): ChildProcess {
   // The V8 flags `npm start` passes (package.json; decision 0008), then any of the caller's.
   const nodeArgs = [
-    '--max-semi-space-size=4',
+    '--max-semi-space-size=8',
+    '--heap-growing-percent=200',
     ...(process.env.TACHO_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
   ];
   return spawn(process.execPath, [...nodeArgs, join(root, 'apps/server/dist/main.js')], {

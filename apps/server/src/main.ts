@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=200
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { createApp } from './app.js';
