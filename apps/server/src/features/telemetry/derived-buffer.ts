@@ -17,7 +17,7 @@ import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
 import { latestState, type StoredSample } from './batch-rows.js';
 import { aggregate, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
-import { type StateRow, upsertVehicleState } from './telemetry.repo.js';
+import { SAMPLE_COLUMNS, type SampleRow, type StateRow, upsertVehicleState } from './telemetry.repo.js';
 
 /** The `settings` key holding the smallest rowid of the samples whose derived rows are not written yet. */
 export const DERIVED_MARK_KEY = 'telemetry.derived_from_rowid';
@@ -51,21 +51,11 @@ export class DerivedBuffer {
       .executeTakeFirst();
     if (!found) return 0;
     this.mark = Number(found.value);
-    const rows = await sql<{
-      vehicle_id: string;
-      ts_ms: number;
-      seq: number;
-      received_ms: number;
-      source: string;
-      metrics: string;
-      lat: number | null;
-      lon: number | null;
-      alt_m: number | null;
-      heading_deg: number | null;
-      speed_kmh: number | null;
-      accuracy_m: number | null;
-    }>`select vehicle_id, ts_ms, seq, received_ms, source, metrics, lat, lon, alt_m, heading_deg, speed_kmh, accuracy_m
-       from samples where rowid >= ${this.mark} order by rowid`.execute(db);
+    const columns = sql.join(SAMPLE_COLUMNS.map((c) => sql.ref(c)));
+    const rows =
+      await sql<SampleRow>`select ${columns} from samples where rowid >= ${this.mark} order by rowid`.execute(
+        db,
+      );
     this.add(rows.rows.map(storedOf));
     return rows.rows.length;
   }
@@ -152,20 +142,7 @@ export class DerivedBuffer {
 }
 
 /** A stored sample as read back from its row (what state and rollups need of it). */
-function storedOf(row: {
-  vehicle_id: string;
-  ts_ms: number;
-  seq: number;
-  received_ms: number;
-  source: string;
-  metrics: string;
-  lat: number | null;
-  lon: number | null;
-  alt_m: number | null;
-  heading_deg: number | null;
-  speed_kmh: number | null;
-  accuracy_m: number | null;
-}): StoredSample {
+function storedOf(row: SampleRow): StoredSample {
   const sample: StoredSample = {
     vehicleId: row.vehicle_id,
     tsMs: Number(row.ts_ms),

@@ -29,6 +29,17 @@ if (brokerProblem && process.env.CI === 'true') {
 }
 if (brokerProblem) console.warn(`[tests] skipping external broker runs: ${BROKER} (${brokerProblem})`);
 
+/** Ends a persistent session at the broker so it does not keep taking a share of later tests' messages. */
+async function dropSession(clientId: string): Promise<void> {
+  const c = await mqtt.connectAsync(BROKER, {
+    clientId,
+    clean: true,
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+  });
+  await c.endAsync();
+}
+
 /** Polls until `check` holds or the time is up (then fails with what was last seen). */
 export async function waitFor<T>(
   read: () => Promise<T>,
@@ -95,13 +106,7 @@ describe.skipIf(brokerProblem !== null)('external broker flow control', () => {
     } finally {
       await pub.endAsync(true);
       await ingest.close();
-      const c = await mqtt.connectAsync(BROKER, {
-        clientId,
-        clean: true,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-      });
-      await c.endAsync();
+      await dropSession(clientId);
     }
   });
 });
@@ -121,17 +126,6 @@ for (const engine of brokerProblem ? [] : engines) {
     afterEach(async () => {
       for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
     });
-
-    /** Ends a persistent session at the broker so it does not keep taking a share of later tests' messages. */
-    async function dropSession(clientId: string): Promise<void> {
-      const c = await mqtt.connectAsync(BROKER, {
-        clientId,
-        clean: true,
-        protocolVersion: 5,
-        reconnectPeriod: 0,
-      });
-      await c.endAsync();
-    }
 
     async function publisher(): Promise<MqttClient> {
       const c = await mqtt.connectAsync(BROKER, {
