@@ -45,7 +45,7 @@ export interface ReadingsServiceOptions {
   authorizeRead: AuthorizeRead;
   /**
    * Resolves once `vehicle_state` and the rollups hold every committed sample: the SQLite writer thread
-   * writes them from memory about once a second (features/telemetry/derived-buffer.ts). Absent: always.
+   * writes them from memory, up to a second later (features/telemetry/derived-buffer.ts). Absent: always.
    */
   derivedReady?: () => Promise<void>;
 }
@@ -65,6 +65,11 @@ export class ReadingsService {
   /** The state without a permission check: for the live hub, which checks once per subscription. */
   async stateUnchecked(vehicleId: string): Promise<VehicleState> {
     await this.options.derivedReady?.();
+    return this.storedState(vehicleId);
+  }
+
+  /** The state as `vehicle_state` holds it now (callers have waited for `derivedReady`). */
+  private async storedState(vehicleId: string): Promise<VehicleState> {
     const rows = await this.repo.stateRows(vehicleId);
     return buildState(vehicleId, rows, this.options.clock.now(), this.options.offlineAfterS);
   }
@@ -78,6 +83,8 @@ export class ReadingsService {
     if (query.to <= query.from) throw new Invalid('to must be after from');
     const metrics = parseMetrics(query.metrics);
     if (query.maxPoints !== undefined) {
+      // Downsampling reads the rollups, and without named metrics the state too: both current from here.
+      await this.options.derivedReady?.();
       const wanted = metrics ?? (await this.numericStateMetrics(vehicleId));
       return this.downsampled(vehicleId, query.from, query.to, wanted, query.maxPoints);
     }
@@ -85,7 +92,7 @@ export class ReadingsService {
   }
 
   private async numericStateMetrics(vehicleId: string): Promise<string[]> {
-    const state = await this.stateUnchecked(vehicleId);
+    const state = await this.storedState(vehicleId);
     return Object.entries(state.metrics)
       .filter(([, r]) => typeof r.value === 'number' || typeof r.value === 'boolean')
       .map(([k]) => k)
@@ -106,7 +113,6 @@ export class ReadingsService {
     maxPoints: number,
   ): Promise<DownsampledSamples> {
     const { db } = this.options;
-    await this.options.derivedReady?.();
     let source: DownsampledSamples['source'];
     if ((to - from) / MINUTE_MS > MINUTE_BUCKETS_LIMIT) {
       source = 'hour';

@@ -4,7 +4,8 @@
  * Per batch, the state of every metric of every vehicle in it and a minute and an hour bucket per numeric
  * metric cost more than the samples themselves (100 vehicles: ~1,100 state and ~1,600 rollup upserts
  * for a few hundred samples). Folded in memory and written once the writer is idle for 10 ms, at the
- * latest a second later, and before anyone reads those tables, they cost that once per flush. Decision record: docs/decisions/0007-deferred-derived-writes.md.
+ * latest a second later, and before anyone reads those tables, they cost that once per flush.
+ * Decision record: docs/decisions/0007-deferred-derived-writes.md.
  *
  * Crash safety: the batch transaction that inserts samples whose derived rows are still owed also
  * records, in `settings`, the smallest `samples` rowid among them; the flush transaction removes it. A
@@ -17,13 +18,16 @@ import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
 import { latestState, type StoredSample } from './batch-rows.js';
 import { aggregate, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
-import { SAMPLE_COLUMNS, type SampleRow, type StateRow, upsertVehicleState } from './telemetry.repo.js';
+import {
+  existingVehicleIds,
+  SAMPLE_COLUMNS,
+  type SampleRow,
+  type StateRow,
+  upsertVehicleState,
+} from './telemetry.repo.js';
 
 /** The `settings` key holding the smallest rowid of the samples whose derived rows are not written yet. */
 export const DERIVED_MARK_KEY = 'telemetry.derived_from_rowid';
-
-/** Vehicle ids per `in (…)` list when checking which vehicles still exist. */
-const ID_CHUNK = 500;
 
 export class DerivedBuffer {
   private readonly state = new Map<string, StateRow>();
@@ -91,16 +95,7 @@ export class DerivedBuffer {
     for (const row of this.state.values()) vehicles.add(row.vehicle_id);
     for (const period of ['minute', 'hour'] as const)
       for (const b of this.buckets[period].values()) vehicles.add(b.vehicle_id);
-    const ids = [...vehicles];
-    const existing = new Set<string>();
-    for (let i = 0; i < ids.length; i += ID_CHUNK) {
-      const found = await trx
-        .selectFrom('vehicles')
-        .select('id')
-        .where('id', 'in', ids.slice(i, i + ID_CHUNK))
-        .execute();
-      for (const v of found) existing.add(v.id);
-    }
+    const existing = await existingVehicleIds(trx, vehicles);
     const alive = <T extends { vehicle_id: string }>(rows: Iterable<T>) =>
       [...rows].filter((r) => existing.has(r.vehicle_id));
     const state = alive(this.state.values());

@@ -150,7 +150,7 @@ export class IngestPipeline {
 
   /**
    * Resolves once `vehicle_state` and the rollups include every batch committed so far (the SQLite writer
-   * thread writes them about once a second): read them after this. Never rejects.
+   * thread writes them up to a second later): read them after this. Never rejects.
    */
   flushDerived(): Promise<void> {
     return this.writer.flushDerived();

@@ -4,6 +4,7 @@ import { latestRawKeys, latestState, type RawKeyInfo, type StoredSample, toRow }
 import { writeRollups } from './rollups.js';
 import {
   type DeadLetterRow,
+  existingVehicleIds,
   insertDeadLetters,
   insertSamples,
   type SampleRow,
@@ -83,19 +84,9 @@ async function requireVehicles(trx: Kysely<Database>, samples: readonly StoredSa
   const ids = new Set<string>();
   for (const s of samples) ids.add(s.vehicleId);
   if (ids.size === 0) return;
-  const wanted = [...ids];
-  const found = new Set<string>();
-  for (let i = 0; i < wanted.length; i += 500) {
-    const rows = await trx
-      .selectFrom('vehicles')
-      .select('id')
-      .where('id', 'in', wanted.slice(i, i + 500))
-      .execute();
-    for (const row of rows) found.add(row.id);
-  }
-  const missing = wanted.find((id) => !found.has(id));
-  if (missing !== undefined) {
-    throw Object.assign(new Error(`no vehicle ${missing}`), { code: VEHICLE_MISSING });
+  const existing = await existingVehicleIds(trx, ids);
+  for (const id of ids) {
+    if (!existing.has(id)) throw Object.assign(new Error(`no vehicle ${id}`), { code: VEHICLE_MISSING });
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * The SQLite writer thread: its own connection to the database file, one transaction per batch the main
  * thread posts, one reply per batch after commit (see sample-writer.ts). `vehicle_state` and the rollups
- * are written from memory once a second, before any read of them, and when the thread stops
- * (derived-buffer.ts). Only this thread inserts samples into a SQLite file: anything else that stores
+ * are written from memory once no batch came for `flushIdleMs`, at the latest `flushAfterMs` after the
+ * first batch that owed them, before any read of them, and when the thread stops (derived-buffer.ts). Only this thread inserts samples into a SQLite file: anything else that stores
  * samples must go through the ingest pipeline, or the crash recovery of derived rows would miscount.
  * Loaded by file name, so it imports only what a batch needs.
  */

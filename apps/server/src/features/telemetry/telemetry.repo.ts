@@ -215,6 +215,24 @@ export async function listDeadLetters(
   };
 }
 
+/** Vehicle ids per `in (…)` list: well below both engines' limit on bound parameters. */
+const ID_CHUNK = 500;
+
+/** Which of these vehicle ids still name a vehicle. */
+export async function existingVehicleIds(trx: Trx, ids: Iterable<string>): Promise<Set<string>> {
+  const wanted = [...ids];
+  const existing = new Set<string>();
+  for (let i = 0; i < wanted.length; i += ID_CHUNK) {
+    const rows = await trx
+      .selectFrom('vehicles')
+      .select('id')
+      .where('id', 'in', wanted.slice(i, i + ID_CHUNK))
+      .execute();
+    for (const row of rows) existing.add(row.id);
+  }
+  return existing;
+}
+
 export async function findVehicleIdByVin(db: Db, vin: string): Promise<string | null> {
   const row = await db.selectFrom('vehicles').select('id').where('vin', '=', vin).executeTakeFirst();
   return row?.id ?? null;
