@@ -247,7 +247,7 @@ async function httpBatches(
   vehicles: Array<{ vin: string; token: string }>,
   batches: number,
   concurrency: number,
-): Promise<{ samples: number; elapsedS: number; latencies: Float64Array }> {
+): Promise<{ samples: number; elapsedS: number; latencies: Float64Array; cpu: NodeJS.CpuUsage }> {
   const sims = vehicles.map((_, i) => new VehicleSimulator({ seed: 10_000 + i, startPhase: 'driving' }));
   const clocks = vehicles.map(() => Date.now() - 60 * 86_400_000);
   const bodies: Array<{ vehicle: number; body: string }> = [];
@@ -262,6 +262,7 @@ async function httpBatches(
   let samples = 0;
   const latencies: number[] = [];
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -284,6 +285,7 @@ async function httpBatches(
     samples,
     elapsedS: (performance.now() - started) / 1000,
     latencies: Float64Array.from(latencies).sort(),
+    cpu: process.cpuUsage(cpu),
   };
 }
 
@@ -403,7 +405,7 @@ async function main(): Promise<void> {
     console.log(
       `HTTP batches of 1,000 × ${flags['http-batches']} (${flags['http-concurrency']} concurrent): ` +
         `${(h.samples / h.elapsedS).toFixed(0)} samples/s stored; request p50 ${pct(h.latencies, 50).toFixed(0)} ms, ` +
-        `p99 ${pct(h.latencies, 99).toFixed(0)} ms`,
+        `p99 ${pct(h.latencies, 99).toFixed(0)} ms; the sender's own CPU ${cpuPerSample(h.cpu, h.samples)} µs/sample`,
     );
     console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
 
@@ -435,6 +437,10 @@ async function main(): Promise<void> {
       await admin.end();
     }
   }
+}
+
+function cpuPerSample(used: NodeJS.CpuUsage, samples: number): string {
+  return ((used.user + used.system) / Math.max(1, samples)).toFixed(1);
 }
 
 async function waitCommitted(base: string, target: number): Promise<void> {

@@ -45,16 +45,17 @@ export interface StoredSample {
 const DEAD_LETTER_PAYLOAD_CHARS = 2048;
 
 export function toStored(source: IngestSource, sample: ValidSample, receivedMs: number): StoredSample {
-  return {
+  const stored: { -readonly [K in keyof StoredSample]: StoredSample[K] } = {
     vehicleId: source.vehicleId,
     tsMs: sample.tsMs,
     seq: sample.seq,
     receivedMs,
     source: source.source,
     metrics: sample.metrics,
-    ...(sample.position ? { position: sample.position } : {}),
-    ...(sample.raw ? { raw: sample.raw } : {}),
   };
+  if (sample.position) stored.position = sample.position;
+  if (sample.raw) stored.raw = sample.raw;
+  return stored;
 }
 
 export function toRow(s: StoredSample): SampleRow {

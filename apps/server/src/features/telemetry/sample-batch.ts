@@ -7,7 +7,6 @@ import {
   existingVehicleIds,
   insertDeadLetters,
   insertSamples,
-  type SampleRow,
   sampleKey,
   upsertRawKeys,
   upsertVehicleState,
@@ -29,48 +28,49 @@ export interface SampleBatch {
   readonly deadLetterKeep: number;
 }
 
-/** Inserts rows, skipping those stored before; says per row whether it was inserted. */
-export type InsertSamples = (trx: Kysely<Database>, rows: readonly SampleRow[]) => Promise<boolean[]>;
-
-/** The portable insert (multi-row statements reporting the new rows; see `insertSamples`). */
-const insertPortable: InsertSamples = async (trx, rows) => {
-  const inserted = await insertSamples(trx, rows);
-  return rows.map((r) => inserted.has(sampleKey(r.vehicle_id, r.ts_ms, r.seq)));
-};
-
 /**
  * The body of the ingest transaction: `storeSamples`, then the latest state and the rollups of the
  * samples actually inserted. Returns, per sample in order, whether it was inserted (false = already
  * stored: a duplicate). The caller runs it inside a transaction. PostgreSQL and in-memory SQLite write
- * this way; the SQLite writer thread runs `storeSamples` per batch and defers the rest (derived-buffer.ts).
+ * this way; the SQLite writer thread inserts its packed batches itself and defers the derived rows
+ * (sample-writer.worker.ts, derived-buffer.ts).
  */
-export async function writeSampleBatch(
-  trx: Kysely<Database>,
-  batch: SampleBatch,
-  insert: InsertSamples = insertPortable,
-): Promise<boolean[]> {
-  const { inserted, stored } = await storeSamples(trx, batch, insert);
+export async function writeSampleBatch(trx: Kysely<Database>, batch: SampleBatch): Promise<boolean[]> {
+  const { inserted, stored } = await storeSamples(trx, batch);
   await writeDerived(trx, stored);
   return inserted;
 }
 
 /**
- * Inserts the samples (skipping those stored before), the deep scan's raw keys of the ones actually
- * inserted, and the dead letters. Returns the per-sample flags and the samples inserted.
+ * Inserts the samples (skipping those stored before) with multi-row statements that report the new rows,
+ * then what goes with them (`storeBesideSamples`). Returns the per-sample flags and the samples inserted.
  */
 export async function storeSamples(
   trx: Kysely<Database>,
   batch: SampleBatch,
-  insert: InsertSamples = insertPortable,
 ): Promise<{ inserted: boolean[]; stored: BatchSample[] }> {
   const { samples } = batch;
-  await requireVehicles(trx, samples);
-  const inserted = samples.length > 0 ? await insert(trx, samples.map(toRow)) : [];
+  await requireVehicles(trx, new Set(samples.map((s) => s.vehicleId)));
+  let inserted: boolean[] = [];
+  if (samples.length > 0) {
+    const rows = samples.map(toRow);
+    const keys = await insertSamples(trx, rows);
+    inserted = rows.map((r) => keys.has(sampleKey(r.vehicle_id, r.ts_ms, r.seq)));
+  }
   const stored = samples.filter((_, i) => inserted[i]);
+  await storeBesideSamples(trx, stored, batch);
+  return { inserted, stored };
+}
+
+/** What a batch writes beside its samples: the deep scan's raw keys of those inserted, the dead letters. */
+export async function storeBesideSamples(
+  trx: Kysely<Database>,
+  stored: readonly BatchSample[],
+  batch: Pick<SampleBatch, 'deadLetters' | 'deadLetterKeep'>,
+): Promise<void> {
   const rawRows = latestRawKeys(stored);
   if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
   await insertDeadLetters(trx, batch.deadLetters, batch.deadLetterKeep);
-  return { inserted, stored };
 }
 
 /** The code of the error `storeSamples` raises for a sample of a vehicle that does not exist (any more). */
@@ -80,9 +80,7 @@ export const VEHICLE_MISSING = 'VEHICLE_MISSING';
  * Fails the batch when one of its vehicles was deleted after its messages were accepted: their samples
  * must not outlive it (`samples` has no foreign key; the pipeline isolates and dead-letters the message).
  */
-async function requireVehicles(trx: Kysely<Database>, samples: readonly StoredSample[]): Promise<void> {
-  const ids = new Set<string>();
-  for (const s of samples) ids.add(s.vehicleId);
+export async function requireVehicles(trx: Kysely<Database>, ids: ReadonlySet<string>): Promise<void> {
   if (ids.size === 0) return;
   const existing = await existingVehicleIds(trx, ids);
   for (const id of ids) {

@@ -65,7 +65,8 @@ describe('SQLite writer thread', () => {
     expect(await writer.write(batch(T0 + 2))).toEqual([true]);
     expect(threadOf(writer)).not.toBe(thread);
     const retried = await writer.write(batch(T0 + 1));
-    expect(retried).toEqual('error' in outcome ? [true] : [false]);
+    // A batch that committed just before the thread went, its reply lost, is a duplicate now.
+    if (!('error' in outcome)) expect(retried).toEqual([false]);
     expect(await stored()).toEqual([T0, T0 + 1, T0 + 2]);
   });
 

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Storage } from '../../db/index.js';
 import { startWorker } from '../../lib/worker.js';
+import { type PackedBatch, packBatch } from './packed-batch.js';
 import { type SampleBatch, writeSampleBatch } from './sample-batch.js';
 
 /** Writes ingest batches, one transaction each. */
@@ -51,7 +52,7 @@ export interface WriterThreadData extends DerivedFlushOptions {
 
 /** Messages to and from `sample-writer.worker.ts`. */
 export type WriteRequest =
-  | { readonly id: number; readonly batch: SampleBatch }
+  | { readonly id: number; readonly batch: PackedBatch }
   /** Write the derived rows owed now (replies with no samples). */
   | { readonly id: number; readonly flush: true };
 export type WriteReply =
@@ -80,7 +81,7 @@ class SqliteThreadWriter implements SampleWriter {
 
   write(batch: SampleBatch): Promise<boolean[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite writer was closed'));
-    return this.call(this.worker ?? this.start(), { id: this.nextId++, batch });
+    return this.call(this.worker ?? this.start(), { id: this.nextId++, batch: packBatch(batch) });
   }
 
   async flushDerived(): Promise<void> {

@@ -11,7 +11,8 @@ import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { DerivedBuffer } from './derived-buffer.js';
-import { type InsertSamples, type SampleBatch, storeSamples } from './sample-batch.js';
+import { type PackedBatch, rowParams, sampleAt } from './packed-batch.js';
+import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
 import { SAMPLE_COLUMNS } from './telemetry.repo.js';
 
@@ -31,29 +32,34 @@ const derived = new DerivedBuffer();
 /**
  * Samples go in through one prepared single-row statement each, on the same connection and so in the
  * same transaction as the rest of the batch: with no round trip to save, 1,000 small runs that each
- * report `changes` (0 = stored before) cost half of one 12,000-parameter statement with RETURNING rows.
- * The smallest rowid inserted is kept for the derived rows' crash mark.
+ * report `changes` (0 = stored before, or earlier in this batch) cost half of one 12,000-parameter
+ * statement with RETURNING rows. The smallest rowid inserted is kept for the derived rows' crash mark.
  */
 const insertOne = native.prepare(
   `insert into samples (${SAMPLE_COLUMNS.join(', ')}) values (${SAMPLE_COLUMNS.map(() => '?').join(', ')}) on conflict do nothing`,
 );
-let minRowid: number | null = null;
-const insertEach: InsertSamples = async (_trx, rows) =>
-  rows.map((row) => {
-    const result = insertOne.run(SAMPLE_COLUMNS.map((c) => row[c]));
-    if (result.changes !== 1) return false;
-    const rowid = Number(result.lastInsertRowid);
-    if (minRowid === null || rowid < minRowid) minRowid = rowid;
-    return true;
-  });
+const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 
-async function writeBatch(batch: SampleBatch): Promise<boolean[]> {
-  minRowid = null;
+async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
   let mark: number | null = null;
   const { inserted, stored } = await db.transaction().execute(async (trx) => {
-    const result = await storeSamples(trx, batch, insertEach);
+    await requireVehicles(trx, new Set(batch.vehicles));
+    const inserted: boolean[] = new Array(batch.count);
+    const stored: BatchSample[] = [];
+    const raw = new Map(batch.raw.map((r) => [r.index, r]));
+    let minRowid: number | null = null;
+    for (let i = 0; i < batch.count; i++) {
+      rowParams(batch, i, params);
+      const result = insertOne.run(params);
+      inserted[i] = result.changes === 1;
+      if (!inserted[i]) continue;
+      const rowid = Number(result.lastInsertRowid);
+      if (minRowid === null || rowid < minRowid) minRowid = rowid;
+      stored.push(sampleAt(batch, i, raw));
+    }
+    await storeBesideSamples(trx, stored, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
-    return result;
+    return { inserted, stored };
   });
   derived.committed(stored, mark);
   if (derived.size >= FLUSH_ROWS) flushSoon();

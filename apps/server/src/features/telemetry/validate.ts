@@ -133,31 +133,35 @@ export function parseTimestamp(ts: unknown): number | Rejection {
   return reject('invalid_field', 'ts: required, epoch milliseconds or ISO-8601');
 }
 
+/** The optional position fields and their ranges (`lat` and `lon` are required). */
+const POSITION_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  alt_m: [-500, 10_000],
+  heading_deg: [0, 360],
+  speed_kmh: [0, 500],
+  accuracy_m: [0, 100_000],
+};
+
 function checkPosition(value: unknown): Position | Rejection {
   if (!isPlainObject(value)) return reject('invalid_field', 'position: must be an object');
-  const { lat, lon, alt_m, heading_deg, speed_kmh, accuracy_m } = value;
+  const { lat, lon } = value;
   if (!finite(lat) || lat < -90 || lat > 90)
     return reject('out_of_range', 'position.lat: must be a number from -90 to 90');
   if (!finite(lon) || lon < -180 || lon > 180)
     return reject('out_of_range', 'position.lon: must be a number from -180 to 180');
-  const position: { -readonly [K in keyof Position]: Position[K] } = { lat, lon };
-  const optional: Array<[string, unknown, number, number]> = [
-    ['alt_m', alt_m, -500, 10_000],
-    ['heading_deg', heading_deg, 0, 360],
-    ['speed_kmh', speed_kmh, 0, 500],
-    ['accuracy_m', accuracy_m, 0, 100_000],
-  ];
-  for (const [name, v, min, max] of optional) {
+  const position: Record<string, number> = { lat, lon };
+  // One pass over the keys the device sent; runs for every message, so it allocates only the result.
+  for (const key in value) {
+    if (key === 'lat' || key === 'lon') continue;
+    const range = Object.hasOwn(POSITION_RANGES, key) ? POSITION_RANGES[key] : undefined;
+    if (!range) return reject('invalid_field', `position.${key}: unknown field`);
+    const v = value[key];
     if (v === undefined || v === null) continue;
+    const [min, max] = range;
     if (!finite(v) || v < min || v > max)
-      return reject('out_of_range', `position.${name}: must be a number from ${min} to ${max}`);
-    (position as Record<string, number>)[name] = v;
+      return reject('out_of_range', `position.${key}: must be a number from ${min} to ${max}`);
+    position[key] = v;
   }
-  for (const key of Object.keys(value)) {
-    if (!(key in position) && !['alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'].includes(key))
-      return reject('invalid_field', `position.${key}: unknown field`);
-  }
-  return position;
+  return position as unknown as Position;
 }
 
 function checkRaw(value: unknown): Rejection | null {
@@ -200,6 +204,7 @@ export function validateMessage(message: unknown, nowMs: number): ValidSample | 
     seq = s;
   }
   let metrics: Record<string, MetricValue> = {};
+  let metricCount = 0;
   if (message.metrics !== undefined && message.metrics !== null) {
     if (!isPlainObject(message.metrics)) return reject('invalid_field', 'metrics: must be an object');
     const keys = Object.keys(message.metrics);
@@ -216,29 +221,25 @@ export function validateMessage(message: unknown, nowMs: number): ValidSample | 
       }
     }
     metrics = message.metrics as Record<string, MetricValue>;
+    metricCount = keys.length;
   }
-  let position: Position | undefined;
+  const valid: { -readonly [K in keyof ValidSample]: ValidSample[K] } = { tsMs, seq, metrics };
   if (message.position !== undefined && message.position !== null) {
     const p = checkPosition(message.position);
     if ('code' in p) return p;
-    position = p;
+    valid.position = p;
   }
-  let raw: Record<string, MetricValue> | undefined;
+  let rawCount = 0;
   if (message.raw !== undefined && message.raw !== null) {
     const problem = checkRaw(message.raw);
     if (problem) return problem;
-    raw = message.raw as Record<string, MetricValue>;
+    valid.raw = message.raw as Record<string, MetricValue>;
+    rawCount = Object.keys(valid.raw).length;
   }
-  if (Object.keys(metrics).length === 0 && !position && (!raw || Object.keys(raw).length === 0)) {
+  if (metricCount === 0 && !valid.position && rawCount === 0) {
     return reject('invalid_shape', 'message has no metrics, position or raw values');
   }
-  return {
-    tsMs,
-    seq,
-    metrics,
-    ...(position ? { position } : {}),
-    ...(raw ? { raw } : {}),
-  };
+  return valid;
 }
 
 export function isRejection(value: ValidSample | Rejection): value is Rejection {
