@@ -79,10 +79,14 @@ export class DerivedBuffer {
     return minRowid;
   }
 
-  /** After the batch committed: its samples and the mark `markOwed` wrote, if any. */
-  committed(stored: readonly StoredSample[], mark: number | null): void {
+  /**
+   * After the batch committed: the mark `markOwed` wrote, if any, and its inserted samples, or what
+   * `foldSamples` made of them.
+   */
+  committed(stored: readonly StoredSample[] | FoldedSamples, mark: number | null): void {
     if (mark !== null) this.mark = mark;
-    this.add(stored);
+    if (Array.isArray(stored)) this.add(stored);
+    else this.addFolded(stored as FoldedSamples);
   }
 
   /**
@@ -115,18 +119,23 @@ export class DerivedBuffer {
     this.mark = null;
   }
 
+  /** Folds in samples committed (only those inserted, not duplicates). */
   private add(stored: readonly StoredSample[]): void {
     if (stored.length === 0) return;
-    for (const row of latestState(stored)) {
+    this.addFolded(foldSamples(stored));
+  }
+
+  /** Folds in what `foldSamples` made of a committed batch. */
+  private addFolded(folded: FoldedSamples): void {
+    for (const row of folded.state) {
       const key = `${row.vehicle_id}\u0000${row.metric}`;
       const current = this.state.get(key);
       // Later batches win ties, as the upsert's `ts_ms <= excluded.ts_ms` does.
       if (!current || row.ts_ms >= current.ts_ms) this.state.set(key, row);
     }
-    const buckets = aggregate(stored);
     for (const period of ['minute', 'hour'] as const) {
       const pending = this.buckets[period];
-      for (const b of buckets[period]) {
+      for (const b of folded[period]) {
         const key = `${b.vehicle_id}\u0000${b.metric}\u0000${b.bucket_ms}`;
         const current = pending.get(key);
         if (current) mergeBucket(current, b);
@@ -134,6 +143,15 @@ export class DerivedBuffer {
       }
     }
   }
+}
+
+/** What a batch of samples adds to the derived tables: each metric's newest value, and its buckets. */
+export interface FoldedSamples extends Record<RollupPeriod, RollupsTable[]> {
+  readonly state: StateRow[];
+}
+
+export function foldSamples(samples: readonly StoredSample[]): FoldedSamples {
+  return { state: latestState(samples), ...aggregate(samples) };
 }
 
 /** A stored sample as read back from its row (what state and rollups need of it). */

@@ -1,5 +1,6 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import type { RawKeyInfo } from './batch-rows.js';
+import { type FoldedSamples, foldSamples } from './derived-buffer.js';
 import type { BatchSample, SampleBatch } from './sample-batch.js';
 import type { DeadLetterRow } from './telemetry.repo.js';
 
@@ -29,7 +30,16 @@ export interface PackedBatch {
   }>;
   readonly deadLetters: readonly DeadLetterRow[];
   readonly deadLetterKeep: number;
+  /**
+   * State and rollups of all the samples, folded here when the batch holds long runs per vehicle (an
+   * HTTP batch): then the fold is much smaller than the samples, and the writer thread, which would
+   * otherwise parse every sample's metrics back, uses it if every sample was inserted.
+   */
+  readonly folded?: FoldedSamples;
 }
+
+/** Samples per vehicle from which a batch is folded before it crosses (see `PackedBatch.folded`). */
+const FOLD_FROM_SAMPLES_PER_VEHICLE = 100;
 
 const NUMBERS = 9;
 const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
@@ -69,7 +79,9 @@ export function packBatch(batch: SampleBatch): PackedBatch {
     metricsEnd[i] = length;
     if (s.raw) raw.push({ index: i, raw: s.raw, ...(s.rawInfo ? { rawInfo: s.rawInfo } : {}) });
   }
+  const fold = count > 0 && count >= FOLD_FROM_SAMPLES_PER_VEHICLE * vehicles.length;
   return {
+    ...(fold ? { folded: foldSamples(samples) } : {}),
     count,
     vehicles,
     vehicle,

@@ -59,9 +59,10 @@ export type { IngestResult, IngestSource, StoredSample } from './batch-rows.js';
  * The ingestion pipeline: validate → de-duplicate → batch → one transaction per batch → settle each
  * caller's promise after commit (the transport acknowledges then) → emit `samples.stored`.
  *
- * A single writer drains the queue, so batches commit in arrival order and SQLite never sees two writers.
- * When the database fails, the batch is retried with backoff until it commits: nothing is acknowledged
- * meanwhile, the queue stops growing at `maxQueuedRows`, and `/ready` reports the pipeline down.
+ * A single writer drains the queue, so SQLite never sees two writers; the SQLite writer thread holds a
+ * second batch while it commits one, and commits them in arrival order. When the database fails, a batch
+ * is retried with backoff until it commits: nothing is acknowledged meanwhile, the queue stops growing at
+ * `maxQueuedRows`, and `/ready` reports the pipeline down.
  */
 export class IngestPipeline {
   private readonly options: PipelineOptions;
@@ -69,10 +70,10 @@ export class IngestPipeline {
   private queuedRows = 0;
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
-  private writing = false;
+  /** Batches handed to the writer and not settled yet; when each started (for `/ready`). */
+  private readonly writesStartedMs = new Set<{ ms: number }>();
   private closed = false;
   private failingSinceMs: number | null = null;
-  private writeStartedMs: number | null = null;
   private readonly metrics: IngestMetrics;
   private readonly writer: SampleWriter;
 
@@ -145,7 +146,9 @@ export class IngestPipeline {
   /** For `/ready`: down while batches fail or one has been stuck for more than 5 s. */
   isHealthy(): boolean {
     if (this.failingSinceMs !== null) return false;
-    return this.writeStartedMs === null || Date.now() - this.writeStartedMs < 5000;
+    const now = Date.now();
+    for (const started of this.writesStartedMs) if (now - started.ms >= 5000) return false;
+    return true;
   }
 
   /**
@@ -172,8 +175,8 @@ export class IngestPipeline {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (!this.writing) void this.drain();
-    while ((this.writing || this.queue.length > 0) && Date.now() < deadline) {
+    void this.drain();
+    while ((this.inFlight > 0 || this.queue.length > 0) && Date.now() < deadline) {
       await sleep(10);
     }
     for (const p of this.queue.splice(0)) p.reject(new Unavailable('the server is shutting down'));
@@ -229,8 +232,8 @@ export class IngestPipeline {
   }
 
   private schedule(): void {
-    if (this.writing || this.queue.length === 0) return;
-    if (this.queuedRows >= this.options.batchRows || this.closed) {
+    if (this.queue.length === 0 || this.inFlight >= this.writer.maxInFlight) return;
+    if (this.queuedRows - this.inFlightRows >= this.options.batchRows || this.closed) {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
       void this.drain();
@@ -245,21 +248,31 @@ export class IngestPipeline {
     }, wait);
   }
 
+  /** Batches with the writer, and their rows (counted in `queuedRows` too until they settle). */
+  private inFlight = 0;
+  private inFlightRows = 0;
+
+  /**
+   * Hands the next batch to the writer. The SQLite writer thread takes a second batch while it commits
+   * the first, so the main thread prepares one while the other is written; its batches still commit one
+   * after the other, in the order they came.
+   */
   private async drain(): Promise<void> {
-    if (this.writing) return;
-    this.writing = true;
+    if (this.queue.length === 0 || this.inFlight >= this.writer.maxInFlight) return;
+    const batch = this.takeBatch();
+    let rows = 0;
+    for (const p of batch) rows += p.weight;
+    this.inFlight++;
+    this.inFlightRows += rows;
+    // A full batch may already be waiting for the next place.
+    this.schedule();
     try {
-      while (this.queue.length > 0) {
-        const batch = this.takeBatch();
-        await this.writeWithRetry(batch);
-        for (const p of batch) this.queuedRows -= p.weight;
-        for (const wake of this.waiters.splice(0)) wake();
-        // Let producers add to the next batch unless there is already a full one waiting: a transaction
-        // per message would cost one fsync each.
-        if (this.queuedRows < this.options.batchRows && !this.closed) break;
-      }
+      await this.writeWithRetry(batch);
     } finally {
-      this.writing = false;
+      this.inFlight--;
+      this.inFlightRows -= rows;
+      this.queuedRows -= rows;
+      for (const wake of this.waiters.splice(0)) wake();
       this.schedule();
     }
   }
@@ -279,10 +292,11 @@ export class IngestPipeline {
   private async writeWithRetry(batch: Pending[]): Promise<void> {
     let backoffMs = 50;
     for (;;) {
-      this.writeStartedMs = Date.now();
+      const started = { ms: Date.now() };
+      this.writesStartedMs.add(started);
       try {
         const results = await this.writeBatch(batch);
-        this.writeStartedMs = null;
+        this.writesStartedMs.delete(started);
         if (this.failingSinceMs !== null) {
           this.deps.logger.info({ downMs: Date.now() - this.failingSinceMs }, 'telemetry writes recovered');
           this.failingSinceMs = null;
@@ -294,7 +308,7 @@ export class IngestPipeline {
         }
         return;
       } catch (error) {
-        this.writeStartedMs = null;
+        this.writesStartedMs.delete(started);
         this.metrics.failures.inc();
         if (!isTransientStorageError(error)) {
           // The data, not the database, is at fault (e.g. the vehicle was deleted meanwhile): isolate the

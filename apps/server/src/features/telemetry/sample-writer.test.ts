@@ -37,7 +37,7 @@ describe('SQLite writer thread', () => {
     });
     const stored = async () =>
       (await storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute()).map((r) => r.ts_ms);
-    return { storage, writer, batch, stored };
+    return { storage, writer, batch, stored, vehicleId };
   }
 
   const threadOf = (writer: SampleWriter) => (writer as unknown as { worker: Worker | null }).worker;
@@ -106,6 +106,40 @@ describe('SQLite writer thread', () => {
     await writer.write(batch(T0 + 5000));
     await writer.close();
     expect((await derivedRows(storage)).minute).toEqual([{ count: 6, sum: 30 }]);
+  });
+
+  it('counts a long run of one vehicle (folded before it crosses) once, without its duplicates', async () => {
+    const { storage, writer, vehicleId } = await setup();
+    // 200 samples a second apart from T0 (a minute boundary): speeds 1 each, then 10 each. The second
+    // batch repeats the last 100 of the first with other values: those are duplicates, not counted.
+    const run = (from: number, speed: number): SampleBatch => ({
+      samples: Array.from({ length: 200 }, (_, i) => ({
+        vehicleId,
+        tsMs: T0 + (from + i) * 1000,
+        seq: 0,
+        receivedMs: T0,
+        source: 'test',
+        metrics: { speed_kmh: speed },
+      })),
+      deadLetters: [],
+      deadLetterKeep: 100,
+    });
+    const first = await writer.write(run(0, 1));
+    expect(first.every(Boolean)).toBe(true);
+    const second = await writer.write(run(100, 10));
+    expect(second.filter(Boolean)).toHaveLength(100);
+    await writer.flushDerived();
+    const minute = await storage.db
+      .selectFrom('rollups_minute')
+      .select(['count', 'sum'])
+      .orderBy('bucket_ms')
+      .execute();
+    const totals = minute.reduce((t, r) => ({ count: t.count + Number(r.count), sum: t.sum + r.sum }), {
+      count: 0,
+      sum: 0,
+    });
+    expect(totals).toEqual({ count: 300, sum: 200 * 1 + 100 * 10 });
+    expect((await derivedRows(storage)).state).toEqual([{ metric: 'speed_kmh', ts_ms: T0 + 299_000 }]);
   });
 
   it('catches up by itself once no batch comes', async () => {

@@ -6,6 +6,8 @@ import { type SampleBatch, writeSampleBatch } from './sample-batch.js';
 
 /** Writes ingest batches, one transaction each. */
 export interface SampleWriter {
+  /** Batches it takes at once: the SQLite thread queues a second while it commits the first. */
+  readonly maxInFlight: number;
   /** Resolves after commit with, per sample, whether it was inserted (false: stored before). */
   write(batch: SampleBatch): Promise<boolean[]>;
   /**
@@ -31,6 +33,9 @@ export function createSampleWriter(
     return new SqliteThreadWriter({ file: storage.file, ...defaultDerivedFlush, ...options });
   }
   return {
+    // One transaction at a time: two on separate connections could commit out of order, and would
+    // contend for the same state rows.
+    maxInFlight: 1,
     write: (batch) => storage.db.transaction().execute((trx) => writeSampleBatch(trx, batch)),
     flushDerived: async () => {},
     close: async () => {},
@@ -72,6 +77,7 @@ interface InFlight {
  * crash mark (derived-buffer.ts) belongs to a single thread at a time.
  */
 class SqliteThreadWriter implements SampleWriter {
+  readonly maxInFlight = 2;
   private worker: Worker | null = null;
   private readonly inFlight = new Map<number, InFlight>();
   private nextId = 1;

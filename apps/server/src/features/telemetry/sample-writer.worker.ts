@@ -42,28 +42,36 @@ const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 
 async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
   let mark: number | null = null;
-  const { inserted, stored } = await db.transaction().execute(async (trx) => {
+  const { inserted, derivedFrom, any } = await db.transaction().execute(async (trx) => {
     await requireVehicles(trx, new Set(batch.vehicles));
     const inserted: boolean[] = new Array(batch.count);
-    const stored: BatchSample[] = [];
-    const raw = new Map(batch.raw.map((r) => [r.index, r]));
+    let all = true;
     let minRowid: number | null = null;
     for (let i = 0; i < batch.count; i++) {
       rowParams(batch, i, params);
       const result = insertOne.run(params);
       inserted[i] = result.changes === 1;
-      if (!inserted[i]) continue;
+      if (!inserted[i]) {
+        all = false;
+        continue;
+      }
       const rowid = Number(result.lastInsertRowid);
       if (minRowid === null || rowid < minRowid) minRowid = rowid;
-      stored.push(sampleAt(batch, i, raw));
     }
+    // The samples inserted, read back from the batch: all of them, unless the main thread folded them
+    // and none was a duplicate; then only those with raw values, for `raw_keys`.
+    const raw = new Map(batch.raw.map((r) => [r.index, r]));
+    const folded = all ? batch.folded : undefined;
+    const stored: BatchSample[] = [];
+    if (folded) for (const r of batch.raw) stored.push(sampleAt(batch, r.index, raw));
+    else for (let i = 0; i < batch.count; i++) if (inserted[i]) stored.push(sampleAt(batch, i, raw));
     await storeBesideSamples(trx, stored, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
-    return { inserted, stored };
+    return { inserted, derivedFrom: folded ?? stored, any: minRowid !== null };
   });
-  derived.committed(stored, mark);
+  derived.committed(derivedFrom, mark);
   if (derived.size >= FLUSH_ROWS) flushSoon();
-  else if (stored.length > 0) flushLater();
+  else if (any) flushLater();
   return inserted;
 }
 
