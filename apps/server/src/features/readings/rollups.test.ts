@@ -85,6 +85,28 @@ it('aggregate skips non-finite numbers', () => {
   expect(out.minute.map((b) => b.metric)).toEqual(['b']);
 });
 
+it('aggregate puts each sample in its own vehicle and minute when runs interleave', () => {
+  const at = (vehicleId: string, minute: number, v: number) => ({
+    vehicleId,
+    tsMs: T0 + minute * MINUTE_MS + v,
+    metrics: { speed_kmh: v },
+  });
+  const out = aggregate([
+    at('a', 0, 1),
+    at('a', 0, 2),
+    at('b', 0, 4),
+    at('a', 1, 8),
+    at('a', 0, 16),
+    at('b', 61, 32),
+  ]);
+  const sums = (rows: typeof out.minute) =>
+    Object.fromEntries(
+      rows.map((b) => [`${b.vehicle_id}@${(b.bucket_ms - T0) / MINUTE_MS}`, [b.count, b.sum]]),
+    );
+  expect(sums(out.minute)).toEqual({ 'a@0': [3, 19], 'b@0': [1, 4], 'a@1': [1, 8], 'b@61': [1, 32] });
+  expect(sums(out.hour)).toEqual({ 'a@0': [4, 27], 'b@0': [1, 4], 'b@60': [1, 32] });
+});
+
 it('lttb keeps the ends and a lone spike, and returns at most the threshold', () => {
   const t = Array.from({ length: 10_000 }, (_, i) => i);
   const v = t.map((i) => (i === 4321 ? 1000 : Math.sin(i / 100)));

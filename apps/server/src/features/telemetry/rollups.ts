@@ -94,18 +94,27 @@ function rowsOf(groups: Map<string, Group>): Bucket[] {
 export function aggregate(samples: readonly RollupSample[]): Record<RollupPeriod, Bucket[]> {
   const minute = new Map<string, Group>();
   const hour = new Map<string, Group>();
+  // Consecutive samples mostly share a vehicle and a minute (an HTTP batch is one vehicle's run): their
+  // groups are then the previous sample's, found without building a key.
+  let minuteGroup: Group | undefined;
+  let hourGroup: Group | undefined;
+  let groupsOf: { vehicleId: string; minuteMs: number } | undefined;
   for (const s of samples) {
     const metrics =
       typeof s.metrics === 'string' ? (JSON.parse(s.metrics) as Record<string, unknown>) : s.metrics;
     const minuteMs = Math.floor(s.tsMs / MINUTE_MS) * MINUTE_MS;
     const hourMs = Math.floor(s.tsMs / HOUR_MS) * HOUR_MS;
-    let minuteGroup: Group | undefined;
-    let hourGroup: Group | undefined;
+    if (groupsOf?.vehicleId !== s.vehicleId || groupsOf.minuteMs !== minuteMs) {
+      minuteGroup = hourGroup = groupsOf = undefined;
+    }
     for (const metric in metrics) {
       const v = numeric(metrics[metric]);
       if (v === null) continue;
-      minuteGroup ??= groupOf(minute, s.vehicleId, minuteMs);
-      hourGroup ??= groupOf(hour, s.vehicleId, hourMs);
+      if (!minuteGroup || !hourGroup) {
+        minuteGroup = groupOf(minute, s.vehicleId, minuteMs);
+        hourGroup = groupOf(hour, s.vehicleId, hourMs);
+        groupsOf = { vehicleId: s.vehicleId, minuteMs };
+      }
       fold(minuteGroup, s.vehicleId, minuteMs, s.tsMs, metric, v);
       fold(hourGroup, s.vehicleId, hourMs, s.tsMs, metric, v);
     }
