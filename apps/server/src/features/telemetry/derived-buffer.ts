@@ -60,7 +60,7 @@ export class DerivedBuffer {
       await sql<SampleRow>`select ${columns} from samples where rowid >= ${this.mark} order by rowid`.execute(
         db,
       );
-    this.add(rows.rows.map(storedOf));
+    this.add(foldSamples(rows.rows.map(storedOf)));
     return rows.rows.length;
   }
 
@@ -80,13 +80,12 @@ export class DerivedBuffer {
   }
 
   /**
-   * After the batch committed: the mark `markOwed` wrote, if any, and its inserted samples, or what
-   * `foldSamples` made of them.
+   * After the batch committed: the mark `markOwed` wrote, if any, and what `foldSamples` made of the
+   * samples it inserted (not its duplicates).
    */
-  committed(stored: readonly StoredSample[] | FoldedSamples, mark: number | null): void {
+  committed(folded: FoldedSamples, mark: number | null): void {
     if (mark !== null) this.mark = mark;
-    if (Array.isArray(stored)) this.add(stored);
-    else this.addFolded(stored as FoldedSamples);
+    this.add(folded);
   }
 
   /**
@@ -119,14 +118,7 @@ export class DerivedBuffer {
     this.mark = null;
   }
 
-  /** Folds in samples committed (only those inserted, not duplicates). */
-  private add(stored: readonly StoredSample[]): void {
-    if (stored.length === 0) return;
-    this.addFolded(foldSamples(stored));
-  }
-
-  /** Folds in what `foldSamples` made of a committed batch. */
-  private addFolded(folded: FoldedSamples): void {
+  private add(folded: FoldedSamples): void {
     for (const row of folded.state) {
       const key = `${row.vehicle_id}\u0000${row.metric}`;
       const current = this.state.get(key);

@@ -70,7 +70,10 @@ export class IngestPipeline {
   private queuedRows = 0;
   private waiters: Array<() => void> = [];
   private timer: NodeJS.Timeout | null = null;
-  /** Batches handed to the writer and not settled yet; when each started (for `/ready`). */
+  /** Batches handed to the writer and not settled yet, and their rows (in `queuedRows` too until then). */
+  private inFlight = 0;
+  private inFlightRows = 0;
+  /** When each write now waiting for the database started (for `/ready`; not counting retry backoff). */
   private readonly writesStartedMs = new Set<{ ms: number }>();
   private closed = false;
   private failingSinceMs: number | null = null;
@@ -247,10 +250,6 @@ export class IngestPipeline {
       void this.drain();
     }, wait);
   }
-
-  /** Batches with the writer, and their rows (counted in `queuedRows` too until they settle). */
-  private inFlight = 0;
-  private inFlightRows = 0;
 
   /**
    * Hands the next batch to the writer. The SQLite writer thread takes a second batch while it commits

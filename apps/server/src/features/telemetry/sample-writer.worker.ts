@@ -2,15 +2,16 @@
  * The SQLite writer thread: its own connection to the database file, one transaction per batch the main
  * thread posts, one reply per batch after commit (see sample-writer.ts). `vehicle_state` and the rollups
  * are written from memory once no batch came for `flushIdleMs`, at the latest `flushAfterMs` after the
- * first batch that owed them, before any read of them, and when the thread stops (derived-buffer.ts). Only this thread inserts samples into a SQLite file: anything else that stores
- * samples must go through the ingest pipeline, or the crash recovery of derived rows would miscount.
+ * first batch that owed them, before any read of them, and when the thread stops (derived-buffer.ts).
+ * Only this thread inserts samples into a SQLite file: anything else that stores samples must go through
+ * the ingest pipeline, or the crash recovery of derived rows would miscount.
  * Loaded by file name, so it imports only what a batch needs.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
-import { DerivedBuffer } from './derived-buffer.js';
+import { DerivedBuffer, foldSamples } from './derived-buffer.js';
 import { type PackedBatch, rowParams, sampleAt } from './packed-batch.js';
 import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
@@ -42,7 +43,7 @@ const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 
 async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
   let mark: number | null = null;
-  const { inserted, derivedFrom, any } = await db.transaction().execute(async (trx) => {
+  const { inserted, folded, stored, any } = await db.transaction().execute(async (trx) => {
     await requireVehicles(trx, new Set(batch.vehicles));
     const inserted: boolean[] = new Array(batch.count);
     let all = true;
@@ -67,9 +68,9 @@ async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
     else for (let i = 0; i < batch.count; i++) if (inserted[i]) stored.push(sampleAt(batch, i, raw));
     await storeBesideSamples(trx, stored, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
-    return { inserted, derivedFrom: folded ?? stored, any: minRowid !== null };
+    return { inserted, folded, stored, any: minRowid !== null };
   });
-  derived.committed(derivedFrom, mark);
+  derived.committed(folded ?? foldSamples(stored), mark);
   if (derived.size >= FLUSH_ROWS) flushSoon();
   else if (any) flushLater();
   return inserted;
