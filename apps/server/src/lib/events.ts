@@ -1,30 +1,38 @@
 import { EventEmitter } from 'node:events';
+import type { MetricReading, MetricValue, Position, PositionReading } from '@tacho/protocol';
 
 /**
  * Events emitted after a commit. The ingest path emits; live, sessions, alerts and sync listen. The ingest
  * path never calls a consumer directly, and a listener's failure never reaches the emitter.
  */
+/** What `samples.stored` tells of one vehicle's committed samples. */
+export interface StoredEvent {
+  readonly vehicleId: string;
+  /**
+   * The newest committed value of each metric in these samples and the newest position, with their
+   * device times, and the newest device time of any of them: what the live view needs, ready made.
+   */
+  readonly newest: {
+    metrics: Record<string, MetricReading>;
+    position?: PositionReading;
+    lastTsMs: number;
+  };
+  /**
+   * The samples themselves, in device-time order. Built when first read (a packed HTTP batch is read
+   * back from its columns then): a listener that needs only `newest` should not read them.
+   */
+  readonly samples: ReadonlyArray<{
+    readonly tsMs: number;
+    readonly seq: number;
+    readonly metrics: Readonly<Record<string, MetricValue>>;
+    readonly position?: Position;
+    readonly raw?: Readonly<Record<string, MetricValue>>;
+  }>;
+}
+
 export interface DomainEvents {
-  /** Samples committed for one vehicle (in device-time order), with what changed in its current state. */
-  'samples.stored': [
-    event: {
-      vehicleId: string;
-      samples: ReadonlyArray<{
-        tsMs: number;
-        seq: number;
-        metrics: Readonly<Record<string, number | string | boolean>>;
-        position?: {
-          lat: number;
-          lon: number;
-          alt_m?: number;
-          heading_deg?: number;
-          speed_kmh?: number;
-          accuracy_m?: number;
-        };
-        raw?: Readonly<Record<string, number | string | boolean>>;
-      }>;
-    },
-  ];
+  /** Samples committed for one vehicle (one event per vehicle per batch). */
+  'samples.stored': [event: StoredEvent];
   /** A user's access to a vehicle ended (unshared, vehicle deleted, user disabled): live streams stop. */
   'access.revoked': [event: { vehicleId?: string; userId: string }];
   /** A login ended (logout, revoked, password change, user disabled): its sockets close. */

@@ -6,6 +6,7 @@ import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines } from '../../test/storage.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
 import { storeSamples } from '../readings/test-data.js';
+import { StoredEvents } from '../telemetry/stored-event.js';
 import { redisAvailable, TEST_REDIS_URL } from './bus.test-support.js';
 import { TestSocket } from './test-socket.js';
 
@@ -49,7 +50,9 @@ for (const engine of engines) {
       return socket;
     }
     function publish(vehicleId: string, tsMs: number, metrics: Record<string, number | string | boolean>) {
-      app.events.emit('samples.stored', { vehicleId, samples: [{ tsMs, seq: 0, metrics }] });
+      const events = new StoredEvents();
+      events.addSamples([{ vehicleId, tsMs, seq: 0, receivedMs: tsMs, source: 'test', metrics }]);
+      for (const event of events.events()) app.events.emit('samples.stored', event);
     }
 
     beforeEach(() => {

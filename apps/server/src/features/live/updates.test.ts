@@ -1,27 +1,27 @@
+import type { Position } from '@tacho/protocol';
 import { describe, expect, it } from 'vitest';
+import type { StoredEvent } from '../../lib/events.js';
+import { StoredEvents } from '../telemetry/stored-event.js';
 import { UpdateBuilder } from './updates.js';
 
 const NOW = Date.UTC(2026, 0, 1, 12);
-const event = (samples: Array<{ tsMs: number; metrics: Record<string, number | string | boolean> }>) => ({
-  vehicleId: 'v1',
-  samples: samples.map((s) => ({ seq: 0, ...s })),
-});
+/** The event the ingest pipeline emits for these samples of vehicle v1. */
+function event(
+  samples: Array<{ tsMs: number; metrics: Record<string, number | string | boolean>; position?: Position }>,
+): StoredEvent {
+  const events = new StoredEvents();
+  events.addSamples(samples.map((s) => ({ vehicleId: 'v1', seq: 0, receivedMs: NOW, source: 'test', ...s })));
+  const [only] = events.events();
+  return only!;
+}
 
 describe('live updates', () => {
   it('sends the newest value of each metric in a batch, and the newest position', () => {
     const update = new UpdateBuilder(600).build(
-      {
-        vehicleId: 'v1',
-        samples: [
-          {
-            tsMs: NOW - 2000,
-            seq: 0,
-            metrics: { speed_kmh: 40, battery_level_pct: 80 },
-            position: { lat: 1, lon: 2 },
-          },
-          { tsMs: NOW - 1000, seq: 0, metrics: { speed_kmh: 45 }, position: { lat: 3, lon: 4 } },
-        ],
-      },
+      event([
+        { tsMs: NOW - 2000, metrics: { speed_kmh: 40, battery_level_pct: 80 }, position: { lat: 1, lon: 2 } },
+        { tsMs: NOW - 1000, metrics: { speed_kmh: 45 }, position: { lat: 3, lon: 4 } },
+      ]),
       NOW,
     );
     expect(update).toMatchObject({

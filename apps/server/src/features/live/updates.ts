@@ -1,8 +1,6 @@
-import type { MetricReading, PositionReading, UpdateMessage } from '@tacho/protocol';
-import type { DomainEvents } from '../../lib/events.js';
+import type { MetricReading, UpdateMessage } from '@tacho/protocol';
+import type { StoredEvent } from '../../lib/events.js';
 import { connectivityOf } from '../readings/state.js';
-
-type StoredEvent = DomainEvents['samples.stored'][0];
 
 /** The metrics that decide online vs asleep, remembered per vehicle between batches. */
 const USE_METRICS = ['ignition', 'speed_kmh', 'charging_state'] as const;
@@ -22,16 +20,7 @@ export class UpdateBuilder {
    * listening for this vehicle, without building an update.
    */
   observe(event: StoredEvent): void {
-    const newest: Record<string, MetricReading> = {};
-    for (const s of event.samples) {
-      for (const key of USE_METRICS) {
-        const value = s.metrics[key];
-        if (value === undefined) continue;
-        const current = newest[key];
-        if (!current || current.ts_ms <= s.tsMs) newest[key] = { value, ts_ms: s.tsMs };
-      }
-    }
-    this.remember(event.vehicleId, newest);
+    this.remember(event.vehicleId, event.newest.metrics);
   }
 
   private remember(
@@ -48,25 +37,8 @@ export class UpdateBuilder {
   }
 
   build(event: StoredEvent, nowMs: number): UpdateMessage | null {
-    const metrics: Record<string, MetricReading> = {};
-    let position: PositionReading | undefined;
-    let last = 0;
-    // The newest reading of each metric wins. This runs for every committed sample, so it allocates only
-    // what the update keeps.
-    let newestPosition: (typeof event.samples)[number] | undefined;
-    for (const s of event.samples) {
-      if (s.tsMs > last) last = s.tsMs;
-      for (const key in s.metrics) {
-        const current = metrics[key];
-        if (!current) metrics[key] = { value: s.metrics[key]!, ts_ms: s.tsMs };
-        else if (current.ts_ms <= s.tsMs) {
-          current.value = s.metrics[key]!;
-          current.ts_ms = s.tsMs;
-        }
-      }
-      if (s.position && (!newestPosition || newestPosition.tsMs <= s.tsMs)) newestPosition = s;
-    }
-    if (newestPosition?.position) position = { ...newestPosition.position, ts_ms: newestPosition.tsMs };
+    // The batch's newest reading of each metric, made once by the ingest pipeline (stored-event.ts).
+    const { metrics, position, lastTsMs: last } = event.newest;
     if (last === 0) return null;
     const known = this.remember(event.vehicleId, metrics);
     const connectivity = connectivityOf(

@@ -81,11 +81,11 @@ export class DerivedBuffer {
 
   /**
    * After the batch committed: the mark `markOwed` wrote, if any, and what `foldSamples` made of the
-   * samples it inserted (not its duplicates).
+   * samples it inserted (not its duplicates), in the order they came.
    */
-  committed(folded: FoldedSamples, mark: number | null): void {
+  committed(folds: readonly FoldedSamples[], mark: number | null): void {
     if (mark !== null) this.mark = mark;
-    this.add(folded);
+    for (const folded of folds) this.add(folded);
   }
 
   /**

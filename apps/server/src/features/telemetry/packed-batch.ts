@@ -5,12 +5,15 @@ import type { BatchSample, SampleBatch } from './sample-batch.js';
 import type { DeadLetterRow } from './telemetry.repo.js';
 
 /**
- * A batch as it crosses to the SQLite writer thread: columns, not objects. Structured cloning copies an
+ * Samples as they cross to the SQLite writer thread: columns, not objects. Structured cloning copies an
  * object key by key (a sample with its metrics and position is ~30 keys), and that cost ~5 µs per sample
  * on the two threads together; typed arrays and one string copy in bulk. The metrics of every sample are
  * serialised here, on the main thread, into the text the `metrics` column stores.
+ *
+ * A payload of many samples is packed as soon as it is validated (pipeline.ts): its parsed objects then
+ * die young instead of waiting for the commit, and the garbage collector no longer copies them.
  */
-export interface PackedBatch {
+export interface PackedSamples {
   readonly count: number;
   /** Distinct vehicle ids and sources; `vehicle[i]` and `source[i]` index them. */
   readonly vehicles: readonly string[];
@@ -28,24 +31,29 @@ export interface PackedBatch {
     readonly raw: Readonly<Record<string, MetricValue>>;
     readonly rawInfo?: Readonly<Record<string, RawKeyInfo>>;
   }>;
-  readonly deadLetters: readonly DeadLetterRow[];
-  readonly deadLetterKeep: number;
   /**
-   * State and rollups of all the samples, folded here when the batch holds long runs per vehicle (an
-   * HTTP batch): then the fold is much smaller than the samples, and the writer thread, which would
-   * otherwise parse every sample's metrics back, uses it if every sample was inserted.
+   * State and rollups of all these samples, folded on the main thread when they are a long run per
+   * vehicle (an HTTP batch): then the fold is much smaller than the samples, and the writer thread, which
+   * would otherwise parse every sample's metrics back, uses it if every one of them was inserted.
    */
   readonly folded?: FoldedSamples;
 }
 
-/** Samples per vehicle from which a batch is folded before it crosses (see `PackedBatch.folded`). */
-const FOLD_FROM_SAMPLES_PER_VEHICLE = 100;
+/** One transaction's worth: the packed parts in the order they came, and the dead letters beside them. */
+export interface PackedBatch {
+  readonly parts: readonly PackedSamples[];
+  readonly deadLetters: readonly DeadLetterRow[];
+  readonly deadLetterKeep: number;
+}
+
+/** Samples per vehicle from which samples are folded before they cross (see `PackedSamples.folded`). */
+export const FOLD_FROM_SAMPLES_PER_VEHICLE = 100;
 
 const NUMBERS = 9;
 const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
 
-export function packBatch(batch: SampleBatch): PackedBatch {
-  const { samples } = batch;
+/** Packs samples, folding them when they hold long runs per vehicle. */
+export function packSamples(samples: readonly BatchSample[]): PackedSamples {
   const count = samples.length;
   const vehicles: string[] = [];
   const vehicle = new Uint32Array(count);
@@ -54,7 +62,7 @@ export function packBatch(batch: SampleBatch): PackedBatch {
   const numbers = new Float64Array(count * NUMBERS).fill(Number.NaN);
   const metricsText: string[] = new Array(count);
   const metricsEnd = new Uint32Array(count);
-  const raw: Array<PackedBatch['raw'][number]> = [];
+  const raw: Array<PackedSamples['raw'][number]> = [];
   let length = 0;
   for (let i = 0; i < count; i++) {
     const s = samples[i]!;
@@ -91,9 +99,23 @@ export function packBatch(batch: SampleBatch): PackedBatch {
     metrics: metricsText.join(''),
     metricsEnd,
     raw,
+  };
+}
+
+/** A whole batch in one part (tests, and callers that hold plain samples). */
+export function packBatch(batch: SampleBatch): PackedBatch {
+  return {
+    parts: [packSamples(batch.samples)],
     deadLetters: batch.deadLetters,
     deadLetterKeep: batch.deadLetterKeep,
   };
+}
+
+/** The batch as plain samples again (the writers that insert objects: PostgreSQL, in-memory SQLite). */
+export function unpackBatch(batch: PackedBatch): SampleBatch {
+  const samples: BatchSample[] = [];
+  for (const part of batch.parts) for (let i = 0; i < part.count; i++) samples.push(sampleAt(part, i));
+  return { samples, deadLetters: batch.deadLetters, deadLetterKeep: batch.deadLetterKeep };
 }
 
 /** A batch holds few vehicles and sources: a linear search beats a map. */
@@ -108,7 +130,7 @@ function indexOf(list: string[], value: string): number {
  * Fills `params` with sample i's values in `SAMPLE_COLUMNS` order, for a prepared insert; reusing one
  * array keeps the writer from allocating per row.
  */
-export function rowParams(batch: PackedBatch, i: number, params: unknown[]): void {
+export function rowParams(batch: PackedSamples, i: number, params: unknown[]): void {
   const at = i * NUMBERS;
   const n = batch.numbers;
   params[0] = batch.vehicles[batch.vehicle[i]!];
@@ -123,12 +145,8 @@ export function rowParams(batch: PackedBatch, i: number, params: unknown[]): voi
   }
 }
 
-/** Sample i as the pipeline had it (for the rows derived from it); `raw` holds the raw values by index. */
-export function sampleAt(
-  batch: PackedBatch,
-  i: number,
-  raw: ReadonlyMap<number, PackedBatch['raw'][number]>,
-): BatchSample {
+/** Sample i as the pipeline had it (for the rows derived from it, or for a listener that asks). */
+export function sampleAt(batch: PackedSamples, i: number): BatchSample {
   const at = i * NUMBERS;
   const n = batch.numbers;
   const sample: { -readonly [K in keyof BatchSample]: BatchSample[K] } = {
@@ -147,7 +165,7 @@ export function sampleAt(
     }
     sample.position = position as unknown as Position;
   }
-  const extra = raw.get(i);
+  const extra = rawAt(batch, i);
   if (extra) {
     sample.raw = extra.raw;
     if (extra.rawInfo) sample.rawInfo = extra.rawInfo;
@@ -155,6 +173,20 @@ export function sampleAt(
   return sample;
 }
 
-function metricsTextOf(batch: PackedBatch, i: number): string {
+/** Raw values are listed in sample order: a binary search, not a map built per batch. */
+function rawAt(batch: PackedSamples, i: number): PackedSamples['raw'][number] | undefined {
+  let low = 0;
+  let high = batch.raw.length - 1;
+  while (low <= high) {
+    const mid = (low + high) >>> 1;
+    const at = batch.raw[mid]!;
+    if (at.index === i) return at;
+    if (at.index < i) low = mid + 1;
+    else high = mid - 1;
+  }
+  return undefined;
+}
+
+function metricsTextOf(batch: PackedSamples, i: number): string {
   return batch.metrics.slice(i === 0 ? 0 : batch.metricsEnd[i - 1], batch.metricsEnd[i]);
 }

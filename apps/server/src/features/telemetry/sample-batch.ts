@@ -7,6 +7,7 @@ import {
   existingVehicleIds,
   insertDeadLetters,
   insertSamples,
+  type SampleRow,
   sampleKey,
   upsertRawKeys,
   upsertVehicleState,
@@ -17,10 +18,7 @@ export interface BatchSample extends StoredSample {
   readonly rawInfo?: Readonly<Record<string, RawKeyInfo>>;
 }
 
-/**
- * What one transaction writes. Plain data (no functions), so it can cross to the SQLite writer thread.
- * Samples are unique on (vehicle, ts, seq) within a batch; the pipeline removes repeats first.
- */
+/** What one transaction writes, as plain samples (packed-batch.ts packs it for the SQLite writer thread). */
 export interface SampleBatch {
   readonly samples: readonly BatchSample[];
   readonly deadLetters: readonly DeadLetterRow[];
@@ -51,12 +49,19 @@ export async function storeSamples(
 ): Promise<{ inserted: boolean[]; stored: BatchSample[] }> {
   const { samples } = batch;
   await requireVehicles(trx, new Set(samples.map((s) => s.vehicleId)));
-  let inserted: boolean[] = [];
-  if (samples.length > 0) {
-    const rows = samples.map(toRow);
-    const keys = await insertSamples(trx, rows);
-    inserted = rows.map((r) => keys.has(sampleKey(r.vehicle_id, r.ts_ms, r.seq)));
+  // A key repeated within the batch is written once, for its first sample; the others are duplicates.
+  const first: boolean[] = [];
+  const rows: SampleRow[] = [];
+  const seen = new Set<string>();
+  for (const s of samples) {
+    const key = sampleKey(s.vehicleId, s.tsMs, s.seq);
+    first.push(!seen.has(key));
+    if (seen.has(key)) continue;
+    seen.add(key);
+    rows.push(toRow(s));
   }
+  const keys = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
+  const inserted = samples.map((s, i) => first[i]! && keys.has(sampleKey(s.vehicleId, s.tsMs, s.seq)));
   const stored = samples.filter((_, i) => inserted[i]);
   await storeBesideSamples(trx, stored, batch);
   return { inserted, stored };

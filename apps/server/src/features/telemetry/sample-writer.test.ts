@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Storage } from '../../db/index.js';
 import { freshStorage } from '../../test/storage.js';
 import { DERIVED_MARK_KEY } from './derived-buffer.js';
-import { type SampleBatch, VEHICLE_MISSING } from './sample-batch.js';
+import { type PackedBatch, packBatch } from './packed-batch.js';
+import { type BatchSample, VEHICLE_MISSING } from './sample-batch.js';
 import { createSampleWriter, type SampleWriter } from './sample-writer.js';
 import { isTransientStorageError } from './storage-errors.js';
 import { insertVehicle, testVin } from './test-fixtures.js';
@@ -28,27 +29,30 @@ describe('SQLite writer thread', () => {
       () => writer.close(),
     );
     const vehicleId = await insertVehicle(storage.db, testVin(1));
-    const batch = (tsMs: number, vehicle = vehicleId): SampleBatch => ({
-      samples: [
-        { vehicleId: vehicle, tsMs, seq: 0, receivedMs: tsMs, source: 'test', metrics: { speed_kmh: 5 } },
-      ],
-      deadLetters: [],
-      deadLetterKeep: 100,
+    const sample = (tsMs: number, vehicle = vehicleId) => ({
+      vehicleId: vehicle,
+      tsMs,
+      seq: 0,
+      receivedMs: tsMs,
+      source: 'test',
+      metrics: { speed_kmh: 5 },
     });
+    const batch = (...samples: BatchSample[]): PackedBatch =>
+      packBatch({ samples, deadLetters: [], deadLetterKeep: 100 });
     const stored = async () =>
       (await storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute()).map((r) => r.ts_ms);
-    return { storage, writer, batch, stored, vehicleId };
+    return { storage, writer, sample, batch, stored, vehicleId };
   }
 
   const threadOf = (writer: SampleWriter) => (writer as unknown as { worker: Worker | null }).worker;
 
   it('starts a new thread when its thread dies; a batch caught in it fails as an outage, then lands once', async () => {
-    const { writer, batch, stored } = await setup();
-    expect(await writer.write(batch(T0))).toEqual([true]);
+    const { writer, sample, batch, stored } = await setup();
+    expect(await writer.write(batch(sample(T0)))).toEqual([true]);
     const thread = threadOf(writer);
     expect(thread).not.toBeNull();
 
-    const caught = writer.write(batch(T0 + 1)).then(
+    const caught = writer.write(batch(sample(T0 + 1))).then(
       (inserted) => ({ inserted }),
       (error: Error & { code?: string }) => ({ error }),
     );
@@ -62,40 +66,36 @@ describe('SQLite writer thread', () => {
     }
 
     // The next write gets a new thread; the retried batch is stored once whatever happened before.
-    expect(await writer.write(batch(T0 + 2))).toEqual([true]);
+    expect(await writer.write(batch(sample(T0 + 2)))).toEqual([true]);
     expect(threadOf(writer)).not.toBe(thread);
-    const retried = await writer.write(batch(T0 + 1));
+    const retried = await writer.write(batch(sample(T0 + 1)));
     // A batch that committed just before the thread went, its reply lost, is a duplicate now.
     if (!('error' in outcome)) expect(retried).toEqual([false]);
     expect(await stored()).toEqual([T0, T0 + 1, T0 + 2]);
   });
 
   it('keeps the code of an error the database raises, and writes nothing of that batch', async () => {
-    const { writer, batch, stored } = await setup();
-    const bad = batch(T0);
+    const { writer, sample, batch, stored } = await setup();
     // samples.source is NOT NULL.
-    const refused = { ...bad, samples: [{ ...bad.samples[0]!, source: null as unknown as string }] };
+    const refused = batch({ ...sample(T0), source: null as unknown as string });
     await expect(writer.write(refused)).rejects.toMatchObject({
       code: expect.stringMatching(/^SQLITE_CONSTRAINT/),
     });
     expect(await stored()).toEqual([]);
-    expect(await writer.write(batch(T0))).toEqual([true]);
+    expect(await writer.write(batch(sample(T0)))).toEqual([true]);
   });
 
   it('refuses a batch holding a sample of a vehicle that does not exist, as bad data', async () => {
-    const { writer, batch, stored } = await setup();
-    const refused = writer.write({
-      ...batch(T0),
-      samples: [...batch(T0).samples, ...batch(T0 + 1, 'gone').samples],
-    });
+    const { writer, sample, batch, stored } = await setup();
+    const refused = writer.write(batch(sample(T0), sample(T0 + 1, 'gone')));
     await expect(refused).rejects.toMatchObject({ code: VEHICLE_MISSING });
     await refused.catch((error) => expect(isTransientStorageError(error)).toBe(false));
     expect(await stored()).toEqual([]);
   });
 
   it('writes state and rollups when asked (and before it stops), not with every batch', async () => {
-    const { storage, writer, batch } = await setup();
-    for (let i = 0; i < 5; i++) await writer.write(batch(T0 + i * 1000));
+    const { storage, writer, sample, batch } = await setup();
+    for (let i = 0; i < 5; i++) await writer.write(batch(sample(T0 + i * 1000)));
     expect(await derivedRows(storage)).toEqual({ state: [], minute: [], mark: [expect.any(String)] });
     await writer.flushDerived();
     expect(await derivedRows(storage)).toEqual({
@@ -103,7 +103,7 @@ describe('SQLite writer thread', () => {
       minute: [{ count: 5, sum: 25 }],
       mark: [],
     });
-    await writer.write(batch(T0 + 5000));
+    await writer.write(batch(sample(T0 + 5000)));
     await writer.close();
     expect((await derivedRows(storage)).minute).toEqual([{ count: 6, sum: 30 }]);
   });
@@ -112,18 +112,19 @@ describe('SQLite writer thread', () => {
     const { storage, writer, vehicleId } = await setup();
     // 200 samples a second apart from T0 (a minute boundary): speeds 1 each, then 10 each. The second
     // batch repeats the last 100 of the first with other values: those are duplicates, not counted.
-    const run = (from: number, speed: number): SampleBatch => ({
-      samples: Array.from({ length: 200 }, (_, i) => ({
-        vehicleId,
-        tsMs: T0 + (from + i) * 1000,
-        seq: 0,
-        receivedMs: T0,
-        source: 'test',
-        metrics: { speed_kmh: speed },
-      })),
-      deadLetters: [],
-      deadLetterKeep: 100,
-    });
+    const run = (from: number, speed: number): PackedBatch =>
+      packBatch({
+        samples: Array.from({ length: 200 }, (_, i) => ({
+          vehicleId,
+          tsMs: T0 + (from + i) * 1000,
+          seq: 0,
+          receivedMs: T0,
+          source: 'test',
+          metrics: { speed_kmh: speed },
+        })),
+        deadLetters: [],
+        deadLetterKeep: 100,
+      });
     const first = await writer.write(run(0, 1));
     expect(first.every(Boolean)).toBe(true);
     const second = await writer.write(run(100, 10));
@@ -143,10 +144,10 @@ describe('SQLite writer thread', () => {
   });
 
   it('catches up by itself once no batch comes', async () => {
-    const { storage, batch } = await setup();
+    const { storage, sample, batch } = await setup();
     const writer = createSampleWriter(storage);
     cleanup.push(() => writer.close());
-    await writer.write(batch(T0));
+    await writer.write(batch(sample(T0)));
     for (let i = 0; i < 100 && (await derivedRows(storage)).mark.length > 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
@@ -158,10 +159,10 @@ describe('SQLite writer thread', () => {
   });
 
   it('after a crash, a new thread writes the state and rollups the dead one still owed, each sample once', async () => {
-    const { storage, writer, batch } = await setup();
-    await writer.write(batch(T0));
+    const { storage, writer, sample, batch } = await setup();
+    await writer.write(batch(sample(T0)));
     await writer.flushDerived();
-    for (let i = 1; i < 4; i++) await writer.write(batch(T0 + i * 1000));
+    for (let i = 1; i < 4; i++) await writer.write(batch(sample(T0 + i * 1000)));
     // Killed without flushing: three samples are stored, their derived rows only owed.
     await threadOf(writer)!.terminate();
     expect((await derivedRows(storage)).minute).toEqual([{ count: 1, sum: 5 }]);
@@ -176,11 +177,11 @@ describe('SQLite writer thread', () => {
     await threadOf(writer)!.terminate();
 
     // So does the next batch, on a writer of its own (a restarted server).
-    await writer.write(batch(T0 + 4000));
+    await writer.write(batch(sample(T0 + 4000)));
     await threadOf(writer)!.terminate();
     const next = createSampleWriter(storage, asked);
     cleanup.push(() => next.close());
-    await next.write(batch(T0 + 5000));
+    await next.write(batch(sample(T0 + 5000)));
     await next.flushDerived();
     expect(await derivedRows(storage)).toEqual({
       state: [{ metric: 'speed_kmh', ts_ms: T0 + 5000 }],
@@ -190,10 +191,10 @@ describe('SQLite writer thread', () => {
   });
 
   it('drops what it owes a vehicle deleted meanwhile', async () => {
-    const { storage, writer, batch } = await setup();
+    const { storage, writer, sample, batch } = await setup();
     const other = await insertVehicle(storage.db, testVin(2));
-    await writer.write(batch(T0));
-    await writer.write(batch(T0, other));
+    await writer.write(batch(sample(T0)));
+    await writer.write(batch(sample(T0, other)));
     await storage.db.deleteFrom('samples').where('vehicle_id', '=', other).execute();
     await storage.db.deleteFrom('vehicles').where('id', '=', other).execute();
     await writer.flushDerived();

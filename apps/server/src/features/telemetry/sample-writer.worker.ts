@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
-import { DerivedBuffer, foldSamples } from './derived-buffer.js';
+import { DerivedBuffer, type FoldedSamples, foldSamples } from './derived-buffer.js';
 import { type PackedBatch, rowParams, sampleAt } from './packed-batch.js';
 import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
@@ -43,34 +43,46 @@ const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 
 async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
   let mark: number | null = null;
-  const { inserted, folded, stored, any } = await db.transaction().execute(async (trx) => {
-    await requireVehicles(trx, new Set(batch.vehicles));
-    const inserted: boolean[] = new Array(batch.count);
-    let all = true;
+  const { inserted, folds, any } = await db.transaction().execute(async (trx) => {
+    const vehicles = new Set<string>();
+    for (const part of batch.parts) for (const id of part.vehicles) vehicles.add(id);
+    await requireVehicles(trx, vehicles);
+    const inserted: boolean[] = [];
     let minRowid: number | null = null;
-    for (let i = 0; i < batch.count; i++) {
-      rowParams(batch, i, params);
-      const result = insertOne.run(params);
-      inserted[i] = result.changes === 1;
-      if (!inserted[i]) {
-        all = false;
-        continue;
+    // What the derived rows and `raw_keys` need: a part's own fold when all of it was inserted (its
+    // samples with raw values then read back only for `raw_keys`), else its inserted samples read back.
+    const folds: FoldedSamples[] = [];
+    const unfolded: BatchSample[] = [];
+    const withRaw: BatchSample[] = [];
+    for (const part of batch.parts) {
+      const from = inserted.length;
+      let all = true;
+      for (let i = 0; i < part.count; i++) {
+        rowParams(part, i, params);
+        const result = insertOne.run(params);
+        // 0 changes: stored before, or earlier in this batch.
+        const isNew = result.changes === 1;
+        inserted.push(isNew);
+        if (!isNew) {
+          all = false;
+          continue;
+        }
+        const rowid = Number(result.lastInsertRowid);
+        if (minRowid === null || rowid < minRowid) minRowid = rowid;
       }
-      const rowid = Number(result.lastInsertRowid);
-      if (minRowid === null || rowid < minRowid) minRowid = rowid;
+      if (all && part.folded) {
+        folds.push(part.folded);
+        for (const r of part.raw) withRaw.push(sampleAt(part, r.index));
+      } else {
+        for (let i = 0; i < part.count; i++) if (inserted[from + i]) unfolded.push(sampleAt(part, i));
+      }
     }
-    // The samples inserted, read back from the batch: all of them, unless the main thread folded them
-    // and none was a duplicate; then only those with raw values, for `raw_keys`.
-    const raw = new Map(batch.raw.map((r) => [r.index, r]));
-    const folded = all ? batch.folded : undefined;
-    const stored: BatchSample[] = [];
-    if (folded) for (const r of batch.raw) stored.push(sampleAt(batch, r.index, raw));
-    else for (let i = 0; i < batch.count; i++) if (inserted[i]) stored.push(sampleAt(batch, i, raw));
-    await storeBesideSamples(trx, stored, batch);
+    if (unfolded.length > 0) folds.push(foldSamples(unfolded));
+    await storeBesideSamples(trx, withRaw.length > 0 ? [...unfolded, ...withRaw] : unfolded, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
-    return { inserted, folded, stored, any: minRowid !== null };
+    return { inserted, folds, any: minRowid !== null };
   });
-  derived.committed(folded ?? foldSamples(stored), mark);
+  derived.committed(folds, mark);
   if (derived.size >= FLUSH_ROWS) flushSoon();
   else if (any) flushLater();
   return inserted;

@@ -1,0 +1,107 @@
+import type { MetricValue, Position } from '@tacho/protocol';
+import type { StoredEvent } from '../../lib/events.js';
+import type { StoredSample } from './batch-rows.js';
+import type { StateRow } from './telemetry.repo.js';
+
+interface VehicleEvent {
+  readonly newest: StoredEvent['newest'];
+  /** The newest position seen, made a reading once, when the event is built. */
+  position: { readonly tsMs: number; readonly position?: Position } | null;
+  /** Where its samples are: lists of objects, or functions that read them back from a packed part. */
+  readonly lists: Array<readonly StoredSample[] | (() => readonly StoredSample[])>;
+}
+
+/**
+ * Gathers a committed batch into one `samples.stored` event per vehicle. Each event carries the newest
+ * value of each metric, which is all the live view needs; the samples themselves are built only when a
+ * listener reads them, so a packed HTTP batch is not turned back into a thousand objects for nothing.
+ */
+export class StoredEvents {
+  private readonly byVehicle = new Map<string, VehicleEvent>();
+
+  /** Committed samples held as objects. */
+  addSamples(samples: readonly StoredSample[]): void {
+    let start = 0;
+    // Samples of one vehicle come in runs: one lookup per run.
+    while (start < samples.length) {
+      const vehicleId = samples[start]!.vehicleId;
+      let end = start + 1;
+      while (end < samples.length && samples[end]!.vehicleId === vehicleId) end++;
+      const run = start === 0 && end === samples.length ? samples : samples.slice(start, end);
+      const event = this.of(vehicleId);
+      event.lists.push(run);
+      for (const s of run) {
+        for (const key in s.metrics) take(event.newest, key, s.metrics[key]!, s.tsMs);
+        if (s.position && (!event.position || event.position.tsMs <= s.tsMs)) event.position = s;
+        if (s.tsMs > event.newest.lastTsMs) event.newest.lastTsMs = s.tsMs;
+      }
+      start = end;
+    }
+  }
+
+  /**
+   * Committed samples already folded into their newest values (`latestState`): the state rows say
+   * what is newest; `samples` reads the samples back should a listener ask for them.
+   */
+  addFolded(state: readonly StateRow[], samples: () => readonly StoredSample[]): void {
+    let read: readonly StoredSample[] | undefined;
+    const once = () => {
+      read ??= samples();
+      return read;
+    };
+    for (const row of state) {
+      const event = this.of(row.vehicle_id, once);
+      const value = JSON.parse(row.value) as unknown;
+      if (row.metric !== 'position') take(event.newest, row.metric, value as MetricValue, row.ts_ms);
+      else if (!event.position || event.position.tsMs <= row.ts_ms)
+        event.position = { tsMs: row.ts_ms, position: value as Position };
+      if (row.ts_ms > event.newest.lastTsMs) event.newest.lastTsMs = row.ts_ms;
+    }
+  }
+
+  /** The events, one per vehicle. */
+  events(): StoredEvent[] {
+    const events: StoredEvent[] = [];
+    for (const [vehicleId, { newest, position, lists }] of this.byVehicle) {
+      if (position?.position) newest.position = { ...position.position, ts_ms: position.tsMs };
+      let samples: readonly StoredSample[] | undefined;
+      events.push({
+        vehicleId,
+        newest,
+        get samples() {
+          samples ??= samplesOf(vehicleId, lists);
+          return samples;
+        },
+      });
+    }
+    return events;
+  }
+
+  private of(vehicleId: string, reader?: () => readonly StoredSample[]): VehicleEvent {
+    let event = this.byVehicle.get(vehicleId);
+    if (!event) {
+      event = { newest: { metrics: {}, lastTsMs: 0 }, position: null, lists: [] };
+      this.byVehicle.set(vehicleId, event);
+    }
+    if (reader && !event.lists.includes(reader)) event.lists.push(reader);
+    return event;
+  }
+}
+
+/** A later reading (or one as late: the later message wins ties) replaces the one held. */
+function take(newest: StoredEvent['newest'], key: string, value: MetricValue, tsMs: number): void {
+  const current = newest.metrics[key];
+  if (!current) newest.metrics[key] = { value, ts_ms: tsMs };
+  else if (current.ts_ms <= tsMs) {
+    current.value = value;
+    current.ts_ms = tsMs;
+  }
+}
+
+function samplesOf(vehicleId: string, lists: VehicleEvent['lists']): readonly StoredSample[] {
+  const all: StoredSample[] = [];
+  for (const list of lists) {
+    for (const s of typeof list === 'function' ? list() : list) if (s.vehicleId === vehicleId) all.push(s);
+  }
+  return all.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
+}
