@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { afterEach, expect, it } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
-import { EventBus } from '../../lib/events.js';
+import { EventBus, type StoredEvent } from '../../lib/events.js';
 import { createLogger } from '../../lib/logger.js';
 import { describeEngines } from '../../test/storage.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
@@ -100,6 +100,70 @@ describeEngines('ingest pipeline', (ctx) => {
     ]);
     const rows = await ctx.storage.db.selectFrom('samples').select(['ts_ms', 'seq']).execute();
     expect(rows).toEqual([{ ts_ms: T0, seq: 0 }]);
+  });
+
+  it('takes payloads of hundreds (packed on arrival): repeats are duplicates, state, rollups and events count each sample once', async () => {
+    const { pipeline, events, source } = await setup();
+    const seen: StoredEvent[] = [];
+    events.on('samples.stored', (e) => seen.push(e));
+    const at = (i: number) => T0 - 600_000 + i * 1000;
+    const messages = Array.from({ length: 300 }, (_, i) => ({
+      ts: at(i),
+      seq: i,
+      metrics: { speed_kmh: i % 200, battery_level_pct: 80 - i / 100 },
+      position: { lat: 48 + i / 1000, lon: 11.5 },
+    }));
+    const newestOf = (i: number) => ({
+      metrics: {
+        speed_kmh: { value: i % 200, ts_ms: at(i) },
+        battery_level_pct: { value: 80 - i / 100, ts_ms: at(i) },
+      },
+      position: { lat: 48 + i / 1000, lon: 11.5, ts_ms: at(i) },
+      lastTsMs: at(i),
+    });
+
+    // All new: folded as it arrived, the event made from that fold.
+    expect(await pipeline.ingest(source, messages.slice(0, 200))).toMatchObject({
+      stored: 200,
+      duplicates: 0,
+    });
+    // Half seen before, and one repeated within the payload: only the 100 new ones count.
+    const mixed = [...messages.slice(100, 300), messages[250]];
+    expect(await pipeline.ingest(source, mixed)).toMatchObject({ stored: 100, duplicates: 101 });
+    // Everything again: nothing stored, nothing emitted.
+    expect(await pipeline.ingest(source, messages)).toMatchObject({ stored: 0, duplicates: 300 });
+
+    expect(seen.map((e) => e.newest)).toEqual([newestOf(199), newestOf(299)]);
+    expect(seen[0]!.samples.map((s) => s.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(seen[1]!.samples.map((s) => s.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 200 + i));
+    expect(seen[1]!.samples[0]).toEqual({
+      vehicleId: source.vehicleId,
+      tsMs: at(200),
+      seq: 200,
+      receivedMs: T0,
+      source: 'mqtt',
+      metrics: { speed_kmh: 0, battery_level_pct: 78 },
+      position: { lat: 48.2, lon: 11.5 },
+    });
+
+    await pipeline.flushDerived();
+    const speed = await ctx.storage.db
+      .selectFrom('vehicle_state')
+      .select(['value', 'ts_ms'])
+      .where('metric', '=', 'speed_kmh')
+      .executeTakeFirstOrThrow();
+    expect([JSON.parse(speed.value), speed.ts_ms]).toEqual([99, at(299)]);
+    const minutes = await ctx.storage.db
+      .selectFrom('rollups_minute')
+      .select(['count', 'sum'])
+      .where('metric', '=', 'speed_kmh')
+      .execute();
+    const total = (key: 'count' | 'sum') => minutes.reduce((n, m) => n + Number(m[key]), 0);
+    expect([total('count'), total('sum')]).toEqual([
+      300,
+      messages.reduce((n, m) => n + m.metrics.speed_kmh, 0),
+    ]);
+    expect(await ctx.storage.db.selectFrom('samples').select('seq').execute()).toHaveLength(300);
   });
 
   it('keeps the newest value in vehicle_state when messages arrive out of order', async () => {
