@@ -370,32 +370,35 @@ async function main(): Promise<void> {
 
     const view = { batches: 0, seconds: 0, waits: new Map<string, number>(), cpu: 0, stored: 0, slow: 0 };
     await serverView(base, pid, view);
-    const before = await storedCount(base);
-    const clientCpu = process.cpuUsage();
-    const f = await flood(devices, Number(flags.duration), Number(flags.window));
-    const used = process.cpuUsage(clientCpu);
-    if (external) await waitCommitted(base, before + f.acked);
-    const committedFlood = (await storedCount(base)) - before;
-    console.log(
-      `flood ${flags.duration} s:   ${(f.acked / f.elapsedS).toFixed(0)} msg/s acknowledged, ` +
-        `${committedFlood} committed of ${f.acked} acknowledged; ` +
-        (external ? 'broker PUBACK' : 'publish→commit') +
-        ` p50 ${pct(f.latencies, 50).toFixed(1)} ms, p99 ${pct(f.latencies, 99).toFixed(1)} ms` +
-        `; publishers' own CPU ${((used.user + used.system) / f.acked).toFixed(0)} µs/message`,
-    );
-    console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
-
-    const before2 = await storedCount(base);
-    const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
-    if (external) await waitCommitted(base, before2 + p.acked);
-    const committedPaced = (await storedCount(base)) - before2;
-    console.log(
-      `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
-        `${external ? 'not delivered to Tacho by the broker (its queue limit, see README)' : 'lost'} ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
-        `max ${pct(p.latencies, 100).toFixed(1)} ms`,
-    );
-    console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
-
+    // A phase given 0 seconds is skipped (to measure one of the others alone).
+    if (Number(flags.duration) > 0) {
+      const before = await storedCount(base);
+      const clientCpu = process.cpuUsage();
+      const f = await flood(devices, Number(flags.duration), Number(flags.window));
+      const used = process.cpuUsage(clientCpu);
+      if (external) await waitCommitted(base, before + f.acked);
+      const committedFlood = (await storedCount(base)) - before;
+      console.log(
+        `flood ${flags.duration} s:   ${(f.acked / f.elapsedS).toFixed(0)} msg/s acknowledged, ` +
+          `${committedFlood} committed of ${f.acked} acknowledged; ` +
+          (external ? 'broker PUBACK' : 'publish→commit') +
+          ` p50 ${pct(f.latencies, 50).toFixed(1)} ms, p99 ${pct(f.latencies, 99).toFixed(1)} ms` +
+          `; publishers' own CPU ${((used.user + used.system) / f.acked).toFixed(0)} µs/message`,
+      );
+      console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
+    }
+    if (Number(flags['paced-duration']) > 0) {
+      const before2 = await storedCount(base);
+      const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
+      if (external) await waitCommitted(base, before2 + p.acked);
+      const committedPaced = (await storedCount(base)) - before2;
+      console.log(
+        `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
+          `${external ? 'not delivered to Tacho by the broker (its queue limit, see README)' : 'lost'} ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
+          `max ${pct(p.latencies, 100).toFixed(1)} ms`,
+      );
+      console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
+    }
     const h = await httpBatches(
       base,
       vehicles,
