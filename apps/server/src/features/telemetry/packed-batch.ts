@@ -173,6 +173,11 @@ export function sampleAt(batch: PackedSamples, i: number): BatchSample {
   return sample;
 }
 
+/** Sample i's device time. */
+export function tsAt(batch: PackedSamples, i: number): number {
+  return batch.numbers[i * NUMBERS]!;
+}
+
 /** Raw values are listed in sample order: a binary search, not a map built per batch. */
 function rawAt(batch: PackedSamples, i: number): PackedSamples['raw'][number] | undefined {
   let low = 0;

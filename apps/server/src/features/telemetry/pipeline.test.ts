@@ -166,6 +166,16 @@ describeEngines('ingest pipeline', (ctx) => {
     expect(await ctx.storage.db.selectFrom('samples').select('seq').execute()).toHaveLength(300);
   });
 
+  it('emits samples.stored for a payload of hundreds holding only raw values', async () => {
+    const { pipeline, events, source } = await setup();
+    const seen: StoredEvent[] = [];
+    events.on('samples.stored', (e) => seen.push(e));
+    const messages = Array.from({ length: 120 }, (_, i) => ({ ts: T0 - 1000 * (120 - i), raw: { k: i } }));
+    expect(await pipeline.ingest(source, messages)).toMatchObject({ stored: 120, duplicates: 0 });
+    expect(seen.map((e) => e.newest)).toEqual([{ metrics: {}, lastTsMs: T0 - 1000 }]);
+    expect(seen[0]!.samples.map((s) => s.raw)).toEqual(messages.map((m) => m.raw));
+  });
+
   it('keeps the newest value in vehicle_state when messages arrive out of order', async () => {
     const { pipeline, source } = await setup();
     await pipeline.ingest(source, [{ ts: T0, metrics: { battery_level_pct: 60 }, raw: { k: 'new' } }]);

@@ -409,7 +409,7 @@ export class IngestPipeline {
       if (stored === 0) return { stored, duplicates: count };
       const samples = p.samples;
       if (isPacked(samples) && samples.folded && stored === count) {
-        events.addFolded(samples.folded.state, () => samplesOf(samples));
+        events.addPacked(samples, samples.folded);
       } else {
         const all = samplesOf(samples);
         events.addSamples(stored === count ? all : all.filter((_, i) => inserted[from + i]));

@@ -1,7 +1,8 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import type { StoredEvent } from '../../lib/events.js';
 import type { StoredSample } from './batch-rows.js';
-import type { StateRow } from './telemetry.repo.js';
+import type { FoldedSamples } from './derived-buffer.js';
+import { type PackedSamples, sampleAt, tsAt } from './packed-batch.js';
 
 interface VehicleEvent {
   readonly newest: StoredEvent['newest'];
@@ -40,22 +41,28 @@ export class StoredEvents {
   }
 
   /**
-   * Committed samples already folded into their newest values (`latestState`): the state rows say
-   * what is newest; `samples` reads the samples back should a listener ask for them.
+   * Committed samples packed on arrival, all of them inserted, with their fold: its state rows say what
+   * is newest; `samples` reads them back from the columns should a listener ask.
    */
-  addFolded(state: readonly StateRow[], samples: () => readonly StoredSample[]): void {
+  addPacked(part: PackedSamples, folded: FoldedSamples): void {
     let read: readonly StoredSample[] | undefined;
-    const once = () => {
-      read ??= samples();
+    const samples = () => {
+      read ??= Array.from({ length: part.count }, (_, i) => sampleAt(part, i));
       return read;
     };
-    for (const row of state) {
-      const event = this.of(row.vehicle_id, once);
+    // Every vehicle gets its event, even one whose samples held only raw values (no state rows).
+    const events = part.vehicles.map((id) => this.of(id, samples));
+    for (let i = 0; i < part.count; i++) {
+      const newest = events[part.vehicle[i]!]!.newest;
+      const tsMs = tsAt(part, i);
+      if (tsMs > newest.lastTsMs) newest.lastTsMs = tsMs;
+    }
+    for (const row of folded.state) {
+      const event = this.of(row.vehicle_id);
       const value = JSON.parse(row.value) as unknown;
       if (row.metric !== 'position') take(event.newest, row.metric, value as MetricValue, row.ts_ms);
       else if (!event.position || event.position.tsMs <= row.ts_ms)
         event.position = { tsMs: row.ts_ms, position: value as Position };
-      if (row.ts_ms > event.newest.lastTsMs) event.newest.lastTsMs = row.ts_ms;
     }
   }
 
