@@ -1,10 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { MetricReading, MetricValue, Position, PositionReading } from '@tacho/protocol';
 
-/**
- * Events emitted after a commit. The ingest path emits; live, sessions, alerts and sync listen. The ingest
- * path never calls a consumer directly, and a listener's failure never reaches the emitter.
- */
 /** What `samples.stored` tells of one vehicle's committed samples. */
 export interface StoredEvent {
   readonly vehicleId: string;
@@ -30,6 +26,10 @@ export interface StoredEvent {
   }>;
 }
 
+/**
+ * Events emitted after a commit. The ingest path emits; live, sessions, alerts and sync listen. The ingest
+ * path never calls a consumer directly, and a listener's failure never reaches the emitter.
+ */
 export interface DomainEvents {
   /** Samples committed for one vehicle (one event per vehicle per batch). */
   'samples.stored': [event: StoredEvent];

@@ -113,9 +113,18 @@ export function packBatch(batch: SampleBatch): PackedBatch {
 
 /** The batch as plain samples again (the writers that insert objects: PostgreSQL, in-memory SQLite). */
 export function unpackBatch(batch: PackedBatch): SampleBatch {
-  const samples: BatchSample[] = [];
-  for (const part of batch.parts) for (let i = 0; i < part.count; i++) samples.push(sampleAt(part, i));
-  return { samples, deadLetters: batch.deadLetters, deadLetterKeep: batch.deadLetterKeep };
+  return {
+    samples: batch.parts.flatMap(unpackSamples),
+    deadLetters: batch.deadLetters,
+    deadLetterKeep: batch.deadLetterKeep,
+  };
+}
+
+/** Every sample of a part, as the pipeline had them. */
+export function unpackSamples(part: PackedSamples): BatchSample[] {
+  const samples: BatchSample[] = new Array(part.count);
+  for (let i = 0; i < part.count; i++) samples[i] = sampleAt(part, i);
+  return samples;
 }
 
 /** A batch holds few vehicles and sources: a linear search beats a map. */

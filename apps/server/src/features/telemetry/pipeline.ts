@@ -14,7 +14,12 @@ import {
   toStored,
 } from './batch-rows.js';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
-import { FOLD_FROM_SAMPLES_PER_VEHICLE, type PackedSamples, packSamples, sampleAt } from './packed-batch.js';
+import {
+  FOLD_FROM_SAMPLES_PER_VEHICLE,
+  type PackedSamples,
+  packSamples,
+  unpackSamples,
+} from './packed-batch.js';
 import type { BatchSample } from './sample-batch.js';
 import { createSampleWriter, type SampleWriter } from './sample-writer.js';
 import { isTransientStorageError } from './storage-errors.js';
@@ -433,10 +438,7 @@ function countOf(samples: Pending['samples']): number {
 
 /** A pending message's samples as objects (read back from its columns if it was packed). */
 function samplesOf(samples: Pending['samples']): readonly BatchSample[] {
-  if (!isPacked(samples)) return samples;
-  const all: BatchSample[] = new Array(samples.count);
-  for (let i = 0; i < samples.count; i++) all[i] = sampleAt(samples, i);
-  return all;
+  return isPacked(samples) ? unpackSamples(samples) : samples;
 }
 
 function sleep(ms: number): Promise<void> {

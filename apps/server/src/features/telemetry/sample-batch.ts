@@ -50,18 +50,18 @@ export async function storeSamples(
   const { samples } = batch;
   await requireVehicles(trx, new Set(samples.map((s) => s.vehicleId)));
   // A key repeated within the batch is written once, for its first sample; the others are duplicates.
+  const keys = samples.map((s) => sampleKey(s.vehicleId, s.tsMs, s.seq));
   const first: boolean[] = [];
   const rows: SampleRow[] = [];
   const seen = new Set<string>();
-  for (const s of samples) {
-    const key = sampleKey(s.vehicleId, s.tsMs, s.seq);
+  for (const [i, key] of keys.entries()) {
     first.push(!seen.has(key));
-    if (seen.has(key)) continue;
+    if (!first[i]) continue;
     seen.add(key);
-    rows.push(toRow(s));
+    rows.push(toRow(samples[i]!));
   }
-  const keys = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
-  const inserted = samples.map((s, i) => first[i]! && keys.has(sampleKey(s.vehicleId, s.tsMs, s.seq)));
+  const added = rows.length > 0 ? await insertSamples(trx, rows) : new Set<string>();
+  const inserted = keys.map((key, i) => first[i]! && added.has(key));
   const stored = samples.filter((_, i) => inserted[i]);
   await storeBesideSamples(trx, stored, batch);
   return { inserted, stored };

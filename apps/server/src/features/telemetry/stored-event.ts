@@ -2,7 +2,7 @@ import type { MetricValue, Position } from '@tacho/protocol';
 import type { StoredEvent } from '../../lib/events.js';
 import type { StoredSample } from './batch-rows.js';
 import type { FoldedSamples } from './derived-buffer.js';
-import { type PackedSamples, sampleAt, tsAt } from './packed-batch.js';
+import { type PackedSamples, tsAt, unpackSamples } from './packed-batch.js';
 
 interface VehicleEvent {
   readonly newest: StoredEvent['newest'];
@@ -33,7 +33,7 @@ export class StoredEvents {
       event.lists.push(run);
       for (const s of run) {
         for (const key in s.metrics) take(event.newest, key, s.metrics[key]!, s.tsMs);
-        if (s.position && (!event.position || event.position.tsMs <= s.tsMs)) event.position = s;
+        if (s.position) offerPosition(event, s);
         if (s.tsMs > event.newest.lastTsMs) event.newest.lastTsMs = s.tsMs;
       }
       start = end;
@@ -47,7 +47,7 @@ export class StoredEvents {
   addPacked(part: PackedSamples, folded: FoldedSamples): void {
     let read: readonly StoredSample[] | undefined;
     const samples = () => {
-      read ??= Array.from({ length: part.count }, (_, i) => sampleAt(part, i));
+      read ??= unpackSamples(part);
       return read;
     };
     // Every vehicle gets its event, even one whose samples held only raw values (no state rows).
@@ -61,8 +61,7 @@ export class StoredEvents {
       const event = this.of(row.vehicle_id);
       const value = JSON.parse(row.value) as unknown;
       if (row.metric !== 'position') take(event.newest, row.metric, value as MetricValue, row.ts_ms);
-      else if (!event.position || event.position.tsMs <= row.ts_ms)
-        event.position = { tsMs: row.ts_ms, position: value as Position };
+      else offerPosition(event, { tsMs: row.ts_ms, position: value as Position });
     }
   }
 
@@ -103,6 +102,11 @@ function take(newest: StoredEvent['newest'], key: string, value: MetricValue, ts
     current.value = value;
     current.ts_ms = tsMs;
   }
+}
+
+/** Keeps the later position (a sample itself where there is one: no reading is made per sample). */
+function offerPosition(event: VehicleEvent, candidate: NonNullable<VehicleEvent['position']>): void {
+  if (!event.position || event.position.tsMs <= candidate.tsMs) event.position = candidate;
 }
 
 function samplesOf(vehicleId: string, lists: VehicleEvent['lists']): readonly StoredSample[] {
