@@ -16,6 +16,7 @@
  *        --http-batches 200 --http-concurrency 4 --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,15 +251,48 @@ async function httpBatches(
 ): Promise<{ samples: number; elapsedS: number; latencies: Float64Array; cpu: NodeJS.CpuUsage }> {
   const sims = vehicles.map((_, i) => new VehicleSimulator({ seed: 10_000 + i, startPhase: 'driving' }));
   const clocks = vehicles.map(() => Date.now() - 60 * 86_400_000);
-  const bodies: Array<{ vehicle: number; body: string }> = [];
+  // Bodies are encoded before the clock starts, and sent with node:http over kept-alive connections:
+  // the sender shares the machine's two cores with the server, so it should cost as little as it can
+  // (fetch took ~3 µs of CPU per sample, this ~1).
+  const bodies: Array<{ vehicle: number; body: Buffer }> = [];
   for (let b = 0; b < batches; b++) {
     const v = b % vehicles.length;
     const batch = Array.from({ length: 1000 }, () => {
       clocks[v]! += 100;
       return sims[v]!.next(clocks[v]!);
     });
-    bodies.push({ vehicle: v, body: JSON.stringify(batch) });
+    bodies.push({ vehicle: v, body: Buffer.from(JSON.stringify(batch)) });
   }
+  const url = new URL(base);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const post = (path: string, token: string, body: Buffer) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = http.request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          path,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            'content-length': body.length,
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.setNoDelay(true);
+      req.on('error', reject);
+      req.end(body);
+    });
   let samples = 0;
   const latencies: number[] = [];
   const started = performance.now();
@@ -270,17 +304,16 @@ async function httpBatches(
         const { vehicle, body } = bodies[next++]!;
         const v = vehicles[vehicle]!;
         const t = performance.now();
-        const res = await fetch(`${base}/api/v1/vehicles/${v.vin}/telemetry`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${v.token}`, 'content-type': 'application/json' },
-          body,
-        });
-        const result = (await res.json()) as { stored?: number };
+        const res = await post(`/api/v1/vehicles/${v.vin}/telemetry`, v.token, body);
+        if (res.status !== 200)
+          throw new Error(`HTTP batch answered ${res.status}: ${res.text.slice(0, 200)}`);
+        const result = JSON.parse(res.text) as { stored?: number };
         latencies.push(performance.now() - t);
         samples += result.stored ?? 0;
       }
     }),
   );
+  agent.destroy();
   return {
     samples,
     elapsedS: (performance.now() - started) / 1000,
