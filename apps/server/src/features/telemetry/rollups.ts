@@ -90,36 +90,61 @@ function rowsOf(groups: Map<string, Group>): Bucket[] {
   return rows;
 }
 
+/**
+ * Folds samples one at a time into one row per (vehicle, metric, bucket) for each period: `sample` names
+ * the vehicle and time, `add` folds each of its numeric values. Consecutive samples mostly share a vehicle
+ * and a minute (an HTTP batch is one vehicle's run): their groups are then the previous sample's, found
+ * without building a key.
+ */
+export class RollupFolder {
+  private readonly minute = new Map<string, Group>();
+  private readonly hour = new Map<string, Group>();
+  private minuteGroup: Group | undefined;
+  private hourGroup: Group | undefined;
+  private groupsOf: { vehicleId: string; minuteMs: number } | undefined;
+  private vehicleId = '';
+  private tsMs = 0;
+  private minuteMs = 0;
+  private hourMs = 0;
+
+  sample(vehicleId: string, tsMs: number): void {
+    this.vehicleId = vehicleId;
+    this.tsMs = tsMs;
+    this.minuteMs = Math.floor(tsMs / MINUTE_MS) * MINUTE_MS;
+    this.hourMs = Math.floor(tsMs / HOUR_MS) * HOUR_MS;
+    if (this.groupsOf?.vehicleId !== vehicleId || this.groupsOf.minuteMs !== this.minuteMs) {
+      this.minuteGroup = this.hourGroup = this.groupsOf = undefined;
+    }
+  }
+
+  /** Folds a value of the current sample: numbers as themselves, booleans as 0/1, anything else not. */
+  add(metric: string, value: unknown): void {
+    const v = numeric(value);
+    if (v === null) return;
+    if (!this.minuteGroup || !this.hourGroup) {
+      this.minuteGroup = groupOf(this.minute, this.vehicleId, this.minuteMs);
+      this.hourGroup = groupOf(this.hour, this.vehicleId, this.hourMs);
+      this.groupsOf = { vehicleId: this.vehicleId, minuteMs: this.minuteMs };
+    }
+    fold(this.minuteGroup, this.vehicleId, this.minuteMs, this.tsMs, metric, v);
+    fold(this.hourGroup, this.vehicleId, this.hourMs, this.tsMs, metric, v);
+  }
+
+  rows(): Record<RollupPeriod, Bucket[]> {
+    return { minute: rowsOf(this.minute), hour: rowsOf(this.hour) };
+  }
+}
+
 /** Aggregates samples in memory into one row per (vehicle, metric, bucket) for each period. */
 export function aggregate(samples: readonly RollupSample[]): Record<RollupPeriod, Bucket[]> {
-  const minute = new Map<string, Group>();
-  const hour = new Map<string, Group>();
-  // Consecutive samples mostly share a vehicle and a minute (an HTTP batch is one vehicle's run): their
-  // groups are then the previous sample's, found without building a key.
-  let minuteGroup: Group | undefined;
-  let hourGroup: Group | undefined;
-  let groupsOf: { vehicleId: string; minuteMs: number } | undefined;
+  const folder = new RollupFolder();
   for (const s of samples) {
     const metrics =
       typeof s.metrics === 'string' ? (JSON.parse(s.metrics) as Record<string, unknown>) : s.metrics;
-    const minuteMs = Math.floor(s.tsMs / MINUTE_MS) * MINUTE_MS;
-    const hourMs = Math.floor(s.tsMs / HOUR_MS) * HOUR_MS;
-    if (groupsOf?.vehicleId !== s.vehicleId || groupsOf.minuteMs !== minuteMs) {
-      minuteGroup = hourGroup = groupsOf = undefined;
-    }
-    for (const metric in metrics) {
-      const v = numeric(metrics[metric]);
-      if (v === null) continue;
-      if (!minuteGroup || !hourGroup) {
-        minuteGroup = groupOf(minute, s.vehicleId, minuteMs);
-        hourGroup = groupOf(hour, s.vehicleId, hourMs);
-        groupsOf = { vehicleId: s.vehicleId, minuteMs };
-      }
-      fold(minuteGroup, s.vehicleId, minuteMs, s.tsMs, metric, v);
-      fold(hourGroup, s.vehicleId, hourMs, s.tsMs, metric, v);
-    }
+    folder.sample(s.vehicleId, s.tsMs);
+    for (const metric in metrics) folder.add(metric, metrics[metric]);
   }
-  return { minute: rowsOf(minute), hour: rowsOf(hour) };
+  return folder.rows();
 }
 
 const COLUMNS = [
