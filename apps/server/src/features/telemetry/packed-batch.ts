@@ -49,8 +49,9 @@ export interface PackedBatch {
 /** Samples per vehicle from which samples are folded before they cross (see `PackedSamples.folded`). */
 export const FOLD_FROM_SAMPLES_PER_VEHICLE = 100;
 
-const NUMBERS = 9;
-const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
+/** Numbers per sample in `PackedSamples.numbers`: ts, seq, received, then `POSITION_FIELDS`. */
+export const NUMBERS = 9;
+export const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
 
 /** Packs samples, folding them when they hold long runs per vehicle. */
 export function packSamples(samples: readonly BatchSample[]): PackedSamples {

@@ -13,6 +13,7 @@ import {
   sampleText,
   toStored,
 } from './batch-rows.js';
+import { packNativeBody } from './fast-native.js';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
 import {
   FOLD_FROM_SAMPLES_PER_VEHICLE,
@@ -67,6 +68,9 @@ const MAX_BACKOFF_MS = 2000;
  */
 const PACK_ON_ARRIVAL_FROM = FOLD_FROM_SAMPLES_PER_VEHICLE;
 
+/** Bodies from this size may hold the 100 messages the fast path takes (~300 bytes each, ≥ 30 bytes). */
+const FAST_PATH_FROM_BYTES = 3000;
+
 export type { IngestResult, IngestSource, StoredSample } from './batch-rows.js';
 
 /**
@@ -109,9 +113,21 @@ export class IngestPipeline {
     this.writer = createSampleWriter(deps.storage);
   }
 
-  /** Decodes a native-format payload (one message or an array) and ingests it. */
-  ingestPayload(source: IngestSource, payload: Buffer | string): Promise<IngestResult> {
-    const decoded = decodeNativePayload(payload, this.options.maxPayloadBytes);
+  /**
+   * Decodes a native-format payload (one message or an array) and ingests it; `maxBytes` is the size
+   * limit (an HTTP body may be larger than one MQTT message). A large body that is all valid takes the
+   * fast path (fast-native.ts), read straight into its packed columns.
+   */
+  ingestPayload(
+    source: IngestSource,
+    payload: Buffer | string,
+    maxBytes = this.options.maxPayloadBytes,
+  ): Promise<IngestResult> {
+    if (typeof payload !== 'string' && payload.length >= FAST_PATH_FROM_BYTES && payload.length <= maxBytes) {
+      const packed = packNativeBody(payload, source.vehicleId, source.source, this.deps.clock.now());
+      if (packed) return this.enqueue(packed, []).then((counts) => ({ ...counts, rejected: [] }));
+    }
+    const decoded = decodeNativePayload(payload, maxBytes);
     if (!decoded.ok) return this.rejectPayload(source, decoded.rejection, payload);
     return this.ingest(source, decoded.messages);
   }
@@ -121,11 +137,14 @@ export class IngestPipeline {
    * ones stored (or recognised as duplicates), invalid ones kept as dead letters. Never rejects for bad
    * input; rejects with Unavailable only when the pipeline is closed.
    */
-  async ingest(
+  ingest(
     source: IngestSource,
     input: readonly unknown[],
     decodeFailures: ReadonlyArray<{ reason: string; payload: string }> = [],
   ): Promise<IngestResult> {
+    // Not an async function: an async one keeps its locals (every parsed message) alive until the
+    // commit, and the garbage collector would copy them; here only the packed samples and `rejected`
+    // outlive this call.
     const nowMs = this.deps.clock.now();
     const samples: BatchSample[] = [];
     // Native messages may carry OBD-II responses (`obd`, `dtc`): decoded into metrics and raw keys first.
@@ -147,11 +166,10 @@ export class IngestPipeline {
         samples.push(rawInfo ? { ...sample, rawInfo } : sample);
       }
     }
-    const counts = await this.enqueue(
+    return this.enqueue(
       samples.length >= PACK_ON_ARRIVAL_FROM ? packSamples(samples) : samples,
       deadLetters,
-    );
-    return { ...counts, rejected };
+    ).then((counts) => ({ ...counts, rejected }));
   }
 
   /** Keeps a payload that could not even be attributed or decoded (unknown VIN, bad JSON, too large). */

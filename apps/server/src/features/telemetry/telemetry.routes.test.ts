@@ -1,3 +1,4 @@
+import { VehicleSimulator } from '@tacho/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines } from '../../test/storage.js';
@@ -71,6 +72,57 @@ for (const engine of engines) {
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .executeTakeFirstOrThrow();
       expect(Number(count.n)).toBe(1000);
+    });
+
+    it('keeps state and rollups of a large batch, and stores the rest of one holding a bad message', async () => {
+      const sim = new VehicleSimulator({ seed: 5, startPhase: 'driving' });
+      const start = Date.now() - 3_600_000;
+      const batch = Array.from({ length: 300 }, (_, i) => sim.next(start + i * 1000));
+      const res = await app.http.inject({
+        method: 'POST',
+        url: url(car.vin),
+        headers: { ...bearer(car.token), 'content-type': 'application/json' },
+        payload: JSON.stringify(batch),
+      });
+      expect(res.json()).toEqual({ stored: 300, duplicates: 0, rejected: 0, errors: [] });
+      await app.telemetry.pipeline.flushDerived();
+      const last = batch.at(-1)!;
+      const state = await app.storage.db
+        .selectFrom('vehicle_state')
+        .select(['metric', 'value', 'ts_ms'])
+        .where('vehicle_id', '=', car.vehicleId)
+        .execute();
+      const stateOf = (metric: string) => state.find((row) => row.metric === metric);
+      expect(JSON.parse(stateOf('battery_level_pct')!.value)).toBe(last.metrics?.battery_level_pct);
+      expect(Number(stateOf('position')!.ts_ms)).toBe(last.ts);
+      expect(JSON.parse(stateOf('position')!.value)).toEqual(last.position);
+      const counted = await app.storage.db
+        .selectFrom('rollups_minute')
+        .select((eb) => [eb.fn.sum<number>('count').as('n'), eb.fn.sum<number>('sum').as('sum')])
+        .where('vehicle_id', '=', car.vehicleId)
+        .where('metric', '=', 'speed_kmh')
+        .executeTakeFirstOrThrow();
+      expect(Number(counted.n)).toBe(300);
+      const speeds = batch.map((m) => Number(m.metrics?.speed_kmh));
+      expect(Number(counted.sum)).toBeCloseTo(
+        speeds.reduce((a, b) => a + b, 0),
+        6,
+      );
+
+      const next = Array.from({ length: 300 }, (_, i) => sim.next(start + (300 + i) * 1000));
+      (next[120]!.metrics as Record<string, unknown>).speed_kmh = 9000;
+      const mixed = await app.http.inject({
+        method: 'POST',
+        url: url(car.vin),
+        headers: { ...bearer(car.token), 'content-type': 'application/json' },
+        payload: JSON.stringify(next),
+      });
+      expect(mixed.json()).toEqual({
+        stored: 299,
+        duplicates: 0,
+        rejected: 1,
+        errors: [{ index: 120, reason: 'metrics.speed_kmh: 9000 is above the plausible maximum 500' }],
+      });
     });
 
     it('stores the valid messages of a mixed batch and names what was wrong with the others', async () => {

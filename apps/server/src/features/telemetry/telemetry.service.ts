@@ -3,9 +3,8 @@ import { Invalid, NotFound } from '../../lib/errors.js';
 import { requireAdmin } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { Vehicles } from '../vehicles/index.js';
-import type { IngestPipeline, IngestResult } from './pipeline.js';
+import type { IngestPipeline } from './pipeline.js';
 import { type DeadLetterPage, findVehicleIdByVin, listDeadLetters } from './telemetry.repo.js';
-import { decodeNativePayload } from './validate.js';
 
 /** The answer to a telemetry POST: counts, after commit. */
 export interface PublishResult {
@@ -58,12 +57,9 @@ export class TelemetryService {
       throw error;
     }
     const source = { source: 'http', topic: route, vehicleId };
-    const decoded = decodeNativePayload(body, maxBytes);
-    const result: IngestResult = decoded.ok
-      ? await this.pipeline.ingest(source, decoded.messages)
-      : await this.pipeline.rejectPayload(source, decoded.rejection, body);
-    const total = decoded.ok ? decoded.messages.length : 1;
-    if (result.rejected.length === total) {
+    const result = await this.pipeline.ingestPayload(source, body, maxBytes);
+    // Every message is stored, a duplicate or refused: 400 when all were refused.
+    if (result.rejected.length > 0 && result.stored + result.duplicates === 0) {
       const first = result.rejected[0]!;
       throw new Invalid(first.reason, first.code);
     }

@@ -38,8 +38,8 @@ export const MAX_MESSAGES_PER_PAYLOAD = 1000;
 /** How far ahead of the server's clock a device timestamp may be (clock drift, not time travel). */
 export const MAX_FUTURE_MS = 5 * 60_000;
 /** Timestamps before 2000 are almost always epoch seconds sent as milliseconds. */
-const MIN_TS_MS = Date.UTC(2000, 0, 1);
-const MAX_SEQ = 2_147_483_647;
+export const MIN_TS_MS = Date.UTC(2000, 0, 1);
+export const MAX_SEQ = 2_147_483_647;
 const MAX_KEYS = 512;
 const MAX_RAW_STRING = 1024;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -134,7 +134,7 @@ export function parseTimestamp(ts: unknown): number | Rejection {
 }
 
 /** The optional position fields and their ranges (`lat` and `lon` are required). */
-const POSITION_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+export const POSITION_RANGES: Readonly<Record<string, readonly [number, number]>> = {
   alt_m: [-500, 10_000],
   heading_deg: [0, 360],
   speed_kmh: [0, 500],
