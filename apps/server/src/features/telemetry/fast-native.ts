@@ -196,9 +196,10 @@ class BodyReader {
       vehicle: new Uint32Array(count),
       sources: [source],
       source: new Uint32Array(count),
-      numbers: numbers.subarray(0, count * NUMBERS),
+      // Copied when shorter than reserved: the whole buffer behind a view would cross to the writer.
+      numbers: count === capacity ? numbers : numbers.slice(0, count * NUMBERS),
       metrics: out.toString('latin1', 0, o),
-      metricsEnd: metricsEnd.subarray(0, count),
+      metricsEnd: count === capacity ? metricsEnd : metricsEnd.slice(0, count),
       raw: [],
     };
     // The state rows come from the few samples that are the newest of something, read back whole.
