@@ -20,6 +20,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { TachoClient } from '@tacho/client';
 import { VehicleSimulator } from '@tacho/protocol';
@@ -206,8 +207,11 @@ async function paced(
   devices: Device[],
   rate: number,
   durationS: number,
-): Promise<RunResult & { sent: number }> {
+): Promise<RunResult & { sent: number; loopDelayP99Ms: number }> {
   const latencies: number[] = [];
+  // This process's own event-loop delay: a publisher's late turn counts in publish→PUBACK too.
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
   const started = performance.now();
   let sent = 0;
   let acked = 0;
@@ -236,11 +240,13 @@ async function paced(
   if (outstanding > 0) {
     await Promise.race([new Promise<void>((resolve) => (allSettled = resolve)), sleep(30_000)]);
   }
+  loopDelay.disable();
   return {
     sent,
     acked,
     elapsedS: (performance.now() - started) / 1000,
     latencies: Float64Array.from(latencies).sort(),
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
   };
 }
 
@@ -437,7 +443,7 @@ async function main(): Promise<void> {
       console.log(
         `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
           `${external ? 'not delivered to Tacho by the broker (its queue limit, see README)' : 'lost'} ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
-          `max ${pct(p.latencies, 100).toFixed(1)} ms`,
+          `max ${pct(p.latencies, 100).toFixed(1)} ms; the publishers' own event-loop delay p99 ${p.loopDelayP99Ms.toFixed(1)} ms`,
       );
       console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
     }
