@@ -13,7 +13,7 @@
  * an external broker the broker acknowledges on receipt; commits are then counted from /metrics.
  *
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
- *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
+ *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --settle 5 (s between phases) --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -48,6 +48,7 @@ const { values: flags } = parseArgs({
     'http-batches': { type: 'string', default: '400' },
     'http-concurrency': { type: 'string', default: '4' },
     'http-warmup': { type: 'string', default: '20' },
+    settle: { type: 'string', default: '5' },
     idle: { type: 'string', default: '1000' },
     postgres: { type: 'boolean', default: false },
     'pg-url': { type: 'string' },
@@ -416,6 +417,9 @@ async function main(): Promise<void> {
       `\ningest bench: ${engine}, ${brokerName}, ${publishers} publishers, QoS 1, ~${sample}-byte messages\n`,
     );
 
+    // Each phase measures its own load: after a phase, the server is left to finish what it deferred
+    // (state and rollups, the WAL checkpoint, a full garbage collection) before the next one starts.
+    const settle = (previousS: number) => (previousS > 0 ? sleep(Number(flags.settle) * 1000) : undefined);
     const view = { batches: 0, seconds: 0, waits: new Map<string, number>(), cpu: 0, stored: 0, slow: 0 };
     await serverView(base, pid, view);
     // A phase given 0 seconds is skipped (to measure one of the others alone).
@@ -436,6 +440,7 @@ async function main(): Promise<void> {
       console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
     }
     if (Number(flags['paced-duration']) > 0) {
+      await settle(Number(flags.duration));
       const before2 = await storedCount(base);
       const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
       if (external) await waitCommitted(base, before2 + p.acked);
@@ -447,6 +452,7 @@ async function main(): Promise<void> {
       );
       console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
     }
+    await settle(Number(flags.duration) + Number(flags['paced-duration']));
     const h = await httpBatches(
       base,
       vehicles,
