@@ -58,6 +58,9 @@ export function toStored(source: IngestSource, sample: ValidSample, receivedMs: 
   return stored;
 }
 
+/** The position's fields, in the order of their `samples` columns (and of packed-batch.ts's numbers). */
+export const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
+
 export function toRow(s: StoredSample): SampleRow {
   const p = s.position;
   return {

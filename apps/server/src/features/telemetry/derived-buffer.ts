@@ -16,7 +16,7 @@
  */
 import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
-import { latestState, type StoredSample } from './batch-rows.js';
+import { latestState, POSITION_FIELDS, type StoredSample } from './batch-rows.js';
 import { aggregate, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
 import {
   existingVehicleIds,
@@ -157,8 +157,8 @@ function storedOf(row: SampleRow): StoredSample {
     metrics: parseMetrics(row.metrics),
   };
   if (row.lat === null || row.lon === null) return sample;
-  const position: Record<string, number> = { lat: row.lat, lon: row.lon };
-  for (const key of ['alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const) {
+  const position: Record<string, number> = {};
+  for (const key of POSITION_FIELDS) {
     const value = row[key];
     if (value !== null) position[key] = value;
   }

@@ -1,13 +1,7 @@
-import { type MetricDefinition, metricCatalog } from '@tacho/protocol';
-import { latestState } from './batch-rows.js';
+import { MAX_METRIC_STRING_LENGTH, type MetricDefinition, metricCatalog } from '@tacho/protocol';
+import { latestState, POSITION_FIELDS } from './batch-rows.js';
 import type { FoldedSamples } from './derived-buffer.js';
-import {
-  FOLD_FROM_SAMPLES_PER_VEHICLE,
-  NUMBERS,
-  type PackedSamples,
-  POSITION_FIELDS,
-  sampleAt,
-} from './packed-batch.js';
+import { FOLD_FROM_SAMPLES_PER_VEHICLE, NUMBERS, type PackedSamples, sampleAt } from './packed-batch.js';
 import { RollupFolder } from './rollups.js';
 import { MAX_FUTURE_MS, MAX_MESSAGES_PER_PAYLOAD, MAX_SEQ, MIN_TS_MS, POSITION_RANGES } from './validate.js';
 
@@ -55,7 +49,6 @@ interface MetricEntry {
   readonly min: number;
   readonly max: number;
   readonly values: readonly Uint8Array[];
-  readonly maxLength: number;
 }
 
 const ascii = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
@@ -66,7 +59,6 @@ function hashOf(bytes: Uint8Array, from: number, to: number): number {
   return h;
 }
 
-const MAX_STRING_METRIC = 256;
 const kinds: Record<MetricDefinition['type'], Kind> = {
   number: Kind.Number,
   boolean: Kind.Boolean,
@@ -81,7 +73,6 @@ const entries: MetricEntry[] = [...metricCatalog.values()].map((def, index) => (
   min: def.min ?? Number.NEGATIVE_INFINITY,
   max: def.max ?? Number.POSITIVE_INFINITY,
   values: (def.values ?? []).map(ascii),
-  maxLength: MAX_STRING_METRIC,
 }));
 /** Catalog keys by the hash of their bytes (a match is then compared byte by byte). */
 const entriesByHash = new Map<number, MetricEntry[]>();
@@ -95,9 +86,7 @@ const SEQ = ascii('seq');
 const METRICS = ascii('metrics');
 const POSITION = ascii('position');
 const POSITION_KEYS = POSITION_FIELDS.map(ascii);
-const POSITION_LIMITS = POSITION_FIELDS.map((field): readonly [number, number] =>
-  field === 'lat' ? [-90, 90] : field === 'lon' ? [-180, 180] : POSITION_RANGES[field]!,
-);
+const POSITION_LIMITS = POSITION_FIELDS.map((field) => POSITION_RANGES[field]!);
 /** Powers of ten up to 10^22 are exact doubles: m / 10^k is then correctly rounded, as `Number` is. */
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -146,6 +135,13 @@ class BodyReader {
     const newest = new Int32Array(entries.length + 1).fill(-1);
     const newestTs = new Float64Array(entries.length + 1);
     const newestSeq = new Float64Array(entries.length + 1);
+    const offer = (w: number, i: number, tsMs: number, seq: number) => {
+      if (newest[w]! < 0 || tsMs > newestTs[w]! || (tsMs === newestTs[w]! && seq >= newestSeq[w]!)) {
+        newest[w] = i;
+        newestTs[w] = tsMs;
+        newestSeq[w] = seq;
+      }
+    };
     let count = 0;
     for (;;) {
       if (count === capacity) throw FALLBACK;
@@ -166,21 +162,9 @@ class BodyReader {
         const entry = this.metricEntries[m]!;
         const value = this.metricValues[m]!;
         if (!Number.isNaN(value)) folder.add(entry.key, value);
-        const w = entry.index;
-        if (newest[w]! < 0 || tsMs > newestTs[w]! || (tsMs === newestTs[w]! && seq >= newestSeq[w]!)) {
-          newest[w] = count;
-          newestTs[w] = tsMs;
-          newestSeq[w] = seq;
-        }
+        offer(entry.index, count, tsMs, seq);
       }
-      if (!Number.isNaN(numbers[at + 3]!)) {
-        const w = entries.length;
-        if (newest[w]! < 0 || tsMs > newestTs[w]! || (tsMs === newestTs[w]! && seq >= newestSeq[w]!)) {
-          newest[w] = count;
-          newestTs[w] = tsMs;
-          newestSeq[w] = seq;
-        }
-      }
+      if (!Number.isNaN(numbers[at + 3]!)) offer(entries.length, count, tsMs, seq);
       count++;
       this.ws();
       const c = b[this.p++];
@@ -312,7 +296,7 @@ class BodyReader {
     }
     const to = this.p++;
     if (entry.kind === Kind.String) {
-      if (to - from > entry.maxLength) throw FALLBACK;
+      if (to - from > MAX_METRIC_STRING_LENGTH) throw FALLBACK;
       return Number.NaN;
     }
     for (const value of entry.values) if (this.equals(from, to, value)) return Number.NaN;

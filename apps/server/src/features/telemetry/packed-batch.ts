@@ -1,5 +1,5 @@
 import type { MetricValue, Position } from '@tacho/protocol';
-import type { RawKeyInfo } from './batch-rows.js';
+import { POSITION_FIELDS, type RawKeyInfo } from './batch-rows.js';
 import { type FoldedSamples, foldSamples } from './derived-buffer.js';
 import type { BatchSample, SampleBatch } from './sample-batch.js';
 import type { DeadLetterRow } from './telemetry.repo.js';
@@ -51,7 +51,6 @@ export const FOLD_FROM_SAMPLES_PER_VEHICLE = 100;
 
 /** Numbers per sample in `PackedSamples.numbers`: ts, seq, received, then `POSITION_FIELDS`. */
 export const NUMBERS = 9;
-export const POSITION_FIELDS = ['lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'] as const;
 
 /** Packs samples, folding them when they hold long runs per vehicle. */
 export function packSamples(samples: readonly BatchSample[]): PackedSamples {

@@ -133,8 +133,10 @@ export function parseTimestamp(ts: unknown): number | Rejection {
   return reject('invalid_field', 'ts: required, epoch milliseconds or ISO-8601');
 }
 
-/** The optional position fields and their ranges (`lat` and `lon` are required). */
+/** The position's fields and their ranges; `lat` and `lon` are required, the others optional. */
 export const POSITION_RANGES: Readonly<Record<string, readonly [number, number]>> = {
+  lat: [-90, 90],
+  lon: [-180, 180],
   alt_m: [-500, 10_000],
   heading_deg: [0, 360],
   speed_kmh: [0, 500],
@@ -144,10 +146,12 @@ export const POSITION_RANGES: Readonly<Record<string, readonly [number, number]>
 function checkPosition(value: unknown): Position | Rejection {
   if (!isPlainObject(value)) return reject('invalid_field', 'position: must be an object');
   const { lat, lon } = value;
-  if (!finite(lat) || lat < -90 || lat > 90)
-    return reject('out_of_range', 'position.lat: must be a number from -90 to 90');
-  if (!finite(lon) || lon < -180 || lon > 180)
-    return reject('out_of_range', 'position.lon: must be a number from -180 to 180');
+  const [minLat, maxLat] = POSITION_RANGES.lat!;
+  if (!finite(lat) || lat < minLat || lat > maxLat)
+    return reject('out_of_range', `position.lat: must be a number from ${minLat} to ${maxLat}`);
+  const [minLon, maxLon] = POSITION_RANGES.lon!;
+  if (!finite(lon) || lon < minLon || lon > maxLon)
+    return reject('out_of_range', `position.lon: must be a number from ${minLon} to ${maxLon}`);
   const position: Record<string, number> = { lat, lon };
   // One pass over the keys the device sent; runs for every message, so it allocates only the result.
   for (const key in value) {
