@@ -11,7 +11,7 @@ import {
  * Opens a SQLite database the way every connection of the server uses it: WAL (readers never wait for the
  * writer), synchronous=FULL (a commit is on disk before anything is acknowledged), a busy timeout (the
  * telemetry writer thread and the main thread are two connections to one file), foreign keys on, and a
- * larger WAL between checkpoints.
+ * larger WAL between automatic checkpoints.
  * Throws what better-sqlite3 throws; callers turn that into a start-up error.
  */
 export function openSqliteFile(path: string): SQLite.Database {
@@ -21,9 +21,10 @@ export function openSqliteFile(path: string): SQLite.Database {
     native.pragma('synchronous = FULL');
     native.pragma('busy_timeout = 5000');
     native.pragma('foreign_keys = ON');
-    // Checkpoint after 64 MB of WAL rather than 4 MB: the index pages every commit rewrites (the newest
-    // leaf of each vehicle's samples) are copied back to the database file once per 64 MB, not per 4 MB.
-    // At 10,000 messages/s from 100 vehicles: paced batches 9.8 → 7.3 ms on average (decision 0006).
+    // SQLite's own checkpoint, inside the COMMIT that passes 64 MB of WAL, is the backstop: the ingest
+    // writer's checkpointer thread (wal-checkpointer.worker.ts, decision 0011) copies pages back long
+    // before, beside the writer. A connection without one (tools, tests) copies back once per 64 MB
+    // rather than per 4 MB, so each vehicle's hot index leaves are copied back less often (decision 0006).
     native.pragma('wal_autocheckpoint = 16000');
   } catch (error) {
     native.close();

@@ -3,7 +3,7 @@
  *
  * Per batch, the state of every metric of every vehicle in it and a minute and an hour bucket per numeric
  * metric cost more than the samples themselves (100 vehicles: ~1,100 state and ~1,600 rollup upserts
- * for a few hundred samples). Folded in memory and written once the writer is idle for 10 ms, at the
+ * for a few hundred samples). Folded in memory and written once the writer is idle for 100 ms, at the
  * latest a second later, and before anyone reads those tables, they cost that once per flush.
  * Decision record: docs/decisions/0007-deferred-derived-writes.md.
  *

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Storage } from '../../db/index.js';
@@ -188,6 +189,24 @@ describe('SQLite writer thread', () => {
       minute: [{ count: 6, sum: 30 }],
       mark: [],
     });
+  });
+
+  it('copies the WAL back into the database file beside the writer, so the WAL starts over instead of growing', async () => {
+    const { storage, writer, sample, batch } = await setup();
+    const walBytes = () => statSync(`${storage.file}-wal`).size;
+    // 20 commits of 50 samples: each rewrites its pages into the WAL.
+    const commits = async (from: number) => {
+      for (let b = 0; b < 20; b++)
+        await writer.write(batch(...Array.from({ length: 50 }, (_, i) => sample(from + b * 50 + i))));
+    };
+    await commits(T0);
+    const afterFirst = walBytes();
+    // Far below SQLite's own checkpoint threshold (db/sqlite.ts): only the checkpointer thread copies it.
+    expect(afterFirst).toBeLessThan(16_000 * 4096);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await commits(T0 + 1_000_000);
+    // Copied meanwhile, the WAL was written again from its start (same size); else it held both rounds (~1.6×).
+    expect(walBytes()).toBeLessThan(afterFirst * 1.25);
   });
 
   it('drops what it owes a vehicle deleted meanwhile', async () => {

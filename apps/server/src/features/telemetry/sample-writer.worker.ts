@@ -7,10 +7,11 @@
  * the ingest pipeline, or the crash recovery of derived rows would miscount.
  * Loaded by file name, so it imports only what a batch needs.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, type Worker, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
+import { startWorker } from '../../lib/worker.js';
 import { DerivedBuffer, type FoldedSamples, foldSamples } from './derived-buffer.js';
 import { type PackedBatch, rowParams, sampleAt } from './packed-batch.js';
 import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
@@ -29,6 +30,19 @@ const native = openSqliteFile(file);
 native.pragma('cache_size = -16384');
 const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
 const derived = new DerivedBuffer();
+
+/**
+ * Copies committed pages into the database file beside this thread (wal-checkpointer.worker.ts), told
+ * after each commit. Should it fail, SQLite's own checkpoints in this thread's commits take over.
+ */
+let checkpointer: Worker | null = startWorker(new URL('./wal-checkpointer.worker.js', import.meta.url), {
+  workerData: { file },
+});
+checkpointer.unref();
+checkpointer.on('error', () => {
+  checkpointer = null;
+});
+const wrote = () => checkpointer?.postMessage(0);
 
 /**
  * Samples go in through one prepared single-row statement each, on the same connection and so in the
@@ -82,6 +96,7 @@ async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
     return { inserted, folds, any: minRowid !== null };
   });
+  wrote();
   derived.committed(folds, mark);
   if (derived.size >= FLUSH_ROWS) flushSoon();
   else if (any) flushLater();
@@ -93,6 +108,7 @@ async function flush(): Promise<void> {
   for (const timer of [idleTimer, dueTimer]) if (timer) clearTimeout(timer);
   idleTimer = dueTimer = null;
   await db.transaction().execute((trx) => derived.write(trx));
+  wrote();
   derived.flushed();
 }
 
