@@ -79,8 +79,12 @@ export function toRow(s: StoredSample): SampleRow {
   };
 }
 
-function newer(a: { ts_ms: number; seq: number }, tsMs: number, seq: number): boolean {
-  return tsMs > a.ts_ms || (tsMs === a.ts_ms && seq >= a.seq);
+/**
+ * The rule that picks a batch's newest reading (state, raw keys, the fast path's fold): the later device
+ * time wins, then the higher seq; on a full tie the one met later (a later message) wins.
+ */
+export function replacesNewest(tsMs: number, seq: number, currentTsMs: number, currentSeq: number): boolean {
+  return tsMs > currentTsMs || (tsMs === currentTsMs && seq >= currentSeq);
 }
 
 /**
@@ -97,11 +101,11 @@ export function latestState(stored: readonly StoredSample[]): StateRow[] {
     }
     for (const metric in s.metrics) {
       const current = latest.get(metric);
-      if (!current || isNewer(s, current)) latest.set(metric, s);
+      if (!current || replacesNewest(s.tsMs, s.seq, current.tsMs, current.seq)) latest.set(metric, s);
     }
     if (s.position) {
       const current = latest.get('position');
-      if (!current || isNewer(s, current)) latest.set('position', s);
+      if (!current || replacesNewest(s.tsMs, s.seq, current.tsMs, current.seq)) latest.set('position', s);
     }
   }
   const rows: StateRow[] = [];
@@ -112,10 +116,6 @@ export function latestState(stored: readonly StoredSample[]): StateRow[] {
     }
   }
   return rows;
-}
-
-function isNewer(a: StoredSample, b: StoredSample): boolean {
-  return a.tsMs > b.tsMs || (a.tsMs === b.tsMs && a.seq >= b.seq);
 }
 
 /** What `describe` says of each raw key of the sample, for the writer (which cannot call functions). */
@@ -142,7 +142,7 @@ export function latestRawKeys(
     for (const deviceKey in s.raw) {
       const key = `${s.vehicleId}\u0000${deviceKey}`;
       const current = latest.get(key);
-      if (current && !newer(current, s.tsMs, s.seq)) continue;
+      if (current && !replacesNewest(s.tsMs, s.seq, current.ts_ms, current.seq)) continue;
       const info = s.rawInfo?.[deviceKey];
       latest.set(key, {
         vehicle_id: s.vehicleId,

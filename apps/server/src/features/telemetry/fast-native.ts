@@ -1,5 +1,5 @@
 import { MAX_METRIC_STRING_LENGTH, type MetricDefinition, metricCatalog } from '@tacho/protocol';
-import { latestState, POSITION_FIELDS } from './batch-rows.js';
+import { latestState, POSITION_FIELDS, replacesNewest } from './batch-rows.js';
 import type { FoldedSamples } from './derived-buffer.js';
 import { FOLD_FROM_SAMPLES_PER_VEHICLE, NUMBERS, type PackedSamples, sampleAt } from './packed-batch.js';
 import { RollupFolder } from './rollups.js';
@@ -136,7 +136,7 @@ class BodyReader {
     const newestTs = new Float64Array(entries.length + 1);
     const newestSeq = new Float64Array(entries.length + 1);
     const offer = (w: number, i: number, tsMs: number, seq: number) => {
-      if (newest[w]! < 0 || tsMs > newestTs[w]! || (tsMs === newestTs[w]! && seq >= newestSeq[w]!)) {
+      if (newest[w]! < 0 || replacesNewest(tsMs, seq, newestTs[w]!, newestSeq[w]!)) {
         newest[w] = i;
         newestTs[w] = tsMs;
         newestSeq[w] = seq;
