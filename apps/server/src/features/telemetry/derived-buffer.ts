@@ -14,10 +14,11 @@
  * and only this thread inserts samples, so those are exactly the samples the tables lack. (VACUUM may
  * renumber the rowids of a table without an INTEGER PRIMARY KEY: never run it while a mark is set.)
  */
+import type { MetricValue, Position } from '@tacho/protocol';
 import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
-import { latestState, POSITION_FIELDS, type StoredSample } from './batch-rows.js';
-import { aggregate, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
+import { latestState, POSITION_FIELDS, replacesNewest, type StoredSample } from './batch-rows.js';
+import { aggregate, HOUR_MS, MINUTE_MS, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
 import {
   existingVehicleIds,
   SAMPLE_COLUMNS,
@@ -29,18 +30,46 @@ import {
 /** The `settings` key holding the smallest rowid of the samples whose derived rows are not written yet. */
 export const DERIVED_MARK_KEY = 'telemetry.derived_from_rowid';
 
+/** A metric's newest value owed to `vehicle_state`, and which fold it came in. */
+interface StateEntry {
+  tsMs: number;
+  seq: number;
+  fold: number;
+  /** The value, or (`encoded`) its JSON text as a fold made on the main thread carries it. */
+  value: unknown;
+  encoded: boolean;
+}
+
+/** Bucket start → metric → running aggregate. */
+type Buckets = Map<number, Map<string, RollupsTable>>;
+
+/** What one vehicle owes; its samples come in runs, so the current minute and hour are kept at hand. */
+interface VehicleOwed {
+  readonly state: Map<string, StateEntry>;
+  readonly minute: Buckets;
+  readonly hour: Buckets;
+  minuteMs: number;
+  minuteGroup: Map<string, RollupsTable> | undefined;
+  hourMs: number;
+  hourGroup: Map<string, RollupsTable> | undefined;
+}
+
 export class DerivedBuffer {
-  private readonly state = new Map<string, StateRow>();
-  private readonly buckets: Record<RollupPeriod, Map<string, RollupsTable>> = {
-    minute: new Map(),
-    hour: new Map(),
-  };
+  private readonly vehicles = new Map<string, VehicleOwed>();
+  /** State entries and buckets pending. */
+  private rows = 0;
+  /**
+   * Folds so far: each batch's samples are one fold, as is each fold the main thread made. Within a fold
+   * the newest reading wins by `replacesNewest`; across folds the later one wins a tie on time, as the
+   * upsert's `ts_ms <= excluded.ts_ms` does.
+   */
+  private fold = 0;
   /** The mark as the database has it (null: nothing owed). */
   private mark: number | null = null;
 
   /** Pending rows (state and buckets): the writer flushes early when this grows large. */
   get size(): number {
-    return this.state.size + this.buckets.minute.size + this.buckets.hour.size;
+    return this.rows;
   }
 
   /**
@@ -60,7 +89,16 @@ export class DerivedBuffer {
       await sql<SampleRow>`select ${columns} from samples where rowid >= ${this.mark} order by rowid`.execute(
         db,
       );
-    this.add(foldSamples(rows.rows.map(storedOf)));
+    this.nextFold();
+    for (const row of rows.rows) {
+      this.addSample(
+        row.vehicle_id,
+        Number(row.ts_ms),
+        Number(row.seq),
+        parseMetrics(row.metrics),
+        positionOf(row),
+      );
+    }
     return rows.rows.length;
   }
 
@@ -79,13 +117,79 @@ export class DerivedBuffer {
     return minRowid;
   }
 
-  /**
-   * After the batch committed: the mark `markOwed` wrote, if any, and what `foldSamples` made of the
-   * samples it inserted (not its duplicates), in the order they came.
-   */
-  committed(folds: readonly FoldedSamples[], mark: number | null): void {
+  /** After a batch committed: the mark `markOwed` wrote, if any. Then add what it inserted. */
+  committed(mark: number | null): void {
     if (mark !== null) this.mark = mark;
-    for (const folded of folds) this.add(folded);
+  }
+
+  /** Adds what the main thread folded of samples that were all inserted (a fold of its own). */
+  addFolded(folded: FoldedSamples): void {
+    this.nextFold();
+    for (const row of folded.state) {
+      const state = this.owedBy(row.vehicle_id).state;
+      const current = state.get(row.metric);
+      if (!current) {
+        this.rows++;
+        state.set(row.metric, { tsMs: row.ts_ms, seq: 0, fold: this.fold, value: row.value, encoded: true });
+      } else if (row.ts_ms >= current.tsMs) {
+        current.tsMs = row.ts_ms;
+        current.fold = this.fold;
+        current.value = row.value;
+        current.encoded = true;
+      }
+    }
+    for (const period of ['minute', 'hour'] as const) {
+      for (const b of folded[period]) {
+        const buckets = this.owedBy(b.vehicle_id)[period];
+        let group = buckets.get(b.bucket_ms);
+        if (!group) {
+          group = new Map();
+          buckets.set(b.bucket_ms, group);
+        }
+        const current = group.get(b.metric);
+        if (current) mergeBucket(current, b);
+        else {
+          this.rows++;
+          group.set(b.metric, b);
+        }
+      }
+    }
+  }
+
+  /** Starts a fold: the samples of one batch that `addSample` adds next. */
+  nextFold(): void {
+    this.fold++;
+  }
+
+  /** Adds an inserted sample: its metrics' newest values (and its position's) and their buckets. */
+  addSample(
+    vehicleId: string,
+    tsMs: number,
+    seq: number,
+    metrics: Readonly<Record<string, MetricValue>>,
+    position: Position | undefined,
+  ): void {
+    const owed = this.owedBy(vehicleId);
+    const minuteMs = Math.floor(tsMs / MINUTE_MS) * MINUTE_MS;
+    const hourMs = Math.floor(tsMs / HOUR_MS) * HOUR_MS;
+    if (owed.minuteGroup === undefined || owed.minuteMs !== minuteMs) {
+      owed.minuteGroup = this.groupOf(owed.minute, minuteMs);
+      owed.minuteMs = minuteMs;
+    }
+    if (owed.hourGroup === undefined || owed.hourMs !== hourMs) {
+      owed.hourGroup = this.groupOf(owed.hour, hourMs);
+      owed.hourMs = hourMs;
+    }
+    for (const metric in metrics) {
+      const value = metrics[metric]!;
+      this.offerState(owed.state, metric, value, tsMs, seq);
+      const v = typeof value === 'number' ? value : typeof value === 'boolean' ? (value ? 1 : 0) : null;
+      if (v === null || !Number.isFinite(v)) continue;
+      this.foldValue(owed.minuteGroup, vehicleId, minuteMs, metric, v, tsMs);
+      this.foldValue(owed.hourGroup, vehicleId, hourMs, metric, v, tsMs);
+    }
+    // The position is kept as one more metric (a metric of that name would have taken the place).
+    if (position && !('position' in metrics)) this.offerState(owed.state, 'position', position, tsMs, seq);
   }
 
   /**
@@ -93,46 +197,133 @@ export class DerivedBuffer {
    * (their samples went with them). Call `flushed()` once `trx` committed.
    */
   async write(trx: Kysely<Database>): Promise<void> {
-    if (this.mark === null && this.size === 0) return;
-    const vehicles = new Set<string>();
-    for (const row of this.state.values()) vehicles.add(row.vehicle_id);
-    for (const period of ['minute', 'hour'] as const)
-      for (const b of this.buckets[period].values()) vehicles.add(b.vehicle_id);
-    const existing = await existingVehicleIds(trx, vehicles);
-    const alive = <T extends { vehicle_id: string }>(rows: Iterable<T>) =>
-      [...rows].filter((r) => existing.has(r.vehicle_id));
-    const state = alive(this.state.values());
+    if (this.mark === null && this.rows === 0) return;
+    const existing = await existingVehicleIds(trx, new Set(this.vehicles.keys()));
+    const { state, minute, hour } = this.owed((vehicleId) => existing.has(vehicleId));
     if (state.length > 0) await upsertVehicleState(trx, state);
-    await writeBuckets(trx, {
-      minute: alive(this.buckets.minute.values()),
-      hour: alive(this.buckets.hour.values()),
-    });
+    await writeBuckets(trx, { minute, hour });
     await trx.deleteFrom('settings').where('key', '=', DERIVED_MARK_KEY).execute();
+  }
+
+  /** The rows owed, of the vehicles `keep` keeps, as `write` writes them. */
+  owed(keep: (vehicleId: string) => boolean = () => true): FoldedSamples {
+    const owed: FoldedSamples = { state: [], minute: [], hour: [] };
+    for (const [vehicleId, by] of this.vehicles) {
+      if (!keep(vehicleId)) continue;
+      for (const [metric, e] of by.state) {
+        const value = e.encoded ? (e.value as string) : JSON.stringify(e.value);
+        owed.state.push({ vehicle_id: vehicleId, metric, value, ts_ms: e.tsMs });
+      }
+      for (const period of ['minute', 'hour'] as const)
+        for (const group of by[period].values()) for (const b of group.values()) owed[period].push(b);
+    }
+    return owed;
   }
 
   /** After the flush transaction committed. */
   flushed(): void {
-    this.state.clear();
-    this.buckets.minute.clear();
-    this.buckets.hour.clear();
+    this.vehicles.clear();
+    this.rows = 0;
     this.mark = null;
   }
 
-  private add(folded: FoldedSamples): void {
-    for (const row of folded.state) {
-      const key = `${row.vehicle_id}\u0000${row.metric}`;
-      const current = this.state.get(key);
-      // Later batches win ties, as the upsert's `ts_ms <= excluded.ts_ms` does.
-      if (!current || row.ts_ms >= current.ts_ms) this.state.set(key, row);
+  private owedBy(vehicleId: string): VehicleOwed {
+    let owed = this.vehicles.get(vehicleId);
+    if (!owed) {
+      owed = {
+        state: new Map(),
+        minute: new Map(),
+        hour: new Map(),
+        minuteMs: 0,
+        minuteGroup: undefined,
+        hourMs: 0,
+        hourGroup: undefined,
+      };
+      this.vehicles.set(vehicleId, owed);
     }
-    for (const period of ['minute', 'hour'] as const) {
-      const pending = this.buckets[period];
-      for (const b of folded[period]) {
-        const key = `${b.vehicle_id}\u0000${b.metric}\u0000${b.bucket_ms}`;
-        const current = pending.get(key);
-        if (current) mergeBucket(current, b);
-        else pending.set(key, b);
-      }
+    return owed;
+  }
+
+  private groupOf(buckets: Buckets, bucketMs: number): Map<string, RollupsTable> {
+    let group = buckets.get(bucketMs);
+    if (!group) {
+      group = new Map();
+      buckets.set(bucketMs, group);
+    }
+    return group;
+  }
+
+  private offerState(
+    state: Map<string, StateEntry>,
+    metric: string,
+    value: unknown,
+    tsMs: number,
+    seq: number,
+  ): void {
+    const current = state.get(metric);
+    if (!current) {
+      this.rows++;
+      state.set(metric, { tsMs, seq, fold: this.fold, value, encoded: false });
+      return;
+    }
+    const wins =
+      current.fold === this.fold
+        ? replacesNewest(tsMs, seq, current.tsMs, current.seq)
+        : tsMs >= current.tsMs;
+    if (!wins) return;
+    current.tsMs = tsMs;
+    current.seq = seq;
+    current.fold = this.fold;
+    current.value = value;
+    current.encoded = false;
+  }
+
+  /** One value into its bucket, as `RollupFolder` folds it (rollups.ts). */
+  private foldValue(
+    group: Map<string, RollupsTable>,
+    vehicleId: string,
+    bucketMs: number,
+    metric: string,
+    v: number,
+    tsMs: number,
+  ): void {
+    const b = group.get(metric);
+    if (!b) {
+      this.rows++;
+      group.set(metric, {
+        vehicle_id: vehicleId,
+        metric,
+        bucket_ms: bucketMs,
+        count: 1,
+        sum: v,
+        min_value: v,
+        min_ts_ms: tsMs,
+        max_value: v,
+        max_ts_ms: tsMs,
+        first_value: v,
+        first_ts_ms: tsMs,
+        last_value: v,
+        last_ts_ms: tsMs,
+      });
+      return;
+    }
+    b.count += 1;
+    b.sum += v;
+    if (v < b.min_value) {
+      b.min_value = v;
+      b.min_ts_ms = tsMs;
+    }
+    if (v > b.max_value) {
+      b.max_value = v;
+      b.max_ts_ms = tsMs;
+    }
+    if (tsMs < b.first_ts_ms) {
+      b.first_value = v;
+      b.first_ts_ms = tsMs;
+    }
+    if (tsMs >= b.last_ts_ms) {
+      b.last_value = v;
+      b.last_ts_ms = tsMs;
     }
   }
 }
@@ -146,31 +337,23 @@ export function foldSamples(samples: readonly StoredSample[]): FoldedSamples {
   return { state: latestState(samples), ...aggregate(samples) };
 }
 
-/** A stored sample as read back from its row (what state and rollups need of it). */
-function storedOf(row: SampleRow): StoredSample {
-  const sample: StoredSample = {
-    vehicleId: row.vehicle_id,
-    tsMs: Number(row.ts_ms),
-    seq: Number(row.seq),
-    receivedMs: Number(row.received_ms),
-    source: row.source,
-    metrics: parseMetrics(row.metrics),
-  };
-  if (row.lat === null || row.lon === null) return sample;
+/** A stored sample's position as read back from its row. */
+function positionOf(row: SampleRow): Position | undefined {
+  if (row.lat === null || row.lon === null) return undefined;
   const position: Record<string, number> = {};
   for (const key of POSITION_FIELDS) {
     const value = row[key];
     if (value !== null) position[key] = value;
   }
-  return { ...sample, position: position as unknown as StoredSample['position'] };
+  return position as unknown as Position;
 }
 
 /** The writer stores JSON; should a row have been altered by hand, it must not stop every later start. */
-function parseMetrics(text: string): StoredSample['metrics'] {
+function parseMetrics(text: string): Record<string, MetricValue> {
   try {
     const value: unknown = JSON.parse(text);
     if (value !== null && typeof value === 'object' && !Array.isArray(value))
-      return value as StoredSample['metrics'];
+      return value as Record<string, MetricValue>;
   } catch {}
   return {};
 }

@@ -164,16 +164,10 @@ export function sampleAt(batch: PackedSamples, i: number): BatchSample {
     seq: n[at + 1]!,
     receivedMs: n[at + 2]!,
     source: batch.sources[batch.source[i]!]!,
-    metrics: JSON.parse(metricsTextOf(batch, i)) as Record<string, MetricValue>,
+    metrics: metricsAt(batch, i),
   };
-  if (!Number.isNaN(n[at + 3]!)) {
-    const position: Record<string, number> = {};
-    for (let f = 0; f < POSITION_FIELDS.length; f++) {
-      const value = n[at + 3 + f]!;
-      if (!Number.isNaN(value)) position[POSITION_FIELDS[f]!] = value;
-    }
-    sample.position = position as unknown as Position;
-  }
+  const position = positionAt(batch, i);
+  if (position) sample.position = position;
   const extra = rawAt(batch, i);
   if (extra) {
     sample.raw = extra.raw;
@@ -182,9 +176,32 @@ export function sampleAt(batch: PackedSamples, i: number): BatchSample {
   return sample;
 }
 
+/** Sample i's metrics, parsed from their text. */
+export function metricsAt(batch: PackedSamples, i: number): Record<string, MetricValue> {
+  return JSON.parse(metricsTextOf(batch, i)) as Record<string, MetricValue>;
+}
+
+/** Sample i's position, if it has one. */
+export function positionAt(batch: PackedSamples, i: number): Position | undefined {
+  const at = i * NUMBERS;
+  const n = batch.numbers;
+  if (Number.isNaN(n[at + 3]!)) return undefined;
+  const position: Record<string, number> = {};
+  for (let f = 0; f < POSITION_FIELDS.length; f++) {
+    const value = n[at + 3 + f]!;
+    if (!Number.isNaN(value)) position[POSITION_FIELDS[f]!] = value;
+  }
+  return position as unknown as Position;
+}
+
 /** Sample i's device time. */
 export function tsAt(batch: PackedSamples, i: number): number {
   return batch.numbers[i * NUMBERS]!;
+}
+
+/** Sample i's seq. */
+export function seqAt(batch: PackedSamples, i: number): number {
+  return batch.numbers[i * NUMBERS + 1]!;
 }
 
 /** Raw values are listed in sample order: a binary search, not a map built per batch. */

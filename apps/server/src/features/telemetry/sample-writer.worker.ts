@@ -12,8 +12,8 @@ import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
-import { DerivedBuffer, type FoldedSamples, foldSamples } from './derived-buffer.js';
-import { type PackedBatch, rowParams, sampleAt } from './packed-batch.js';
+import { DerivedBuffer } from './derived-buffer.js';
+import { metricsAt, type PackedBatch, positionAt, rowParams, sampleAt, seqAt, tsAt } from './packed-batch.js';
 import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
 import { SAMPLE_COLUMNS } from './telemetry.repo.js';
@@ -55,52 +55,76 @@ const insertOne = native.prepare(
 );
 const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 
-async function writeBatch(batch: PackedBatch): Promise<boolean[]> {
+/**
+ * One batch in one transaction. Returns each sample's flag (inserted or a duplicate) and what to do once
+ * the reply is sent: fold what was inserted into the derived rows owed, which no sender waits for.
+ */
+async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fold: () => void }> {
   let mark: number | null = null;
-  const { inserted, folds, any } = await db.transaction().execute(async (trx) => {
+  const inserted: boolean[] = [];
+  const any = await db.transaction().execute(async (trx) => {
     const vehicles = new Set<string>();
     for (const part of batch.parts) for (const id of part.vehicles) vehicles.add(id);
     await requireVehicles(trx, vehicles);
-    const inserted: boolean[] = [];
     let minRowid: number | null = null;
-    // What the derived rows and `raw_keys` need: a part's own fold when all of it was inserted (its
-    // samples with raw values then read back only for `raw_keys`), else its inserted samples read back.
-    const folds: FoldedSamples[] = [];
-    const unfolded: BatchSample[] = [];
+    // Raw device values are rare: only their samples are read back, for `raw_keys`.
     const withRaw: BatchSample[] = [];
     for (const part of batch.parts) {
       const from = inserted.length;
-      let all = true;
       for (let i = 0; i < part.count; i++) {
         rowParams(part, i, params);
         const result = insertOne.run(params);
         // 0 changes: stored before, or earlier in this batch.
         const isNew = result.changes === 1;
         inserted.push(isNew);
-        if (!isNew) {
-          all = false;
-          continue;
-        }
+        if (!isNew) continue;
         const rowid = Number(result.lastInsertRowid);
         if (minRowid === null || rowid < minRowid) minRowid = rowid;
       }
-      if (all && part.folded) {
-        folds.push(part.folded);
-        for (const r of part.raw) withRaw.push(sampleAt(part, r.index));
-      } else {
-        for (let i = 0; i < part.count; i++) if (inserted[from + i]) unfolded.push(sampleAt(part, i));
-      }
+      for (const r of part.raw) if (inserted[from + r.index]) withRaw.push(sampleAt(part, r.index));
     }
-    if (unfolded.length > 0) folds.push(foldSamples(unfolded));
-    await storeBesideSamples(trx, withRaw.length > 0 ? [...unfolded, ...withRaw] : unfolded, batch);
+    await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
-    return { inserted, folds, any: minRowid !== null };
+    return minRowid !== null;
   });
   wrote();
-  derived.committed(folds, mark);
-  if (derived.size >= FLUSH_ROWS) flushSoon();
-  else if (any) flushLater();
-  return inserted;
+  const fold = () => {
+    derived.committed(mark);
+    foldInserted(batch, inserted);
+    if (derived.size >= FLUSH_ROWS) flushSoon();
+    else if (any) flushLater();
+  };
+  return { inserted, fold };
+}
+
+/**
+ * Folds the committed batch into the derived rows owed: a part's own fold when all of it was inserted
+ * (an HTTP batch folded on the main thread), and every other inserted sample, read from its columns, as
+ * one fold after those, in the order they came.
+ */
+function foldInserted(batch: PackedBatch, inserted: readonly boolean[]): void {
+  let at = 0;
+  for (const part of batch.parts) {
+    if (part.folded && allInserted(inserted, at, part.count)) derived.addFolded(part.folded);
+    at += part.count;
+  }
+  derived.nextFold();
+  at = 0;
+  for (const part of batch.parts) {
+    const from = at;
+    at += part.count;
+    if (part.folded && allInserted(inserted, from, part.count)) continue;
+    for (let i = 0; i < part.count; i++) {
+      if (!inserted[from + i]) continue;
+      const vehicleId = part.vehicles[part.vehicle[i]!]!;
+      derived.addSample(vehicleId, tsAt(part, i), seqAt(part, i), metricsAt(part, i), positionAt(part, i));
+    }
+  }
+}
+
+function allInserted(inserted: readonly boolean[], from: number, count: number): boolean {
+  for (let i = from; i < from + count; i++) if (!inserted[i]) return false;
+  return true;
 }
 
 /** Writes the derived rows owed so far, in a transaction of their own. */
@@ -122,38 +146,46 @@ function flushLater(): void {
   dueTimer ??= setTimeout(flushSoon, flushAfterMs);
 }
 
-async function handle(request: WriteRequest): Promise<WriteReply> {
+/** Runs a request; `after` is work for once its reply is sent. */
+async function handle(request: WriteRequest): Promise<{ reply: WriteReply; after?: () => void }> {
   try {
-    if ('batch' in request) return { id: request.id, inserted: await writeBatch(request.batch) };
+    if ('batch' in request) {
+      const { inserted, fold } = await writeBatch(request.batch);
+      return { reply: { id: request.id, inserted }, after: fold };
+    }
     await flush();
-    return { id: request.id, inserted: [] };
+    return { reply: { id: request.id, inserted: [] } };
   } catch (error) {
     const e = error as { message?: unknown; code?: unknown };
     return {
-      id: request.id,
-      error: {
-        message: String(e?.message ?? error),
-        ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+      reply: {
+        id: request.id,
+        error: {
+          message: String(e?.message ?? error),
+          ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+        },
       },
     };
   }
 }
 
+/**
+ * Fails the thread: thrown outside the job chain, the main thread gets it as the thread's 'error', fails
+ * what it has in flight as an outage and starts a new thread, which folds back in what is owed.
+ */
+function fail(error: unknown): Promise<never> {
+  setImmediate(() => {
+    throw error;
+  });
+  return new Promise(() => {});
+}
+
 // One job at a time, in the order they came. The first folds back in what a previous thread left owed;
 // if it cannot, the thread fails (the main thread fails its batches as an outage and starts a new one):
 // writing batches without knowing the mark could move it past samples still owed.
-let previous: Promise<unknown> = derived.recover(db).then(
-  (owed) => {
-    if (owed > 0) flushLater();
-  },
-  (error: unknown) => {
-    // Thrown outside the chain: the main thread gets it as the thread's 'error' and logs the cause.
-    setImmediate(() => {
-      throw error;
-    });
-    return new Promise(() => {});
-  },
-);
+let previous: Promise<unknown> = derived.recover(db).then((owed) => {
+  if (owed > 0) flushLater();
+}, fail);
 function enqueue(job: () => Promise<unknown>): void {
   previous = previous.then(job, job);
 }
@@ -161,5 +193,15 @@ port.on('message', (request: WriteRequest) => {
   // More is coming: not idle.
   if (idleTimer) clearTimeout(idleTimer);
   idleTimer = null;
-  enqueue(async () => port.postMessage(await handle(request)));
+  enqueue(async () => {
+    const { reply, after } = await handle(request);
+    port.postMessage(reply);
+    // The samples are committed and the sender told: their derived rows are folded in now. Should that
+    // fail, the thread must not go on with a mark that no longer covers what is owed.
+    try {
+      after?.();
+    } catch (error) {
+      await fail(error);
+    }
+  });
 });
