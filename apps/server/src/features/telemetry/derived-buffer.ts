@@ -18,7 +18,16 @@ import type { MetricValue, Position } from '@tacho/protocol';
 import { type Kysely, sql } from 'kysely';
 import type { Database, RollupsTable } from '../../db/index.js';
 import { latestState, POSITION_FIELDS, replacesNewest, type StoredSample } from './batch-rows.js';
-import { aggregate, HOUR_MS, MINUTE_MS, mergeBucket, type RollupPeriod, writeBuckets } from './rollups.js';
+import {
+  aggregate,
+  foldValue,
+  HOUR_MS,
+  MINUTE_MS,
+  mergeBucket,
+  numeric,
+  type RollupPeriod,
+  writeBuckets,
+} from './rollups.js';
 import {
   existingVehicleIds,
   SAMPLE_COLUMNS,
@@ -125,27 +134,12 @@ export class DerivedBuffer {
   /** Adds what the main thread folded of samples that were all inserted (a fold of its own). */
   addFolded(folded: FoldedSamples): void {
     this.nextFold();
-    for (const row of folded.state) {
-      const state = this.owedBy(row.vehicle_id).state;
-      const current = state.get(row.metric);
-      if (!current) {
-        this.rows++;
-        state.set(row.metric, { tsMs: row.ts_ms, seq: 0, fold: this.fold, value: row.value, encoded: true });
-      } else if (row.ts_ms >= current.tsMs) {
-        current.tsMs = row.ts_ms;
-        current.fold = this.fold;
-        current.value = row.value;
-        current.encoded = true;
-      }
-    }
+    // Its rows are the newest of their fold: they meet only earlier folds' entries here.
+    for (const row of folded.state)
+      this.offerState(this.owedBy(row.vehicle_id).state, row.metric, row.value, row.ts_ms, 0, true);
     for (const period of ['minute', 'hour'] as const) {
       for (const b of folded[period]) {
-        const buckets = this.owedBy(b.vehicle_id)[period];
-        let group = buckets.get(b.bucket_ms);
-        if (!group) {
-          group = new Map();
-          buckets.set(b.bucket_ms, group);
-        }
+        const group = this.groupOf(this.owedBy(b.vehicle_id)[period], b.bucket_ms);
         const current = group.get(b.metric);
         if (current) mergeBucket(current, b);
         else {
@@ -183,10 +177,10 @@ export class DerivedBuffer {
     for (const metric in metrics) {
       const value = metrics[metric]!;
       this.offerState(owed.state, metric, value, tsMs, seq);
-      const v = typeof value === 'number' ? value : typeof value === 'boolean' ? (value ? 1 : 0) : null;
-      if (v === null || !Number.isFinite(v)) continue;
-      this.foldValue(owed.minuteGroup, vehicleId, minuteMs, metric, v, tsMs);
-      this.foldValue(owed.hourGroup, vehicleId, hourMs, metric, v, tsMs);
+      const v = numeric(value);
+      if (v === null) continue;
+      if (foldValue(owed.minuteGroup, vehicleId, minuteMs, tsMs, metric, v)) this.rows++;
+      if (foldValue(owed.hourGroup, vehicleId, hourMs, tsMs, metric, v)) this.rows++;
     }
     // The position is kept as one more metric (a metric of that name would have taken the place).
     if (position && !('position' in metrics)) this.offerState(owed.state, 'position', position, tsMs, seq);
@@ -253,17 +247,19 @@ export class DerivedBuffer {
     return group;
   }
 
+  /** A reading of `metric`; `encoded` when `value` is its JSON text already. */
   private offerState(
     state: Map<string, StateEntry>,
     metric: string,
     value: unknown,
     tsMs: number,
     seq: number,
+    encoded = false,
   ): void {
     const current = state.get(metric);
     if (!current) {
       this.rows++;
-      state.set(metric, { tsMs, seq, fold: this.fold, value, encoded: false });
+      state.set(metric, { tsMs, seq, fold: this.fold, value, encoded });
       return;
     }
     const wins =
@@ -275,56 +271,7 @@ export class DerivedBuffer {
     current.seq = seq;
     current.fold = this.fold;
     current.value = value;
-    current.encoded = false;
-  }
-
-  /** One value into its bucket, as `RollupFolder` folds it (rollups.ts). */
-  private foldValue(
-    group: Map<string, RollupsTable>,
-    vehicleId: string,
-    bucketMs: number,
-    metric: string,
-    v: number,
-    tsMs: number,
-  ): void {
-    const b = group.get(metric);
-    if (!b) {
-      this.rows++;
-      group.set(metric, {
-        vehicle_id: vehicleId,
-        metric,
-        bucket_ms: bucketMs,
-        count: 1,
-        sum: v,
-        min_value: v,
-        min_ts_ms: tsMs,
-        max_value: v,
-        max_ts_ms: tsMs,
-        first_value: v,
-        first_ts_ms: tsMs,
-        last_value: v,
-        last_ts_ms: tsMs,
-      });
-      return;
-    }
-    b.count += 1;
-    b.sum += v;
-    if (v < b.min_value) {
-      b.min_value = v;
-      b.min_ts_ms = tsMs;
-    }
-    if (v > b.max_value) {
-      b.max_value = v;
-      b.max_ts_ms = tsMs;
-    }
-    if (tsMs < b.first_ts_ms) {
-      b.first_value = v;
-      b.first_ts_ms = tsMs;
-    }
-    if (tsMs >= b.last_ts_ms) {
-      b.last_value = v;
-      b.last_ts_ms = tsMs;
-    }
+    current.encoded = encoded;
   }
 }
 

@@ -24,7 +24,7 @@ export interface RollupSample {
 type Bucket = RollupsTable;
 
 /** Numbers count as themselves, booleans as 0/1; strings (enums, text) have no aggregate. */
-function numeric(value: unknown): number | null {
+export function numeric(value: unknown): number | null {
   if (typeof value === 'number') return Number.isFinite(value) ? value : null;
   if (typeof value === 'boolean') return value ? 1 : 0;
   return null;
@@ -44,7 +44,18 @@ function groupOf(groups: Map<string, Group>, vehicleId: string, bucketMs: number
   return group;
 }
 
-function fold(group: Group, vehicleId: string, bucketMs: number, tsMs: number, metric: string, v: number) {
+/**
+ * Folds value `v` of `metric`, measured at `tsMs`, into its bucket in `group` (created if missing: then
+ * returns true). Ties keep the first minimum and maximum met and the last value met, as the upsert does.
+ */
+export function foldValue(
+  group: Map<string, Bucket>,
+  vehicleId: string,
+  bucketMs: number,
+  tsMs: number,
+  metric: string,
+  v: number,
+): boolean {
   const b = group.get(metric);
   if (!b) {
     group.set(metric, {
@@ -62,7 +73,7 @@ function fold(group: Group, vehicleId: string, bucketMs: number, tsMs: number, m
       last_value: v,
       last_ts_ms: tsMs,
     });
-    return;
+    return true;
   }
   b.count += 1;
   b.sum += v;
@@ -82,6 +93,7 @@ function fold(group: Group, vehicleId: string, bucketMs: number, tsMs: number, m
     b.last_value = v;
     b.last_ts_ms = tsMs;
   }
+  return false;
 }
 
 function rowsOf(groups: Map<string, Group>): Bucket[] {
@@ -126,8 +138,8 @@ export class RollupFolder {
       this.hourGroup = groupOf(this.hour, this.vehicleId, this.hourMs);
       this.groupsOf = { vehicleId: this.vehicleId, minuteMs: this.minuteMs };
     }
-    fold(this.minuteGroup, this.vehicleId, this.minuteMs, this.tsMs, metric, v);
-    fold(this.hourGroup, this.vehicleId, this.hourMs, this.tsMs, metric, v);
+    foldValue(this.minuteGroup, this.vehicleId, this.minuteMs, this.tsMs, metric, v);
+    foldValue(this.hourGroup, this.vehicleId, this.hourMs, this.tsMs, metric, v);
   }
 
   rows(): Record<RollupPeriod, Bucket[]> {
