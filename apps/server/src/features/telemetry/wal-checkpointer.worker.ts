@@ -23,9 +23,10 @@ const port = parentPort;
 if (!port) throw new Error('wal-checkpointer.worker must run in a worker thread');
 const native = openSqliteFile((workerData as { file: string }).file);
 
-let timer: NodeJS.Timeout | null = null;
+/** A checkpoint is due: commits after this one wait for it. */
+let due = false;
 function checkpoint(): void {
-  timer = null;
+  due = false;
   try {
     native.pragma('wal_checkpoint(PASSIVE)');
   } catch {
@@ -34,5 +35,7 @@ function checkpoint(): void {
   }
 }
 port.on('message', () => {
-  timer ??= setTimeout(checkpoint, CHECKPOINT_EVERY_MS);
+  if (due) return;
+  due = true;
+  setTimeout(checkpoint, CHECKPOINT_EVERY_MS);
 });
