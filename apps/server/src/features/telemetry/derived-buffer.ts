@@ -52,15 +52,11 @@ interface StateEntry {
 /** Bucket start → metric → running aggregate. */
 type Buckets = Map<number, Map<string, RollupsTable>>;
 
-/** What one vehicle owes; its samples come in runs, so the current minute and hour are kept at hand. */
+/** What one vehicle owes: each metric's newest reading, and its minute and hour buckets. */
 interface VehicleOwed {
   readonly state: Map<string, StateEntry>;
   readonly minute: Buckets;
   readonly hour: Buckets;
-  minuteMs: number;
-  minuteGroup: Map<string, RollupsTable> | undefined;
-  hourMs: number;
-  hourGroup: Map<string, RollupsTable> | undefined;
 }
 
 export class DerivedBuffer {
@@ -166,21 +162,15 @@ export class DerivedBuffer {
     const owed = this.owedBy(vehicleId);
     const minuteMs = Math.floor(tsMs / MINUTE_MS) * MINUTE_MS;
     const hourMs = Math.floor(tsMs / HOUR_MS) * HOUR_MS;
-    if (owed.minuteGroup === undefined || owed.minuteMs !== minuteMs) {
-      owed.minuteGroup = this.groupOf(owed.minute, minuteMs);
-      owed.minuteMs = minuteMs;
-    }
-    if (owed.hourGroup === undefined || owed.hourMs !== hourMs) {
-      owed.hourGroup = this.groupOf(owed.hour, hourMs);
-      owed.hourMs = hourMs;
-    }
+    const minute = this.groupOf(owed.minute, minuteMs);
+    const hour = this.groupOf(owed.hour, hourMs);
     for (const metric in metrics) {
       const value = metrics[metric]!;
       this.offerState(owed.state, metric, value, tsMs, seq);
       const v = numeric(value);
       if (v === null) continue;
-      if (foldValue(owed.minuteGroup, vehicleId, minuteMs, tsMs, metric, v)) this.rows++;
-      if (foldValue(owed.hourGroup, vehicleId, hourMs, tsMs, metric, v)) this.rows++;
+      if (foldValue(minute, vehicleId, minuteMs, tsMs, metric, v)) this.rows++;
+      if (foldValue(hour, vehicleId, hourMs, tsMs, metric, v)) this.rows++;
     }
     // The position is kept as one more metric (a metric of that name would have taken the place).
     if (position && !('position' in metrics)) this.offerState(owed.state, 'position', position, tsMs, seq);
@@ -224,15 +214,7 @@ export class DerivedBuffer {
   private owedBy(vehicleId: string): VehicleOwed {
     let owed = this.vehicles.get(vehicleId);
     if (!owed) {
-      owed = {
-        state: new Map(),
-        minute: new Map(),
-        hour: new Map(),
-        minuteMs: 0,
-        minuteGroup: undefined,
-        hourMs: 0,
-        hourGroup: undefined,
-      };
+      owed = { state: new Map(), minute: new Map(), hour: new Map() };
       this.vehicles.set(vehicleId, owed);
     }
     return owed;

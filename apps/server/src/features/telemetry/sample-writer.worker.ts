@@ -13,7 +13,16 @@ import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
 import { DerivedBuffer } from './derived-buffer.js';
-import { metricsAt, type PackedBatch, positionAt, rowParams, sampleAt, seqAt, tsAt } from './packed-batch.js';
+import {
+  metricsAt,
+  type PackedBatch,
+  type PackedSamples,
+  positionAt,
+  rowParams,
+  sampleAt,
+  seqAt,
+  tsAt,
+} from './packed-batch.js';
 import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-batch.js';
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
 import { SAMPLE_COLUMNS } from './telemetry.repo.js';
@@ -103,17 +112,15 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
  * one fold after those, in the order they came.
  */
 function foldInserted(batch: PackedBatch, inserted: readonly boolean[]): void {
-  let at = 0;
+  const loose: Array<{ part: PackedSamples; from: number }> = [];
+  let from = 0;
   for (const part of batch.parts) {
-    if (part.folded && allInserted(inserted, at, part.count)) derived.addFolded(part.folded);
-    at += part.count;
+    if (part.folded && allInserted(inserted, from, part.count)) derived.addFolded(part.folded);
+    else loose.push({ part, from });
+    from += part.count;
   }
   derived.nextFold();
-  at = 0;
-  for (const part of batch.parts) {
-    const from = at;
-    at += part.count;
-    if (part.folded && allInserted(inserted, from, part.count)) continue;
+  for (const { part, from } of loose) {
     for (let i = 0; i < part.count; i++) {
       if (!inserted[from + i]) continue;
       const vehicleId = part.vehicles[part.vehicle[i]!]!;
