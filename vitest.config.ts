@@ -14,8 +14,8 @@ export default defineConfig({
   test: {
     include: ['{apps,packages,e2e}/**/*.test.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
     // Tests share real PostgreSQL, Redis and Mosquitto; each file isolates itself by schema or topic.
     fileParallelism: true,
     maxWorkers: 2,

@@ -14,7 +14,7 @@ const nodeSocket = (url: string, headers: Record<string, string>) =>
   new WebSocket(url, { headers }) as unknown as SocketLike;
 
 /** Waits until `check` passes (bounded). */
-async function eventually(check: () => void, timeoutMs = 5000): Promise<void> {
+async function eventually(check: () => void, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -51,7 +51,7 @@ function collector() {
       got.push(payload);
       if (waiter && got.length >= waiter.count) waiter.resolve();
     },
-    async waitFor(count: number, timeoutMs = 5000): Promise<string[]> {
+    async waitFor(count: number, timeoutMs = 20_000): Promise<string[]> {
       if (got.length < count) {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => reject(new Error(`got ${got.length} of ${count}`)), timeoutMs);

@@ -44,7 +44,7 @@ export class TestSocket {
   async next<T extends LiveServerMessage['type']>(
     type: T,
     match: (m: Extract<LiveServerMessage, { type: T }>) => boolean = () => true,
-    timeoutMs = 5000,
+    timeoutMs = 20_000,
   ): Promise<Extract<LiveServerMessage, { type: T }>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -67,7 +67,7 @@ export class TestSocket {
   }
 
   /** Resolves with the close code, or rejects after the timeout. */
-  async closed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+  async closed(timeoutMs = 20_000): Promise<{ code: number; reason: string }> {
     const deadline = Date.now() + timeoutMs;
     while (this.closeCode === null) {
       const left = deadline - Date.now();
