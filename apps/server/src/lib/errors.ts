@@ -61,8 +61,11 @@ export class TooManyRequests extends AppError {
 }
 
 export class Unavailable extends AppError {
-  constructor(message: string, code = 'unavailable', options?: { cause?: unknown }) {
+  /** When given, HTTP answers carry it as Retry-After (seconds). */
+  readonly retryAfterS: number | undefined;
+  constructor(message: string, code = 'unavailable', options?: { cause?: unknown; retryAfterS?: number }) {
     super(503, code, message, options);
+    this.retryAfterS = options?.retryAfterS;
   }
 }
 

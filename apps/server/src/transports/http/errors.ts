@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, TooManyRequests } from '../../lib/errors.js';
+import { AppError, TooManyRequests, Unavailable } from '../../lib/errors.js';
 
 /** The one shape every error reply has. */
 export interface ErrorBody {
@@ -30,6 +30,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     (error: FastifyError | AppError | Error, request: FastifyRequest, reply: FastifyReply) => {
       if (error instanceof AppError) {
         if (error instanceof TooManyRequests) reply.header('retry-after', String(error.retryAfterS));
+        if (error instanceof Unavailable && error.retryAfterS !== undefined)
+          reply.header('retry-after', String(error.retryAfterS));
         if (error.status >= 500) request.log.error({ err: error }, error.message);
         return reply.status(error.status).send(errorBody(error.code, error.message));
       }
