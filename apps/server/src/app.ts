@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
-import { openStorage, type Storage } from './db/index.js';
+import { openStorage, type Storage, widePermissionMessage, widePermissions } from './db/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { startDemo } from './features/demo/index.js';
@@ -75,6 +75,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const storage = options.storage ?? (await openStorage(config.database));
   if (!options.storage) closers.push(() => storage.close());
   checks.push({ name: 'database', check: () => storage.ping() });
+  // The database holds the cookie signing key: say so at every start while other accounts can read it.
+  for (const wide of storage.file ? widePermissions(storage.file) : []) {
+    logger.warn({ path: wide.path, mode: `0${wide.mode.toString(8)}` }, widePermissionMessage(wide));
+  }
 
   let broker: EmbeddedBroker | null = null;
   try {

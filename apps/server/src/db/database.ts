@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely';
@@ -6,6 +5,7 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { redactUrl } from '../config.js';
 import { StartupError } from '../lib/errors.js';
+import { createPrivateDatabaseFile } from './data-files.js';
 import { migrations } from './migrations/index.js';
 import { openSqliteFile, sqliteDialect } from './sqlite.js';
 import type { Database } from './tables.js';
@@ -61,10 +61,10 @@ export async function openStorage(database: Config['database'], options: OpenOpt
 function openSqlite(path: string): Storage {
   if (path !== ':memory:') {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      createPrivateDatabaseFile(path);
     } catch (error) {
       throw new StartupError(
-        `cannot create the data directory ${dirname(path)} (${(error as NodeJS.ErrnoException).code}): set TACHO_DATA_DIR to a writable directory`,
+        `cannot create the data directory ${dirname(path)} or the database in it (${(error as NodeJS.ErrnoException).code}): set TACHO_DATA_DIR to a writable directory`,
       );
     }
   }

@@ -1,2 +1,3 @@
+export { widePermissionMessage, widePermissions } from './data-files.js';
 export { type Db, type Engine, migrate, type OpenOptions, openStorage, type Storage } from './database.js';
 export type * from './tables.js';
