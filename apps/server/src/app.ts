@@ -19,7 +19,7 @@ import { createMetricsRegistry } from './transports/http/metrics.js';
 import { createHttpServer, type HttpServer } from './transports/http/server.js';
 import { registerWebApp } from './transports/http/static.js';
 import { attachDeviceIngest } from './transports/mqtt/device-ingest.js';
-import { type EmbeddedBroker, startEmbeddedBroker } from './transports/mqtt/embedded-broker.js';
+import { createEmbeddedBroker, type EmbeddedBroker } from './transports/mqtt/embedded-broker.js';
 import { startExternalIngest } from './transports/mqtt/external-ingest.js';
 import { registerMqttWebSocket } from './transports/mqtt/websocket.js';
 
@@ -85,7 +85,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     if (config.mqtt.kind === 'embedded') {
       const port =
         options.mqttPort !== undefined ? options.mqttPort : config.mqtt.port === 0 ? null : config.mqtt.port;
-      broker = await startEmbeddedBroker({
+      broker = await createEmbeddedBroker({
         host: config.mqtt.host,
         port,
         logger: logger.child({ part: 'mqtt' }),
@@ -162,6 +162,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         logger: logger.child({ part: 'mqtt' }),
       });
       await registerMqttWebSocket(http, broker.aedes);
+      // Only now may devices connect: before, the broker could only refuse them (CONNACK 3), and mqtt.js
+      // clients with default settings never retry a refused CONNECT. (/mqtt opens with the HTTP port.)
+      await broker.listen();
     } else if (config.mqtt.kind === 'external') {
       const external = await startExternalIngest({
         ...config.mqtt,

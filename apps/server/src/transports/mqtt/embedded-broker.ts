@@ -5,10 +5,19 @@ import type { Logger } from '../../lib/logger.js';
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes;
-  /** The TCP port actually bound (useful when configured as 0 in tests), or null when TCP is off. */
+  /**
+   * The TCP port actually bound (useful when configured as 0 in tests); null when TCP is off, the port
+   * could not be bound, or `listen` has not run yet.
+   */
   readonly port: number | null;
   /** Why the TCP listener could not start (port taken): the broker then serves MQTT over WebSocket only. */
   readonly tcpProblem: string | null;
+  /**
+   * Opens the TCP listener. Call it once devices can be served (the device gateway attached, every topic
+   * family added): a device that connects earlier would be refused, and mqtt.js clients with default
+   * settings do not reconnect after a refused CONNECT.
+   */
+  listen(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -27,17 +36,18 @@ export interface EmbeddedBrokerOptions {
 }
 
 /**
- * Hosts an aedes broker on a TCP port. Sockets get TCP_NODELAY: with Nagle's algorithm a lone PUBACK
- * waits for the peer's delayed ACK, adding ~40 ms to every QoS 1 round trip.
+ * Builds an aedes broker, to be hosted on a TCP port by `listen`. Sockets get TCP_NODELAY: with Nagle's
+ * algorithm a lone PUBACK waits for the peer's delayed ACK, adding ~40 ms to every QoS 1 round trip.
  */
-export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
+export async function createEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({
     // A slow subscriber must not stall delivery to everyone else.
     drainTimeout: 10_000,
     heartbeatInterval: 60_000,
     connectTimeout: 10_000,
     // Until the device gateway is attached (features/auth and telemetry are built after the broker),
-    // nobody may connect: aedes would otherwise let everyone in.
+    // nobody may connect: aedes would otherwise let everyone in. The listener opens only after that, so
+    // this refusal is a safety net, not something a device sees.
     authenticate: (_client, _username, _password, done) =>
       done(Object.assign(new Error('server starting'), { returnCode: 3 }) as AuthenticateError, false),
     ...options.handlers,
@@ -52,7 +62,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let server: Server | null = null;
   let port: number | null = null;
   let tcpProblem: string | null = null;
-  if (options.port !== null) {
+  const listen = async (): Promise<void> => {
+    if (options.port === null || server !== null) return;
     const tcp = createServer({ noDelay: true }, aedes.handle);
     server = tcp;
     try {
@@ -76,17 +87,22 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
             : `TACHO_MQTT_PORT ${options.port} needs privileges on ${options.host}: the embedded broker serves MQTT over WebSocket at /mqtt only; choose a port above 1023`;
         options.logger.warn({ port: options.port, host: options.host }, tcpProblem);
       } else {
-        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        // The caller closes the broker (it registered `close` when it created it).
         throw new StartupError(`cannot start the embedded MQTT broker: ${(error as Error).message}`);
       }
     }
     if (port !== null) options.logger.info({ port, host: options.host }, 'embedded MQTT broker listening');
-  }
+  };
 
   return {
     aedes,
-    port,
-    tcpProblem,
+    get port() {
+      return port;
+    },
+    get tcpProblem() {
+      return tcpProblem;
+    },
+    listen,
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       const tcp = server;
