@@ -297,9 +297,8 @@ export const routeCases: Record<string, RouteCase> = {
   },
   'GET /api/v1/diagnostics/pids': {
     request: () => ({ url: '/api/v1/diagnostics/pids' }),
+    // Reference data (PID definitions) for people and their API tokens; a device token only publishes.
     expect: s(401, 200, 200, 200, 200),
-    // static reference data (PID definitions), nothing of any vehicle
-    device: 200,
   },
 
   // Alias registry (issue 5): any user reads and proposes; only admins change or delete.

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import type { HttpServer } from '../../transports/http/server.js';
-import { requirePrincipal, authSecurity as security } from '../auth/http-auth.js';
+import { authSecurity as security } from '../auth/http-auth.js';
+import { requireScope } from '../auth/index.js';
 import { listPids } from '../formats/index.js';
 
 const PidView = Type.Object({
@@ -27,7 +28,9 @@ export function createDiagnostics(deps: { http: HttpServer }): void {
       },
     },
     async (request) => {
-      requirePrincipal(request);
+      // People and their API tokens; a device token may only publish (the route table holds every route
+      // to that), even where what it would read is not about any vehicle.
+      requireScope(request.principal, 'read');
       return {
         attribution: 'OBD-II signal definitions: OBDb contributors (github.com/OBDb/SAEJ1979), CC BY-SA 4.0',
         pids: [...listPids()],

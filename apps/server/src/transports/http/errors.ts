@@ -63,3 +63,24 @@ export function installErrorHandling(app: FastifyInstance): void {
       .send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 }
+
+/**
+ * Errors Fastify meets before it has a route (its `frameworkErrors` option): a URL that does not decode
+ * (`GET /api/v1/%`) or a path parameter over the length limit. Without this, Fastify answers them itself
+ * in a shape of its own ({error, code, message, statusCode}).
+ */
+export function replyToFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  reply.header('x-request-id', request.id);
+  if (error.code === 'FST_ERR_BAD_URL') {
+    reply.status(400).send(errorBody('bad_url', error.message));
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.status(414).send(errorBody('uri_too_long', error.message));
+  } else {
+    request.log.error({ err: error }, 'unhandled framework error');
+    reply.status(500).send(errorBody('internal', 'internal server error'));
+  }
+}

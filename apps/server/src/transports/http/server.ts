@@ -9,7 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../lib/logger.js';
-import { installErrorHandling } from './errors.js';
+import { installErrorHandling, replyToFrameworkError } from './errors.js';
 import { installRequestMetrics } from './metrics.js';
 
 export type HttpServer = FastifyInstance<
@@ -38,6 +38,8 @@ export async function createHttpServer(
       return typeof given === 'string' && requestIdPattern.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    // Errors before routing (an undecodable URL) get the one error shape too.
+    frameworkErrors: replyToFrameworkError,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
