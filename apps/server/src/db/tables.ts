@@ -22,6 +22,9 @@ export interface Database {
   aliases: AliasesTable;
   alias_confirmations: AliasConfirmationsTable;
   device_bindings: DeviceBindingsTable;
+  processing_marks: ProcessingMarksTable;
+  processing_state: ProcessingStateTable;
+  sessions: SessionsTable;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -229,4 +232,48 @@ export interface DeviceBindingsTable {
   secret: string | null;
   created_by: string | null;
   created_ms: number;
+}
+
+/** One per processor and vehicle per ingest batch that stored samples: where to look again (decision 0017). */
+export interface ProcessingMarksTable {
+  id: Generated<number>;
+  processor: string;
+  vehicle_id: string;
+  /** The oldest device time among the samples the batch stored for the vehicle. */
+  low_ts_ms: number;
+}
+
+/** A processor's progress on one vehicle, committed with its output. */
+export interface ProcessingStateTable {
+  processor: string;
+  vehicle_id: string;
+  /** The last sample folded, by device time and seq; null before the first. */
+  cursor_ts_ms: number | null;
+  cursor_seq: number | null;
+  /** The processor's own state, JSON. */
+  state: string;
+  /** 1 while samples after the cursor remain to be read (a round reads a chunk). */
+  pending: number;
+  /** When the processor wants to look again without new data (a drive ends after 15 min of silence). */
+  tick_at_ms: number | null;
+  attempts: number;
+  retry_at_ms: number | null;
+  failed_reason: string | null;
+  failed_ms: number | null;
+  updated_ms: number;
+}
+
+/** A recorded period of a vehicle: a drive, a charge (both found by the sessions processor) or a manual recording. */
+export interface SessionsTable {
+  id: string;
+  vehicle_id: string;
+  kind: 'drive' | 'charge' | 'manual';
+  name: string | null;
+  start_ms: number;
+  /** null while it is open. */
+  end_ms: number | null;
+  /** SessionStats as JSON (units in the names). */
+  stats: string;
+  created_ms: number;
+  updated_ms: number;
 }

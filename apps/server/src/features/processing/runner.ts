@@ -1,0 +1,349 @@
+import type { MetricValue, Position } from '@tacho/protocol';
+import { type Db, exclusively, inTransaction, type Storage } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+
+/**
+ * The after-commit processing path (decision 0017): every feature that derives data from stored samples
+ * is a Processor run here. Ingest writes a mark per vehicle per batch in the batch's transaction; a
+ * runner finds vehicles with marks it has not consumed, takes each under a per-vehicle try-lock (one
+ * instance at a time), reads the samples after its cursor in device-time order, and commits the
+ * processor's output with its cursor, state and consumed marks in one transaction.
+ */
+
+/** A committed sample as processors see it. */
+export interface ProcessorSample {
+  readonly tsMs: number;
+  readonly seq: number;
+  readonly metrics: Readonly<Record<string, MetricValue>>;
+  readonly position?: Position;
+}
+
+export interface Cursor {
+  tsMs: number;
+  seq: number;
+}
+
+/** Writes a processor's output inside the round's transaction. */
+export type Write = (trx: Db) => Promise<void>;
+
+export interface Processor<S> {
+  readonly name: string;
+  initial(): S;
+  /**
+   * Late data: samples at or before the cursor arrived, the oldest at `fromTsMs`. Returns the state and
+   * cursor to resume from and how to remove the output that will be derived again.
+   */
+  rewind(
+    db: Db,
+    vehicleId: string,
+    fromTsMs: number,
+  ): Promise<{ state: S; cursor: Cursor | null; undo: Write }>;
+  /**
+   * Folds the next samples after the cursor (device-time order; empty when the round only ticks), and
+   * says when it wants to look again without new data (null: only on new data).
+   */
+  fold(
+    db: Db,
+    vehicleId: string,
+    state: S,
+    samples: readonly ProcessorSample[],
+    nowMs: number,
+  ): Promise<{ state: S; write: Write; tickAtMs: number | null }>;
+}
+
+export interface RunnerOptions {
+  /** Samples read per round (a backlog is worked through round by round). */
+  chunk: number;
+  /** How often to look for work. */
+  pollMs: number;
+}
+
+const defaults: RunnerOptions = { chunk: 5000, pollMs: 250 };
+const MAX_RETRY_MS = 5 * 60_000;
+/** Marks consumed per round at most (a long backlog is consumed over several rounds). */
+const MAX_MARKS_PER_ROUND = 5000;
+
+type RoundResult = 'idle' | 'done' | 'more' | 'busy' | 'failed';
+
+/** Runs processors over the vehicles that have work, until stopped. */
+export class ProcessingRunner {
+  private readonly options: RunnerOptions;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  private again = false;
+
+  constructor(
+    private readonly deps: {
+      storage: Pick<Storage, 'db' | 'engine'>;
+      clock: Clock;
+      logger: Logger;
+      processors: ReadonlyArray<Processor<unknown>>;
+    },
+    options: Partial<RunnerOptions> = {},
+  ) {
+    this.options = { ...defaults, ...options };
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Look for work soon (a local commit hints that there is some; the marks say what). */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) this.again = true;
+    else this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  /** Works until no processor has work left (tests, and the catch-up benchmark). */
+  async drain(): Promise<void> {
+    for (let i = 0; ; i++) {
+      const busy = await this.pass();
+      if (!busy) return;
+      if (i > 1_000_000) throw new Error('processing did not settle');
+    }
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.pass()
+        .catch((error) => {
+          this.deps.logger.error({ err: error }, 'processing pass failed');
+          return false;
+        })
+        .then((busy) => {
+          this.running = null;
+          const now = this.again || busy;
+          this.again = false;
+          this.schedule(now ? 0 : this.options.pollMs);
+        });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One pass over the vehicles with work; true when some still have more. */
+  private async pass(): Promise<boolean> {
+    let more = false;
+    for (const processor of this.deps.processors) {
+      const vehicles = await this.candidates(processor.name);
+      for (const vehicleId of vehicles) {
+        if (this.stopped && this.running) return false;
+        const result = await this.round(processor, vehicleId);
+        if (result === 'more') more = true;
+      }
+    }
+    return more;
+  }
+
+  /** Vehicles with unconsumed marks, more samples to read, or a tick due; not while backing off. */
+  private async candidates(processor: string): Promise<string[]> {
+    const { db } = this.deps.storage;
+    const now = this.deps.clock.now();
+    const marked = await db
+      .selectFrom('processing_marks as m')
+      .leftJoin('processing_state as s', (join) =>
+        join.onRef('s.vehicle_id', '=', 'm.vehicle_id').onRef('s.processor', '=', 'm.processor'),
+      )
+      .select('m.vehicle_id')
+      .distinct()
+      .where('m.processor', '=', processor)
+      .where((eb) => eb.or([eb('s.retry_at_ms', 'is', null), eb('s.retry_at_ms', '<=', now)]))
+      .limit(500)
+      .execute();
+    const due = await db
+      .selectFrom('processing_state')
+      .select('vehicle_id')
+      .where('processor', '=', processor)
+      .where((eb) => eb.or([eb('pending', '=', 1), eb('tick_at_ms', '<=', now)]))
+      .where((eb) => eb.or([eb('retry_at_ms', 'is', null), eb('retry_at_ms', '<=', now)]))
+      .limit(500)
+      .execute();
+    return [...new Set([...marked.map((r) => r.vehicle_id), ...due.map((r) => r.vehicle_id)])];
+  }
+
+  /** One round of one processor on one vehicle, under the vehicle's lock. */
+  async round(processor: Processor<unknown>, vehicleId: string): Promise<RoundResult> {
+    const key = `processing:${processor.name}:${vehicleId}`;
+    try {
+      const outcome = await exclusively(this.deps.storage, key, (db) => this.work(db, processor, vehicleId));
+      return outcome.held ? outcome.value : 'busy';
+    } catch (error) {
+      await this.failed(processor, vehicleId, error);
+      return 'failed';
+    }
+  }
+
+  private async work(db: Db, processor: Processor<unknown>, vehicleId: string): Promise<RoundResult> {
+    const now = this.deps.clock.now();
+    // One snapshot for every read (exclusively() runs PostgreSQL rounds at REPEATABLE READ; on SQLite a
+    // read transaction), so the samples read are exactly those whose marks are read: a batch committed
+    // meanwhile shows neither, and its mark waits for the next round.
+    const read = await inTransaction(db, async (trx) => {
+      const row = await trx
+        .selectFrom('processing_state')
+        .selectAll()
+        .where('processor', '=', processor.name)
+        .where('vehicle_id', '=', vehicleId)
+        .executeTakeFirst();
+      const marks = await trx
+        .selectFrom('processing_marks')
+        .select(['id', 'low_ts_ms'])
+        .where('processor', '=', processor.name)
+        .where('vehicle_id', '=', vehicleId)
+        .orderBy('id')
+        .limit(MAX_MARKS_PER_ROUND)
+        .execute();
+      const tickDue = row?.tick_at_ms !== null && row?.tick_at_ms !== undefined && row.tick_at_ms <= now;
+      if (marks.length === 0 && !row?.pending && !tickDue) return null;
+      const markIds = marks.map((m) => Number(m.id));
+      const vehicle = await trx
+        .selectFrom('vehicles')
+        .select('id')
+        .where('id', '=', vehicleId)
+        .executeTakeFirst();
+      if (!vehicle) return { gone: true as const, markIds };
+
+      let state: unknown = row ? JSON.parse(row.state) : processor.initial();
+      let cursor: Cursor | null =
+        row && row.cursor_ts_ms !== null ? { tsMs: row.cursor_ts_ms, seq: row.cursor_seq ?? 0 } : null;
+      let undo: Write | null = null;
+      let low: number | null = null;
+      for (const m of marks) low = low === null ? Number(m.low_ts_ms) : Math.min(low, Number(m.low_ts_ms));
+      // A mark at or before the cursor is late data: every sample read before was read in a snapshot
+      // that also held its mark, and that mark was consumed with it.
+      if (low !== null && cursor !== null && low <= cursor.tsMs) {
+        ({ state, cursor, undo } = await processor.rewind(trx, vehicleId, low));
+      }
+      const samples = await readSamples(trx, vehicleId, cursor, this.options.chunk);
+      const folded = await processor.fold(trx, vehicleId, state, samples, now);
+      const last = samples[samples.length - 1];
+      if (last) cursor = { tsMs: last.tsMs, seq: last.seq };
+      const more = samples.length === this.options.chunk || marks.length === MAX_MARKS_PER_ROUND;
+      return { gone: false as const, markIds, undo, folded, cursor, more };
+    });
+    if (read === null) return 'idle';
+    if (read.gone) {
+      // Deleted meanwhile: its samples and state went with it; its marks have no owner left.
+      await inTransaction(db, (trx) => deleteMarks(trx, read.markIds));
+      return 'done';
+    }
+    const { folded, cursor, more } = read;
+    const stateRow = {
+      cursor_ts_ms: cursor?.tsMs ?? null,
+      cursor_seq: cursor?.seq ?? null,
+      state: JSON.stringify(folded.state),
+      pending: more ? 1 : 0,
+      tick_at_ms: folded.tickAtMs,
+      attempts: 0,
+      retry_at_ms: null,
+      failed_reason: null,
+      failed_ms: null,
+      updated_ms: now,
+    };
+    await inTransaction(db, async (trx) => {
+      if (read.undo) await read.undo(trx);
+      await folded.write(trx);
+      await trx
+        .insertInto('processing_state')
+        .values({ processor: processor.name, vehicle_id: vehicleId, ...stateRow })
+        .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(stateRow))
+        .execute();
+      await deleteMarks(trx, read.markIds);
+    });
+    return more ? 'more' : 'done';
+  }
+
+  /** Records a failure and when to try again; the vehicle's progress stays where it was. */
+  private async failed(processor: Processor<unknown>, vehicleId: string, error: unknown): Promise<void> {
+    const now = this.deps.clock.now();
+    const reason = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+    this.deps.logger.error(
+      { err: error, processor: processor.name, vehicleId },
+      'processing failed; will retry',
+    );
+    try {
+      const { db } = this.deps.storage;
+      const row = await db
+        .selectFrom('processing_state')
+        .select('attempts')
+        .where('processor', '=', processor.name)
+        .where('vehicle_id', '=', vehicleId)
+        .executeTakeFirst();
+      const attempts = (row?.attempts ?? 0) + 1;
+      const retry = { attempts, retry_at_ms: now + Math.min(MAX_RETRY_MS, 1000 * 2 ** (attempts - 1)) };
+      const failure = { ...retry, failed_reason: reason, failed_ms: now, updated_ms: now };
+      await db
+        .insertInto('processing_state')
+        .values({
+          processor: processor.name,
+          vehicle_id: vehicleId,
+          state: JSON.stringify(processor.initial()),
+          pending: 0,
+          ...failure,
+        })
+        .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(failure))
+        .execute();
+    } catch (bookkeeping) {
+      // The vehicle may be gone, or the database down: the marks stay, and the next pass tries again.
+      this.deps.logger.warn({ err: bookkeeping, vehicleId }, 'processing failure not recorded');
+    }
+  }
+}
+
+async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 1000) {
+    await trx
+      .deleteFrom('processing_marks')
+      .where('id', 'in', ids.slice(i, i + 1000))
+      .execute();
+  }
+}
+
+/** The vehicle's samples after the cursor, in device-time order. */
+async function readSamples(
+  db: Db,
+  vehicleId: string,
+  cursor: Cursor | null,
+  limit: number,
+): Promise<ProcessorSample[]> {
+  let query = db
+    .selectFrom('samples')
+    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'])
+    .where('vehicle_id', '=', vehicleId);
+  if (cursor) {
+    const { tsMs, seq } = cursor;
+    query = query.where((eb) =>
+      eb.or([eb('ts_ms', '>', tsMs), eb.and([eb('ts_ms', '=', tsMs), eb('seq', '>', seq)])]),
+    );
+  }
+  const rows = await query.orderBy('ts_ms').orderBy('seq').limit(limit).execute();
+  return rows.map((r) => {
+    const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
+      tsMs: Number(r.ts_ms),
+      seq: Number(r.seq),
+      metrics: JSON.parse(r.metrics) as Record<string, MetricValue>,
+    };
+    if (r.lat !== null && r.lon !== null) {
+      const position: Record<string, number> = { lat: r.lat, lon: r.lon };
+      if (r.alt_m !== null) position.alt_m = r.alt_m;
+      if (r.heading_deg !== null) position.heading_deg = r.heading_deg;
+      if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
+      if (r.accuracy_m !== null) position.accuracy_m = r.accuracy_m;
+      sample.position = position as unknown as Position;
+    }
+    return sample;
+  });
+}

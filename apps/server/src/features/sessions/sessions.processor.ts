@@ -1,0 +1,261 @@
+import type { MetricValue } from '@tacho/protocol';
+import type { Db } from '../../db/index.js';
+import { sha256 } from '../../lib/crypto.js';
+import type { Cursor, Processor, ProcessorSample, Write } from '../processing/runner.js';
+import {
+  type DetectedSession,
+  type DetectorSettings,
+  type DetectorState,
+  defaultDetectorSettings,
+  detect,
+  initialDetectorState,
+  openSession,
+  tick,
+} from './detector.js';
+import { finishStats, foldStats, newAccumulator, type SessionStats, type StatsAccumulator } from './stats.js';
+
+/**
+ * The sessions processor: runs the drive and charge detector over each vehicle's committed samples and
+ * keeps `sessions` in step, including the drive or charge in progress; keeps an open manual recording's
+ * stats up to date. Its output is a function of the samples: a re-run over a window derives the same
+ * sessions with the same ids (derived from vehicle, kind and start), so late data corrects them in place.
+ */
+
+export const SESSIONS_PROCESSOR = 'sessions';
+
+interface SessionsState {
+  detector: DetectorState;
+  /** The open manual recording and its running stats. */
+  manual: { id: string; acc: StatsAccumulator } | null;
+}
+
+type Op = { kind: 'upsert'; session: DetectedSession } | { kind: 'delete' };
+
+/** A session's id: the same for the same vehicle, kind and start, whichever run found it. */
+export function autoSessionId(vehicleId: string, kind: string, startMs: number): string {
+  const h = sha256(`${vehicleId}\u0000${kind}\u0000${startMs}`);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export function createSessionsProcessor(
+  settings: DetectorSettings = defaultDetectorSettings,
+): Processor<SessionsState> {
+  return {
+    name: SESSIONS_PROCESSOR,
+    initial: () => ({ detector: initialDetectorState(), manual: null }),
+
+    async rewind(db, vehicleId, fromTsMs) {
+      // A sample can join or split any session that ends within the offline limit before it.
+      const touched = await db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.min('start_ms').as('start'))
+        .where('vehicle_id', '=', vehicleId)
+        .where('kind', 'in', ['drive', 'charge'])
+        .where((eb) =>
+          eb.or([eb('end_ms', 'is', null), eb('end_ms', '>=', fromTsMs - settings.offlineAfterS * 1000)]),
+        )
+        .executeTakeFirst();
+      const from = Math.min(fromTsMs, touched?.start == null ? fromTsMs : Number(touched.start));
+      const { state, cursor } = await seedBefore(db, vehicleId, from);
+      const closedManual = await db
+        .selectFrom('sessions')
+        .select(['id', 'start_ms', 'end_ms'])
+        .where('vehicle_id', '=', vehicleId)
+        .where('kind', '=', 'manual')
+        .where('end_ms', '>=', fromTsMs)
+        .execute();
+      const restats = await Promise.all(
+        closedManual.map(async (m) => ({
+          id: m.id,
+          stats: await statsBetween(db, vehicleId, m.start_ms, m.end_ms ?? m.start_ms, 'manual'),
+        })),
+      );
+      const undo: Write = async (trx) => {
+        await trx
+          .deleteFrom('sessions')
+          .where('vehicle_id', '=', vehicleId)
+          .where('kind', 'in', ['drive', 'charge'])
+          .where('start_ms', '>=', from)
+          .execute();
+        for (const r of restats) {
+          await trx
+            .updateTable('sessions')
+            .set({ stats: JSON.stringify(r.stats) })
+            .where('id', '=', r.id)
+            .execute();
+        }
+      };
+      return { state: { detector: state, manual: null }, cursor, undo };
+    },
+
+    async fold(db, vehicleId, state, samples, nowMs) {
+      const ops = new Map<string, Op>();
+      let detector = state.detector;
+      const apply = (events: ReturnType<typeof detect>['events']) => {
+        for (const e of events) {
+          if (e.type === 'discarded')
+            ops.set(autoSessionId(vehicleId, e.kind, e.startMs), { kind: 'delete' });
+          else
+            ops.set(autoSessionId(vehicleId, e.session.kind, e.session.startMs), {
+              kind: 'upsert',
+              session: e.session,
+            });
+        }
+      };
+      for (const sample of samples) {
+        const out = detect(detector, sample, settings);
+        detector = out.state;
+        apply(out.events);
+      }
+      const ticked = tick(detector, nowMs, settings);
+      detector = ticked.state;
+      apply(ticked.events);
+      const open = openSession(detector);
+      if (open) ops.set(autoSessionId(vehicleId, open.kind, open.startMs), { kind: 'upsert', session: open });
+
+      const manual = await foldManual(db, vehicleId, state.manual, samples);
+      const write: Write = async (trx) => {
+        for (const [id, op] of ops) {
+          if (op.kind === 'delete') await trx.deleteFrom('sessions').where('id', '=', id).execute();
+          else await upsertSession(trx, id, vehicleId, op.session, nowMs);
+        }
+        if (manual) {
+          await trx
+            .updateTable('sessions')
+            .set({
+              stats: JSON.stringify(finishStats(structuredClone(manual.acc), 'manual')),
+              updated_ms: nowMs,
+            })
+            .where('id', '=', manual.id)
+            .where('end_ms', 'is', null)
+            .execute();
+        }
+      };
+      const tickAtMs =
+        detector.open && detector.lastTsMs !== null
+          ? detector.lastTsMs + settings.offlineAfterS * 1000
+          : null;
+      return { state: { detector, manual }, write, tickAtMs };
+    },
+  };
+}
+
+async function upsertSession(trx: Db, id: string, vehicleId: string, s: DetectedSession, nowMs: number) {
+  const values = { start_ms: s.startMs, end_ms: s.endMs, stats: JSON.stringify(s.stats), updated_ms: nowMs };
+  await trx
+    .insertInto('sessions')
+    .values({ id, vehicle_id: vehicleId, kind: s.kind, name: null, created_ms: nowMs, ...values })
+    .onConflict((oc) => oc.column('id').doUpdateSet(values))
+    .execute();
+}
+
+/** The open manual recording's running stats, caught up from its start the first time it is seen. */
+async function foldManual(
+  db: Db,
+  vehicleId: string,
+  current: SessionsState['manual'],
+  samples: readonly ProcessorSample[],
+): Promise<SessionsState['manual']> {
+  const open = await db
+    .selectFrom('sessions')
+    .select(['id', 'start_ms'])
+    .where('vehicle_id', '=', vehicleId)
+    .where('kind', '=', 'manual')
+    .where('end_ms', 'is', null)
+    .executeTakeFirst();
+  if (!open) return null;
+  let manual = current?.id === open.id ? current : null;
+  if (!manual) {
+    // Everything up to the samples of this round, once; from then on one sample at a time.
+    const before = samples[0]?.tsMs ?? Number.MAX_SAFE_INTEGER;
+    const acc = newAccumulator(open.start_ms);
+    for (const s of await samplesBetween(db, vehicleId, open.start_ms, before - 1)) foldStats(acc, s);
+    manual = { id: open.id, acc };
+  }
+  for (const s of samples) if (s.tsMs >= open.start_ms) foldStats(manual.acc, s);
+  return manual;
+}
+
+/** A fresh detector state as of just before `fromMs`, seeded with what the vehicle last reported. */
+async function seedBefore(
+  db: Db,
+  vehicleId: string,
+  fromMs: number,
+): Promise<{ state: DetectorState; cursor: Cursor | null }> {
+  const state = initialDetectorState();
+  const recent = await db
+    .selectFrom('samples')
+    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon'])
+    .where('vehicle_id', '=', vehicleId)
+    .where('ts_ms', '<', fromMs)
+    .orderBy('ts_ms', 'desc')
+    .orderBy('seq', 'desc')
+    .limit(50)
+    .execute();
+  const last = recent[0];
+  if (!last) return { state, cursor: null };
+  state.lastTsMs = Number(last.ts_ms);
+  for (const row of recent) {
+    const metrics = JSON.parse(row.metrics) as Record<string, MetricValue>;
+    if (state.lastFix === null && row.lat !== null && row.lon !== null) {
+      state.lastFix = { lat: row.lat, lon: row.lon, tsMs: Number(row.ts_ms) };
+      state.anchor = { lat: row.lat, lon: row.lon };
+    }
+    if (state.lastSoc === null && typeof metrics.battery_level_pct === 'number')
+      state.lastSoc = metrics.battery_level_pct;
+    if (state.lastRange === null && typeof metrics.range_km === 'number') state.lastRange = metrics.range_km;
+    if ('gear' in metrics || 'ignition' in metrics) state.reportsGear = true;
+  }
+  if (!state.reportsGear) {
+    const gear = await db
+      .selectFrom('vehicle_state')
+      .select('metric')
+      .where('vehicle_id', '=', vehicleId)
+      .where('metric', 'in', ['gear', 'ignition'])
+      .executeTakeFirst();
+    state.reportsGear = gear !== undefined;
+  }
+  return { state, cursor: { tsMs: Number(last.ts_ms), seq: Number(last.seq) } };
+}
+
+async function samplesBetween(
+  db: Db,
+  vehicleId: string,
+  fromMs: number,
+  toMs: number,
+): Promise<ProcessorSample[]> {
+  const rows = await db
+    .selectFrom('samples')
+    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'speed_kmh'])
+    .where('vehicle_id', '=', vehicleId)
+    .where('ts_ms', '>=', fromMs)
+    .where('ts_ms', '<=', toMs)
+    .orderBy('ts_ms')
+    .orderBy('seq')
+    .execute();
+  return rows.map((r) => {
+    const metrics = JSON.parse(r.metrics) as Record<string, MetricValue>;
+    if (r.lat === null || r.lon === null) return { tsMs: Number(r.ts_ms), seq: Number(r.seq), metrics };
+    const position: { lat: number; lon: number; alt_m?: number; speed_kmh?: number } = {
+      lat: r.lat,
+      lon: r.lon,
+    };
+    if (r.alt_m !== null) position.alt_m = r.alt_m;
+    if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
+    return { tsMs: Number(r.ts_ms), seq: Number(r.seq), metrics, position } as ProcessorSample;
+  });
+}
+
+/** The stats of a vehicle's samples in a time range (a manual recording's, computed afresh). */
+export async function statsBetween(
+  db: Db,
+  vehicleId: string,
+  fromMs: number,
+  toMs: number,
+  kind: 'drive' | 'charge' | 'manual',
+): Promise<SessionStats> {
+  const acc = newAccumulator(fromMs);
+  for (const s of await samplesBetween(db, vehicleId, fromMs, toMs)) foldStats(acc, s);
+  acc.endMs = Math.max(acc.endMs, toMs);
+  return finishStats(acc, kind);
+}
