@@ -149,7 +149,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
-  createFormats({ http, db: storage.db, clock, auth, vehicles, aliases, telemetry });
+  createFormats({ http, db: storage.db, clock, logger, auth, vehicles, aliases, telemetry });
   createDiagnostics({ http });
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.

@@ -138,11 +138,11 @@ for (const engine of engines) {
       await fetch(`${base}/api/v1/vehicles/${car.id}/devices`, {
         method: 'POST',
         headers: { ...car.owner.headers, 'content-type': 'application/json' },
-        body: JSON.stringify({ kind: 'osmand', deviceId: '912345' }),
+        body: JSON.stringify({ kind: 'osmand', deviceId: '5f0c2a9e7b1d4e83' }),
       });
       // Traccar Client's request: a POST with the fields in the query string and an empty body.
       const res = await fetch(
-        `${base}/api/v1/ingest/osmand?id=912345&timestamp=${T / 1000}&lat=21.03&lon=105.85&speed=5.4&bearing=90&altitude=12&accuracy=8&batt=88`,
+        `${base}/api/v1/ingest/osmand?id=5f0c2a9e7b1d4e83&timestamp=${T / 1000}&lat=21.03&lon=105.85&speed=5.4&bearing=90&altitude=12&accuracy=8&batt=88`,
         { method: 'POST' },
       );
       expect(res.status).toBe(200);

@@ -1,13 +1,15 @@
 import type { NativeMessage } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
-import { Conflict, Forbidden, Invalid, NotFound, Unauthorized } from '../../lib/errors.js';
+import { Forbidden, Invalid, NotFound, Unauthorized } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { DeviceIdentity, IngestPipeline, IngestSource } from '../telemetry/index.js';
 import type { Vehicles, VisibleVehicle } from '../vehicles/index.js';
 import type { Decoded, FormatEvent } from './decoded.js';
 import { type DeviceBinding, DeviceBindingsRepo, type DeviceKind } from './device-bindings.repo.js';
+import { isStrongDeviceId, OSMAND_ID_REFUSAL, OWNTRACKS_ID_REFUSAL } from './device-ids.js';
 import { decodeOsmandFields, decodeOsmandJson } from './osmand.js';
 import { decodeOverland } from './overland.js';
 import { decodeOwntracks } from './owntracks.js';
@@ -47,6 +49,8 @@ export function eventMessage(event: FormatEvent): NativeMessage {
  */
 export class FormatIngest {
   private readonly bindings: DeviceBindingsRepo;
+  /** Weak Traccar ids bound before the rule, already named in the log (once per process each). */
+  private readonly weakIdsWarned = new Set<string>();
   private readonly mappingsCache = new Map<
     string,
     { mappings: ReadonlyMap<string, AliasMapping>; untilMs: number }
@@ -59,6 +63,7 @@ export class FormatIngest {
       vehicles: Vehicles;
       aliases: Aliases;
       pipeline: IngestPipeline;
+      logger: Logger;
     },
   ) {
     this.bindings = new DeviceBindingsRepo(deps.db);
@@ -192,11 +197,9 @@ export class FormatIngest {
       throw new Invalid(reason, 'missing_id');
     }
     const binding = await this.bindings.find('osmand', decoded.deviceId);
-    let vehicleId: string;
-    if (principal)
-      vehicleId = await this.bindingVehicle(principal, binding, `Traccar device ${decoded.deviceId}`);
-    else if (binding) vehicleId = binding.vehicle_id;
-    else throw new Unauthorized('unknown device id: register it on a vehicle or send a vehicle token');
+    const vehicleId = principal
+      ? await this.bindingVehicle(principal, binding, `Traccar device ${decoded.deviceId}`)
+      : this.vehicleOfIdAlone(binding);
     return this.store({ source: 'osmand', topic: route, vehicleId }, decoded);
   }
 
@@ -215,6 +218,24 @@ export class FormatIngest {
       { source: 'overland', topic: route, vehicleId: id },
       decodeOverland(body, this.deps.clock.now()),
     );
+  }
+
+  /**
+   * The vehicle a Traccar id sent without a token stands for. Only an id that meets the rule
+   * (device-ids.ts) authenticates alone; a weaker one, bound before the rule existed, is answered like an
+   * unknown id, so the answer confirms nothing, and the log tells the operator once (decision 0016).
+   */
+  private vehicleOfIdAlone(binding: DeviceBinding | undefined): string {
+    if (binding && isStrongDeviceId(binding.device_id)) return binding.vehicle_id;
+    if (binding && !this.weakIdsWarned.has(binding.device_id)) {
+      this.weakIdsWarned.add(binding.device_id);
+      // The id itself is a credential, however weak: its length says enough to find it in the list.
+      this.deps.logger.warn(
+        { vehicleId: binding.vehicle_id, idLength: binding.device_id.length },
+        'a Traccar Client id bound to this vehicle is too weak to authenticate alone (docs/formats.md): its positions are refused until the app sends a vehicle token (token=…) or a new id of at least 12 random characters is bound',
+      );
+    }
+    throw new Unauthorized('unknown device id: register it on a vehicle or send a vehicle token');
   }
 
   private async bindingVehicle(
@@ -246,9 +267,15 @@ export class FormatIngest {
   ): Promise<DeviceBinding> {
     await this.deps.vehicles.authorize(principal, 'manage', vehicleId);
     const deviceId = input.deviceId.trim();
-    if (input.kind === 'owntracks' && !/^[^/#+\s]+\/[^/#+\s]+$/.test(deviceId)) {
-      throw new Invalid('deviceId: an OwnTracks device is "<user>/<device>"');
-    }
+    // One answer for an id that is malformed, too weak, or bound to another vehicle: a distinct answer
+    // for the last would confirm to anyone that someone uses the id.
+    const refusal = new Invalid(
+      input.kind === 'osmand' ? OSMAND_ID_REFUSAL : OWNTRACKS_ID_REFUSAL,
+      'invalid_device_id',
+    );
+    const acceptable =
+      input.kind === 'osmand' ? isStrongDeviceId(deviceId) : /^[^/#+\s]+\/[^/#+\s]+$/.test(deviceId);
+    if (!acceptable) throw refusal;
     if (input.kind === 'osmand' && input.secret) throw new Invalid('secret: only OwnTracks devices encrypt');
     const stored = await this.bindings.bind({
       kind: input.kind,
@@ -258,8 +285,7 @@ export class FormatIngest {
       created_by: principal.kind === 'user' ? principal.userId : null,
       created_ms: this.deps.clock.now(),
     });
-    if (stored.vehicle_id !== vehicleId)
-      throw new Conflict('this device id is bound to another vehicle', 'device_bound');
+    if (stored.vehicle_id !== vehicleId) throw refusal;
     return stored;
   }
 

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Auth } from '../auth/index.js';
@@ -31,6 +32,7 @@ export function createFormats(deps: {
   http: HttpServer;
   db: Db;
   clock: Clock;
+  logger: Logger;
   auth: Auth;
   vehicles: Vehicles;
   aliases: Aliases;
@@ -42,6 +44,7 @@ export function createFormats(deps: {
     vehicles: deps.vehicles,
     aliases: deps.aliases,
     pipeline: deps.telemetry.pipeline,
+    logger: deps.logger,
   });
   registerFormatRoutes(deps.http, ingest, deps.auth);
   deps.telemetry.deviceTopics.add({
