@@ -221,7 +221,7 @@ async function seed(storage: Storage, vehicleId: string, t0: number, count: numb
           };
           samples.push({ vehicleId, tsMs, seq: 0, receivedMs: tsMs, source: 'bench', metrics });
         }
-        await writeSampleBatch(trx, { samples, deadLetters: [], deadLetterKeep: 0 });
+        await writeSampleBatch(trx, { samples, deadLetters: [] });
       }
     });
   }

@@ -18,6 +18,14 @@ describe('loadConfig', () => {
     expect(config.maxPayloadBytes).toBe(262_144);
     expect(config.offlineAfterS).toBe(600);
     expect(config.allowSignup).toBe(false);
+    expect(config.deadLetterMaxAgeDays).toBe(30);
+    expect(config.deadLetterMaxMb).toBe(256);
+  });
+
+  it('reads the dead-letter limits', () => {
+    const config = loadConfig({ TACHO_DEAD_LETTER_MAX_AGE_DAYS: '7', TACHO_DEAD_LETTER_MAX_MB: '16' }, cwd);
+    expect(config.deadLetterMaxAgeDays).toBe(7);
+    expect(config.deadLetterMaxMb).toBe(16);
   });
 
   it('is frozen, nested parts included', () => {
@@ -46,6 +54,12 @@ describe('loadConfig', () => {
       'TACHO_ADMIN_PASSWORD must be at least 12',
     ],
     [{ TACHO_MAX_PAYLOAD_BYTES: '12kb' }, 'TACHO_MAX_PAYLOAD_BYTES must be a size in bytes'],
+    [{ TACHO_DEAD_LETTER_MAX_AGE_DAYS: '0' }, 'TACHO_DEAD_LETTER_MAX_AGE_DAYS must be a number of days'],
+    [{ TACHO_DEAD_LETTER_MAX_AGE_DAYS: '1.5' }, 'TACHO_DEAD_LETTER_MAX_AGE_DAYS must be a number of days'],
+    [
+      { TACHO_DEAD_LETTER_MAX_MB: '256MB' },
+      'TACHO_DEAD_LETTER_MAX_MB must be a size in MiB (1 to 1048576), got "256MB"',
+    ],
     [
       { TACHO_ALLOWED_ORIGINS: 'example.com' },
       'TACHO_ALLOWED_ORIGINS must be a comma-separated list of origins',

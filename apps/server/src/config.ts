@@ -33,6 +33,10 @@ export interface Config {
   /** Proxy addresses whose X-Forwarded-For is believed; empty = trust none. */
   readonly trustProxy: readonly string[];
   readonly maxPayloadBytes: number;
+  /** Refused telemetry (dead letters) is kept this many days at most… */
+  readonly deadLetterMaxAgeDays: number;
+  /** …and this many MiB in all; the oldest goes first. */
+  readonly deadLetterMaxMb: number;
   readonly offlineAfterS: number;
   readonly demo: boolean;
   readonly mapTiles: string;
@@ -121,6 +125,16 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_MAX_PAYLOAD_BYTES',
     default: '262144',
     meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
+  },
+  {
+    name: 'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
+    default: '30',
+    meaning: 'Days refused telemetry (dead letters) is kept; older ones are dropped.',
+  },
+  {
+    name: 'TACHO_DEAD_LETTER_MAX_MB',
+    default: '256',
+    meaning: 'MiB of dead letters kept in all; beyond it the oldest are dropped first.',
   },
   {
     name: 'TACHO_OFFLINE_AFTER_S',
@@ -292,6 +306,22 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       1024,
       64 * 1024 * 1024,
       'a size in bytes (1024 to 67108864)',
+    ),
+    deadLetterMaxAgeDays: int(
+      merged,
+      'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
+      30,
+      1,
+      36_500,
+      'a number of days (1 to 36500)',
+    ),
+    deadLetterMaxMb: int(
+      merged,
+      'TACHO_DEAD_LETTER_MAX_MB',
+      256,
+      1,
+      1_048_576,
+      'a size in MiB (1 to 1048576)',
     ),
     offlineAfterS: int(merged, 'TACHO_OFFLINE_AFTER_S', 600, 1, 365 * 86_400, 'a number of seconds'),
     demo: bool(merged, 'TACHO_DEMO', false),

@@ -89,7 +89,15 @@ describeEngines('storage', (ctx) => {
     for (const reason of ['a', 'b', 'c']) {
       await db
         .insertInto('dead_letters')
-        .values({ source: 'mqtt', topic: 't', vehicle_id: null, reason, payload: '', received_ms: 1 })
+        .values({
+          source: 'mqtt',
+          topic: 't',
+          vehicle_id: null,
+          reason,
+          payload: '',
+          received_ms: 1,
+          bytes: 64,
+        })
         .execute();
     }
     const rows = await db.selectFrom('dead_letters').select(['id', 'reason']).orderBy('id').execute();

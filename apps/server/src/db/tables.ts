@@ -15,6 +15,8 @@ export interface Database {
   vehicle_state: VehicleStateTable;
   raw_keys: RawKeysTable;
   dead_letters: DeadLettersTable;
+  dead_letter_usage: DeadLetterUsageTable;
+  vehicle_refusals: VehicleRefusalsTable;
   settings: SettingsTable;
   login_throttle: LoginThrottleTable;
   rollups_minute: RollupsTable;
@@ -155,6 +157,23 @@ export interface DeadLettersTable {
   /** The first 2 KiB of the payload, as text. */
   payload: string;
   received_ms: number;
+  /** What the row weighs against TACHO_DEAD_LETTER_MAX_MB: its text in UTF-8 bytes, plus 64. */
+  bytes: number;
+}
+
+/** The running total of `dead_letters.bytes`, split over a few rows (dead-letters.repo.ts says why). */
+export interface DeadLetterUsageTable {
+  shard: number;
+  bytes: number;
+}
+
+/** Per vehicle: how many of its messages were refused (dead letters), since when, and the last reason. */
+export interface VehicleRefusalsTable {
+  vehicle_id: string;
+  refused: number;
+  first_ms: number;
+  last_ms: number;
+  last_reason: string;
 }
 
 /** Small server-wide values shared by every instance (signing keys, schema facts). */

@@ -5,6 +5,7 @@ import * as m0002 from './0002-auth.js';
 import * as m0004 from './0004-aliases.js';
 import * as m0005 from './0005-rollups.js';
 import * as m0006 from './0006-sqlite-rowid-tables.js';
+import * as m0007 from './0007-dead-letter-retention.js';
 import * as m0010 from './0010-processing-and-sessions.js';
 
 export interface EngineMigration {
@@ -21,5 +22,6 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0004-aliases', m0004],
   ['0005-rollups', m0005],
   ['0006-sqlite-rowid-tables', m0006],
+  ['0007-dead-letter-retention', m0007],
   ['0010-processing-and-sessions', m0010],
 ];

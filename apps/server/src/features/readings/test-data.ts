@@ -27,7 +27,6 @@ export async function storeSamples(db: Db, vehicleId: string, samples: readonly 
         ...(s.position ? { position: s.position } : {}),
       })),
       deadLetters: [],
-      deadLetterKeep: 0,
     }),
   );
 }

@@ -61,7 +61,14 @@ export async function createTelemetry(deps: {
       logger: deps.logger.child({ part: 'ingest' }),
       registry: deps.metrics,
     },
-    { maxPayloadBytes: deps.config.maxPayloadBytes, ...deps.options },
+    {
+      maxPayloadBytes: deps.config.maxPayloadBytes,
+      deadLetterLimits: {
+        maxAgeMs: deps.config.deadLetterMaxAgeDays * 86_400_000,
+        maxBytes: deps.config.deadLetterMaxMb * 1024 * 1024,
+      },
+      ...deps.options,
+    },
   );
   const service = new TelemetryService(deps.storage, deps.vehicles, pipeline);
   await registerTelemetryRoutes(deps.http, service, deps.config.maxPayloadBytes);

@@ -43,7 +43,6 @@ export interface PackedSamples {
 export interface PackedBatch {
   readonly parts: readonly PackedSamples[];
   readonly deadLetters: readonly DeadLetterRow[];
-  readonly deadLetterKeep: number;
 }
 
 /** Samples per vehicle from which samples are folded before they cross (see `PackedSamples.folded`). */
@@ -107,7 +106,6 @@ export function packBatch(batch: SampleBatch): PackedBatch {
   return {
     parts: [packSamples(batch.samples)],
     deadLetters: batch.deadLetters,
-    deadLetterKeep: batch.deadLetterKeep,
   };
 }
 
@@ -116,7 +114,6 @@ export function unpackBatch(batch: PackedBatch): SampleBatch {
   return {
     samples: batch.parts.flatMap(unpackSamples),
     deadLetters: batch.deadLetters,
-    deadLetterKeep: batch.deadLetterKeep,
   };
 }
 

@@ -13,6 +13,8 @@ import {
   sampleText,
   toStored,
 } from './batch-rows.js';
+import { DeadLetterRetention } from './dead-letter-retention.js';
+import type { DeadLetterLimits } from './dead-letters.repo.js';
 import { packNativeBody } from './fast-native.js';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
 import {
@@ -35,8 +37,8 @@ export interface PipelineOptions {
   flushMs: number;
   /** Rows allowed to wait in memory; beyond it producers wait (MQTT stops reading, HTTP waits). */
   maxQueuedRows: number;
-  /** Dead letters kept; the oldest are dropped first. */
-  deadLetterKeep: number;
+  /** How long and how much refused telemetry is kept; the oldest goes first (dead-letter-retention.ts). */
+  deadLetterLimits: DeadLetterLimits;
   maxPayloadBytes: number;
 }
 
@@ -44,7 +46,7 @@ export const defaultPipelineOptions: PipelineOptions = {
   batchRows: 5000,
   flushMs: 4,
   maxQueuedRows: 20_000,
-  deadLetterKeep: 10_000,
+  deadLetterLimits: { maxAgeMs: 30 * 86_400_000, maxBytes: 256 * 1024 * 1024 },
   maxPayloadBytes: 262_144,
 };
 
@@ -97,6 +99,8 @@ export class IngestPipeline {
   private failingSinceMs: number | null = null;
   private readonly metrics: IngestMetrics;
   private readonly writer: SampleWriter;
+  /** Keeps the dead letters within `deadLetterLimits`, off the batches' path; `run()` prunes now. */
+  readonly deadLetterRetention: DeadLetterRetention;
 
   constructor(
     private readonly deps: {
@@ -111,6 +115,10 @@ export class IngestPipeline {
     this.options = { ...defaultPipelineOptions, ...options };
     this.metrics = createIngestMetrics(deps.registry, () => this.queuedRows);
     this.writer = createSampleWriter(deps.storage);
+    this.deadLetterRetention = new DeadLetterRetention(
+      { prune: (limits, nowMs) => this.writer.prune(limits, nowMs), ...deps },
+      this.options.deadLetterLimits,
+    );
   }
 
   /**
@@ -221,6 +229,7 @@ export class IngestPipeline {
     }
     for (const p of this.queue.splice(0)) p.reject(new Unavailable('the server is shutting down'));
     this.queuedRows = 0;
+    await this.deadLetterRetention.close();
     await this.writer.close();
   }
 
@@ -413,7 +422,6 @@ export class IngestPipeline {
     const inserted = await this.writer.write({
       parts,
       deadLetters: batch.flatMap((p) => p.deadLetters),
-      deadLetterKeep: this.options.deadLetterKeep,
     });
     this.metrics.batch.observe((performance.now() - started) / 1000);
 

@@ -2,10 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { latestRawKeys, latestState, type RawKeyInfo, type StoredSample, toRow } from './batch-rows.js';
 import { writeRollups } from './rollups.js';
+import { insertDeadLetters } from './dead-letters.repo.js';
 import {
   type DeadLetterRow,
   existingVehicleIds,
-  insertDeadLetters,
   insertSamples,
   type SampleRow,
   sampleKey,
@@ -22,8 +22,6 @@ export interface BatchSample extends StoredSample {
 export interface SampleBatch {
   readonly samples: readonly BatchSample[];
   readonly deadLetters: readonly DeadLetterRow[];
-  /** Dead letters kept in all; the oldest beyond are dropped. */
-  readonly deadLetterKeep: number;
 }
 
 /**
@@ -71,11 +69,11 @@ export async function storeSamples(
 export async function storeBesideSamples(
   trx: Kysely<Database>,
   stored: readonly BatchSample[],
-  batch: Pick<SampleBatch, 'deadLetters' | 'deadLetterKeep'>,
+  batch: Pick<SampleBatch, 'deadLetters'>,
 ): Promise<void> {
   const rawRows = latestRawKeys(stored);
   if (rawRows.length > 0) await upsertRawKeys(trx, rawRows);
-  await insertDeadLetters(trx, batch.deadLetters, batch.deadLetterKeep);
+  await insertDeadLetters(trx, batch.deadLetters);
 }
 
 /** The code of the error `storeSamples` raises for a sample of a vehicle that does not exist (any more). */

@@ -39,7 +39,7 @@ describe('SQLite writer thread', () => {
       metrics: { speed_kmh: 5 },
     });
     const batch = (...samples: BatchSample[]): PackedBatch =>
-      packBatch({ samples, deadLetters: [], deadLetterKeep: 100 });
+      packBatch({ samples, deadLetters: [] });
     const stored = async () =>
       (await storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute()).map((r) => r.ts_ms);
     return { storage, writer, sample, batch, stored, vehicleId };
@@ -124,7 +124,6 @@ describe('SQLite writer thread', () => {
           metrics: { speed_kmh: speed },
         })),
         deadLetters: [],
-        deadLetterKeep: 100,
       });
     const first = await writer.write(run(0, 1));
     expect(first.every(Boolean)).toBe(true);

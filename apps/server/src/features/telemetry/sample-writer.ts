@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { Storage } from '../../db/index.js';
 import { startWorker } from '../../lib/worker.js';
+import { type DeadLetterLimits, type PruneResult, pruneDeadLetters } from './dead-letters.repo.js';
 import { type PackedBatch, unpackBatch } from './packed-batch.js';
 import { writeSampleBatch } from './sample-batch.js';
 
@@ -18,6 +19,11 @@ export interface SampleWriter {
    * reading them. Never rejects; should the write fail, those tables lag until the next flush.
    */
   flushDerived(): Promise<void>;
+  /**
+   * One bounded step of dead-letter retention (dead-letters.repo.ts), in its own transaction: the SQLite
+   * thread runs it between batches, after the replies it owes, so no sender waits for it.
+   */
+  prune(limits: DeadLetterLimits, nowMs: number): Promise<PruneResult>;
   /** Writes what is owed, then stops. */
   close(): Promise<void>;
 }
@@ -42,6 +48,7 @@ export function createSampleWriter(
     // These insert objects; the packing is undone (a few µs per sample, beside a network round trip).
     write: (batch) => storage.db.transaction().execute((trx) => writeSampleBatch(trx, unpackBatch(batch))),
     flushDerived: async () => {},
+    prune: (limits, nowMs) => storage.db.transaction().execute((trx) => pruneDeadLetters(trx, limits, nowMs)),
     close: async () => {},
   };
 }
@@ -67,13 +74,16 @@ export interface WriterThreadData extends DerivedFlushOptions {
 export type WriteRequest =
   | { readonly id: number; readonly batch: PackedBatch }
   /** Write the derived rows owed now (replies with no samples). */
-  | { readonly id: number; readonly flush: true };
+  | { readonly id: number; readonly flush: true }
+  | { readonly id: number; readonly prune: { readonly limits: DeadLetterLimits; readonly nowMs: number } };
 export type WriteReply =
   | { readonly id: number; readonly inserted: boolean[] }
+  | { readonly id: number; readonly pruned: PruneResult }
   | { readonly id: number; readonly error: { readonly message: string; readonly code?: string } };
 
 interface InFlight {
-  resolve(inserted: boolean[]): void;
+  // What the reply carries: `inserted` for a batch or a flush, `pruned` for a pruning step.
+  resolve(value: never): void;
   reject(error: Error): void;
 }
 
@@ -95,7 +105,15 @@ class SqliteThreadWriter implements SampleWriter {
 
   write(batch: PackedBatch): Promise<boolean[]> {
     if (this.closed) return Promise.reject(new Error('the SQLite writer was closed'));
-    return this.call(this.worker ?? this.start(), { id: this.nextId++, batch });
+    return this.call<boolean[]>(this.worker ?? this.start(), { id: this.nextId++, batch });
+  }
+
+  prune(limits: DeadLetterLimits, nowMs: number): Promise<PruneResult> {
+    if (this.closed) return Promise.reject(new Error('the SQLite writer was closed'));
+    return this.call<PruneResult>(this.worker ?? this.start(), {
+      id: this.nextId++,
+      prune: { limits, nowMs },
+    });
   }
 
   async flushDerived(): Promise<void> {
@@ -114,9 +132,9 @@ class SqliteThreadWriter implements SampleWriter {
     await worker?.terminate();
   }
 
-  private call(worker: Worker, request: WriteRequest): Promise<boolean[]> {
-    return new Promise((resolve, reject) => {
-      this.inFlight.set(request.id, { resolve, reject });
+  private call<T>(worker: Worker, request: WriteRequest): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.inFlight.set(request.id, { resolve: resolve as (value: never) => void, reject });
       worker.postMessage(request);
     });
   }
@@ -131,7 +149,8 @@ class SqliteThreadWriter implements SampleWriter {
       const call = this.inFlight.get(reply.id);
       if (!call) return;
       this.inFlight.delete(reply.id);
-      if ('inserted' in reply) call.resolve(reply.inserted);
+      if ('inserted' in reply) call.resolve(reply.inserted as never);
+      else if ('pruned' in reply) call.resolve(reply.pruned as never);
       else call.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
     });
     const lost = (error: Error) => {

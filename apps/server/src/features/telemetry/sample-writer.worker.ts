@@ -12,6 +12,7 @@ import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
+import { pruneDeadLetters } from './dead-letters.repo.js';
 import { DerivedBuffer } from './derived-buffer.js';
 import {
   metricsAt,
@@ -160,6 +161,12 @@ async function handle(request: WriteRequest): Promise<{ reply: WriteReply; after
       const { inserted, fold } = await writeBatch(request.batch);
       return { reply: { id: request.id, inserted }, after: fold };
     }
+    if ('prune' in request) {
+      const { limits, nowMs } = request.prune;
+      const pruned = await db.transaction().execute((trx) => pruneDeadLetters(trx, limits, nowMs));
+      wrote();
+      return { reply: { id: request.id, pruned } };
+    }
     await flush();
     return { reply: { id: request.id, inserted: [] } };
   } catch (error) {
@@ -197,9 +204,11 @@ function enqueue(job: () => Promise<unknown>): void {
   previous = previous.then(job, job);
 }
 port.on('message', (request: WriteRequest) => {
-  // More is coming: not idle.
-  if (idleTimer) clearTimeout(idleTimer);
-  idleTimer = null;
+  // More is coming: not idle. (A pruning step is no sign of more batches: the idle flush stays due.)
+  if (idleTimer && !('prune' in request)) {
+    clearTimeout(idleTimer);
+    idleTimer = null;
+  }
   enqueue(async () => {
     const { reply, after } = await handle(request);
     port.postMessage(reply);

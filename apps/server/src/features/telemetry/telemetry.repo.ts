@@ -155,24 +155,6 @@ export async function upsertRawKeys(trx: Trx, rows: readonly RawKeyRow[]): Promi
   }
 }
 
-/**
- * Appends dead letters and drops the oldest beyond `keep`, so a device sending garbage in a loop cannot
- * fill the disk. Ids only grow on both engines, so "oldest" is "smallest id".
- */
-export async function insertDeadLetters(
-  trx: Trx,
-  rows: readonly DeadLetterRow[],
-  keep: number,
-): Promise<void> {
-  if (rows.length === 0) return;
-  const inserted = await trx.insertInto('dead_letters').values(rows).returning('id').execute();
-  const newest = Math.max(...inserted.map((r) => Number(r.id)));
-  await trx
-    .deleteFrom('dead_letters')
-    .where('id', '<=', newest - keep)
-    .execute();
-}
-
 export interface DeadLetterPage {
   items: Array<{
     id: number;
