@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerRecordCommand } from './record.js';
 import { registerSimulateCommand } from './simulate.js';
 import { registerStateCommand } from './state.js';
 import { registerVehiclesCommand } from './vehicles.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerVehiclesCommand(program);
   registerStateCommand(program);
   registerWatchCommand(program);
+  registerRecordCommand(program);
 
   return program;
 }

@@ -3,6 +3,7 @@ import { AuthApi } from './auth.js';
 import { type HttpOptions, HttpTransport } from './http.js';
 import { LiveClient, type LiveOptions } from './live.js';
 import { ReadingsApi } from './readings.js';
+import { SessionsApi } from './sessions.js';
 import { TelemetryApi } from './telemetry.js';
 import { TokensApi } from './tokens.js';
 import { UsersApi } from './users.js';
@@ -24,6 +25,7 @@ export class TachoClient {
   readonly tokens: TokensApi;
   readonly vehicles: VehiclesApi;
   readonly readings: ReadingsApi;
+  readonly sessions: SessionsApi;
   readonly telemetry: TelemetryApi;
   readonly aliases: AliasesApi;
   private liveClient: LiveClient | null = null;
@@ -35,6 +37,7 @@ export class TachoClient {
     this.tokens = new TokensApi(this.http);
     this.vehicles = new VehiclesApi(this.http);
     this.readings = new ReadingsApi(this.http);
+    this.sessions = new SessionsApi(this.http);
     this.telemetry = new TelemetryApi(this.http);
     this.aliases = new AliasesApi(this.http);
   }

@@ -14,6 +14,7 @@ export {
   type VehicleListener,
 } from './live.js';
 export { type RangeQuery, ReadingsApi } from './readings.js';
+export { type SessionListQuery, SessionsApi } from './sessions.js';
 export { type DeadLetterView, type PublishResult, TelemetryApi } from './telemetry.js';
 export { TokensApi } from './tokens.js';
 export { UsersApi } from './users.js';

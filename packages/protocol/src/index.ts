@@ -8,4 +8,5 @@ export * from './native.js';
 export * from './obd.js';
 export * from './readings.js';
 export * from './scenario.js';
+export * from './sessions.js';
 export * from './vin.js';

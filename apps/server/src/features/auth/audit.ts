@@ -25,7 +25,10 @@ export type AuditEvent =
   | 'vehicle.shared'
   | 'vehicle.unshared'
   | 'request.denied'
-  | 'csrf.refused';
+  | 'csrf.refused'
+  | 'session.recording_started'
+  | 'session.recording_stopped'
+  | 'session.deleted';
 
 /** Writes audit events as structured log lines: `{"audit":true,"event":"login.failed",…}`. */
 export class Audit {

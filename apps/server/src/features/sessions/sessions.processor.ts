@@ -37,9 +37,8 @@ export function autoSessionId(vehicleId: string, kind: string, startMs: number):
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-export function createSessionsProcessor(
-  settings: DetectorSettings = defaultDetectorSettings,
-): Processor<SessionsState> {
+export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {}): Processor<SessionsState> {
+  const settings: DetectorSettings = { ...defaultDetectorSettings, ...overrides };
   return {
     name: SESSIONS_PROCESSOR,
     initial: () => ({ detector: initialDetectorState(), manual: null }),

@@ -1,0 +1,52 @@
+import type { Db, Storage } from '../../db/index.js';
+import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HttpServer } from '../../transports/http/server.js';
+import type { Audit } from '../auth/audit.js';
+import { ProcessingRunner, type Processor } from '../processing/runner.js';
+import type { ReadingsService } from '../readings/index.js';
+import type { Vehicles } from '../vehicles/index.js';
+import type { DetectorSettings } from './detector.js';
+import { createSessionsProcessor, SESSIONS_PROCESSOR } from './sessions.processor.js';
+import { registerSessionRoutes } from './sessions.routes.js';
+import { SessionsService } from './sessions.service.js';
+
+export { SESSIONS_PROCESSOR } from './sessions.processor.js';
+export { SessionsService } from './sessions.service.js';
+
+/** Sessions: the processor that records drives and charges, its runner, and the API. */
+export interface Sessions {
+  readonly service: SessionsService;
+  readonly runner: ProcessingRunner;
+}
+
+export function createSessions(deps: {
+  http: HttpServer;
+  storage: Pick<Storage, 'db' | 'engine'>;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  vehicles: Vehicles;
+  readings: ReadingsService;
+  audit: Audit;
+  detector?: Partial<DetectorSettings>;
+}): Sessions {
+  const processor = createSessionsProcessor(deps.detector);
+  const runner = new ProcessingRunner({
+    storage: deps.storage,
+    clock: deps.clock,
+    logger: deps.logger.child({ part: 'processing' }),
+    processors: [processor as unknown as Processor<unknown>],
+  });
+  const service = new SessionsService({
+    db: deps.db,
+    clock: deps.clock,
+    vehicles: deps.vehicles,
+    readings: deps.readings,
+    audit: deps.audit,
+    processors: [SESSIONS_PROCESSOR],
+    poke: () => runner.poke(),
+  });
+  registerSessionRoutes(deps.http, service);
+  return { service, runner };
+}
