@@ -157,6 +157,21 @@ for (const engine of engines) {
       await eventually(() => expect(seen.at(-1)?.metrics.speed_kmh?.value).toBe(12));
     });
 
+    it("reads how many of a vehicle's messages were refused, and the last reason", async () => {
+      const api = client({ token: owner.token });
+      const vehicle = await api.vehicles.create({ vin: VIN, name: 'Road' });
+      expect((await api.vehicles.get(vehicle.id)).refusals).toBeNull();
+      // A device clock ten minutes fast.
+      const refused = await api.telemetry
+        .publish(VIN, { ts: Date.now() + 600_000, metrics: { speed_kmh: 1 } })
+        .catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ApiError);
+      expect((await api.vehicles.get(vehicle.id)).refusals).toMatchObject({
+        count: 1,
+        lastReason: expect.stringContaining('ahead of the server clock'),
+      });
+    });
+
     it("reports a vehicle the user may not see through the listener's error", async () => {
       const stranger = await createTestUser(app, 'operator');
       const vehicle = await client({ token: owner.token }).vehicles.create({ vin: VIN, name: 'Road' });

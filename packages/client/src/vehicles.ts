@@ -18,6 +18,7 @@ export class VehiclesApi {
   list(): Promise<VehicleView[]> {
     return this.http.request('GET', 'vehicles');
   }
+  /** The vehicle, with `refusals`: how many of its messages were refused, and the last reason (or null). */
   get(id: string): Promise<VehicleView> {
     return this.http.request('GET', v(id));
   }

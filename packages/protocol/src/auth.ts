@@ -124,6 +124,18 @@ export const VehicleAccessLevel = Type.Union([
 ]);
 export type VehicleAccessLevel = Static<typeof VehicleAccessLevel>;
 
+/**
+ * How many of a vehicle's messages the server refused (each kept as a dead letter), since when, and the
+ * latest one's reason: a device whose clock runs fast, or that sends garbage, shows up here.
+ */
+export const VehicleRefusals = Type.Object({
+  count: Type.Integer({ description: 'Messages refused since firstMs' }),
+  firstMs: Type.Number(),
+  lastMs: Type.Number(),
+  lastReason: Type.String({ description: 'Why the latest refused message was refused' }),
+});
+export type VehicleRefusals = Static<typeof VehicleRefusals>;
+
 export const VehicleView = Type.Object({
   id: Type.String(),
   vin: Type.String(),
@@ -135,6 +147,8 @@ export const VehicleView = Type.Object({
   access: VehicleAccessLevel,
   createdMs: Type.Number(),
   updatedMs: Type.Number(),
+  /** Only in `GET /api/v1/vehicles/:id`: null when none of its messages was ever refused. */
+  refusals: Type.Optional(Type.Union([VehicleRefusals, Type.Null()])),
 });
 export type VehicleView = Static<typeof VehicleView>;
 

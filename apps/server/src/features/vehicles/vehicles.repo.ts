@@ -1,3 +1,4 @@
+import type { VehicleRefusals } from '@tacho/protocol';
 import type { Db, Vehicle } from '../../db/index.js';
 import type { Grant } from './access.js';
 
@@ -64,9 +65,26 @@ export class VehiclesRepo {
       await trx.deleteFrom('samples').where('vehicle_id', '=', id).execute();
       await trx.deleteFrom('rollups_minute').where('vehicle_id', '=', id).execute();
       await trx.deleteFrom('rollups_hour').where('vehicle_id', '=', id).execute();
+      await trx.deleteFrom('vehicle_refusals').where('vehicle_id', '=', id).execute();
       await trx.deleteFrom('vehicles').where('id', '=', id).execute();
       return grants.map((g) => g.user_id);
     });
+  }
+
+  /** How many of the vehicle's messages were refused, and the last reason (the ingest batches count them). */
+  async refusals(vehicleId: string): Promise<VehicleRefusals | null> {
+    const row = await this.db
+      .selectFrom('vehicle_refusals')
+      .selectAll()
+      .where('vehicle_id', '=', vehicleId)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      count: Number(row.refused),
+      firstMs: Number(row.first_ms),
+      lastMs: Number(row.last_ms),
+      lastReason: row.last_reason,
+    };
   }
 
   async share(vehicleId: string, userId: string, role: 'viewer' | 'operator', nowMs: number): Promise<void> {

@@ -57,9 +57,22 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
 
   http.get(
     '/api/v1/vehicles/:id',
-    { schema: { tags, security, params: Id, response: { 200: VehicleView } } },
-    async (request) =>
-      toVehicleView(await vehicles.authorize(requirePrincipal(request), 'read', request.params.id)),
+    {
+      schema: {
+        tags,
+        security,
+        params: Id,
+        summary: 'The vehicle, with how many of its messages were refused and the last reason',
+        response: { 200: VehicleView },
+      },
+    },
+    async (request) => {
+      const { vehicle, refusals } = await vehicles.getWithRefusals(
+        requirePrincipal(request),
+        request.params.id,
+      );
+      return { ...toVehicleView(vehicle), refusals };
+    },
   );
 
   http.patch(

@@ -8,6 +8,7 @@ import {
   type UpdateVehicleRequest,
   type VehicleAccessLevel,
   type VehicleAccessView,
+  type VehicleRefusals,
   type VehicleView,
 } from '@tacho/protocol';
 import type { Db, Vehicle } from '../../db/index.js';
@@ -95,6 +96,18 @@ export class Vehicles {
       throw new Forbidden(`you may not ${action} this vehicle`);
     }
     return vehicle;
+  }
+
+  /**
+   * The vehicle, to those who may read it, with how many of its messages were refused and the last
+   * reason: what tells its people that a device is misconfigured (a clock running fast, a bad mapping).
+   */
+  async getWithRefusals(
+    principal: Principal,
+    id: string,
+  ): Promise<{ vehicle: VisibleVehicle; refusals: VehicleRefusals | null }> {
+    const vehicle = await this.authorize(principal, 'read', id);
+    return { vehicle, refusals: await this.repo.refusals(vehicle.id) };
   }
 
   private async visible(principal: Principal, vehicle: Vehicle | undefined): Promise<VisibleVehicle> {
