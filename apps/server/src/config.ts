@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { StartupError } from './lib/errors.js';
@@ -34,6 +35,8 @@ export interface Config {
   readonly trustProxy: readonly string[];
   readonly maxPayloadBytes: number;
   /** Refused telemetry (dead letters) is kept this many days at most… */
+  /** argon2 hashes and verifications run at once, and how many may wait; beyond, 503 `busy`. */
+  readonly passwordHashing: { readonly concurrency: number; readonly queue: number };
   readonly deadLetterMaxAgeDays: number;
   /** …and this many MiB in all; the oldest goes first. */
   readonly deadLetterMaxMb: number;
@@ -130,6 +133,16 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
     default: '30',
     meaning: 'Days refused telemetry (dead letters) is kept; older ones are dropped.',
+  {
+    name: 'TACHO_PASSWORD_HASH_CONCURRENCY',
+    default: '(half the CPU cores, at least 1)',
+    meaning: 'Password hashes and checks (argon2, a core each) run at once; the rest wait in a queue.',
+  },
+  {
+    name: 'TACHO_PASSWORD_HASH_QUEUE',
+    default: '32',
+    meaning: 'Password checks that may wait; beyond them logins are answered 503 busy with Retry-After.',
+  },
   },
   {
     name: 'TACHO_DEAD_LETTER_MAX_MB',
@@ -322,6 +335,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       1,
       1_048_576,
       'a size in MiB (1 to 1048576)',
+    passwordHashing: {
+      concurrency: int(
+        merged,
+        'TACHO_PASSWORD_HASH_CONCURRENCY',
+        Math.max(1, Math.ceil(availableParallelism() / 2)),
+        1,
+        1024,
+        'a number from 1 to 1024',
+      ),
+      queue: int(merged, 'TACHO_PASSWORD_HASH_QUEUE', 32, 0, 100_000, 'a number from 0 to 100000'),
+    },
     ),
     offlineAfterS: int(merged, 'TACHO_OFFLINE_AFTER_S', 600, 1, 365 * 86_400, 'a number of seconds'),
     demo: bool(merged, 'TACHO_DEMO', false),

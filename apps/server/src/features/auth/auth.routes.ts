@@ -21,7 +21,7 @@ import { describeDevice } from './device.js';
 import { REFRESH_COOKIE, requirePrincipal, authSecurity as security } from './http-auth.js';
 import type { Logins } from './logins.js';
 import type { PasswordCheck } from './password-check.js';
-import { hashPassword } from './passwords.js';
+import type { PasswordHasher } from './password-hasher.js';
 import { requireScope } from './permissions.js';
 import type { FirstStart } from './setup.js';
 import { toUserView, type Users } from './users.js';
@@ -32,6 +32,7 @@ export interface AuthRouteDeps {
   users: Users;
   logins: Logins;
   passwords: PasswordCheck;
+  hasher: PasswordHasher;
   firstStart: FirstStart;
   audit: Audit;
 }
@@ -40,7 +41,7 @@ const tags = ['auth'];
 
 /** Browser logins with cookies, first-start setup, sign-up, and the user's own account. */
 export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void {
-  const { config, clock, users, logins, passwords, firstStart, audit } = deps;
+  const { config, clock, users, logins, passwords, hasher, firstStart, audit } = deps;
 
   async function startLogin(request: FastifyRequest, reply: FastifyReply, user: User) {
     const login = await logins.start(user.id, describeDevice(request.headers['user-agent']), request.ip);
@@ -179,7 +180,7 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
       const user = await users.byId(principal.userId);
       if (!user) throw new Unauthorized();
       await passwords.confirm(user, request.body.currentPassword, request.ip);
-      await users.setPasswordHash(user.id, await hashPassword(request.body.newPassword));
+      await users.setPasswordHash(user.id, await hasher.hash(request.body.newPassword));
       await logins.endAll(user.id, 'password_changed');
       audit.log('password.changed', { userId: user.id });
       if (request.authVia === 'cookie') return startLogin(request, reply, user);

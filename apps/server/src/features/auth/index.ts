@@ -12,6 +12,7 @@ import { Authenticator } from './authenticator.js';
 import { installAuthHook } from './http-auth.js';
 import { Logins } from './logins.js';
 import { PasswordCheck } from './password-check.js';
+import { PasswordHasher } from './password-hasher.js';
 import { dummyHash } from './passwords.js';
 import type { Principal } from './principal.js';
 import { FirstStart } from './setup.js';
@@ -73,10 +74,14 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   const tokens = new ApiTokens(db, clock, audit);
   const authenticator = new Authenticator(db, clock, accessTokens, tokens);
   const logins = new Logins(db, clock, events, audit, accessTokens, key);
-  const users = new Users(db, clock, events, audit, logins);
+  const hasher = new PasswordHasher(config.passwordHashing);
+  const users = new Users(db, clock, events, audit, logins, hasher);
   // Computed now so the first unknown-email login costs no more than any other.
   void dummyHash();
-  const passwords = new PasswordCheck(users, new LoginThrottle(db, clock), audit);
+  const throttle = new LoginThrottle(db, clock, logger);
+  // Fastify's onClose runs before the app closes the database: the last counts are written.
+  http.addHook('onClose', () => throttle.close());
+  const passwords = new PasswordCheck(users, throttle, hasher, audit);
   const firstStart = new FirstStart(db, clock, users, audit);
   const setupUrl = await firstStart.prepare(config, logger);
 
@@ -88,7 +93,7 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     for (const method of [route.method].flat())
       if (method !== 'HEAD') routeTable.push({ method, url: route.url });
   });
-  registerAuthRoutes(http, { config, clock, users, logins, passwords, firstStart, audit });
+  registerAuthRoutes(http, { config, clock, users, logins, passwords, hasher, firstStart, audit });
   registerUserRoutes(http, users);
   registerTokenRoutes(http, tokens, clock);
   return {

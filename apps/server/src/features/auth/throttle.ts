@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
+import type { Logger } from '../../lib/logger.js';
 
 interface Policy {
   /** Failures allowed before any delay. */
@@ -15,57 +16,285 @@ const ACCOUNT: Policy = { free: 5, maxDelayMs: 5 * 60_000 };
 const ADDRESS: Policy = { free: 20, maxDelayMs: 15 * 60_000 };
 /** Failures older than this are forgotten. */
 const WINDOW_MS = 60 * 60_000;
+/** A key's shared count is read again when this instance's copy is older than this. */
+const REFRESH_MS = 1000;
+/** How often this instance's changes are written to the shared table, all in one transaction. */
+const FLUSH_MS = 1000;
+/** Keys per read query (well under every engine's limit on parameters). */
+const READ_CHUNK = 500;
 
 function delayMs(failures: number, policy: Policy): number {
   if (failures < policy.free) return 0;
   return Math.min(1000 * 2 ** (failures - policy.free), policy.maxDelayMs);
 }
 
+interface Count {
+  failures: number;
+  lastMs: number;
+}
+
+/** What this instance knows of a key: the shared row as last read plus its own changes since. */
+interface Entry extends Count {
+  readMs: number;
+}
+
+/** This instance's changes to a key not yet written to the shared table. */
+interface Pending {
+  add: number;
+  lastMs: number;
+  /** The account's failures were forgotten (a right password) before `add` was counted. */
+  clear: boolean;
+}
+
+function live(count: Count | undefined, now: number): number {
+  return !count || now - count.lastMs > WINDOW_MS ? 0 : count.failures;
+}
+
+/** An attempt that may go ahead, counted as a failure until it says otherwise. */
+export interface Reservation {
+  readonly allowed: true;
+  /** The password was right: the account's failures are forgotten, the address gets this attempt back. */
+  succeeded(): void;
+  /** The password was not checked (busy, or the database failed): the attempt is given back. */
+  release(): void;
+}
+
+/** The answer to "may this attempt go ahead?": a reservation, or how long to wait (not counted). */
+export type Attempt = Reservation | { readonly allowed: false; readonly waitMs: number };
+
 /**
- * Failed-login throttling with growing delays, kept in the database so every instance sees the same
- * counts. A throttled attempt is not verified and does not count as a failure.
+ * Failed-login throttling with growing delays, per account and per client address.
+ *
+ * An attempt is counted as a failure before its password is checked, in the same synchronous step that
+ * decides whether it may go ahead: parallel guesses are counted one after the other, so no more of them
+ * reach the password check than the delays allow (issue 24.5). A right password then clears the account's
+ * count. A throttled attempt is not verified and not counted.
+ *
+ * The counts live in memory and are written to `login_throttle` once a second in one transaction, so a
+ * flood of failures costs no commit each (on SQLite, a synchronous fsync on the event loop) and never
+ * contends with the telemetry writer for the database (issue 24.7). Other instances see them through
+ * that table: a key's shared count is read again when this instance's copy is over a second old, so N
+ * instances together allow at most what one allows plus what the others counted in the last second or
+ * two (decision 0014).
  */
 export class LoginThrottle {
+  private readonly entries = new Map<string, Entry>();
+  private pending = new Map<string, Pending>();
+  private readonly reading = new Map<string, Promise<void>>();
+  private nextRead: { keys: string[]; done: Promise<void> } | null = null;
+  /** Reads and flushes run one at a time, so a read never sees a flush half done. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-  ) {}
-
-  /** Milliseconds to wait before the next attempt for this account or address; 0 = go ahead. */
-  async waitMs(email: string, ip: string): Promise<number> {
-    const keys = [`email:${email}`, `ip:${ip}`];
-    const rows = await this.db.selectFrom('login_throttle').selectAll().where('key', 'in', keys).execute();
-    const now = this.clock.now();
-    let wait = 0;
-    for (const row of rows) {
-      if (now - row.last_failure_ms > WINDOW_MS) continue;
-      const policy = row.key.startsWith('email:') ? ACCOUNT : ADDRESS;
-      wait = Math.max(wait, row.last_failure_ms + delayMs(row.failures, policy) - now);
-    }
-    return wait;
+    private readonly logger: Logger,
+    options: { flushEveryMs?: number } = {},
+  ) {
+    this.timer = setInterval(() => void this.flush(), options.flushEveryMs ?? FLUSH_MS);
+    this.timer.unref();
   }
 
-  async recordFailure(email: string, ip: string): Promise<void> {
+  /** Counts this attempt against the account and the address, or says how long to wait (not counted). */
+  async reserve(email: string, ip: string): Promise<Attempt> {
+    const account = `email:${email}`;
+    const address = `ip:${ip}`;
+    await this.load([account, address]);
+    // Nothing awaits from here on: the check and the count are one step.
     const now = this.clock.now();
+    const waitMs = Math.max(this.waitMs(account, ACCOUNT, now), this.waitMs(address, ADDRESS, now));
+    if (waitMs > 0) return { allowed: false, waitMs };
+    this.change(account, 1, now);
+    this.change(address, 1, now);
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      action();
+    };
+    return {
+      allowed: true,
+      succeeded: () =>
+        settle(() => {
+          this.clear(account);
+          this.change(address, -1, this.clock.now());
+        }),
+      release: () =>
+        settle(() => {
+          const at = this.clock.now();
+          this.change(account, -1, at);
+          this.change(address, -1, at);
+        }),
+    };
+  }
+
+  /** Writes what is pending and stops the timer (at shutdown, before the database closes). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  /** Writes this instance's changes to the shared table in one transaction; kept for later if that fails. */
+  flush(): Promise<void> {
+    return this.serially(async () => {
+      const now = this.clock.now();
+      const batch = this.pending;
+      this.pending = new Map();
+      if (batch.size > 0) {
+        try {
+          await this.db.transaction().execute(async (trx) => {
+            for (const [key, change] of batch) await this.write(trx, key, change, now);
+          });
+        } catch (error) {
+          this.keepForLater(batch);
+          this.logger.warn({ err: error }, 'login throttle counts not saved; retrying in a second');
+        }
+      }
+      this.prune(now);
+    });
+  }
+
+  private waitMs(key: string, policy: Policy, now: number): number {
+    const entry = this.entries.get(key);
+    const failures = live(entry, now);
+    return entry && failures > 0 ? entry.lastMs + delayMs(failures, policy) - now : 0;
+  }
+
+  /** Counts a change here and for the shared table. A copy that was forgotten meanwhile is read again. */
+  private change(key: string, delta: number, now: number): void {
+    const entry = this.entries.get(key);
+    if (entry) {
+      entry.failures = Math.max(0, live(entry, now) + delta);
+      if (delta > 0) entry.lastMs = now;
+    }
+    const pending = this.pending.get(key) ?? { add: 0, lastMs: 0, clear: false };
+    pending.add += delta;
+    if (delta > 0) pending.lastMs = now;
+    this.pending.set(key, pending);
+  }
+
+  private clear(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry) entry.failures = 0;
+    this.pending.set(key, { add: 0, lastMs: 0, clear: true });
+  }
+
+  /** Makes sure this instance's copy of each key is at most REFRESH_MS old; one read per key at a time. */
+  private async load(keys: string[]): Promise<void> {
+    const now = this.clock.now();
+    const stale = keys.filter((key) => {
+      const entry = this.entries.get(key);
+      return !entry || now - entry.readMs > REFRESH_MS;
+    });
+    const toRead = stale.filter((key) => !this.reading.has(key));
+    if (toRead.length > 0) {
+      const read = this.readSoon(toRead);
+      const done = () => {
+        for (const key of toRead) if (this.reading.get(key) === read) this.reading.delete(key);
+      };
+      read.then(done, done);
+      for (const key of toRead) this.reading.set(key, read);
+    }
+    await Promise.all(stale.map((key) => this.reading.get(key)));
+  }
+
+  /**
+   * Joins the next read, which starts when the one in progress (or a flush) is done: a flood of attempts
+   * for many accounts costs a few queries, not one each.
+   */
+  private readSoon(keys: string[]): Promise<void> {
+    if (!this.nextRead) {
+      const next = { keys: [] as string[], done: Promise.resolve() };
+      next.done = this.serially(() => {
+        this.nextRead = null;
+        return this.read(next.keys);
+      });
+      this.nextRead = next;
+    }
+    this.nextRead.keys.push(...keys);
+    return this.nextRead.done;
+  }
+
+  /** The shared rows of these keys, with this instance's unwritten changes on top. */
+  private async read(keys: string[]): Promise<void> {
+    const rows = [];
+    for (let i = 0; i < keys.length; i += READ_CHUNK) {
+      const chunk = keys.slice(i, i + READ_CHUNK);
+      rows.push(
+        ...(await this.db.selectFrom('login_throttle').selectAll().where('key', 'in', chunk).execute()),
+      );
+    }
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    const now = this.clock.now();
+    for (const key of keys) {
+      const row = byKey.get(key);
+      const pending = this.pending.get(key);
+      const shared =
+        row && !pending?.clear ? { failures: row.failures, lastMs: Number(row.last_failure_ms) } : undefined;
+      this.entries.set(key, {
+        failures: Math.max(0, live(shared, now) + (pending?.add ?? 0)),
+        lastMs: Math.max(shared?.lastMs ?? 0, pending?.lastMs ?? 0),
+        readMs: now,
+      });
+    }
+  }
+
+  private async write(trx: Db, key: string, change: Pending, now: number): Promise<void> {
+    if (change.clear) await trx.deleteFrom('login_throttle').where('key', '=', key).execute();
     const staleBefore = now - WINDOW_MS;
-    for (const key of [`email:${email}`, `ip:${ip}`]) {
-      await this.db
+    if (change.add > 0) {
+      await trx
         .insertInto('login_throttle')
-        .values({ key, failures: 1, first_failure_ms: now, last_failure_ms: now })
+        .values({
+          key,
+          failures: change.add,
+          first_failure_ms: change.lastMs,
+          last_failure_ms: change.lastMs,
+        })
         .onConflict((oc) =>
           oc.column('key').doUpdateSet({
-            // One statement, so parallel failures each count (no read-modify-write race).
-            failures: sql<number>`case when login_throttle.last_failure_ms < ${staleBefore} then 1 else login_throttle.failures + 1 end`,
-            first_failure_ms: sql<number>`case when login_throttle.last_failure_ms < ${staleBefore} then ${now} else login_throttle.first_failure_ms end`,
-            last_failure_ms: now,
+            // One statement, so instances writing the same key at once each add their count.
+            failures: sql<number>`case when login_throttle.last_failure_ms < ${staleBefore} then ${change.add} else login_throttle.failures + ${change.add} end`,
+            first_failure_ms: sql<number>`case when login_throttle.last_failure_ms < ${staleBefore} then ${change.lastMs} else login_throttle.first_failure_ms end`,
+            last_failure_ms: sql<number>`case when login_throttle.last_failure_ms > ${change.lastMs} then login_throttle.last_failure_ms else ${change.lastMs} end`,
           }),
         )
+        .execute();
+    } else if (change.add < 0) {
+      await trx
+        .updateTable('login_throttle')
+        .set({
+          failures: sql<number>`case when failures + ${change.add} < 0 then 0 else failures + ${change.add} end`,
+        })
+        .where('key', '=', key)
         .execute();
     }
   }
 
-  /** A correct password clears the account's failures (the address keeps its count). */
-  async recordSuccess(email: string): Promise<void> {
-    await this.db.deleteFrom('login_throttle').where('key', '=', `email:${email}`).execute();
+  /** Puts a batch that could not be written back in front of what was counted since. */
+  private keepForLater(batch: Map<string, Pending>): void {
+    for (const [key, earlier] of batch) {
+      const later = this.pending.get(key);
+      if (!later) this.pending.set(key, earlier);
+      else if (!later.clear) {
+        later.add += earlier.add;
+        later.lastMs = Math.max(later.lastMs, earlier.lastMs);
+        later.clear = earlier.clear;
+      }
+    }
+  }
+
+  /** Forgets copies nobody used lately; the shared table has them. */
+  private prune(now: number): void {
+    for (const [key, entry] of this.entries) {
+      if (now - entry.readMs > 2 * REFRESH_MS && !this.pending.has(key)) this.entries.delete(key);
+    }
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work, work);
+    this.tail = run.catch(() => {});
+    return run;
   }
 }

@@ -6,7 +6,7 @@ import { Conflict, NotFound } from '../../lib/errors.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Audit } from './audit.js';
 import type { Logins } from './logins.js';
-import { hashPassword } from './passwords.js';
+import type { PasswordHasher } from './password-hasher.js';
 import { requireAdmin } from './permissions.js';
 import type { Principal } from './principal.js';
 
@@ -33,6 +33,7 @@ export class Users {
     private readonly events: EventBus,
     private readonly audit: Audit,
     private readonly logins: Logins,
+    private readonly hasher: PasswordHasher,
   ) {}
 
   byId(id: string): Promise<User | undefined> {
@@ -62,7 +63,7 @@ export class Users {
       id: newId(),
       email: normalizeEmail(input.email),
       name: input.name.trim(),
-      password_hash: await hashPassword(input.password),
+      password_hash: await this.hasher.hash(input.password),
       role: input.role,
       disabled_ms: null,
       tokens_valid_after_ms: 0,
@@ -137,7 +138,7 @@ export class Users {
     if (input.name !== undefined) changes.name = input.name.trim();
     if (input.role !== undefined) changes.role = input.role;
     if (input.disabled !== undefined) changes.disabled_ms = input.disabled ? (user.disabled_ms ?? now) : null;
-    if (input.password !== undefined) changes.password_hash = await hashPassword(input.password);
+    if (input.password !== undefined) changes.password_hash = await this.hasher.hash(input.password);
     await this.db.updateTable('users').set(changes).where('id', '=', id).execute();
 
     if (input.role !== undefined && input.role !== user.role) {
