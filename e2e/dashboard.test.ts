@@ -245,6 +245,29 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     await screenshot(page, '11-admin-dead-letters');
   });
 
+  it("warns on the vehicle's page that its messages are refused, with the last reason", async () => {
+    // A device whose clock runs ten minutes fast: acknowledged, refused, and now visible.
+    const res = await fetch(`${server.url}/api/v1/vehicles/${VIN}/telemetry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${deviceToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ts: Date.now() + 10 * 60_000, metrics: { speed_kmh: 50 } }),
+    });
+    expect(res.status).toBe(400);
+    await page.goto(`/vehicles/${vehicleId}`);
+    const notice = page.getByRole('region', { name: 'Refused messages' });
+    // The out-of-range temperature above, and this one.
+    await notice.getByText('2 messages refused').waitFor();
+    await notice.getByText(/is more than 5 minutes ahead of the server clock/).waitFor();
+    await notice.getByText("The device's clock may be running fast.").waitFor();
+    await screenshot(page, '11b-vehicle-refused');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await notice.getByText('2 messages refused').waitFor();
+    await screenshot(page, '11c-vehicle-refused-phone');
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await notice.getByRole('link', { name: 'See the dead letters' }).click();
+    await page.getByRole('cell', { name: /ahead of the server clock/ }).waitFor();
+  });
+
   it('survives the access token running out, and sends to login with the page remembered when the login ends', async () => {
     await page.goto(`/vehicles/${vehicleId}`);
     await page.getByRole('status').getByText('Live').waitFor();

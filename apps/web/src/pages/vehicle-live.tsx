@@ -12,6 +12,7 @@ import { Link } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
 import { DeviceToken } from './add-vehicle.js';
 import { DeepScan } from './deep-scan.js';
+import { RefusalNotice } from './vehicle-refusals.js';
 import { describeModel } from './vehicles.js';
 
 const TRAIL_MS = 60 * 60 * 1000;
@@ -139,6 +140,7 @@ export function VehicleLivePage({ id }: { id: string }) {
       </div>
       {connecting && <DeviceToken vehicle={v} onClose={() => setConnecting(false)} />}
       {errors.get(id) && <ErrorBox error={errors.get(id)} />}
+      <RefusalNotice vehicleId={id} initial={v.refusals ?? null} now={now} />
       {!state ? (
         <Loading what="Waiting for the current state" />
       ) : (
