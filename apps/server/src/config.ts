@@ -33,10 +33,10 @@ export interface Config {
   readonly allowedOrigins: readonly string[];
   /** Proxy addresses whose X-Forwarded-For is believed; empty = trust none. */
   readonly trustProxy: readonly string[];
-  readonly maxPayloadBytes: number;
-  /** Refused telemetry (dead letters) is kept this many days at most… */
   /** argon2 hashes and verifications run at once, and how many may wait; beyond, 503 `busy`. */
   readonly passwordHashing: { readonly concurrency: number; readonly queue: number };
+  readonly maxPayloadBytes: number;
+  /** Refused telemetry (dead letters) is kept this many days at most… */
   readonly deadLetterMaxAgeDays: number;
   /** …and this many MiB in all; the oldest goes first. */
   readonly deadLetterMaxMb: number;
@@ -125,15 +125,6 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     meaning: 'Comma-separated proxy addresses whose X-Forwarded-For is trusted.',
   },
   {
-    name: 'TACHO_MAX_PAYLOAD_BYTES',
-    default: '262144',
-    meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
-  },
-  {
-    name: 'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
-    default: '30',
-    meaning: 'Days refused telemetry (dead letters) is kept; older ones are dropped.',
-  {
     name: 'TACHO_PASSWORD_HASH_CONCURRENCY',
     default: '(half the CPU cores, at least 1)',
     meaning: 'Password hashes and checks (argon2, a core each) run at once; the rest wait in a queue.',
@@ -143,6 +134,15 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     default: '32',
     meaning: 'Password checks that may wait; beyond them logins are answered 503 busy with Retry-After.',
   },
+  {
+    name: 'TACHO_MAX_PAYLOAD_BYTES',
+    default: '262144',
+    meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
+  },
+  {
+    name: 'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
+    default: '30',
+    meaning: 'Days refused telemetry (dead letters) is kept; older ones are dropped.',
   },
   {
     name: 'TACHO_DEAD_LETTER_MAX_MB',
@@ -312,6 +312,17 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     allowSignup: bool(merged, 'TACHO_ALLOW_SIGNUP', false),
     allowedOrigins,
     trustProxy: list(merged, 'TACHO_TRUST_PROXY'),
+    passwordHashing: {
+      concurrency: int(
+        merged,
+        'TACHO_PASSWORD_HASH_CONCURRENCY',
+        Math.max(1, Math.ceil(availableParallelism() / 2)),
+        1,
+        1024,
+        'a number from 1 to 1024',
+      ),
+      queue: int(merged, 'TACHO_PASSWORD_HASH_QUEUE', 32, 0, 100_000, 'a number from 0 to 100000'),
+    },
     maxPayloadBytes: int(
       merged,
       'TACHO_MAX_PAYLOAD_BYTES',
@@ -335,17 +346,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       1,
       1_048_576,
       'a size in MiB (1 to 1048576)',
-    passwordHashing: {
-      concurrency: int(
-        merged,
-        'TACHO_PASSWORD_HASH_CONCURRENCY',
-        Math.max(1, Math.ceil(availableParallelism() / 2)),
-        1,
-        1024,
-        'a number from 1 to 1024',
-      ),
-      queue: int(merged, 'TACHO_PASSWORD_HASH_QUEUE', 32, 0, 100_000, 'a number from 0 to 100000'),
-    },
     ),
     offlineAfterS: int(merged, 'TACHO_OFFLINE_AFTER_S', 600, 1, 365 * 86_400, 'a number of seconds'),
     demo: bool(merged, 'TACHO_DEMO', false),
