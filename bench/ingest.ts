@@ -476,8 +476,8 @@ async function main(): Promise<void> {
     server.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
     if (external) {
-      // The server's persistent session would otherwise stay in the broker's `tacho` share group and take
-      // a share of later subscribers' messages for as long as it lives.
+      // The server's persistent session would otherwise stay at the broker, which would queue every
+      // matching message for it for as long as it lives (a week).
       const c = await mqtt
         .connectAsync(brokerUrl, {
           clientId: `tacho-bench-${process.pid}`,

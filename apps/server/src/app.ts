@@ -30,8 +30,6 @@ export interface AppOptions {
   storage?: Storage;
   /** Overrides the embedded broker's TCP port: 0 = any free port (tests), null = no TCP listener. */
   mqttPort?: number | null;
-  /** External broker: the shared-subscription group (`tacho`); tests use their own to stay apart. */
-  mqttShareGroup?: string;
   /** Live socket flow limits (tests use a short stuck time) and Redis channel prefix. */
   live?: Pick<LiveDeps, 'limits' | 'redisPrefix' | 'authTimeoutMs'>;
 }
@@ -168,7 +166,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     } else if (config.mqtt.kind === 'external') {
       const external = await startExternalIngest({
         ...config.mqtt,
-        ...(options.mqttShareGroup ? { shareGroup: options.mqttShareGroup } : {}),
         topics: telemetry.deviceTopics,
         vehicleIdByVin: (vin) => telemetry.service.vehicleIdByVin(vin),
         rejectUnknown: (topic, vin, payload) =>

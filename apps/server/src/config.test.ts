@@ -65,6 +65,10 @@ describe('loadConfig', () => {
       'TACHO_ALLOWED_ORIGINS must be a comma-separated list of origins',
     ],
     [{ TACHO_REDIS_URL: 'http://x' }, 'TACHO_REDIS_URL must start with redis://'],
+    [
+      { TACHO_MQTT_URL: 'mqtt://b', TACHO_MQTT_SHARE_GROUP: 'a/b' },
+      'TACHO_MQTT_SHARE_GROUP must be a name without / + or #, got "a/b"',
+    ],
   ])('names the bad variable and what it expected: %j', (env, message) => {
     expect(() => loadConfig(env, cwd)).toThrow(message);
   });
@@ -86,6 +90,17 @@ describe('loadConfig', () => {
       url: 'mqtt://127.0.0.1:1883',
       clientId: 'tacho-server',
     });
+    // A subscription of its own unless a share group is named (decision 0015).
+    expect(config.mqtt).not.toHaveProperty('shareGroup');
+    const shared = loadConfig(
+      {
+        TACHO_MQTT_URL: 'mqtt://127.0.0.1:1883',
+        TACHO_MQTT_SHARE_GROUP: 'tacho',
+        TACHO_MQTT_CLIENT_ID: 'tacho-2',
+      },
+      cwd,
+    );
+    expect(shared.mqtt).toMatchObject({ kind: 'external', clientId: 'tacho-2', shareGroup: 'tacho' });
   });
 
   it('reads a .env file, and real environment variables win over it', () => {

@@ -23,6 +23,8 @@ export interface Config {
         readonly username?: string;
         readonly password?: string;
         readonly clientId: string;
+        /** Shared-subscription group that instances split the messages in; none: this one takes all. */
+        readonly shareGroup?: string;
       };
   readonly redisUrl?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -95,7 +97,12 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
   {
     name: 'TACHO_MQTT_CLIENT_ID',
     default: 'tacho-server',
-    meaning: 'Fixed client id for the external broker (persistent session).',
+    meaning: 'Client id at the external broker: its session; one per instance, kept across restarts.',
+  },
+  {
+    name: 'TACHO_MQTT_SHARE_GROUP',
+    default: '(none: each instance gets all)',
+    meaning: 'Shared-subscription group for several instances (they split the messages; see scale-out).',
   },
   {
     name: 'TACHO_REDIS_URL',
@@ -219,6 +226,14 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+/** An MQTT 5 share name (§4.8.2): no `/`, `+` or `#`. Unset means a subscription of this instance's own. */
+function shareGroup(env: Env): { shareGroup?: string } {
+  const name = str(env, 'TACHO_MQTT_SHARE_GROUP');
+  if (name === undefined) return {};
+  if (/[/+#]/.test(name)) fail(`TACHO_MQTT_SHARE_GROUP must be a name without / + or #, got "${name}"`);
+  return { shareGroup: name };
+}
+
 /** The URL without its password, for messages and logs. */
 export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
@@ -256,6 +271,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
         kind: 'external',
         url: mqttUrl,
         clientId: str(merged, 'TACHO_MQTT_CLIENT_ID') ?? 'tacho-server',
+        ...shareGroup(merged),
         ...(str(merged, 'TACHO_MQTT_USERNAME') ? { username: str(merged, 'TACHO_MQTT_USERNAME') } : {}),
         ...(str(merged, 'TACHO_MQTT_PASSWORD') ? { password: str(merged, 'TACHO_MQTT_PASSWORD') } : {}),
       }

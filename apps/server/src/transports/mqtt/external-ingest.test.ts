@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -111,6 +112,111 @@ describe.skipIf(brokerProblem !== null)('external broker flow control', () => {
   });
 });
 
+describe.skipIf(brokerProblem !== null)('external broker session from an earlier run', () => {
+  /** A subscriber on a topic family of the test's own that counts each message it is handed. */
+  async function counting(clientId: string, prefix: string, shareGroup: string | undefined) {
+    const handled: string[] = [];
+    const topics = new DeviceTopics();
+    topics.add({
+      name: 'native',
+      matches: () => true,
+      handle: async (_vehicle, _topic, payload) => {
+        handled.push(payload.toString());
+      },
+      external: { filter: `${prefix}/+/telemetry`, vinOf: () => 'VIN' },
+    });
+    const ingest = await startExternalIngest({
+      url: BROKER,
+      clientId,
+      ...(shareGroup ? { shareGroup } : {}),
+      topics,
+      vehicleIdByVin: async () => 'vehicle',
+      rejectUnknown: async () => {},
+      logger: createLogger('silent'),
+    });
+    return { ingest, handled };
+  }
+
+  // 'tacho' is the group every instance used before the group was a setting; a session may still hold it.
+  it.each([
+    ['in the former share group', 'tacho', undefined],
+    ['with a subscription of its own', undefined, 'tacho-x'],
+  ])('drops the subscription a run %s left, so each message comes once', async (_, before, after) => {
+    const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
+    // Topics no other test or server subscribes to, so the former group has no other member.
+    const prefix = `tacho-test-${randomBytes(4).toString('hex')}`;
+    const earlier = await counting(clientId, prefix, before);
+    await earlier.ingest.close();
+    const now = await counting(clientId, prefix, after);
+    const pub = await mqtt.connectAsync(BROKER, { clientId: `pub-${clientId}`, reconnectPeriod: 0 });
+    try {
+      for (let i = 0; i < 10; i++) await pub.publishAsync(`${prefix}/X/telemetry`, String(i), { qos: 1 });
+      // The broker queues every copy of a message for this client before the next message's first copy,
+      // so once the last one is in, any duplicate of the others is too.
+      await pub.publishAsync(`${prefix}/X/telemetry`, 'last', { qos: 1 });
+      await waitFor(
+        async () => now.handled,
+        (h) => h.includes('last'),
+      );
+      expect(now.handled.filter((m) => m !== 'last').sort()).toEqual(
+        Array.from({ length: 10 }, (_, i) => String(i)),
+      );
+    } finally {
+      await pub.endAsync(true);
+      await now.ingest.close();
+      await dropSession(clientId);
+    }
+  });
+});
+
+describe('external broker session taken over', () => {
+  it('says in the log that another client with its client id took the session', async () => {
+    // A broker of a few bytes that does what Mosquitto >= 2.0.15 and EMQX do when a second connection
+    // comes with the same client id: DISCONNECT with reason 0x8E (session taken over) to the first one.
+    const server = createServer((socket) => {
+      socket.on('data', (data) => {
+        const type = data[0]! >> 4;
+        if (type === 1) socket.write(Buffer.from([0x20, 3, 0, 0, 0])); // CONNACK, success, no properties
+        if (type === 8) {
+          // SUBACK for the SUBSCRIBE's packet id (after a one-byte remaining length here), then DISCONNECT.
+          socket.write(Buffer.from([0x90, 4, data[2]!, data[3]!, 0, 1]));
+          socket.write(Buffer.from([0xe0, 2, 0x8e, 0]));
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const lines: Array<{ msg: string }> = [];
+    const topics = new DeviceTopics();
+    topics.add({
+      name: 'native',
+      matches: () => true,
+      handle: async () => {},
+      external: { filter: 'tacho/v1/+/telemetry', vinOf: () => 'VIN' },
+    });
+    const ingest = await startExternalIngest({
+      url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      clientId: 'tacho-server',
+      topics,
+      vehicleIdByVin: async () => null,
+      rejectUnknown: async () => {},
+      logger: createLogger('error', { write: (line: string) => lines.push(JSON.parse(line)) }),
+    });
+    try {
+      const logged = await waitFor(
+        async () => lines,
+        (l) => l.length > 0,
+      );
+      expect(logged[0]?.msg).toMatch(
+        /took over the session: give each instance its own TACHO_MQTT_CLIENT_ID/,
+      );
+    } finally {
+      await ingest.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('topicMatches', () => {
   it('follows MQTT wildcard rules', () => {
     expect(topicMatches('tacho/v1/+/telemetry', 'tacho/v1/ABC/telemetry')).toBe(true);
@@ -139,13 +245,11 @@ for (const engine of brokerProblem ? [] : engines) {
     it('stores what devices publish to the broker, once, and dead-letters unknown VINs', async () => {
       const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
       cleanup.push(() => dropSession(clientId));
-      // A share group of its own: another subscriber in the group (a parallel test, a server someone runs)
-      // would take a share of the messages.
-      const app: TestApp = await createTestApp(
-        engine,
-        { TACHO_MQTT_URL: BROKER, TACHO_MQTT_CLIENT_ID: clientId },
-        { mqttShareGroup: clientId },
-      );
+      // A subscription of its own (the default): every message reaches it, none goes to another subscriber.
+      const app: TestApp = await createTestApp(engine, {
+        TACHO_MQTT_URL: BROKER,
+        TACHO_MQTT_CLIENT_ID: clientId,
+      });
       cleanup.push(() => app.dispose());
       const owner = await createTestUser(app, 'operator');
       const car = await createVehicleWithToken(app, owner, testVin(randomInt(100_000, 999_999)));
@@ -180,47 +284,53 @@ for (const engine of brokerProblem ? [] : engines) {
       expect(ready.json().checks).toMatchObject({ broker: 'up', ingest: 'up' });
     });
 
-    it('keeps its session across a restart: messages sent while it is down are stored after', async () => {
-      const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
-      cleanup.push(() => dropSession(clientId));
-      const storage = await freshStorage(engine);
-      cleanup.push(() => storage.drop());
-      const env = { TACHO_MQTT_URL: BROKER, TACHO_MQTT_CLIENT_ID: clientId };
-      const start = () =>
-        createApp(
-          loadConfig(
-            { TACHO_DATA_DIR: tmpdir(), TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
-            tmpdir(),
-          ),
-          { storage, mqttShareGroup: clientId },
-        );
-      const first = await start();
-      const owner = await createTestUser(first, 'operator');
-      const car = await createVehicleWithToken(first, owner, testVin(randomInt(100_000, 999_999)));
-      const pub = await publisher();
-      const t0 = Date.now() - 100_000;
-      const send = async (from: number, to: number) => {
-        for (let i = from; i < to; i++) {
-          await pub.publishAsync(
-            `tacho/v1/${car.vin}/telemetry`,
-            JSON.stringify({ ts: t0 + i, metrics: {}, raw: { i } }),
-            {
-              qos: 1,
-            },
+    for (const shared of [false, true])
+      it(`keeps its session across its own restart${shared ? ' in a share group' : ''}: messages sent while it is down are stored after`, async () => {
+        const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
+        cleanup.push(() => dropSession(clientId));
+        const storage = await freshStorage(engine);
+        cleanup.push(() => storage.drop());
+        const env = {
+          TACHO_MQTT_URL: BROKER,
+          TACHO_MQTT_CLIENT_ID: clientId,
+          // A group of its own, so no other subscriber takes a share.
+          ...(shared ? { TACHO_MQTT_SHARE_GROUP: clientId } : {}),
+        };
+        const start = () =>
+          createApp(
+            loadConfig(
+              { TACHO_DATA_DIR: tmpdir(), TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
+              tmpdir(),
+            ),
+            { storage },
           );
-        }
-      };
-      await send(0, 20);
-      await first.close();
-      await send(20, 40);
-      const second = await start();
-      cleanup.push(() => second.close());
-      await send(40, 60);
-      const rows = await waitFor(
-        () => storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute(),
-        (r) => r.length >= 60,
-      );
-      expect(rows.map((r) => r.ts_ms - t0)).toEqual(Array.from({ length: 60 }, (_, i) => i));
-    });
+        const first = await start();
+        const owner = await createTestUser(first, 'operator');
+        const car = await createVehicleWithToken(first, owner, testVin(randomInt(100_000, 999_999)));
+        const pub = await publisher();
+        const t0 = Date.now() - 100_000;
+        const send = async (from: number, to: number) => {
+          for (let i = from; i < to; i++) {
+            await pub.publishAsync(
+              `tacho/v1/${car.vin}/telemetry`,
+              JSON.stringify({ ts: t0 + i, metrics: {}, raw: { i } }),
+              {
+                qos: 1,
+              },
+            );
+          }
+        };
+        await send(0, 20);
+        await first.close();
+        await send(20, 40);
+        const second = await start();
+        cleanup.push(() => second.close());
+        await send(40, 60);
+        const rows = await waitFor(
+          () => storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute(),
+          (r) => r.length >= 60,
+        );
+        expect(rows.map((r) => r.ts_ms - t0)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+      });
   });
 }

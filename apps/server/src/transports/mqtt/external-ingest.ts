@@ -9,7 +9,11 @@ export interface ExternalIngestOptions {
   password?: string;
   /** Fixed, so the broker keeps the session (and the messages queued for it) while we are away. */
   clientId: string;
-  /** Instances in the same group split the messages between them. */
+  /**
+   * Instances in the same group split the messages between them (`$share/<group>/…`). Without one this
+   * instance subscribes on its own and gets every message, and the broker keeps that subscription over its
+   * own restart (Mosquitto 2.0 does not keep shared ones: decision 0015).
+   */
   shareGroup?: string;
   topics: DeviceTopics;
   vehicleIdByVin(vin: string): Promise<string | null>;
@@ -26,6 +30,12 @@ export interface ExternalIngestOptions {
  * Room for a full batch being written and the next one filling.
  */
 const RECEIVE_MAXIMUM = 5000;
+
+/** The group every Tacho used before the share group became a setting (a session may still hold it). */
+const FORMER_SHARE_GROUP = 'tacho';
+
+/** MQTT 5 DISCONNECT reason: another connection with our client id took the session over. */
+const SESSION_TAKEN_OVER = 0x8e;
 
 export interface ExternalIngest {
   readonly client: MqttClient;
@@ -48,12 +58,16 @@ export function topicMatches(filter: string, topic: string): boolean {
 
 /**
  * Subscribes to an external broker (Mosquitto, EMQX) instead of hosting one. MQTT 5 with a fixed client
- * id and a session that outlives the connection, QoS 1 through a shared subscription, and each PUBACK
- * sent only after commit (`customHandleAcks`): a message the server took but did not store is delivered
- * again by the broker, to this instance or another.
+ * id and a session that outlives the connection, QoS 1 (through a shared subscription when a group is
+ * set), and each PUBACK sent only after commit (`customHandleAcks`): a message the server took but did
+ * not store is delivered again by the broker, to this instance or another.
  */
 export async function startExternalIngest(options: ExternalIngestOptions): Promise<ExternalIngest> {
-  const group = options.shareGroup ?? 'tacho';
+  const subscription = (filter: string) =>
+    options.shareGroup ? `$share/${options.shareGroup}/${filter}` : filter;
+  /** What an earlier run with another mode or group may have left in the session, for this filter. */
+  const leftovers = (filter: string) =>
+    [filter, `$share/${FORMER_SHARE_GROUP}/${filter}`].filter((f) => f !== subscription(filter));
   // Read on each use: source formats may add their topic families after this started.
   const families = () => options.topics.all().filter((t) => t.external);
 
@@ -85,7 +99,7 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
     ...(options.username ? { username: options.username } : {}),
     ...(options.password ? { password: options.password } : {}),
     // Short: Mosquitto (2.0) forgets shared subscriptions over its own restart even when it keeps the
-    // session, so messages published before we subscribe again have no subscriber and are dropped.
+    // session, so in a share group messages published before we subscribe again are dropped.
     reconnectPeriod: 250,
     connectTimeout: 10_000,
     resubscribe: false,
@@ -123,11 +137,25 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
       { url: redact(options.url), sessionPresent: connack.sessionPresent },
       'connected to MQTT broker',
     );
-    const filters = families().map((t) => `$share/${group}/${t.external!.filter}`);
-    client.subscribe(filters, { qos: 1 }, (error) => {
+    const filters = families().map((t) => t.external!.filter);
+    client.subscribe(filters.map(subscription), { qos: 1 }, (error) => {
       if (error) options.logger.error({ err: error }, 'MQTT subscription failed');
       else subscribed = true;
     });
+    // A resumed session keeps its subscriptions: one from before a change of mode would go on delivering
+    // every message a second time (or, in a group, all of them besides this instance's share).
+    if (connack.sessionPresent) client.unsubscribe(filters.flatMap(leftovers), () => {});
+  });
+  let takenOverLogged = 0;
+  client.on('disconnect', (packet) => {
+    // Two instances with one client id take the session from each other at every reconnect: say so once a
+    // minute, not four times a second.
+    if (packet.reasonCode !== SESSION_TAKEN_OVER || Date.now() - takenOverLogged < 60_000) return;
+    takenOverLogged = Date.now();
+    options.logger.error(
+      { clientId: options.clientId },
+      'another MQTT client with this client id took over the session: give each instance its own TACHO_MQTT_CLIENT_ID',
+    );
   });
   client.on('error', (error) => options.logger.warn({ err: error.message }, 'MQTT broker connection error'));
   client.on('offline', () => options.logger.warn('MQTT broker unreachable; reconnecting'));
