@@ -38,6 +38,8 @@ export interface Config {
   /** argon2 hashes and verifications run at once, and how many may wait; beyond, 503 `busy`. */
   readonly passwordHashing: { readonly concurrency: number; readonly queue: number };
   readonly maxPayloadBytes: number;
+  /** How long an HTTP ingest request waits for its commit before answering 503 (database down, locked). */
+  readonly ingestTimeoutMs: number;
   /** Refused telemetry (dead letters) is kept this many days at most… */
   readonly deadLetterMaxAgeDays: number;
   /** …and this many MiB in all; the oldest goes first. */
@@ -145,6 +147,11 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_MAX_PAYLOAD_BYTES',
     default: '262144',
     meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
+  },
+  {
+    name: 'TACHO_INGEST_TIMEOUT_MS',
+    default: '10000',
+    meaning: 'How long HTTP ingest waits for its commit before answering 503 with Retry-After.',
   },
   {
     name: 'TACHO_DEAD_LETTER_MAX_AGE_DAYS',
@@ -346,6 +353,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       1024,
       64 * 1024 * 1024,
       'a size in bytes (1024 to 67108864)',
+    ),
+    ingestTimeoutMs: int(
+      merged,
+      'TACHO_INGEST_TIMEOUT_MS',
+      10_000,
+      100,
+      600_000,
+      'a number of milliseconds (100 to 600000)',
     ),
     deadLetterMaxAgeDays: int(
       merged,

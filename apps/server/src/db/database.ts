@@ -7,7 +7,7 @@ import { redactUrl } from '../config.js';
 import { StartupError } from '../lib/errors.js';
 import { createPrivateDatabaseFile } from './data-files.js';
 import { migrations } from './migrations/index.js';
-import { openSqliteFile, sqliteDialect } from './sqlite.js';
+import { MAIN_BUSY_TIMEOUT_MS, openSqliteFile, sqliteDialect } from './sqlite.js';
 import type { Database } from './tables.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -70,7 +70,7 @@ function openSqlite(path: string): Storage {
   }
   let native: SQLite.Database;
   try {
-    native = openSqliteFile(path);
+    native = openSqliteFile(path, MAIN_BUSY_TIMEOUT_MS);
   } catch (error) {
     throw new StartupError(
       `cannot open the SQLite database at ${path} (${(error as Error).message}): set TACHO_DATA_DIR to a writable directory`,

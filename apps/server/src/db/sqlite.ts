@@ -7,6 +7,17 @@ import {
   SqliteDriver,
 } from 'kysely';
 
+/** A worker thread's connection may wait this long for the write lock: it blocks nobody else. */
+const THREAD_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The main thread's connection waits less: better-sqlite3 waits synchronously, so the whole event loop
+ * stands still meanwhile. The writer thread holds the lock for one commit at a time (milliseconds), so a
+ * longer wait means another process holds it (a backup, a `sqlite3` shell in a transaction): the request
+ * then fails with SQLITE_BUSY, answered 503 with Retry-After (transports/http/errors.ts).
+ */
+export const MAIN_BUSY_TIMEOUT_MS = 2000;
+
 /**
  * Opens a SQLite database the way every connection of the server uses it: WAL (readers never wait for the
  * writer), synchronous=FULL (a commit is on disk before anything is acknowledged), a busy timeout (the
@@ -14,12 +25,12 @@ import {
  * larger WAL between automatic checkpoints.
  * Throws what better-sqlite3 throws; callers turn that into a start-up error.
  */
-export function openSqliteFile(path: string): SQLite.Database {
+export function openSqliteFile(path: string, busyTimeoutMs = THREAD_BUSY_TIMEOUT_MS): SQLite.Database {
   const native = new SQLite(path);
   try {
     native.pragma('journal_mode = WAL');
     native.pragma('synchronous = FULL');
-    native.pragma('busy_timeout = 5000');
+    native.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
     native.pragma('foreign_keys = ON');
     // SQLite's own checkpoint, inside the COMMIT that passes 64 MB of WAL, is the backstop: the ingest
     // writer's checkpointer thread (wal-checkpointer.worker.ts, decision 0011) copies pages back long

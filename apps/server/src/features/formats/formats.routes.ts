@@ -46,7 +46,16 @@ function parseForm(text: string): Record<string, string | string[]> {
   return fields;
 }
 
-export function registerFormatRoutes(http: HttpServer, ingest: FormatIngest, auth: Auth): void {
+/**
+ * `untilCommitted` bounds how long an ingest request waits for its commit (TACHO_INGEST_TIMEOUT_MS; 503
+ * with Retry-After beyond it).
+ */
+export function registerFormatRoutes(
+  http: HttpServer,
+  ingest: FormatIngest,
+  auth: Auth,
+  untilCommitted: <T>(work: Promise<T>) => Promise<T>,
+): void {
   /** Apps that only do HTTP Basic (OwnTracks) put the vehicle token in the password. */
   async function principalOf(request: FastifyRequest, token?: unknown): Promise<Principal | null> {
     if (request.principal) return request.principal;
@@ -74,11 +83,13 @@ export function registerFormatRoutes(http: HttpServer, ingest: FormatIngest, aut
       },
     },
     async (request) =>
-      ingest.vinfastHttp(
-        requirePrincipal(request),
-        request.params.vin,
-        request.body,
-        '/api/v1/ingest/vinfast',
+      untilCommitted(
+        ingest.vinfastHttp(
+          requirePrincipal(request),
+          request.params.vin,
+          request.body,
+          '/api/v1/ingest/vinfast',
+        ),
       ),
   );
 
@@ -103,7 +114,9 @@ export function registerFormatRoutes(http: HttpServer, ingest: FormatIngest, aut
       const user =
         request.query.u ?? header('x-limit-u') ?? (principal.kind === 'vehicle' ? principal.vin : 'user');
       const device = request.query.d ?? header('x-limit-d') ?? 'phone';
-      await ingest.owntracksHttp(principal, user, device, request.body, '/api/v1/ingest/owntracks');
+      await untilCommitted(
+        ingest.owntracksHttp(principal, user, device, request.body, '/api/v1/ingest/owntracks'),
+      );
       // OwnTracks reads the reply as messages to show (friends, commands); Tacho has none to send.
       return reply.type('application/json').send('[]');
     },
@@ -126,7 +139,9 @@ export function registerFormatRoutes(http: HttpServer, ingest: FormatIngest, aut
       };
       const principal = await principalOf(request, fields.token);
       delete fields.token;
-      await ingest.osmand(principal, isJson ? { json: body } : { fields }, '/api/v1/ingest/osmand');
+      await untilCommitted(
+        ingest.osmand(principal, isJson ? { json: body } : { fields }, '/api/v1/ingest/osmand'),
+      );
       return reply.status(200).send();
     };
     const schema = { tags, security, summary: 'Traccar Client / OsmAnd positions (id or deviceid required)' };
@@ -147,7 +162,9 @@ export function registerFormatRoutes(http: HttpServer, ingest: FormatIngest, aut
     async (request, reply) => {
       const principal = await principalOf(request, (request.query as { token?: unknown }).token);
       if (!principal) throw new Unauthorized();
-      await ingest.overland(principal, request.query.vehicleId, request.body, '/api/v1/ingest/overland');
+      await untilCommitted(
+        ingest.overland(principal, request.query.vehicleId, request.body, '/api/v1/ingest/overland'),
+      );
       return reply.type('application/json').send('{"result":"ok"}');
     },
   );

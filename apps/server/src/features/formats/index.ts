@@ -46,7 +46,7 @@ export function createFormats(deps: {
     pipeline: deps.telemetry.pipeline,
     logger: deps.logger,
   });
-  registerFormatRoutes(deps.http, ingest, deps.auth);
+  registerFormatRoutes(deps.http, ingest, deps.auth, deps.telemetry.untilCommitted);
   deps.telemetry.deviceTopics.add({
     name: 'vinfast',
     matches: (topic, device) => topic === vinfastTopic(device.vin),

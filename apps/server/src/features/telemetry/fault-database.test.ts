@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -12,48 +11,12 @@ import { openStorage } from '../../db/index.js';
 import { systemClock } from '../../lib/clock.js';
 import { EventBus } from '../../lib/events.js';
 import { createLogger } from '../../lib/logger.js';
+import { CuttableProxy } from '../../test/cuttable-proxy.js';
 import { engines, TEST_PG_URL } from '../../test/storage.js';
 import { createTestUser } from '../auth/testing.js';
 import { CountingPublisher, freePort, sleep, waitUntil } from './fault-helpers.js';
 import { IngestPipeline } from './pipeline.js';
 import { createVehicleWithToken, insertVehicle, testVin } from './test-fixtures.js';
-
-/**
- * A TCP proxy in front of PostgreSQL that the test can cut and restore: from the server's side this is
- * the database going away (connections reset, new ones refused) and coming back on the same address.
- */
-class CuttableProxy {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
-  constructor(
-    readonly port: number,
-    private readonly target: { host: string; port: number },
-  ) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.server = server;
-  }
-
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = null;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 // PostgreSQL behind a proxy is the outage we can cause and end precisely; it runs wherever PostgreSQL does
 // (always under CI, see test/storage.ts).

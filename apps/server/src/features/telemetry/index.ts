@@ -6,6 +6,7 @@ import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Vehicles } from '../vehicles/index.js';
+import { untilCommitted } from './commit-wait.js';
 import { type DeviceIdentity, DeviceTopics, nativeTopic } from './device-topics.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
 import { registerTelemetryRoutes } from './telemetry.routes.js';
@@ -36,6 +37,11 @@ export interface Telemetry {
   readonly service: TelemetryService;
   /** MQTT topic families devices may publish to; source formats add theirs. */
   readonly deviceTopics: DeviceTopics;
+  /**
+   * For HTTP ingest routes: `work` (an ingest call), or 503 `ingest_timeout` with Retry-After once it has
+   * waited TACHO_INGEST_TIMEOUT_MS for its commit.
+   */
+  untilCommitted<T>(work: Promise<T>): Promise<T>;
   /** For `/ready`: the pipeline writes (false while the database refuses them). */
   readonly readiness: { readonly name: string; check(): Promise<boolean> };
   /** Writes what is queued, then stops. Call after the broker stopped taking messages. */
@@ -71,7 +77,7 @@ export async function createTelemetry(deps: {
     },
   );
   const service = new TelemetryService(deps.storage, deps.vehicles, pipeline);
-  await registerTelemetryRoutes(deps.http, service, deps.config.maxPayloadBytes);
+  await registerTelemetryRoutes(deps.http, service, deps.config.maxPayloadBytes, deps.config.ingestTimeoutMs);
 
   const deviceTopics = new DeviceTopics();
   deviceTopics.add({
@@ -89,6 +95,7 @@ export async function createTelemetry(deps: {
     pipeline,
     service,
     deviceTopics,
+    untilCommitted: (work) => untilCommitted(work, deps.config.ingestTimeoutMs),
     readiness: { name: 'ingest', check: async () => pipeline.isHealthy() },
     close: (timeoutMs) => pipeline.close(timeoutMs),
   };

@@ -1,16 +1,13 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Unavailable } from '../../lib/errors.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import { authSecurity as security } from '../auth/http-auth.js';
 import { requirePrincipal } from '../auth/index.js';
+import { untilCommitted } from './commit-wait.js';
 import type { TelemetryService } from './telemetry.service.js';
 
 const tags = ['telemetry'];
 const ROUTE = '/api/v1/vehicles/:vin/telemetry';
-
-/** How long a POST waits for its commit before answering 503 (the database is down); retrying is safe. */
-const COMMIT_WAIT_MS = 30_000;
 
 /** How much larger than one message an HTTP batch may be, in total. */
 export const HTTP_BATCH_FACTOR = 8;
@@ -19,6 +16,8 @@ export async function registerTelemetryRoutes(
   http: HttpServer,
   telemetry: TelemetryService,
   maxPayloadBytes: number,
+  /** How long a POST waits for its commit before answering 503 (TACHO_INGEST_TIMEOUT_MS). */
+  commitWaitMs: number,
 ): Promise<void> {
   const bodyLimit = maxPayloadBytes * HTTP_BATCH_FACTOR;
   // An encapsulated scope with its own JSON parser: the route reads the raw body itself, so malformed
@@ -58,22 +57,10 @@ export async function registerTelemetryRoutes(
       async (request) => {
         const principal = requirePrincipal(request);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () =>
-              reject(new Unavailable('the database is unavailable; nothing was acknowledged, send again')),
-            COMMIT_WAIT_MS,
-          );
-        });
-        try {
-          return await Promise.race([
-            telemetry.publish(principal, request.params.vin, body, ROUTE, bodyLimit),
-            timeout,
-          ]);
-        } finally {
-          clearTimeout(timer);
-        }
+        return untilCommitted(
+          telemetry.publish(principal, request.params.vin, body, ROUTE, bodyLimit),
+          commitWaitMs,
+        );
       },
     );
   });

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isStorageUnavailable } from '../../db/index.js';
 import { AppError, TooManyRequests, Unavailable } from '../../lib/errors.js';
 
 /** The one shape every error reply has. */
@@ -9,6 +10,9 @@ export interface ErrorBody {
 export function errorBody(code: string, message: string): ErrorBody {
   return { error: { code, message } };
 }
+
+/** What a 503 for an unavailable database suggests to wait before trying again. */
+export const STORAGE_RETRY_AFTER_S = 5;
 
 /** Fastify's own error codes that are the client's fault, with the code and status we answer. */
 const fastifyCodes: Record<string, [number, string]> = {
@@ -22,8 +26,9 @@ const fastifyCodes: Record<string, [number, string]> = {
 
 /**
  * Maps any error to `{error:{code,message}}` with the right status. Domain errors keep their code; a
- * request that fails schema validation is 400 `invalid`; anything unexpected is logged with its stack and
- * answered 500 `internal` with no detail, so no stack trace leaves the server.
+ * request that fails schema validation is 400 `invalid`; a database that is down or locked is 503
+ * `storage_unavailable` with Retry-After; anything unexpected is logged with its stack and answered 500
+ * `internal` with no detail, so no stack trace leaves the server.
  */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler(
@@ -51,6 +56,14 @@ export function installErrorHandling(app: FastifyInstance): void {
       if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
         const code = (fe.code ?? 'bad_request').replace(/^FST_ERR_/, '').toLowerCase();
         return reply.status(fe.statusCode).send(errorBody(code, fe.message));
+      }
+      if (isStorageUnavailable(error)) {
+        // PostgreSQL unreachable, SQLite locked by another process: not a bug, and a retry may succeed.
+        request.log.warn({ err: error }, 'database unavailable');
+        reply.header('retry-after', String(STORAGE_RETRY_AFTER_S));
+        return reply
+          .status(503)
+          .send(errorBody('storage_unavailable', 'the database is unavailable; try again shortly'));
       }
       request.log.error({ err: error }, 'unhandled error');
       return reply.status(500).send(errorBody('internal', 'internal server error'));
