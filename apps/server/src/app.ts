@@ -8,6 +8,7 @@ import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
 import { createReadings, type ReadingsService } from './features/readings/index.js';
+import { createSessions, SESSIONS_PROCESSOR, type Sessions } from './features/sessions/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
@@ -49,6 +50,8 @@ export interface App {
   readonly vehicles: Vehicles;
   /** The read API: state, history (samples), deep scan (raw), track. */
   readonly readings: ReadingsService;
+  /** Recorded sessions: the API and the after-commit runner that finds drives and charges. */
+  readonly sessions: Sessions;
   /** The live stream: bus (memory or Redis) and the WebSocket hub at /api/v1/live. */
   readonly live: Live;
   /** Ingestion: `telemetry.pipeline.ingest(source, messages)` for every format; MQTT topic families. */
@@ -119,6 +122,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     metrics,
     vehicles,
+    options: { processors: [SESSIONS_PROCESSOR] },
   });
   const readings = createReadings({
     http,
@@ -128,6 +132,21 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     vehicles,
     derivedReady: () => telemetry.pipeline.flushDerived(),
   });
+  // Drives, charges and recordings: a processor on the after-commit path (decision 0017). A local commit
+  // only hints that there is work; the marks committed with the samples say what it is.
+  const sessions = createSessions({
+    http,
+    storage,
+    db: storage.db,
+    clock,
+    logger,
+    vehicles,
+    readings,
+    audit: auth.audit,
+  });
+  events.on('samples.stored', () => sessions.runner.poke());
+  sessions.runner.start();
+  closers.unshift(() => sessions.runner.stop());
   let live: Live;
   try {
     live = await createLive({
@@ -210,6 +229,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     auth,
     vehicles,
     readings,
+    sessions,
     live,
     telemetry,
     async listen() {

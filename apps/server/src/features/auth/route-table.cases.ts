@@ -30,6 +30,8 @@ export interface Fixture {
   /** An API token of the operator's (for revocation). */
   operatorTokenId: string;
   aliasId: string;
+  /** A finished manual recording of V. */
+  sessionId: string;
 }
 
 export interface RouteCase {
@@ -235,6 +237,45 @@ export const routeCases: Record<string, RouteCase> = {
     // the one thing a device token is for
     device: 200,
   },
+  // Sessions (issue 17): readable with the vehicle, changed by who manages it.
+  'GET /api/v1/vehicles/:id/sessions': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/sessions` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'POST /api/v1/vehicles/:id/sessions': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/sessions`, payload: { kind: 'manual' } }),
+    expect: s(401, 403, 201, 201, 404),
+  },
+  'GET /api/v1/sessions': {
+    request: () => ({ url: '/api/v1/sessions' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'GET /api/v1/sessions/:id': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/sessions/:id/track': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}/track` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/sessions/:id/samples': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}/samples` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  // The fixture's recording is finished: who may stop it is told so (409).
+  'POST /api/v1/sessions/:id/stop': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}/stop` }),
+    expect: s(401, 403, 409, 409, 404),
+  },
+  'DELETE /api/v1/sessions/:id': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}` }),
+    expect: s(401, 403, 204, 204, 404),
+  },
+  'GET /api/v1/admin/processing': {
+    request: () => ({ url: '/api/v1/admin/processing' }),
+    expect: s(401, 403, 403, 200, 403),
+  },
+
   'GET /api/v1/admin/dead-letters': {
     request: () => ({ url: '/api/v1/admin/dead-letters' }),
     expect: s(401, 403, 403, 200, 403),

@@ -3,6 +3,7 @@ import type { Role } from '../../db/index.js';
 import { newId } from '../../lib/crypto.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines } from '../../test/storage.js';
+import { finishStats, newAccumulator } from '../sessions/stats.js';
 import { hashPassword } from './passwords.js';
 import { type Actor, actors, type Fixture, routeCases, routesTestedElsewhere } from './route-table.cases.js';
 
@@ -86,8 +87,24 @@ for (const engine of engines) {
         headers: { cookie: cookies.get(admin.id)! },
         payload: { make: 'Tesla', deviceKey: `fixture_${n}`, canonicalKey: 'gear' },
       });
+      const sessionId = newId();
+      await app.storage.db
+        .insertInto('sessions')
+        .values({
+          id: sessionId,
+          vehicle_id: vehicle.id,
+          kind: 'manual',
+          name: null,
+          start_ms: Date.UTC(2026, 0, 1),
+          end_ms: Date.UTC(2026, 0, 1, 1),
+          stats: JSON.stringify(finishStats(newAccumulator(Date.UTC(2026, 0, 1)), 'manual')),
+          created_ms: app.clock.now(),
+          updated_ms: app.clock.now(),
+        })
+        .execute();
       return {
         n,
+        sessionId,
         user: { viewer, operator, admin, other },
         extra,
         vehicle: { id: vehicle.id, vin: vehicle.vin },

@@ -40,6 +40,8 @@ export interface PipelineOptions {
   /** How long and how much refused telemetry is kept; the oldest goes first (dead-letter-retention.ts). */
   deadLetterLimits: DeadLetterLimits;
   maxPayloadBytes: number;
+  /** After-commit processors: each batch leaves each of them a mark per vehicle it stored samples of. */
+  processors: readonly string[];
 }
 
 export const defaultPipelineOptions: PipelineOptions = {
@@ -48,6 +50,7 @@ export const defaultPipelineOptions: PipelineOptions = {
   maxQueuedRows: 20_000,
   deadLetterLimits: { maxAgeMs: 30 * 86_400_000, maxBytes: 256 * 1024 * 1024 },
   maxPayloadBytes: 262_144,
+  processors: [],
 };
 
 /** One ingest call waiting for its commit: one vehicle's samples, and dead letters. */
@@ -114,7 +117,7 @@ export class IngestPipeline {
   ) {
     this.options = { ...defaultPipelineOptions, ...options };
     this.metrics = createIngestMetrics(deps.registry, () => this.queuedRows);
-    this.writer = createSampleWriter(deps.storage);
+    this.writer = createSampleWriter(deps.storage, { processors: this.options.processors });
     this.deadLetterRetention = new DeadLetterRetention(
       { prune: (limits, nowMs) => this.writer.prune(limits, nowMs), ...deps },
       this.options.deadLetterLimits,

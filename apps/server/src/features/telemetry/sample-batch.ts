@@ -31,10 +31,38 @@ export interface SampleBatch {
  * this way; the SQLite writer thread inserts its packed batches itself and defers the derived rows
  * (sample-writer.worker.ts, derived-buffer.ts).
  */
-export async function writeSampleBatch(trx: Kysely<Database>, batch: SampleBatch): Promise<boolean[]> {
+export async function writeSampleBatch(
+  trx: Kysely<Database>,
+  batch: SampleBatch,
+  processors: readonly string[] = [],
+): Promise<boolean[]> {
   const { inserted, stored } = await storeSamples(trx, batch);
   await writeDerived(trx, stored);
+  if (processors.length > 0 && stored.length > 0) {
+    const lows = new Map<string, number>();
+    for (const s of stored) {
+      const low = lows.get(s.vehicleId);
+      if (low === undefined || s.tsMs < low) lows.set(s.vehicleId, s.tsMs);
+    }
+    await insertProcessingMarks(trx, lows, processors);
+  }
   return inserted;
+}
+
+/**
+ * The after-commit path's marks (decision 0017): per processor and vehicle, the oldest device time among
+ * the samples this transaction stored. One small insert per batch; processors find their work by them.
+ */
+export async function insertProcessingMarks(
+  trx: Kysely<Database>,
+  lows: ReadonlyMap<string, number>,
+  processors: readonly string[],
+): Promise<void> {
+  if (lows.size === 0 || processors.length === 0) return;
+  const rows: Array<{ processor: string; vehicle_id: string; low_ts_ms: number }> = [];
+  for (const processor of processors)
+    for (const [vehicleId, low] of lows) rows.push({ processor, vehicle_id: vehicleId, low_ts_ms: low });
+  await trx.insertInto('processing_marks').values(rows).execute();
 }
 
 /**

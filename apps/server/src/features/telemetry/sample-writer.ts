@@ -36,17 +36,19 @@ export interface SampleWriter {
  */
 export function createSampleWriter(
   storage: Storage,
-  options: Partial<DerivedFlushOptions> = {},
+  options: Partial<DerivedFlushOptions & { processors: readonly string[] }> = {},
 ): SampleWriter {
+  const processors = options.processors ?? [];
   if (storage.file !== null) {
-    return new SqliteThreadWriter({ file: storage.file, ...defaultDerivedFlush, ...options });
+    return new SqliteThreadWriter({ file: storage.file, ...defaultDerivedFlush, ...options, processors });
   }
   return {
     // One transaction at a time: two on separate connections could commit out of order, and would
     // contend for the same state rows.
     maxInFlight: 1,
     // These insert objects; the packing is undone (a few µs per sample, beside a network round trip).
-    write: (batch) => storage.db.transaction().execute((trx) => writeSampleBatch(trx, unpackBatch(batch))),
+    write: (batch) =>
+      storage.db.transaction().execute((trx) => writeSampleBatch(trx, unpackBatch(batch), processors)),
     flushDerived: async () => {},
     prune: (limits, nowMs) => storage.db.transaction().execute((trx) => pruneDeadLetters(trx, limits, nowMs)),
     close: async () => {},
@@ -68,6 +70,8 @@ const defaultDerivedFlush: DerivedFlushOptions = { flushIdleMs: 100, flushAfterM
 
 export interface WriterThreadData extends DerivedFlushOptions {
   readonly file: string;
+  /** After-commit processors to leave marks for (decision 0017). */
+  readonly processors: readonly string[];
 }
 
 /** Messages to and from `sample-writer.worker.ts`. */

@@ -28,7 +28,7 @@ import { type BatchSample, requireVehicles, storeBesideSamples } from './sample-
 import type { WriteReply, WriteRequest, WriterThreadData } from './sample-writer.js';
 import { SAMPLE_COLUMNS } from './telemetry.repo.js';
 
-const { file, flushIdleMs, flushAfterMs } = workerData as WriterThreadData;
+const { file, flushIdleMs, flushAfterMs, processors } = workerData as WriterThreadData;
 /** Derived rows pending (state rows and buckets) that make the writer flush at once. */
 const FLUSH_ROWS = 50_000;
 
@@ -64,6 +64,7 @@ const insertOne = native.prepare(
   `insert into samples (${SAMPLE_COLUMNS.join(', ')}) values (${SAMPLE_COLUMNS.map(() => '?').join(', ')}) on conflict do nothing`,
 );
 const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
+const insertMark = native.prepare('insert into processing_marks (processor, vehicle_id, low_ts_ms) values (?, ?, ?)');
 
 /**
  * One batch in one transaction. Returns each sample's flag (inserted or a duplicate) and what to do once
@@ -79,8 +80,11 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
     let minRowid: number | null = null;
     // Raw device values are rare: only their samples are read back, for `raw_keys`.
     const withRaw: BatchSample[] = [];
+    // Per vehicle, the oldest device time stored: the after-commit processors' marks (decision 0017).
+    const lows = new Map<string, number>();
     for (const part of batch.parts) {
       const from = inserted.length;
+      let low: Float64Array | null = null;
       for (let i = 0; i < part.count; i++) {
         rowParams(part, i, params);
         const result = insertOne.run(params);
@@ -90,9 +94,24 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
         if (!isNew) continue;
         const rowid = Number(result.lastInsertRowid);
         if (minRowid === null || rowid < minRowid) minRowid = rowid;
+        if (processors.length > 0) {
+          low ??= new Float64Array(part.vehicles.length).fill(Number.POSITIVE_INFINITY);
+          const v = part.vehicle[i]!;
+          const ts = tsAt(part, i);
+          if (ts < low[v]!) low[v] = ts;
+        }
+      }
+      if (low) {
+        for (let v = 0; v < low.length; v++) {
+          if (low[v] === Number.POSITIVE_INFINITY) continue;
+          const id = part.vehicles[v]!;
+          const known = lows.get(id);
+          if (known === undefined || low[v]! < known) lows.set(id, low[v]!);
+        }
       }
       for (const r of part.raw) if (inserted[from + r.index]) withRaw.push(sampleAt(part, r.index));
     }
+    for (const processor of processors) for (const [id, low] of lows) insertMark.run(processor, id, low);
     await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
     return minRowid !== null;
