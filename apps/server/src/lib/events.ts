@@ -37,6 +37,8 @@ export interface DomainEvents {
   'access.revoked': [event: { vehicleId?: string; userId: string }];
   /** A login ended (logout, revoked, password change, user disabled): its sockets close. */
   'login.ended': [event: { loginId?: string; userId: string; reason: string }];
+  /** An API or device token was revoked: the live sockets and MQTT connections it opened end. */
+  'token.revoked': [event: { tokenId: string }];
 }
 
 export class EventBus {

@@ -3,6 +3,7 @@ import type { ApiToken, Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId, randomToken, sha256 } from '../../lib/crypto.js';
 import { NotFound } from '../../lib/errors.js';
+import type { EventBus } from '../../lib/events.js';
 import type { Audit } from './audit.js';
 
 /** Every token starts with this, so secret scanners and people recognise it. */
@@ -47,6 +48,7 @@ export class ApiTokens {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly audit: Audit,
+    private readonly events: EventBus,
   ) {}
 
   async create(input: NewApiToken): Promise<{ token: string; info: TokenView }> {
@@ -113,6 +115,8 @@ export class ApiTokens {
     const result = await query.executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) throw new NotFound('no such token');
     this.audit.log('token.revoked', { userId: actor.userId, tokenId });
+    // Whatever the token opened (a live socket, an MQTT connection, on any instance) ends too.
+    this.events.emit('token.revoked', { tokenId });
   }
 
   /** Revokes a vehicle's device token; 404 when it is not one of that vehicle's tokens. */
@@ -126,6 +130,7 @@ export class ApiTokens {
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) throw new NotFound('no such token');
     this.audit.log('token.revoked', { userId: actorId, tokenId, vehicleId });
+    this.events.emit('token.revoked', { tokenId });
   }
 
   /** Revokes the vehicle tokens a user made for a vehicle (their access to it ended). */

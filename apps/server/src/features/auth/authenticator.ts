@@ -1,9 +1,17 @@
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { safeEqual, sha256 } from '../../lib/crypto.js';
+// The access rule itself (not the vehicles feature's index, which needs auth first): a device token
+// is checked against what its creator may do.
+import { decide } from '../vehicles/access.js';
 import type { AccessTokens } from './access-token.js';
 import { type ApiTokens, TOKEN_PREFIX } from './api-tokens.js';
 import type { Principal } from './principal.js';
+
+/** Token ids per query when many connections are re-checked at once (bound parameters stay few). */
+const RECHECK_CHUNK = 500;
+
+type TokenRow = Awaited<ReturnType<ReturnType<Authenticator['tokenRows']>['executeTakeFirstOrThrow']>>;
 
 /** Turns presented credentials into a Principal, or null. Never throws for a bad credential. */
 export class Authenticator {
@@ -15,15 +23,19 @@ export class Authenticator {
   ) {}
 
   /**
-   * An API token or a vehicle token (`Authorization: Bearer tacho_…`). Revoked, expired and tokens of a
-   * disabled user answer null.
+   * A token's row with what its principal depends on: its owner's role and state, and for a device
+   * token its vehicle and the creator's grant on it (a device token follows its creator's current right).
    */
-  async authenticateBearer(token: string): Promise<Principal | null> {
-    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
-    const row = await this.db
+  private tokenRows() {
+    return this.db
       .selectFrom('api_tokens')
       .innerJoin('users', 'users.id', 'api_tokens.user_id')
       .leftJoin('vehicles', 'vehicles.id', 'api_tokens.vehicle_id')
+      .leftJoin('vehicle_access', (join) =>
+        join
+          .onRef('vehicle_access.vehicle_id', '=', 'api_tokens.vehicle_id')
+          .onRef('vehicle_access.user_id', '=', 'api_tokens.user_id'),
+      )
       .select([
         'api_tokens.id',
         'api_tokens.user_id',
@@ -36,14 +48,23 @@ export class Authenticator {
         'users.role',
         'users.disabled_ms',
         'vehicles.vin',
-      ])
-      .where('api_tokens.token_hash', '=', sha256(token))
-      .executeTakeFirst();
-    if (!row || row.revoked_ms !== null || row.disabled_ms !== null) return null;
+        'vehicles.owner_id',
+        'vehicle_access.role as grant',
+      ]);
+  }
+
+  /** The principal a token row stands for, or null when it no longer counts. */
+  private principalOfToken(row: TokenRow): Principal | null {
+    if (row.revoked_ms !== null || row.disabled_ms !== null) return null;
     if (row.expires_ms !== null && row.expires_ms <= this.clock.now()) return null;
-    await this.apiTokens.touch(row.id, row.last_used_ms);
     if (row.vehicle_id !== null) {
-      if (row.vin === null) return null;
+      if (row.vin === null || row.owner_id === null) return null;
+      // A device token may publish while the person who made it may still publish for the vehicle: a
+      // sharee downgraded to viewer (or an owner made a viewer) takes their devices' rights along
+      // (decision 0013).
+      const creator = { kind: 'user', userId: row.user_id, role: row.role } as const;
+      const vehicle = { id: row.vehicle_id, owner_id: row.owner_id };
+      if (!decide(creator, 'publish', vehicle, row.grant ?? null)) return null;
       return {
         kind: 'vehicle',
         vehicleId: row.vehicle_id,
@@ -60,6 +81,54 @@ export class Authenticator {
       scopes: JSON.parse(row.scopes) as string[],
       ...(row.vehicle_ids !== null ? { vehicleIds: JSON.parse(row.vehicle_ids) as string[] } : {}),
     };
+  }
+
+  /**
+   * An API token or a vehicle token (`Authorization: Bearer tacho_…`). Revoked, expired and tokens of a
+   * disabled user answer null; so does a device token whose creator may no longer publish for its vehicle.
+   */
+  async authenticateBearer(token: string): Promise<Principal | null> {
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
+    const row = await this.tokenRows().where('api_tokens.token_hash', '=', sha256(token)).executeTakeFirst();
+    const principal = row ? this.principalOfToken(row) : null;
+    if (principal && row) await this.apiTokens.touch(row.id, row.last_used_ms);
+    return principal;
+  }
+
+  /**
+   * The principal as it is now, found by what authenticated it (its login or token id), without the
+   * secret: its current role, or null when that login or token no longer counts. Open live sockets and
+   * MQTT connections are re-checked with it after a revocation, and now and then in case one was missed.
+   */
+  async recheck(principal: Principal): Promise<Principal | null> {
+    if (principal.tokenId !== undefined) {
+      const row = await this.tokenRows().where('api_tokens.id', '=', principal.tokenId).executeTakeFirst();
+      const fresh = row ? this.principalOfToken(row) : null;
+      return fresh?.kind === principal.kind && fresh.userId === principal.userId ? fresh : null;
+    }
+    if (principal.kind !== 'user' || principal.loginId === undefined) return null;
+    const row = await this.db
+      .selectFrom('logins')
+      .innerJoin('users', 'users.id', 'logins.user_id')
+      .select(['users.role', 'users.disabled_ms', 'logins.revoked_ms', 'logins.expires_ms'])
+      .where('logins.id', '=', principal.loginId)
+      .where('users.id', '=', principal.userId)
+      .executeTakeFirst();
+    if (!row || row.revoked_ms !== null || row.disabled_ms !== null) return null;
+    if (row.expires_ms <= this.clock.now()) return null;
+    return { kind: 'user', userId: principal.userId, role: row.role, loginId: principal.loginId };
+  }
+
+  /** Of these device tokens, the ids that still authenticate (few queries for many connections). */
+  async validDeviceTokens(tokenIds: readonly string[]): Promise<Set<string>> {
+    const valid = new Set<string>();
+    for (let i = 0; i < tokenIds.length; i += RECHECK_CHUNK) {
+      const rows = await this.tokenRows()
+        .where('api_tokens.id', 'in', tokenIds.slice(i, i + RECHECK_CHUNK))
+        .execute();
+      for (const row of rows) if (this.principalOfToken(row)?.kind === 'vehicle') valid.add(row.id);
+    }
+    return valid;
   }
 
   /**

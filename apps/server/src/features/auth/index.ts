@@ -45,6 +45,13 @@ export interface Auth {
   authenticateAccessToken(jwt: string): Promise<Principal | null>;
   /** MQTT: username = VIN, password = that vehicle's token. */
   authenticateVehicleDevice(vin: string, password: string): Promise<Principal | null>;
+  /**
+   * The principal as it is now, by its login or token id (no secret): current role, or null when that
+   * login or token no longer counts. Open sockets and MQTT connections are re-checked with it.
+   */
+  recheck(principal: Principal): Promise<Principal | null>;
+  /** Of these device tokens, the ids that still authenticate (MQTT connections are re-checked in bulk). */
+  validDeviceTokens(tokenIds: readonly string[]): Promise<Set<string>>;
   readonly tokens: ApiTokens;
   readonly accessTokens: AccessTokens;
   readonly audit: Audit;
@@ -71,7 +78,7 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   const audit = new Audit(logger);
   const key = await loadSigningKey(db, clock);
   const accessTokens = new AccessTokens(key, clock);
-  const tokens = new ApiTokens(db, clock, audit);
+  const tokens = new ApiTokens(db, clock, audit, events);
   const authenticator = new Authenticator(db, clock, accessTokens, tokens);
   const logins = new Logins(db, clock, events, audit, accessTokens, key);
   const hasher = new PasswordHasher(config.passwordHashing);
@@ -100,6 +107,8 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     authenticateBearer: (token) => authenticator.authenticateBearer(token),
     authenticateAccessToken: (jwt) => authenticator.authenticateAccessToken(jwt),
     authenticateVehicleDevice: (vin, password) => authenticator.authenticateVehicleDevice(vin, password),
+    recheck: (principal) => authenticator.recheck(principal),
+    validDeviceTokens: (tokenIds) => authenticator.validDeviceTokens(tokenIds),
     tokens,
     accessTokens,
     audit,

@@ -44,6 +44,21 @@ export class VehiclesRepo {
     return rows.map((r) => ({ ...r, grant: r.grant ?? null }));
   }
 
+  /** Of these vehicles, the ones that exist, with their owner and the user's grant on each. */
+  ownersAndGrants(
+    vehicleIds: readonly string[],
+    userId: string,
+  ): Promise<Array<{ id: string; owner_id: string; grant: Grant }>> {
+    return this.db
+      .selectFrom('vehicles')
+      .leftJoin('vehicle_access', (join) =>
+        join.onRef('vehicle_access.vehicle_id', '=', 'vehicles.id').on('vehicle_access.user_id', '=', userId),
+      )
+      .select(['vehicles.id', 'vehicles.owner_id', 'vehicle_access.role as grant'])
+      .where('vehicles.id', 'in', vehicleIds)
+      .execute();
+  }
+
   async insert(vehicle: Vehicle): Promise<void> {
     await this.db.insertInto('vehicles').values(vehicle).execute();
   }

@@ -123,6 +123,21 @@ export class Vehicles {
     throw new NotFound('no such vehicle');
   }
 
+  /**
+   * Of these vehicles, the ones the principal may read now: one query however many (an open live
+   * socket's subscriptions are re-checked with it).
+   */
+  async readableAmong(principal: Principal, ids: readonly string[]): Promise<Set<string>> {
+    const readable = new Set<string>();
+    if (principal.kind !== 'user') return readable;
+    for (let i = 0; i < ids.length; i += 500) {
+      for (const row of await this.repo.ownersAndGrants(ids.slice(i, i + 500), principal.userId)) {
+        if (decide(principal, 'read', row, row.grant ?? null)) readable.add(row.id);
+      }
+    }
+    return readable;
+  }
+
   /** The vehicles the principal may see. */
   async list(principal: Principal): Promise<VisibleVehicle[]> {
     const user = requireScope(principal, 'read');
