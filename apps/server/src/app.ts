@@ -33,6 +33,11 @@ export interface AppOptions {
   mqttPort?: number | null;
   /** Live socket flow limits (tests use a short stuck time) and Redis channel prefix. */
   live?: Pick<LiveDeps, 'limits' | 'redisPrefix' | 'authTimeoutMs'>;
+  /**
+   * How often open live sockets and MQTT device connections are re-checked, the backstop for a
+   * revocation event lost between instances (default 10 s; tests use less).
+   */
+  recheckMs?: number;
 }
 
 export interface App {
@@ -159,6 +164,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       vehicles,
       readings,
       ...options.live,
+      ...(options.recheckMs !== undefined ? { recheckMs: options.recheckMs } : {}),
     });
   } catch (error) {
     await runClosers(closers);

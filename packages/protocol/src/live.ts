@@ -13,9 +13,12 @@ export const LiveClose = {
   tooSlow: 1008,
   /** No valid credentials (or none within the time allowed). */
   unauthorized: 4401,
-  /** The login ended (logout, revoked, password change, user disabled). */
+  /**
+   * The login ended (logout, revoked, password change, user disabled), or the API token that opened the
+   * socket was revoked: whatever authenticated the socket no longer counts.
+   */
   loginEnded: 4401,
-  /** Access to a subscribed vehicle was revoked. */
+  /** Access to a subscribed vehicle was revoked (unshared, deleted, a role lowered): resubscribe. */
   accessRevoked: 4403,
 } as const;
 

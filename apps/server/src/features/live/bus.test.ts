@@ -142,6 +142,25 @@ for (const kind of kinds) {
       expect(await onOne.waitFor(2)).toEqual(['from-one', 'from-two']);
     });
 
+    it('carries control messages to every instance, the sender too, apart from vehicle updates', async () => {
+      const [one, two] = await open(2);
+      const onOne = collector();
+      const onTwo = collector();
+      const vehicle = collector();
+      await one!.onControl(onOne.handler);
+      const offTwo = await two!.onControl(onTwo.handler);
+      await two!.subscribe('control', vehicle.handler);
+      await one!.publishControl('revoke-1');
+      expect(await onTwo.waitFor(1)).toEqual(['revoke-1']);
+      expect(await onOne.waitFor(1)).toEqual(['revoke-1']);
+      offTwo();
+      await one!.publishControl('revoke-2');
+      expect(await onOne.waitFor(2)).toEqual(['revoke-1', 'revoke-2']);
+      await settle(one!, two!);
+      expect(onTwo.got).toEqual(['revoke-1']);
+      expect(vehicle.got).toEqual([]);
+    });
+
     it('keeps other subscribers working when one handler throws', async () => {
       const [bus] = await open(1);
       const ok = collector();

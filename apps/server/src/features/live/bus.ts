@@ -13,6 +13,13 @@ export interface LiveBus {
    * that sees every subscriber (the in-process one) can say so; without it, updates are always published.
    */
   reaches?(vehicleId: string): boolean;
+  /**
+   * The control channel: small messages every instance hears, this one included (revocations, so each
+   * instance closes the sockets and MQTT connections it holds). Like updates, one may be lost.
+   */
+  publishControl(message: string): Promise<void>;
+  /** Calls `handler` with each control message; resolves once subscribed. */
+  onControl(handler: (message: string) => void): Promise<() => void>;
   close(): Promise<void>;
 }
 

@@ -27,6 +27,15 @@ export interface HubDeps {
   authenticate(token: string): Promise<Principal | null>;
   /** Throws (NotFound) unless the principal may read the vehicle. */
   authorizeRead(principal: Principal, vehicleId: string): Promise<void>;
+  /**
+   * The principal as it is now, by the login or token that authenticated the socket: its current role,
+   * or null when that login or token no longer counts.
+   */
+  recheck(principal: Principal): Promise<Principal | null>;
+  /** Of these vehicles, the ones the principal may read now. */
+  readable(principal: Principal, vehicleIds: readonly string[]): Promise<ReadonlySet<string>>;
+  /** How often every socket is re-checked, in case the event of a revocation was lost. */
+  recheckMs: number;
   snapshot(vehicleId: string): Promise<VehicleState>;
   /** How long a socket may stay unauthenticated. */
   authTimeoutMs: number;
@@ -39,8 +48,14 @@ export interface HubDeps {
 export class LiveHub {
   private readonly connections = new Set<LiveConnection>();
   private readonly byVehicle = new Map<string, { sockets: Set<LiveConnection>; off: Promise<() => void> }>();
+  private readonly recheckTimer: NodeJS.Timeout;
+  /** A round of re-checks is running (a slow round is not overlapped by the next). */
+  private rechecking = false;
 
-  constructor(private readonly deps: HubDeps) {}
+  constructor(private readonly deps: HubDeps) {
+    this.recheckTimer = setInterval(() => void this.recheckAll(), deps.recheckMs);
+    this.recheckTimer.unref();
+  }
 
   get size(): number {
     return this.connections.size;
@@ -103,7 +118,31 @@ export class LiveHub {
       for (const id of message.vehicleIds) this.detach(conn, id);
       return;
     }
-    for (const vehicleId of new Set(message.vehicleIds)) await this.subscribe(conn, principal, vehicleId);
+    const current = await this.currentPrincipal(conn, principal);
+    if (!current) return;
+    for (const vehicleId of new Set(message.vehicleIds)) await this.subscribe(conn, current, vehicleId);
+  }
+
+  /**
+   * The socket's principal as it is now: a role or grant may have changed since it authenticated, and
+   * the event saying so may have been lost, so each subscribe acts with what the user may do now.
+   */
+  private async currentPrincipal(conn: LiveConnection, principal: Principal): Promise<Principal | null> {
+    let current: Principal | null;
+    try {
+      current = await this.deps.recheck(principal);
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'live principal re-check failed');
+      conn.send({ type: 'error', code: 'unavailable', message: 'could not check your access; try again' });
+      return null;
+    }
+    if (conn.closed) return null;
+    if (!current) {
+      conn.close(LiveClose.loginEnded, 'login ended: its credentials are no longer valid');
+      return null;
+    }
+    conn.principal = current;
+    return current;
   }
 
   private async subscribe(conn: LiveConnection, principal: Principal, vehicleId: string): Promise<void> {
@@ -167,31 +206,77 @@ export class LiveHub {
   }
 
   /**
-   * Access to a vehicle (or all of a user's) ended: that user's sockets stop getting updates at once, and
-   * those that were subscribed to a vehicle they may no longer read are closed with a reason.
+   * Re-authorises a socket: its principal is looked up again (current role; null when its login or token
+   * ended) and each subscribed vehicle re-checked with it. A socket whose credentials no longer count is
+   * closed with `loginEnded`; one subscribed to a vehicle it may no longer read with `accessRevoked`.
+   * Answers whether the socket stays open.
+   */
+  private async reauthorize(conn: LiveConnection): Promise<boolean> {
+    const before = conn.principal;
+    if (!before || conn.closed) return false;
+    const principal = await this.deps.recheck(before);
+    if (conn.closed) return false;
+    if (!principal) {
+      conn.close(LiveClose.loginEnded, 'login ended: its credentials are no longer valid');
+      return false;
+    }
+    conn.principal = principal;
+    const ids = [...conn.vehicles.keys()];
+    if (ids.length === 0) return true;
+    const readable = await this.deps.readable(principal, ids);
+    // A vehicle unsubscribed meanwhile no longer matters.
+    if (ids.every((id) => readable.has(id) || !conn.vehicles.has(id))) return true;
+    conn.close(LiveClose.accessRevoked, 'access to a subscribed vehicle was revoked');
+    return false;
+  }
+
+  /**
+   * A user's rights shrank (a vehicle unshared or deleted, a role lowered, the user disabled): their
+   * sockets following that vehicle (or any, without one) stop getting updates at once, and each of their
+   * sockets is re-authorised. When the check itself fails, the socket closes: it may reconnect.
    */
   async revokeAccess(userId: string, vehicleId?: string): Promise<void> {
-    const affected = [...this.connections].filter(
-      (c) =>
-        c.principal?.userId === userId &&
-        (vehicleId === undefined ? c.vehicles.size > 0 : c.vehicles.has(vehicleId)),
-    );
-    for (const conn of affected) conn.pause();
+    const affected = [...this.connections].filter((c) => c.principal?.userId === userId);
+    for (const conn of affected) {
+      if (vehicleId === undefined ? conn.vehicles.size > 0 : conn.vehicles.has(vehicleId)) conn.pause();
+    }
     await Promise.all(
       affected.map(async (conn) => {
-        const ids = vehicleId === undefined ? [...conn.vehicles.keys()] : [vehicleId];
-        const stillAllowed = await Promise.all(
-          ids.map((id) =>
-            this.deps.authorizeRead(conn.principal!, id).then(
-              () => true,
-              () => false,
-            ),
-          ),
-        );
-        if (stillAllowed.every(Boolean)) conn.resume();
-        else conn.close(LiveClose.accessRevoked, 'access to a subscribed vehicle was revoked');
+        try {
+          if (await this.reauthorize(conn)) conn.resume();
+        } catch (error) {
+          this.deps.logger.warn({ err: error }, 'live re-authorisation failed');
+          conn.close(1011, 'could not re-check access: reconnect');
+        }
       }),
     );
+  }
+
+  /** An API token was revoked: the sockets it authenticated close at once. */
+  revokeToken(tokenId: string): void {
+    for (const conn of this.connections) {
+      if (conn.principal?.tokenId === tokenId) conn.close(LiveClose.loginEnded, 'login ended: token revoked');
+    }
+  }
+
+  /**
+   * The backstop for a revocation whose event never arrived (pub/sub may drop a message): every socket is
+   * re-authorised every `recheckMs`, one after another so the database sees a trickle, not a burst.
+   */
+  private async recheckAll(): Promise<void> {
+    if (this.rechecking) return;
+    this.rechecking = true;
+    try {
+      for (const conn of [...this.connections]) {
+        if (!conn.principal || conn.closed) continue;
+        // A failed check (database away) leaves the socket as it is until the next round.
+        await this.reauthorize(conn).catch((error: unknown) => {
+          this.deps.logger.warn({ err: error }, 'live periodic re-check failed');
+        });
+      }
+    } finally {
+      this.rechecking = false;
+    }
   }
 
   /** A login ended (or all of a user's): its sockets close at once. */
@@ -206,6 +291,7 @@ export class LiveHub {
 
   /** Closes every socket (server shutdown). */
   closeAll(): void {
+    clearInterval(this.recheckTimer);
     for (const conn of this.connections) conn.close(1001, 'server shutting down');
   }
 }

@@ -13,6 +13,7 @@ import { defaultFlowLimits, type FlowLimits } from './connection.js';
 import { LiveHub } from './hub.js';
 import { MemoryBus } from './memory-bus.js';
 import { RedisBus } from './redis-bus.js';
+import { relayRevocations } from './revocation-relay.js';
 import { UpdateBuilder } from './updates.js';
 
 export type { LiveBus } from './bus.js';
@@ -33,7 +34,12 @@ export interface LiveDeps {
   redisPrefix?: string;
   /** How long a socket may stay unauthenticated (default 10 s). */
   authTimeoutMs?: number;
+  /** How often every open socket is re-authorised, in case a revocation's event was lost (default 10 s). */
+  recheckMs?: number;
 }
+
+/** The backstop re-check of open sockets; revocation events close them within moments anyway. */
+const DEFAULT_RECHECK_MS = 10_000;
 
 export interface Live {
   readonly hub: LiveHub;
@@ -85,8 +91,22 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
         ? deps.auth.authenticateBearer(token)
         : deps.auth.authenticateAccessToken(token),
     authorizeRead,
+    recheck: (principal) => deps.auth.recheck(principal),
+    readable: (principal, vehicleIds) => deps.vehicles.readableAmong(principal, vehicleIds),
+    recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
     snapshot: (vehicleId) => deps.readings.stateUnchecked(vehicleId),
   });
+  // Revocations reach every instance's sockets (and MQTT connections) over the bus's control channel.
+  let stopRelay: () => void;
+  try {
+    stopRelay = await relayRevocations(events, bus, (error) =>
+      log.warn({ err: error }, 'revocation relay error'),
+    );
+  } catch (error) {
+    hub.closeAll();
+    await bus.close();
+    throw new StartupError(`cannot listen for revocations on the live bus: ${(error as Error).message}`);
+  }
 
   const builder = new UpdateBuilder(config.offlineAfterS);
   const offs = [
@@ -102,6 +122,8 @@ export async function createLive(deps: LiveDeps): Promise<Live> {
     }),
     events.on('access.revoked', (event) => hub.revokeAccess(event.userId, event.vehicleId)),
     events.on('login.ended', (event) => hub.endLogin(event.userId, event.loginId, event.reason)),
+    events.on('token.revoked', (event) => hub.revokeToken(event.tokenId)),
+    stopRelay,
   ];
 
   new Gauge({

@@ -21,10 +21,14 @@ export class RedisBus implements LiveBus {
   private readonly onError: (error: unknown) => void;
   /** Pending SUBSCRIBE/UNSUBSCRIBE per vehicle, chained so they reach Redis in call order. */
   private readonly pending = new Map<string, Promise<unknown>>();
+  /** The control channel; `!` never occurs in a vehicle id, so it cannot clash with one. */
+  private readonly controlChannel: string;
+  private readonly controlHandlers = new Set<(message: string) => void>();
 
   constructor(options: RedisBusOptions) {
     this.prefix = options.prefix ?? 'tacho:live:';
     this.onError = options.onError ?? (() => {});
+    this.controlChannel = `${this.prefix}!control`;
     // Publishing must not queue without bound while Redis is down: fail fast instead.
     this.pub = new Redis(options.url, {
       lazyConnect: true,
@@ -35,6 +39,7 @@ export class RedisBus implements LiveBus {
     this.pub.on('error', this.onError);
     this.sub.on('error', this.onError);
     this.sub.on('message', (channel: string, payload: string) => {
+      if (channel === this.controlChannel) return this.deliverControl(payload);
       if (!channel.startsWith(this.prefix)) return;
       this.table.deliver(channel.slice(this.prefix.length), payload, this.onError);
     });
@@ -60,6 +65,34 @@ export class RedisBus implements LiveBus {
         void this.chain(vehicleId, () => this.sub.unsubscribe(this.prefix + vehicleId)).catch(this.onError);
       }
     };
+  }
+
+  async publishControl(message: string): Promise<void> {
+    await this.pub.publish(this.controlChannel, message);
+  }
+
+  async onControl(handler: (message: string) => void): Promise<() => void> {
+    this.controlHandlers.add(handler);
+    if (this.controlHandlers.size === 1) {
+      await this.chain(this.controlChannel, () => this.sub.subscribe(this.controlChannel));
+    } else {
+      await this.pending.get(this.controlChannel);
+    }
+    return () => {
+      if (!this.controlHandlers.delete(handler) || this.controlHandlers.size > 0) return;
+      const channel = this.controlChannel;
+      void this.chain(channel, () => this.sub.unsubscribe(channel)).catch(this.onError);
+    };
+  }
+
+  private deliverControl(message: string): void {
+    for (const handler of this.controlHandlers) {
+      try {
+        handler(message);
+      } catch (error) {
+        this.onError(error);
+      }
+    }
   }
 
   private chain(vehicleId: string, step: () => Promise<unknown>): Promise<unknown> {
