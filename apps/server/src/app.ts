@@ -183,6 +183,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         authenticateDevice: (vin, password) => auth.authenticateVehicleDevice(vin, password),
         topics: telemetry.deviceTopics,
         logger: logger.child({ part: 'mqtt' }),
+        events,
+        validDeviceTokens: (tokenIds) => auth.validDeviceTokens(tokenIds),
+        audit: auth.audit,
+        ...(options.recheckMs !== undefined ? { recheckMs: options.recheckMs } : {}),
       });
       await registerMqttWebSocket(http, broker.aedes);
       // Only now may devices connect: before, the broker could only refuse them (CONNACK 3), and mqtt.js

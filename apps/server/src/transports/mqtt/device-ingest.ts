@@ -1,13 +1,24 @@
 import type { Aedes, AuthenticateError, Client } from 'aedes';
-import type { Principal } from '../../features/auth/index.js';
+import type { Audit, Principal } from '../../features/auth/index.js';
 import { commandsTopic, type DeviceIdentity, type DeviceTopics } from '../../features/telemetry/index.js';
+import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
+import { ClientIdOwners, DeviceSessions } from './device-sessions.js';
+import { RefusalAudit } from './refusal-audit.js';
 
 export interface DeviceIngestDeps {
   /** MQTT: username = VIN, password = that vehicle's token (features/auth). */
   authenticateDevice(vin: string, password: string): Promise<Principal | null>;
   topics: DeviceTopics;
   logger: Logger;
+  /** Revocations (token revoked, vehicle deleted or unshared, rights lowered) end device connections. */
+  events: EventBus;
+  /** Of these device tokens, the ids that still authenticate (features/auth). */
+  validDeviceTokens(tokenIds: readonly string[]): Promise<ReadonlySet<string>>;
+  /** Refused connects, publishes and subscriptions are audit lines. */
+  audit: Audit;
+  /** How often every connection's token is re-checked, in case a revocation's event was lost (10 s). */
+  recheckMs?: number;
 }
 
 // CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3); aedes maps them for MQTT 5 clients.
@@ -45,24 +56,64 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const ingested = new WeakSet<object>();
   /** Connections with a PUBACK flush already scheduled. */
   const flushing = new WeakSet<Client>();
+  const refusals = new RefusalAudit(deps.audit);
+  const clientIds = new ClientIdOwners();
+  /** Who each connection authenticated as, kept for its audit lines after a revocation ends it. */
+  const identities = new WeakMap<Client, { vin: string; vehicleId: string; tokenId: string }>();
+  /** Connections ended because their credentials were revoked (their last refusals say so). */
+  const revoked = new WeakSet<Client>();
+  const sessions = new DeviceSessions({
+    events: deps.events,
+    validDeviceTokens: deps.validDeviceTokens,
+    recheckMs: deps.recheckMs ?? 10_000,
+    logger: deps.logger,
+    // Forgetting the identity refuses every later publish and subscription of the connection at once
+    // (authorizePublish finds no device), before the socket is gone.
+    end: (client, reason) => {
+      devices.delete(client);
+      revoked.add(client);
+      deps.logger.info({ clientId: client.id, reason }, 'mqtt device disconnected');
+      client.close();
+    },
+  });
+  aedes.on('clientDisconnect', (client) => {
+    sessions.delete(client);
+    clientIds.release(client);
+  });
+  aedes.on('closed', () => sessions.close());
+  const refuseConnect = (client: Client, vin: string | undefined, returnCode: number, reason: string) => {
+    refusals.refuse('mqtt.connect_refused', client, { vin, reason });
+    return refusal(returnCode, reason);
+  };
 
   aedes.authenticate = (client, username, password, done) => {
     if (typeof client.id === 'string' && hasWildcard(client.id)) {
-      done(refusal(IDENTIFIER_REJECTED, 'client id must not contain + or #'), false);
+      done(refuseConnect(client, username, IDENTIFIER_REJECTED, 'client id must not contain + or #'), false);
       return;
     }
     if (!username || !password || password.length === 0 || hasWildcard(username)) {
-      done(refusal(BAD_USERNAME_OR_PASSWORD, 'username (VIN) and password (vehicle token) required'), false);
+      const reason = 'username (VIN) and password (vehicle token) required';
+      done(refuseConnect(client, username, BAD_USERNAME_OR_PASSWORD, reason), false);
       return;
     }
     deps.authenticateDevice(username, password.toString('utf8')).then(
       (principal) => {
         if (principal?.kind !== 'vehicle') {
-          deps.logger.info({ clientId: client.id }, 'mqtt login refused');
-          done(refusal(BAD_USERNAME_OR_PASSWORD, 'bad username or password'), false);
+          done(refuseConnect(client, username, BAD_USERNAME_OR_PASSWORD, 'bad username or password'), false);
+          return;
+        }
+        // Gone while its token was looked up: aedes drops the answer, so nothing may be claimed for it.
+        if (client.closed) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'connection closed'), false);
+        // Only a known device learns that an id is taken, so ids cannot be probed without a token.
+        if (!clientIds.claim(client, principal.vehicleId)) {
+          const reason = 'client id in use by another vehicle';
+          done(refuseConnect(client, username, IDENTIFIER_REJECTED, reason), false);
           return;
         }
         devices.set(client, { vehicleId: principal.vehicleId, vin: principal.vin });
+        const { vin, vehicleId, tokenId } = principal;
+        identities.set(client, { vin, vehicleId, tokenId });
+        sessions.add(client, { vehicleId, tokenId });
         done(null, true);
       },
       (error: unknown) => {
@@ -81,7 +132,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     const device = devices.get(client);
     const topic = device ? deps.topics.find(packet.topic, device) : undefined;
     if (!device || !topic) {
-      deps.logger.info({ clientId: client.id, topic: packet.topic }, 'mqtt publish refused');
+      refusePublish(client, packet.topic, device);
       return done(new Error(`publishing to ${packet.topic} is not allowed`));
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
@@ -175,6 +226,23 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     }
   }
 
+  /** The VIN, vehicle and token a connection authenticated with, for its audit lines. */
+  function identityOf(client: Client): { vin: string | undefined; vehicleId?: string; tokenId?: string } {
+    return identities.get(client) ?? { vin: undefined };
+  }
+
+  /** Why a connection without a device identity is refused. */
+  function refusedWhy(client: Client): string {
+    return revoked.has(client) ? 'credentials revoked' : 'not authenticated as a device';
+  }
+
+  function refusePublish(client: Client, topic: string, device: DeviceIdentity | undefined): void {
+    // The will of a connection being closed is refused too; that is no news worth a line.
+    if (client.closed) return;
+    const reason = device ? 'topic not allowed' : refusedWhy(client);
+    refusals.refuse('mqtt.publish_refused', client, { ...identityOf(client), reason, topic });
+  }
+
   function notStored(client: Client, error: Error): void {
     // Not stored (shutting down): no PUBACK. Closing the connection makes the device send the message
     // again after reconnecting instead of waiting on a stalled session.
@@ -196,7 +264,11 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   aedes.authorizeSubscribe = (client, subscription, done) => {
     const device = devices.get(client);
     if (device && subscription.topic === commandsTopic(device.vin)) return done(null, subscription);
-    deps.logger.info({ clientId: client.id, topic: subscription.topic }, 'mqtt subscription refused');
+    refusals.refuse('mqtt.subscribe_refused', client, {
+      ...identityOf(client),
+      reason: device ? 'not its commands topic' : refusedWhy(client),
+      topic: subscription.topic,
+    });
     // A null subscription is answered with the SUBACK failure code 0x80; the connection stays.
     done(null, null);
   };
