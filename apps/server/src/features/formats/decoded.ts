@@ -1,4 +1,5 @@
 import type { NativeMessage } from '@tacho/protocol';
+import { boundedJson, errorText } from '../../lib/safe-text.js';
 
 /** Something a device reported that is not a sample: an OwnTracks `lwt` or `transition`, an Overland visit. */
 export interface FormatEvent {
@@ -14,6 +15,8 @@ export interface DecodeDeadLetter {
   readonly reason: string;
   /** The offending element as received (JSON text or the raw string); the pipeline truncates it. */
   readonly payload: string;
+  /** The dead letter's code; `decode_failed` unless said otherwise. */
+  readonly code?: 'decode_failed' | 'too_large' | 'internal';
 }
 
 /**
@@ -34,14 +37,25 @@ export function emptyDecoded(): {
   return { messages: [], events: [], deadLetters: [] };
 }
 
-/** JSON text of a value for a dead letter, never throwing (cycles, BigInt). */
+/**
+ * JSON text of a value for a dead letter, never throwing (cycles, BigInt, nesting deeper than the stack:
+ * then the beginning of it, which is all a dead letter keeps anyway).
+ */
 export function payloadText(value: unknown): string {
   if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  if (Buffer.isBuffer(value)) return value.toString('utf8', 0, DEAD_LETTER_TEXT_CHARS);
+  return boundedJson(value, DEAD_LETTER_TEXT_CHARS);
+}
+
+/** More than a dead letter keeps (the pipeline truncates to 2 KiB): only what cannot be written whole. */
+const DEAD_LETTER_TEXT_CHARS = 4096;
+
+/**
+ * The dead letter for an element whose decoding threw (a bug, not bad input): the element is kept, and
+ * the decoder goes on with the next one (decision 0012).
+ */
+export function internalDeadLetter(error: unknown, element: unknown): DecodeDeadLetter {
+  return { code: 'internal', reason: `internal: ${errorText(error)}`, payload: payloadText(element) };
 }
 
 /** A finite number from a number or a numeric string; null for anything else. */

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Unauthorized } from '../../lib/errors.js';
@@ -5,8 +6,16 @@ import type { HttpServer } from '../../transports/http/server.js';
 import { requirePrincipal, authSecurity as security } from '../auth/http-auth.js';
 import type { Auth } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
+import {
+  HTTP_BATCH_FACTOR,
+  jsonBodies,
+  readBody,
+  TooLargeBody,
+  useIngestBodies,
+} from '../telemetry/index.js';
 import type { DeviceBinding } from './device-bindings.repo.js';
 import type { FormatIngest } from './formats.service.js';
+import type { OsmandInput } from './http-body.js';
 
 const tags = ['ingest'];
 const Vin = Type.Object({ vin: Type.String({ minLength: 1, maxLength: 40 }) });
@@ -71,103 +80,114 @@ export function registerFormatRoutes(
     return principal;
   }
 
-  http.post(
-    '/api/v1/ingest/vinfast/:vin',
-    {
-      schema: {
-        tags,
-        security,
-        summary: 'VinFast device-key records for a vehicle (replied after commit)',
-        params: Vin,
-        response: { 200: Counts },
+  // The ingest routes read their own bodies (decision 0012): JSON (and Traccar's forms) only, `text/plain`
+  // is 415; a body over its limit reaches the route, which keeps its beginning as a dead letter once the
+  // caller is known to publish for the vehicle, and answers 413; each message is held to the one limit.
+  const bodyLimit = ingest.maxMessageBytes * HTTP_BATCH_FACTOR;
+  http.register(async (plain) => {
+    const scope = plain.withTypeProvider<TypeBoxTypeProvider>();
+    useIngestBodies(scope, bodyLimit, jsonBodies(scope));
+
+    scope.post(
+      '/api/v1/ingest/vinfast/:vin',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'VinFast device-key records for a vehicle (replied after commit)',
+          params: Vin,
+          response: { 200: Counts },
+        },
       },
-    },
-    async (request) =>
-      untilCommitted(
-        ingest.vinfastHttp(
-          requirePrincipal(request),
-          request.params.vin,
-          request.body,
-          '/api/v1/ingest/vinfast',
+      async (request) =>
+        untilCommitted(
+          ingest.vinfastHttp(
+            requirePrincipal(request),
+            request.params.vin,
+            request.body,
+            '/api/v1/ingest/vinfast',
+          ),
         ),
-      ),
-  );
+    );
 
-  http.post(
-    '/api/v1/ingest/owntracks',
-    {
-      schema: {
-        tags,
-        security,
-        summary:
-          'OwnTracks HTTP mode: user/device from ?u=&d= or X-Limit-U / X-Limit-D; replies a JSON array',
-        querystring: Type.Object({ u: Type.Optional(Type.String()), d: Type.Optional(Type.String()) }),
+    scope.post(
+      '/api/v1/ingest/owntracks',
+      {
+        schema: {
+          tags,
+          security,
+          summary:
+            'OwnTracks HTTP mode: user/device from ?u=&d= or X-Limit-U / X-Limit-D; replies a JSON array',
+          querystring: Type.Object({ u: Type.Optional(Type.String()), d: Type.Optional(Type.String()) }),
+        },
       },
-    },
-    async (request, reply) => {
-      const principal = await principalOf(request);
-      if (!principal) throw new Unauthorized();
-      const header = (name: string) => {
-        const v = request.headers[name];
-        return typeof v === 'string' ? v : undefined;
-      };
-      const user =
-        request.query.u ?? header('x-limit-u') ?? (principal.kind === 'vehicle' ? principal.vin : 'user');
-      const device = request.query.d ?? header('x-limit-d') ?? 'phone';
-      await untilCommitted(
-        ingest.owntracksHttp(principal, user, device, request.body, '/api/v1/ingest/owntracks'),
-      );
-      // OwnTracks reads the reply as messages to show (friends, commands); Tacho has none to send.
-      return reply.type('application/json').send('[]');
-    },
-  );
+      async (request, reply) => {
+        const principal = await principalOf(request);
+        if (!principal) throw new Unauthorized();
+        const header = (name: string) => {
+          const v = request.headers[name];
+          return typeof v === 'string' ? v : undefined;
+        };
+        const user =
+          request.query.u ?? header('x-limit-u') ?? (principal.kind === 'vehicle' ? principal.vin : 'user');
+        const device = request.query.d ?? header('x-limit-d') ?? 'phone';
+        await untilCommitted(
+          ingest.owntracksHttp(principal, user, device, request.body, '/api/v1/ingest/owntracks'),
+        );
+        // OwnTracks reads the reply as messages to show (friends, commands); Tacho has none to send.
+        return reply.type('application/json').send('[]');
+      },
+    );
 
-  // Traccar Client posts its fields in the query string with an empty body, others as a form or JSON.
-  http.register(async (scope) => {
-    scope.addContentTypeParser(
-      'application/x-www-form-urlencoded',
-      { parseAs: 'string' },
-      (_req, body, done) => done(null, parseForm(body as string)),
+    // Traccar Client posts its fields in the query string with an empty body, others as a form or JSON. A
+    // form is one message, so its limit is one message's.
+    scope.addContentTypeParser('application/x-www-form-urlencoded', (request, payload, done) =>
+      readBody(request, payload, ingest.maxMessageBytes, (error, body) => {
+        if (error) done(error);
+        else done(null, body instanceof TooLargeBody ? body : parseForm(body!.toString('utf8')));
+      }),
     );
     const osmand = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
       const query = (request.query ?? {}) as Record<string, unknown>;
       const body = request.body;
       const isJson = (request.headers['content-type'] ?? '').includes('application/json');
+      const tooLarge = body instanceof TooLargeBody ? body : undefined;
       const fields = {
         ...query,
-        ...(!isJson && body && typeof body === 'object' ? (body as Record<string, unknown>) : {}),
+        ...(!isJson && !tooLarge && body && typeof body === 'object'
+          ? (body as Record<string, unknown>)
+          : {}),
       };
       const principal = await principalOf(request, fields.token);
       delete fields.token;
-      await untilCommitted(
-        ingest.osmand(principal, isJson ? { json: body } : { fields }, '/api/v1/ingest/osmand'),
-      );
+      const input: OsmandInput = tooLarge ? { fields, tooLarge } : isJson ? { json: body } : { fields };
+      await untilCommitted(ingest.osmand(principal, input, '/api/v1/ingest/osmand'));
       return reply.status(200).send();
     };
     const schema = { tags, security, summary: 'Traccar Client / OsmAnd positions (id or deviceid required)' };
     scope.get('/api/v1/ingest/osmand', { schema }, osmand);
     scope.post('/api/v1/ingest/osmand', { schema }, osmand);
-  });
 
-  http.post(
-    '/api/v1/ingest/overland',
-    {
-      schema: {
-        tags,
-        security,
-        summary: 'Overland (iOS) batches; replies exactly {"result":"ok"} once stored',
-        querystring: Type.Object({ vehicleId: Type.Optional(Type.String({ maxLength: 64 })) }),
+    scope.post(
+      '/api/v1/ingest/overland',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Overland (iOS) batches; replies exactly {"result":"ok"} once stored',
+          querystring: Type.Object({ vehicleId: Type.Optional(Type.String({ maxLength: 64 })) }),
+        },
       },
-    },
-    async (request, reply) => {
-      const principal = await principalOf(request, (request.query as { token?: unknown }).token);
-      if (!principal) throw new Unauthorized();
-      await untilCommitted(
-        ingest.overland(principal, request.query.vehicleId, request.body, '/api/v1/ingest/overland'),
-      );
-      return reply.type('application/json').send('{"result":"ok"}');
-    },
-  );
+      async (request, reply) => {
+        const principal = await principalOf(request, (request.query as { token?: unknown }).token);
+        if (!principal) throw new Unauthorized();
+        await untilCommitted(
+          ingest.overland(principal, request.query.vehicleId, request.body, '/api/v1/ingest/overland'),
+        );
+        return reply.type('application/json').send('{"result":"ok"}');
+      },
+    );
+  });
 
   const VehicleId = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
   http.get(

@@ -1,16 +1,23 @@
 import type { NativeMessage } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
-import { Forbidden, Invalid, NotFound, Unauthorized } from '../../lib/errors.js';
+import { Forbidden, Invalid, NotFound, PayloadTooLarge, Unauthorized } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { boundedJson } from '../../lib/safe-text.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Principal } from '../auth/principal.js';
-import type { DeviceIdentity, IngestPipeline, IngestSource } from '../telemetry/index.js';
+import {
+  type DeviceIdentity,
+  type IngestPipeline,
+  type IngestSource,
+  TooLargeBody,
+} from '../telemetry/index.js';
 import type { Vehicles, VisibleVehicle } from '../vehicles/index.js';
 import type { Decoded, FormatEvent } from './decoded.js';
 import { type DeviceBinding, DeviceBindingsRepo, type DeviceKind } from './device-bindings.repo.js';
 import { isStrongDeviceId, OSMAND_ID_REFUSAL, OWNTRACKS_ID_REFUSAL } from './device-ids.js';
-import { decodeOsmandFields, decodeOsmandJson } from './osmand.js';
+import { decodeSafely, type OsmandInput, splitOversized, withTooLarge } from './http-body.js';
+import { decodeOsmandFields, decodeOsmandJson, type OsmandDecoded } from './osmand.js';
 import { decodeOverland } from './overland.js';
 import { decodeOwntracks } from './owntracks.js';
 import type { AliasMapping } from './vinfast/catalog.js';
@@ -39,7 +46,8 @@ export function eventMessage(event: FormatEvent): NativeMessage {
   return {
     ts: event.tsMs,
     seq: (h & 0x7ffffffe) + 1,
-    raw: { [event.type]: JSON.stringify(event.data).slice(0, MAX_EVENT_TEXT) },
+    // Bounded: an event's data may nest deeper than JSON.stringify can follow (decision 0012).
+    raw: { [event.type]: boundedJson(event.data, MAX_EVENT_TEXT) },
   };
 }
 
@@ -124,13 +132,28 @@ export class FormatIngest {
     };
   }
 
+  /** The largest message, whatever the transport (TACHO_MAX_PAYLOAD_BYTES). */
+  get maxMessageBytes(): number {
+    return this.deps.pipeline.maxMessageBytes;
+  }
+
+  /**
+   * A body over the route's limit, from a caller who may publish for the vehicle: its beginning is kept
+   * as a dead letter, and the answer is 413.
+   */
+  private async refuseTooLarge(source: IngestSource, body: TooLargeBody): Promise<never> {
+    await this.deps.pipeline.rejectPayload(source, { code: 'too_large', reason: body.reason }, body.head);
+    throw new PayloadTooLarge(body.reason);
+  }
+
   async vinfastHttp(principal: Principal, vin: string, body: unknown, route: string): Promise<FormatResult> {
     const vehicle = await this.publishableByVin(principal, vin);
     const mappings = await this.mappingsFor(vehicle);
-    return this.store(
-      this.vinfastSource('vinfast', route, vehicle.id, mappings),
-      decodeVinfast(body, { mappings }),
-    );
+    const source = this.vinfastSource('vinfast', route, vehicle.id, mappings);
+    if (body instanceof TooLargeBody) return this.refuseTooLarge(source, body);
+    const split = splitOversized(this.maxMessageBytes, 'vinfast', body, 'data');
+    const decoded = decodeSafely(() => decodeVinfast(split.value, { mappings }), split.value, {});
+    return this.store(source, withTooLarge(decoded, split));
   }
 
   async vinfastMqtt(device: DeviceIdentity, topic: string, payload: Buffer): Promise<FormatResult> {
@@ -143,7 +166,7 @@ export class FormatIngest {
     const mappings = await this.mappingsFor(vehicle);
     return this.store(
       this.vinfastSource('vinfast', topic, vehicle.id, mappings),
-      decodeVinfast(payload, { mappings }),
+      decodeSafely(() => decodeVinfast(payload, { mappings }), payload, {}),
     );
   }
 
@@ -160,8 +183,12 @@ export class FormatIngest {
   ): Promise<FormatResult> {
     const binding = await this.bindings.find('owntracks', `${user}/${device}`);
     const vehicleId = await this.bindingVehicle(principal, binding, `OwnTracks ${user}/${device}`);
-    const decoded = decodeOwntracks(body, { nowMs: this.deps.clock.now(), secret: binding?.secret ?? null });
-    return this.store({ source: 'owntracks', topic: route, vehicleId }, decoded);
+    const source = { source: 'owntracks', topic: route, vehicleId };
+    if (body instanceof TooLargeBody) return this.refuseTooLarge(source, body);
+    const split = splitOversized(this.maxMessageBytes, 'owntracks', body, null);
+    const ctx = { nowMs: this.deps.clock.now(), secret: binding?.secret ?? null };
+    const decoded = decodeSafely(() => decodeOwntracks(split.value, ctx), split.value, {});
+    return this.store(source, withTooLarge(decoded, split));
   }
 
   /** OwnTracks over MQTT: `owntracks/<VIN>/<device>[/<kind>]`, the device logged in with the vehicle token. */
@@ -169,7 +196,8 @@ export class FormatIngest {
     const [, user, dev] = topic.split('/');
     const binding = await this.bindings.find('owntracks', `${user}/${dev}`);
     const secret = binding && binding.vehicle_id === device.vehicleId ? binding.secret : null;
-    const decoded = decodeOwntracks(payload, { nowMs: this.deps.clock.now(), secret });
+    const ctx = { nowMs: this.deps.clock.now(), secret };
+    const decoded = decodeSafely(() => decodeOwntracks(payload, ctx), payload, {});
     return this.store({ source: 'owntracks', topic, vehicleId: device.vehicleId }, decoded);
   }
 
@@ -177,14 +205,23 @@ export class FormatIngest {
    * Traccar Client / OsmAnd. The vehicle comes from a vehicle token (header or `token` field), or from the
    * device id registered on a vehicle; an unknown id without a token is 401.
    */
-  async osmand(
-    principal: Principal | null,
-    input: { fields: Record<string, unknown> } | { json: unknown },
-    route: string,
-  ): Promise<FormatResult> {
+  async osmand(principal: Principal | null, input: OsmandInput, route: string): Promise<FormatResult> {
     const nowMs = this.deps.clock.now();
-    const decoded =
-      'json' in input ? decodeOsmandJson(input.json, nowMs) : decodeOsmandFields(input.fields, nowMs);
+    const tooLarge = 'json' in input ? input.json : input.tooLarge;
+    if (tooLarge instanceof TooLargeBody) return this.osmandTooLarge(principal, input, tooLarge, route);
+    const split = splitOversized(
+      this.maxMessageBytes,
+      'osmand',
+      'json' in input ? input.json : undefined,
+      'location',
+    );
+    const fallback = { deviceId: null };
+    const decoded = withTooLarge(
+      'json' in input
+        ? decodeSafely<OsmandDecoded>(() => decodeOsmandJson(split.value, nowMs), split.value, fallback)
+        : decodeSafely<OsmandDecoded>(() => decodeOsmandFields(input.fields, nowMs), input.fields, fallback),
+      split,
+    );
     if (!decoded.deviceId) {
       // Kept (unattributed) like any unreadable payload, then refused: Traccar needs a 400 to show the error.
       const reason = decoded.deadLetters[0]?.reason ?? 'osmand: id is missing';
@@ -203,6 +240,26 @@ export class FormatIngest {
     return this.store({ source: 'osmand', topic: route, vehicleId }, decoded);
   }
 
+  /**
+   * A Traccar body over its limit: kept (its beginning) when the sender is known to own the vehicle — a
+   * vehicle token, or a device id bound to it, from the query string — then 413.
+   */
+  private async osmandTooLarge(
+    principal: Principal | null,
+    input: OsmandInput,
+    body: TooLargeBody,
+    route: string,
+  ): Promise<never> {
+    const fields = 'fields' in input ? input.fields : {};
+    const id = fields.id ?? fields.deviceid;
+    const deviceId = typeof id === 'string' && id.trim() !== '' ? id.trim() : null;
+    const binding = deviceId ? await this.bindings.find('osmand', deviceId) : undefined;
+    const vehicleId = principal
+      ? await this.bindingVehicle(principal, binding, `Traccar device ${deviceId}`)
+      : this.vehicleOfIdAlone(binding);
+    return this.refuseTooLarge({ source: 'osmand', topic: route, vehicleId }, body);
+  }
+
   /** Overland: a vehicle token, or a user token with `vehicleId`. */
   async overland(
     principal: Principal,
@@ -214,10 +271,12 @@ export class FormatIngest {
     if (principal.kind === 'vehicle') id = principal.vehicleId;
     else if (vehicleId) id = (await this.publishableById(principal, vehicleId)).id;
     else throw new Invalid('vehicleId: required with a user token (or use a vehicle token)');
-    return this.store(
-      { source: 'overland', topic: route, vehicleId: id },
-      decodeOverland(body, this.deps.clock.now()),
-    );
+    const source = { source: 'overland', topic: route, vehicleId: id };
+    if (body instanceof TooLargeBody) return this.refuseTooLarge(source, body);
+    const split = splitOversized(this.maxMessageBytes, 'overland', body, 'locations');
+    const nowMs = this.deps.clock.now();
+    const decoded = decodeSafely(() => decodeOverland(split.value, nowMs), split.value, {});
+    return this.store(source, withTooLarge(decoded, split));
   }
 
   /**

@@ -304,22 +304,14 @@ export function encodeObdResponse(signalId: string, value: number): string | nul
 }
 
 /**
- * Expands OBD fields across a batch of native messages (see expandObd). Messages without `obd` / `dtc`
- * pass through untouched, and a batch without any comes back as the same array: this runs on the hot path.
+ * Whether a decoded native message carries OBD fields to expand (see expandObd). Runs for every message on
+ * the hot path: two property checks, no allocation.
  */
-export function expandObdAll(messages: readonly unknown[]): {
-  messages: readonly unknown[];
-  deadLetters: DecodeDeadLetter[];
-} {
-  const hasObd = (m: unknown) =>
-    typeof m === 'object' && m !== null && ('obd' in m || 'dtc' in m) && !Array.isArray(m);
-  if (!messages.some(hasObd)) return { messages, deadLetters: [] };
-  const deadLetters: DecodeDeadLetter[] = [];
-  const out = messages.map((m) => {
-    if (!hasObd(m)) return m;
-    const expanded = expandObd(m as NativeMessage & ObdFields);
-    deadLetters.push(...expanded.deadLetters);
-    return expanded.message;
-  });
-  return { messages: out, deadLetters };
+export function hasObdFields(message: unknown): message is NativeMessage & ObdFields {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    ('obd' in message || 'dtc' in message) &&
+    !Array.isArray(message)
+  );
 }

@@ -3,6 +3,7 @@ import {
   type DecodeDeadLetter,
   type Decoded,
   emptyDecoded,
+  internalDeadLetter,
   isRecord,
   parseTimestampMs,
   payloadText,
@@ -147,7 +148,13 @@ export function decodeOsmandJson(body: unknown, nowMs: number): OsmandDecoded {
   }
   const locations = Array.isArray(body.location) ? body.location : [body.location];
   for (const location of locations) {
-    const result = decodeJsonLocation(location, nowMs);
+    // A location whose decoding throws (a bug) is kept as a dead letter; the others go on (decision 0012).
+    let result: NativeMessage | DecodeDeadLetter;
+    try {
+      result = decodeJsonLocation(location, nowMs);
+    } catch (error) {
+      result = internalDeadLetter(error, location);
+    }
     if ('reason' in result) out.deadLetters.push(result);
     else out.messages.push(result);
   }

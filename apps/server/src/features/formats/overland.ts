@@ -4,6 +4,7 @@ import {
   type Decoded,
   emptyDecoded,
   type FormatEvent,
+  internalDeadLetter,
   isRecord,
   parseTimestampMs,
   payloadText,
@@ -28,7 +29,13 @@ export function decodeOverland(body: unknown, nowMs: number): Decoded {
     return out;
   }
   for (const feature of body.locations) {
-    const result = decodeFeature(feature, nowMs);
+    // A feature whose decoding throws (a bug) is kept as a dead letter; the others go on (decision 0012).
+    let result: FeatureResult;
+    try {
+      result = decodeFeature(feature, nowMs);
+    } catch (error) {
+      result = { kind: 'dead', deadLetter: internalDeadLetter(error, feature) };
+    }
     if (result?.kind === 'message') out.messages.push(result.message);
     else if (result?.kind === 'event') out.events.push(result.event);
     else if (result?.kind === 'dead') out.deadLetters.push(result.deadLetter);

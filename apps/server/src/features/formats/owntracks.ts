@@ -2,7 +2,7 @@ import type { MetricValue, NativeMessage, Position } from '@tacho/protocol';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import formatsPlugin from 'ajv-formats';
 import nacl from 'tweetnacl';
-import { type Decoded, emptyDecoded, isRecord, payloadText } from './decoded.js';
+import { type Decoded, emptyDecoded, internalDeadLetter, isRecord, payloadText } from './decoded.js';
 import encryptionSchema from './owntracks/encryption.json' with { type: 'json' };
 import messageSchema from './owntracks/message.json' with { type: 'json' };
 
@@ -97,7 +97,14 @@ export function decodeOwntracks(payload: Buffer | string | unknown, ctx: Owntrac
       return out;
     }
   }
-  for (const element of Array.isArray(value) ? value : [value]) decodeElement(element, ctx, out, 0);
+  for (const element of Array.isArray(value) ? value : [value]) {
+    // An element whose decoding throws (a bug) is kept as a dead letter; the others go on (decision 0012).
+    try {
+      decodeElement(element, ctx, out, 0);
+    } catch (error) {
+      out.deadLetters.push(internalDeadLetter(error, element));
+    }
+  }
   return out;
 }
 

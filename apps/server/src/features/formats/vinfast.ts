@@ -1,5 +1,12 @@
 import { checkMetric, GEARS, type MetricValue, metricCatalog, type NativeMessage } from '@tacho/protocol';
-import { type Decoded, emptyDecoded, isRecord, payloadText, toNumber } from './decoded.js';
+import {
+  type Decoded,
+  emptyDecoded,
+  internalDeadLetter,
+  isRecord,
+  payloadText,
+  toNumber,
+} from './decoded.js';
 import { type AliasMapping, normalizeDeviceKey } from './vinfast/catalog.js';
 
 /**
@@ -94,42 +101,71 @@ export function decodeVinfast(payload: unknown, ctx: VinfastContext): Decoded {
 
   const byTs = new Map<number, Map<string, MetricValue>>();
   for (const record of records) {
-    const fail = (reason: string) =>
-      out.deadLetters.push({ reason: `vinfast: ${reason}`, payload: payloadText(record) });
-    if (!isRecord(record)) {
-      fail('record is not an object');
-      continue;
+    // A record whose reading throws (a bug) is kept as a dead letter; the others go on (decision 0012).
+    try {
+      readRecord(record, byTs, out);
+    } catch (error) {
+      out.deadLetters.push(internalDeadLetter(error, record));
     }
-    const key =
-      normalizeDeviceKey(record.deviceKey) ??
-      normalizeDeviceKey(`${record.objectId}/${record.instanceId}/${record.resourceId}`);
-    if (!key) {
-      fail('deviceKey is missing or not like "34183_00001_00009"');
-      continue;
-    }
-    const tsMs = toNumber(record.lastUpdateTime);
-    if (tsMs === null || tsMs <= 0) {
-      fail(`lastUpdateTime of ${key} is not epoch milliseconds`);
-      continue;
-    }
-    const value = rawValue(record.value);
-    if (value === null) {
-      fail(`value of ${key} is not a string, number or boolean`);
-      continue;
-    }
-    const group = byTs.get(tsMs) ?? new Map<string, MetricValue>();
-    byTs.set(tsMs, group);
-    group.set(key, value);
   }
 
   for (const [ts, group] of [...byTs.entries()].sort(([a], [b]) => a - b)) {
     const keys = [...group.keys()];
     for (let i = 0; i < keys.length; i += MAX_KEYS_PER_MESSAGE) {
       const chunk = keys.slice(i, i + MAX_KEYS_PER_MESSAGE);
-      out.messages.push(toMessage(ts, chunk, group, ctx, out));
+      try {
+        out.messages.push(toMessage(ts, chunk, group, ctx, out));
+      } catch (error) {
+        const values = Object.fromEntries(chunk.map((key) => [key, group.get(key)]));
+        out.deadLetters.push(internalDeadLetter(error, { lastUpdateTime: ts, values }));
+      }
     }
   }
   return out;
+}
+
+/** Adds one record's value to its timestamp's group, or a dead letter saying why it cannot be read. */
+function readRecord(
+  record: unknown,
+  byTs: Map<number, Map<string, MetricValue>>,
+  out: ReturnType<typeof emptyDecoded>,
+): void {
+  const fail = (reason: string) =>
+    out.deadLetters.push({ reason: `vinfast: ${reason}`, payload: payloadText(record) });
+  if (!isRecord(record)) {
+    fail('record is not an object');
+    return;
+  }
+  const key =
+    normalizeDeviceKey(record.deviceKey) ??
+    normalizeDeviceKey(
+      `${idPart(record.objectId)}/${idPart(record.instanceId)}/${idPart(record.resourceId)}`,
+    );
+  if (!key) {
+    fail('deviceKey is missing or not like "34183_00001_00009"');
+    return;
+  }
+  const tsMs = toNumber(record.lastUpdateTime);
+  if (tsMs === null || tsMs <= 0) {
+    fail(`lastUpdateTime of ${key} is not epoch milliseconds`);
+    return;
+  }
+  const value = rawValue(record.value);
+  if (value === null) {
+    fail(`value of ${key} is not a string, number or boolean`);
+    return;
+  }
+  const group = byTs.get(tsMs) ?? new Map<string, MetricValue>();
+  byTs.set(tsMs, group);
+  group.set(key, value);
+}
+
+/**
+ * One part of an object/instance/resource id as text. Only strings and numbers: an array's text is built
+ * recursively and threw past the stack for a fuzzed `[[[[…]]]]` 10,000 deep.
+ */
+function idPart(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
 }
 
 function toMessage(

@@ -1,4 +1,5 @@
 import type { MetricValue, Position } from '@tacho/protocol';
+import { boundedJson } from '../../lib/safe-text.js';
 import type { RawKeyRow, SampleRow, StateRow } from './telemetry.repo.js';
 import type { RejectionCode, ValidSample } from './validate.js';
 
@@ -166,14 +167,8 @@ export function payloadText(payload: unknown): string {
       .subarray(0, DEAD_LETTER_PAYLOAD_CHARS)
       .toString('utf8')
       .replace(/\uFFFD+$/, '');
-  else {
-    try {
-      text = JSON.stringify(payload) ?? typeof payload;
-    } catch {
-      // Cycles or nesting deeper than the stack (a fuzzed `[[[[…]]]]`): keep a note instead.
-      text = `(unprintable ${Array.isArray(payload) ? 'array' : typeof payload})`;
-    }
-  }
+  // Nesting deeper than JSON.stringify's stack (a fuzzed `[[[[…]]]]`) still keeps its first characters.
+  else text = boundedJson(payload, DEAD_LETTER_PAYLOAD_CHARS);
   // Text columns on PostgreSQL refuse NUL characters; a fuzzed payload must still be kept.
   return text.slice(0, DEAD_LETTER_PAYLOAD_CHARS).replaceAll('\0', '\uFFFD');
 }

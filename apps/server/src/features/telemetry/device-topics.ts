@@ -1,3 +1,7 @@
+import type { Logger } from '../../lib/logger.js';
+import { errorText } from '../../lib/safe-text.js';
+import type { Rejection } from './validate.js';
+
 /** An authenticated device: MQTT username = VIN, password = that vehicle's token. */
 export interface DeviceIdentity {
   readonly vehicleId: string;
@@ -22,11 +26,27 @@ export interface DeviceTopic {
   readonly external?: { readonly filter: string; vinOf(topic: string): string | null };
 }
 
+/** What every topic family's messages go through first (decision 0012). */
+export interface DeviceTopicGuard {
+  /** The largest MQTT message, whatever its topic (TACHO_MAX_PAYLOAD_BYTES). */
+  readonly maxPayloadBytes: number;
+  /** Keeps a payload refused as a whole as a dead letter; resolves once committed. */
+  refuse(
+    source: { source: string; topic: string; vehicleId: string },
+    rejection: Rejection,
+    payload: Buffer,
+  ): Promise<unknown>;
+  readonly logger: Logger;
+}
+
 export class DeviceTopics {
   private readonly topics: DeviceTopic[] = [];
 
+  /** With a guard, every family's messages are held to one size limit and a throw never escapes. */
+  constructor(private readonly guard?: DeviceTopicGuard) {}
+
   add(topic: DeviceTopic): void {
-    this.topics.push(topic);
+    this.topics.push(this.guard ? guarded(topic, this.guard) : topic);
   }
 
   /** The topic family a device's publish belongs to, or undefined (the publish is then refused). */
@@ -37,6 +57,43 @@ export class DeviceTopics {
   all(): readonly DeviceTopic[] {
     return this.topics;
   }
+}
+
+/**
+ * A topic family whose `handle` refuses a message larger than the limit (whatever the family: a VinFast
+ * push is held to the same limit as a native message), and turns a synchronous throw (a bug) into a
+ * dead letter of that message, acknowledged once committed, instead of an exception in the broker's
+ * packet handler (which ended the process, and a persistent session resent the message after every
+ * restart). Failures to store (a rejected promise: shutting down, the database away) are left to the
+ * transport: the message is not acknowledged and comes again. Allocates nothing per message.
+ */
+function guarded(family: DeviceTopic, guard: DeviceTopicGuard): DeviceTopic {
+  const source = family.name === 'native' ? 'mqtt' : family.name;
+  return {
+    ...family,
+    handle(device, topic, payload) {
+      if (payload.length > guard.maxPayloadBytes) {
+        return guard.refuse(
+          { source, topic, vehicleId: device.vehicleId },
+          {
+            code: 'too_large',
+            reason: `payload is ${payload.length} bytes, the limit is ${guard.maxPayloadBytes}`,
+          },
+          payload,
+        );
+      }
+      try {
+        return family.handle(device, topic, payload);
+      } catch (error) {
+        guard.logger.error({ err: error, topic }, 'mqtt message could not be handled; dead-lettered');
+        return guard.refuse(
+          { source, topic, vehicleId: device.vehicleId },
+          { code: 'internal', reason: `internal: ${errorText(error)}` },
+          payload,
+        );
+      }
+    },
+  };
 }
 
 /** The native telemetry topic of a vehicle. */

@@ -8,6 +8,7 @@ import { decodeNativePayload, isRejection, validateMessage } from './validate.js
 const VEHICLE = '0193f0c2-5f7e-7abc-8def-0123456789ab';
 const NOW = Date.UTC(2026, 10, 22, 12);
 const MAX_BYTES = 2 * 1024 * 1024;
+const MESSAGE_BYTES = 262_144;
 
 /** What the general path makes of a body: the packed part, or null when any message is refused. */
 function generalPath(body: Buffer): PackedSamples | null {
@@ -63,7 +64,7 @@ describe('the fast path for large native bodies', () => {
       [3, 'charging'],
     ] as const) {
       const body = Buffer.from(simulatorBody(1000, seed, phase));
-      const fast = packNativeBody(body, VEHICLE, 'http', NOW);
+      const fast = packNativeBody(body, VEHICLE, 'http', NOW, MESSAGE_BYTES);
       expect(fast, phase).not.toBeNull();
       expect(comparable(fast!)).toEqual(comparable(generalPath(body)!));
     }
@@ -80,7 +81,7 @@ describe('the fast path for large native bodies', () => {
             `"software_version":"v1.2 (beta) #${i}","charging_state":"charging","motor_rpm":-12000}`) +
         `, "position": { "lon": -${i / 8}, "lat": 0.000001, "accuracy_m": 0 } }`,
     );
-    const fast = packNativeBody(Buffer.from(body), VEHICLE, 'http', NOW);
+    const fast = packNativeBody(Buffer.from(body), VEHICLE, 'http', NOW, MESSAGE_BYTES);
     expect(fast).not.toBeNull();
     expect(comparable(fast!)).toEqual(comparable(generalPath(Buffer.from(body))!));
   });
@@ -128,12 +129,18 @@ describe('the fast path for large native bodies', () => {
       'an unknown position field': withOne(`{"ts":${ts(60)},"position":{"lat":1,"lon":2,"floor":3}}`),
       'trailing text': `${bodyOf(120, valid)} x`,
       'a cut-off body': bodyOf(120, valid).slice(0, -5),
+      // One limit per message whatever the transport: this one is larger than an MQTT message may be.
+      'a message over the per-message limit': withOne(
+        `{"ts":${ts(60)},${' '.repeat(MESSAGE_BYTES)}"metrics":{"speed_kmh":1}}`,
+      ),
     };
     for (const [name, body] of Object.entries(cases)) {
-      expect(packNativeBody(Buffer.from(body), VEHICLE, 'http', NOW), name).toBeNull();
+      expect(packNativeBody(Buffer.from(body), VEHICLE, 'http', NOW, MESSAGE_BYTES), name).toBeNull();
     }
     // The same body without its odd message is taken.
-    expect(packNativeBody(Buffer.from(bodyOf(120, valid)), VEHICLE, 'http', NOW)).not.toBeNull();
+    expect(
+      packNativeBody(Buffer.from(bodyOf(120, valid)), VEHICLE, 'http', NOW, MESSAGE_BYTES),
+    ).not.toBeNull();
   });
 
   it('agrees with the general path on thousands of damaged bodies: either it declines or both agree', () => {
@@ -181,7 +188,7 @@ describe('the fast path for large native bodies', () => {
               : text.slice(0, at) + text.slice(at + 1);
       }
       const body = Buffer.from(text);
-      const fast = packNativeBody(body, VEHICLE, 'http', NOW);
+      const fast = packNativeBody(body, VEHICLE, 'http', NOW, MESSAGE_BYTES);
       if (fast === null) continue;
       taken++;
       const general = generalPath(body);

@@ -22,12 +22,14 @@ export function packNativeBody(
   vehicleId: string,
   source: string,
   nowMs: number,
+  maxMessageBytes: number,
 ): PackedSamples | null {
   try {
-    return new BodyReader(body, nowMs).read(vehicleId, source);
-  } catch (error) {
-    if (error === FALLBACK) return null;
-    throw error;
+    return new BodyReader(body, nowMs, maxMessageBytes).read(vehicleId, source);
+  } catch {
+    // FALLBACK, or anything unexpected (a bug): the general path judges each message on its own and
+    // dead-letters what it cannot handle, without failing the others (decision 0012).
+    return null;
   }
 }
 
@@ -114,6 +116,8 @@ class BodyReader {
   constructor(
     private readonly b: Uint8Array,
     private readonly nowMs: number,
+    /** One limit per message whatever the transport: a larger one is refused on the general path. */
+    private readonly maxMessageBytes: number,
   ) {
     this.end = b.length;
   }
@@ -146,7 +150,10 @@ class BodyReader {
     for (;;) {
       if (count === capacity) throw FALLBACK;
       const at = count * NUMBERS;
+      this.ws();
+      const from = this.p;
       const metrics = this.message(numbers, at, count);
+      if (this.p - from > this.maxMessageBytes) throw FALLBACK;
       const tsMs = numbers[at]!;
       const seq = numbers[at + 1]!;
       numbers[at + 2] = this.nowMs;

@@ -19,6 +19,8 @@ export {
   DeviceTopics,
   nativeTopic,
 } from './device-topics.js';
+export { JsonBody, jsonBodies, readBody, TooLargeBody, useIngestBodies } from './ingest-body.js';
+export { oversizedMessages } from './message-size.js';
 export {
   IngestPipeline,
   type IngestResult,
@@ -27,6 +29,7 @@ export {
   type StoredSample,
 } from './pipeline.js';
 export type { DeadLetterPage } from './telemetry.repo.js';
+export { HTTP_BATCH_FACTOR } from './telemetry.routes.js';
 export { type PublishResult, TelemetryService } from './telemetry.service.js';
 export type { Rejection, RejectionCode } from './validate.js';
 
@@ -79,7 +82,11 @@ export async function createTelemetry(deps: {
   const service = new TelemetryService(deps.storage, deps.vehicles, pipeline);
   await registerTelemetryRoutes(deps.http, service, deps.config.maxPayloadBytes, deps.config.ingestTimeoutMs);
 
-  const deviceTopics = new DeviceTopics();
+  const deviceTopics = new DeviceTopics({
+    maxPayloadBytes: deps.config.maxPayloadBytes,
+    refuse: (source, rejection, payload) => pipeline.rejectPayload(source, rejection, payload),
+    logger: deps.logger.child({ part: 'ingest' }),
+  });
   deviceTopics.add({
     name: 'native',
     matches: (topic: string, device: DeviceIdentity) => topic === nativeTopic(device.vin),

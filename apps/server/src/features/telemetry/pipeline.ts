@@ -4,7 +4,8 @@ import type { Clock } from '../../lib/clock.js';
 import { Unavailable } from '../../lib/errors.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
-import { expandObdAll } from '../formats/obd.js';
+import { errorText } from '../../lib/safe-text.js';
+import { expandObd, hasObdFields } from '../formats/obd.js';
 import {
   describeRawKeys,
   type IngestResult,
@@ -17,6 +18,7 @@ import { DeadLetterRetention } from './dead-letter-retention.js';
 import type { DeadLetterLimits } from './dead-letters.repo.js';
 import { packNativeBody } from './fast-native.js';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.js';
+import { oversizedMessages } from './message-size.js';
 import {
   FOLD_FROM_SAMPLES_PER_VEHICLE,
   type PackedSamples,
@@ -134,47 +136,83 @@ export class IngestPipeline {
     payload: Buffer | string,
     maxBytes = this.options.maxPayloadBytes,
   ): Promise<IngestResult> {
+    const messageBytes = this.options.maxPayloadBytes;
     if (typeof payload !== 'string' && payload.length >= FAST_PATH_FROM_BYTES && payload.length <= maxBytes) {
-      const packed = packNativeBody(payload, source.vehicleId, source.source, this.deps.clock.now());
+      const now = this.deps.clock.now();
+      const packed = packNativeBody(payload, source.vehicleId, source.source, now, messageBytes);
       if (packed) return this.enqueue(packed, []).then((counts) => ({ ...counts, rejected: [] }));
     }
     const decoded = decodeNativePayload(payload, maxBytes);
     if (!decoded.ok) return this.rejectPayload(source, decoded.rejection, payload);
-    return this.ingest(source, decoded.messages);
+    const bytes = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    // A payload larger than one message may hold several, each within the limit (decision 0012).
+    const refused = bytes.length > messageBytes ? tooLarge(bytes, messageBytes) : undefined;
+    return this.ingest(source, decoded.messages, undefined, refused);
   }
 
   /**
-   * Ingests decoded messages (native shape); `decodeFailures` are what a format decoder could not read. Resolves after the batch holding them has committed: valid
-   * ones stored (or recognised as duplicates), invalid ones kept as dead letters. Never rejects for bad
-   * input; rejects with Unavailable only when the pipeline is closed.
+   * Ingests decoded messages (native shape); `decodeFailures` are what a format decoder could not read,
+   * `refused` the messages refused before parsing (by index, in order). Resolves after the batch holding
+   * them has committed: valid ones stored (or recognised as duplicates), invalid ones kept as dead
+   * letters. Never throws, and never rejects for bad input (or for a message whose handling throws);
+   * rejects with Unavailable only when the pipeline is closed.
    */
   ingest(
     source: IngestSource,
     input: readonly unknown[],
-    decodeFailures: ReadonlyArray<{ reason: string; payload: string }> = [],
+    decodeFailures: readonly DecodeFailure[] = NONE,
+    refused: readonly RefusedMessage[] = NONE,
   ): Promise<IngestResult> {
     // Not an async function: an async one keeps its locals (every parsed message) alive until the
     // commit, and the garbage collector would copy them; here only the packed samples and `rejected`
     // outlive this call.
     const nowMs = this.deps.clock.now();
     const samples: BatchSample[] = [];
-    // Native messages may carry OBD-II responses (`obd`, `dtc`): decoded into metrics and raw keys first.
-    const obd = expandObdAll(input);
-    const messages = obd.messages;
     // Elements a source-format decoder could not read are kept with the rest, in the same transaction.
-    const deadLetters: DeadLetterRow[] = [...decodeFailures, ...obd.deadLetters].map((f) =>
-      this.deadLetterRow(source, { code: 'decode_failed', reason: f.reason }, f.payload, nowMs),
+    const deadLetters: DeadLetterRow[] = decodeFailures.map((f) =>
+      this.deadLetterRow(source, { code: f.code ?? 'decode_failed', reason: f.reason }, f.payload, nowMs),
     );
     const rejected: IngestResult['rejected'] = [];
-    for (let index = 0; index < messages.length; index++) {
-      const result = validateMessage(messages[index], nowMs);
-      if (isRejection(result)) {
-        rejected.push({ index, code: result.code, reason: result.reason });
-        deadLetters.push(this.deadLetterRow(source, result, messages[index], nowMs));
-      } else {
-        const sample = toStored(source, result, nowMs);
-        const rawInfo = describeRawKeys(sample, source.describeRawKey);
-        samples.push(rawInfo ? { ...sample, rawInfo } : sample);
+    let nextRefused = 0;
+    // One guard around the loop, not one per message (the hot path): a message whose handling throws (a
+    // bug) becomes a dead letter of its own and the loop goes on after it (decision 0012).
+    for (let index = 0; index < input.length; index++) {
+      try {
+        for (; index < input.length; index++) {
+          let message = input[index];
+          if (nextRefused < refused.length && refused[nextRefused]!.index === index) {
+            const { rejection, payload } = refused[nextRefused++]!;
+            rejected.push({ index, code: rejection.code, reason: rejection.reason });
+            deadLetters.push(this.deadLetterRow(source, rejection, payload, nowMs));
+            continue;
+          }
+          // Native messages may carry OBD-II responses (`obd`, `dtc`): decoded into metrics and raw keys.
+          if (hasObdFields(message)) {
+            const expanded = expandObd(message);
+            message = expanded.message;
+            for (const f of expanded.deadLetters) {
+              const rejection = { code: 'decode_failed', reason: f.reason } as const;
+              deadLetters.push(this.deadLetterRow(source, rejection, f.payload, nowMs));
+            }
+          }
+          const result = validateMessage(message, nowMs);
+          if (isRejection(result)) {
+            rejected.push({ index, code: result.code, reason: result.reason });
+            deadLetters.push(this.deadLetterRow(source, result, message, nowMs));
+          } else {
+            const sample = toStored(source, result, nowMs);
+            const rawInfo = describeRawKeys(sample, source.describeRawKey);
+            samples.push(rawInfo ? { ...sample, rawInfo } : sample);
+          }
+        }
+      } catch (error) {
+        const rejection = { code: 'internal', reason: `internal: ${errorText(error)}` } as const;
+        this.deps.logger.error(
+          { err: error, index },
+          'telemetry message could not be handled; dead-lettered',
+        );
+        rejected.push({ index, ...rejection });
+        deadLetters.push(this.deadLetterRow(source, rejection, input[index], nowMs));
       }
     }
     return this.enqueue(
@@ -212,6 +250,11 @@ export class IngestPipeline {
 
   get queued(): number {
     return this.queuedRows;
+  }
+
+  /** The largest message, whatever the transport (TACHO_MAX_PAYLOAD_BYTES; decision 0012). */
+  get maxMessageBytes(): number {
+    return this.options.maxPayloadBytes;
   }
 
   /**
@@ -455,6 +498,32 @@ export class IngestPipeline {
     for (const event of events.events()) this.deps.events.emit('samples.stored', event);
     return results;
   }
+}
+
+/** An element a source-format decoder could not read, or refused (too large); `decode_failed` by default. */
+export interface DecodeFailure {
+  readonly reason: string;
+  readonly payload: string;
+  readonly code?: 'decode_failed' | 'too_large' | 'internal';
+}
+
+/** A message refused before it was parsed (larger than the per-message limit), by its index. */
+export interface RefusedMessage {
+  readonly index: number;
+  readonly rejection: Rejection;
+  readonly payload: Buffer;
+}
+
+/** No decode failures, no refused messages: one array for every call that has none (the hot path). */
+const NONE: readonly never[] = Object.freeze([]);
+
+/** The messages of a payload larger than one message that exceed the per-message limit. */
+function tooLarge(bytes: Buffer, limit: number): RefusedMessage[] {
+  return oversizedMessages(bytes, limit).map(({ index, size, from }) => ({
+    index,
+    rejection: { code: 'too_large', reason: `message ${index} is ${size} bytes, the limit is ${limit}` },
+    payload: bytes.subarray(from, from + 4096),
+  }));
 }
 
 function isPacked(samples: Pending['samples']): samples is PackedSamples {

@@ -1,8 +1,9 @@
 import type { Storage } from '../../db/index.js';
-import { Invalid, NotFound } from '../../lib/errors.js';
+import { Invalid, NotFound, PayloadTooLarge } from '../../lib/errors.js';
 import { requireAdmin } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { Vehicles } from '../vehicles/index.js';
+import { TooLargeBody } from './ingest-body.js';
 import type { IngestPipeline } from './pipeline.js';
 import { type DeadLetterPage, findVehicleIdByVin, listDeadLetters } from './telemetry.repo.js';
 
@@ -34,12 +35,13 @@ export class TelemetryService {
   /**
    * Ingests a decoded HTTP body for the vehicle with this VIN. 404 when the caller may not see it, 403 when
    * they may see but not publish; a body that holds nothing valid is 400 with the first reason. Unknown
-   * VINs and refused messages are kept as dead letters either way.
+   * VINs and refused messages are kept as dead letters either way; a body over the limit is 413, and kept
+   * (its beginning) only when the caller may publish for the vehicle.
    */
   async publish(
     principal: Principal,
     vin: string,
-    body: Buffer,
+    body: Buffer | TooLargeBody,
     route: string,
     maxBytes: number,
   ): Promise<PublishResult> {
@@ -47,7 +49,7 @@ export class TelemetryService {
     try {
       vehicleId = (await this.vehicles.authorize(principal, 'publish', await this.vehicleIdOrVin(vin))).id;
     } catch (error) {
-      if (error instanceof NotFound) {
+      if (error instanceof NotFound && !(body instanceof TooLargeBody)) {
         await this.pipeline.rejectPayload(
           { source: 'http', topic: route, vehicleId: null },
           { code: 'unknown_vehicle', reason: `vin: no vehicle ${vin.slice(0, 32)} that this caller may see` },
@@ -57,6 +59,10 @@ export class TelemetryService {
       throw error;
     }
     const source = { source: 'http', topic: route, vehicleId };
+    if (body instanceof TooLargeBody) {
+      await this.pipeline.rejectPayload(source, { code: 'too_large', reason: body.reason }, body.head);
+      throw new PayloadTooLarge(body.reason);
+    }
     const result = await this.pipeline.ingestPayload(source, body, maxBytes);
     // Every message is stored, a duplicate or refused: 400 when all were refused.
     if (result.rejected.length > 0 && result.stored + result.duplicates === 0) {

@@ -23,7 +23,9 @@ export type RejectionCode =
   | 'future_timestamp'
   | 'unknown_vehicle'
   | 'decode_failed'
-  | 'not_stored';
+  | 'not_stored'
+  /** Handling the message threw (a bug): kept, and the messages around it go on (decision 0012). */
+  | 'internal';
 
 /** A message that passed validation, in the form the writer stores. */
 export interface ValidSample {
@@ -39,6 +41,11 @@ export const MAX_MESSAGES_PER_PAYLOAD = 1000;
 export const MAX_FUTURE_MS = 5 * 60_000;
 /** Timestamps before 2000 are almost always epoch seconds sent as milliseconds. */
 export const MIN_TS_MS = Date.UTC(2000, 0, 1);
+/**
+ * The last millisecond of the year 9999, the latest time ISO-8601 writes with four digits. Beyond it a
+ * timestamp is a unit mistake (microseconds, nanoseconds) or noise, and beyond 8.64e15 not even a Date.
+ */
+export const MAX_TS_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 export const MAX_SEQ = 2_147_483_647;
 const MAX_KEYS = 512;
 const MAX_RAW_STRING = 1024;
@@ -120,6 +127,12 @@ export function parseTimestamp(ts: unknown): number | Rejection {
         `ts: ${ts} is before the year 2000 (epoch seconds? send epoch milliseconds or ISO-8601)`,
       );
     }
+    if (ts > MAX_TS_MS) {
+      return reject(
+        'out_of_range',
+        `ts: ${ts} is after the year 9999 (microseconds? send epoch milliseconds or ISO-8601)`,
+      );
+    }
     return ts;
   }
   if (typeof ts === 'string') {
@@ -197,7 +210,7 @@ export function validateMessage(message: unknown, nowMs: number): ValidSample | 
   if (tsMs > nowMs + MAX_FUTURE_MS) {
     return reject(
       'future_timestamp',
-      `ts: ${new Date(tsMs).toISOString()} is more than 5 minutes ahead of the server clock`,
+      `ts: ${isoTime(tsMs)} is more than 5 minutes ahead of the server clock`,
     );
   }
   let seq = 0;
@@ -244,6 +257,12 @@ export function validateMessage(message: unknown, nowMs: number): ValidSample | 
     return reject('invalid_shape', 'message has no metrics, position or raw values');
   }
   return valid;
+}
+
+/** ISO-8601 text of a time for a reason; the number itself where Date cannot write it (never throws). */
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
 }
 
 export function isRejection(value: ValidSample | Rejection): value is Rejection {

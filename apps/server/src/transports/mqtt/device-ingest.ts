@@ -136,8 +136,17 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       return done(new Error(`publishing to ${packet.topic} is not allowed`));
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    let handled: Promise<unknown>;
+    try {
+      handled = topic.handle(device, packet.topic, payload);
+    } catch (error) {
+      // An exception here would escape into aedes' packet handler and end the process (issue 24.1). The
+      // telemetry feature's topic families turn a throw into a dead letter (decision 0012); this is the
+      // last net, for one that does not: not stored, no PUBACK, the connection closes.
+      handled = Promise.reject(error);
+    }
     // Settles to true or the error, never rejects: a rejection nobody listens to yet would end the process.
-    const outcome = topic.handle(device, packet.topic, payload).then(
+    const outcome = handled.then(
       () => true as const,
       (error: unknown) => error as Error,
     );
