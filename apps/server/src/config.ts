@@ -146,7 +146,7 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
   {
     name: 'TACHO_MAX_PAYLOAD_BYTES',
     default: '262144',
-    meaning: 'Largest telemetry message accepted (one MQTT message); an HTTP batch may be 8 times this.',
+    meaning: 'Largest message on any transport (MQTT, or each in an HTTP body; the body may be 8x).',
   },
   {
     name: 'TACHO_INGEST_TIMEOUT_MS',
