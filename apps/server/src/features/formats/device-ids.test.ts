@@ -128,5 +128,31 @@ for (const engine of engines) {
       expect(withToken.statusCode, withToken.body).toBe(200);
       expect((await storedFor(app, car.id)).samples).toHaveLength(1);
     });
+
+    it('a body over the limit sent with such a weak id is refused like an unknown id, and not kept', async () => {
+      await app.storage.db
+        .insertInto('device_bindings')
+        .values({
+          kind: 'osmand',
+          device_id: '912345',
+          vehicle_id: car.id,
+          secret: null,
+          created_by: car.owner.id,
+          created_ms: T,
+        })
+        .execute();
+      const oversized = (id: string) =>
+        app.http.inject({
+          method: 'POST',
+          url: `/api/v1/ingest/osmand?id=${id}`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          payload: `lat=1&lon=2&pad=${'x'.repeat(300_000)}`,
+        });
+      const weak = await oversized('912345');
+      const unknown = await oversized('no-such-device-id-anywhere');
+      expect(weak.statusCode).toBe(401);
+      expect(weak.json()).toEqual(unknown.json());
+      expect((await storedFor(app, car.id)).deadLetters).toEqual([]);
+    });
   });
 }
