@@ -106,11 +106,17 @@ export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {
         detector = out.state;
         apply(out.events);
       }
-      const ticked = tick(detector, nowMs, settings);
-      detector = ticked.state;
-      apply(ticked.events);
-      const open = openSession(detector);
-      if (open) ops.set(autoSessionId(vehicleId, open.kind, open.startMs), { kind: 'upsert', session: open });
+      // Silence ends the open session as shown, but not in the state: data that arrives late (a phone's
+      // buffered upload, a backfill in chunks) and falls within the silence carries the same session on,
+      // exactly as if it had come in time. Data after the silence ends it in the state too.
+      const ticked = tick(structuredClone(detector), nowMs, settings);
+      const silent = ticked.events.length > 0;
+      if (silent) apply(ticked.events);
+      else {
+        const open = openSession(detector);
+        if (open)
+          ops.set(autoSessionId(vehicleId, open.kind, open.startMs), { kind: 'upsert', session: open });
+      }
 
       const manual = await foldManual(db, vehicleId, state.manual, samples);
       const write: Write = async (trx) => {
@@ -131,7 +137,7 @@ export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {
         }
       };
       const tickAtMs =
-        detector.open && detector.lastTsMs !== null
+        detector.open && !silent && detector.lastTsMs !== null
           ? detector.lastTsMs + settings.offlineAfterS * 1000
           : null;
       return { state: { detector, manual }, write, tickAtMs };
