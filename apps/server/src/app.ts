@@ -148,6 +148,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     vehicles,
     readings,
     audit: auth.audit,
+    registry: metrics,
   });
   events.on('samples.stored', () => sessions.runner.poke());
   sessions.runner.start();

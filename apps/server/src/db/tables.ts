@@ -260,6 +260,8 @@ export interface ProcessingMarksTable {
   vehicle_id: string;
   /** The oldest device time among the samples the batch stored for the vehicle. */
   low_ts_ms: number;
+  /** When the batch committed (server clock): processing lag is measured from it. */
+  marked_ms: number;
 }
 
 /** A processor's progress on one vehicle, committed with its output. */

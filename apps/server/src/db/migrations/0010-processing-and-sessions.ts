@@ -20,6 +20,7 @@ export async function up(db: Kysely<unknown>, engine: Engine): Promise<void> {
     .addColumn('processor', 'text', (c) => c.notNull())
     .addColumn('vehicle_id', 'text', (c) => c.notNull())
     .addColumn('low_ts_ms', ms, (c) => c.notNull())
+    .addColumn('marked_ms', ms, (c) => c.notNull())
     .execute();
   await db.schema
     .createIndex('processing_marks_vehicle')

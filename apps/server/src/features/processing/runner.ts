@@ -1,4 +1,5 @@
 import type { MetricValue, Position } from '@tacho/protocol';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import { type Db, exclusively, inTransaction, type Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -73,6 +74,8 @@ export class ProcessingRunner {
   private running: Promise<void> | null = null;
   private stopped = true;
   private again = false;
+  private readonly lag: Histogram<'processor'> | null = null;
+  private readonly failures: Counter<'processor'> | null = null;
 
   constructor(
     private readonly deps: {
@@ -80,10 +83,29 @@ export class ProcessingRunner {
       clock: Clock;
       logger: Logger;
       processors: ReadonlyArray<Processor<unknown>>;
+      /** Where `tacho_processing_lag_seconds` and `tacho_processing_failures_total` go. */
+      registry?: Registry;
+      /** Told each committed round's lag: commit of the oldest batch it consumed → its own commit. */
+      onLag?: (processor: string, ms: number) => void;
     },
     options: Partial<RunnerOptions> = {},
   ) {
     this.options = { ...defaults, ...options };
+    if (deps.registry) {
+      this.lag = new Histogram({
+        name: 'tacho_processing_lag_seconds',
+        help: 'From the commit of stored samples to the commit of what a processor derived from them',
+        labelNames: ['processor'],
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+        registers: [deps.registry],
+      });
+      this.failures = new Counter({
+        name: 'tacho_processing_failures_total',
+        help: 'Processing rounds that failed (the vehicle is retried with back-off)',
+        labelNames: ['processor'],
+        registers: [deps.registry],
+      });
+    }
   }
 
   start(): void {
@@ -200,7 +222,7 @@ export class ProcessingRunner {
         .executeTakeFirst();
       const marks = await trx
         .selectFrom('processing_marks')
-        .select(['id', 'low_ts_ms'])
+        .select(['id', 'low_ts_ms', 'marked_ms'])
         .where('processor', '=', processor.name)
         .where('vehicle_id', '=', vehicleId)
         .orderBy('id')
@@ -221,7 +243,11 @@ export class ProcessingRunner {
         row && row.cursor_ts_ms !== null ? { tsMs: row.cursor_ts_ms, seq: row.cursor_seq ?? 0 } : null;
       let undo: Write | null = null;
       let low: number | null = null;
-      for (const m of marks) low = low === null ? Number(m.low_ts_ms) : Math.min(low, Number(m.low_ts_ms));
+      let markedMs: number | null = null;
+      for (const m of marks) {
+        low = low === null ? Number(m.low_ts_ms) : Math.min(low, Number(m.low_ts_ms));
+        markedMs = markedMs === null ? Number(m.marked_ms) : Math.min(markedMs, Number(m.marked_ms));
+      }
       // A mark at or before the cursor is late data: every sample read before was read in a snapshot
       // that also held its mark, and that mark was consumed with it.
       if (low !== null && cursor !== null && low <= cursor.tsMs) {
@@ -232,7 +258,7 @@ export class ProcessingRunner {
       const last = samples[samples.length - 1];
       if (last) cursor = { tsMs: last.tsMs, seq: last.seq };
       const more = samples.length === this.options.chunk || marks.length === MAX_MARKS_PER_ROUND;
-      return { gone: false as const, markIds, undo, folded, cursor, more };
+      return { gone: false as const, markIds, undo, folded, cursor, more, markedMs };
     });
     if (read === null) return 'idle';
     if (read.gone) {
@@ -263,6 +289,11 @@ export class ProcessingRunner {
         .execute();
       await deleteMarks(trx, read.markIds);
     });
+    if (read.markedMs !== null) {
+      const lagMs = Math.max(0, Date.now() - read.markedMs);
+      this.lag?.observe({ processor: processor.name }, lagMs / 1000);
+      this.deps.onLag?.(processor.name, lagMs);
+    }
     return more ? 'more' : 'done';
   }
 

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import type { Db, Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -29,6 +30,7 @@ export function createSessions(deps: {
   vehicles: Vehicles;
   readings: ReadingsService;
   audit: Audit;
+  registry?: Registry;
   detector?: Partial<DetectorSettings>;
 }): Sessions {
   const processor = createSessionsProcessor(deps.detector);
@@ -37,6 +39,7 @@ export function createSessions(deps: {
     clock: deps.clock,
     logger: deps.logger.child({ part: 'processing' }),
     processors: [processor as unknown as Processor<unknown>],
+    ...(deps.registry ? { registry: deps.registry } : {}),
   });
   const service = new SessionsService({
     db: deps.db,

@@ -50,7 +50,7 @@ async function ingest(
     for (const processor of processors)
       await trx
         .insertInto('processing_marks')
-        .values({ processor, vehicle_id: vehicleId, low_ts_ms: low })
+        .values({ processor, vehicle_id: vehicleId, low_ts_ms: low, marked_ms: Date.now() })
         .execute();
   });
 }

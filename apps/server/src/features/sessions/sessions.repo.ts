@@ -129,7 +129,7 @@ export async function deleteSessionAndSamples(
   for (const processor of processors)
     await trx
       .insertInto('processing_marks')
-      .values({ processor, vehicle_id: vehicleId, low_ts_ms: from })
+      .values({ processor, vehicle_id: vehicleId, low_ts_ms: from, marked_ms: Date.now() })
       .execute();
   return Number(deleted.numDeletedRows);
 }

@@ -1,8 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { latestRawKeys, latestState, type RawKeyInfo, type StoredSample, toRow } from './batch-rows.js';
-import { writeRollups } from './rollups.js';
 import { insertDeadLetters } from './dead-letters.repo.js';
+import { writeRollups } from './rollups.js';
 import {
   type DeadLetterRow,
   existingVehicleIds,
@@ -59,9 +59,11 @@ export async function insertProcessingMarks(
   processors: readonly string[],
 ): Promise<void> {
   if (lows.size === 0 || processors.length === 0) return;
-  const rows: Array<{ processor: string; vehicle_id: string; low_ts_ms: number }> = [];
+  const rows: Array<{ processor: string; vehicle_id: string; low_ts_ms: number; marked_ms: number }> = [];
+  const now = Date.now();
   for (const processor of processors)
-    for (const [vehicleId, low] of lows) rows.push({ processor, vehicle_id: vehicleId, low_ts_ms: low });
+    for (const [vehicleId, low] of lows)
+      rows.push({ processor, vehicle_id: vehicleId, low_ts_ms: low, marked_ms: now });
   await trx.insertInto('processing_marks').values(rows).execute();
 }
 

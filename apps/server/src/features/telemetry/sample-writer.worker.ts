@@ -64,7 +64,9 @@ const insertOne = native.prepare(
   `insert into samples (${SAMPLE_COLUMNS.join(', ')}) values (${SAMPLE_COLUMNS.map(() => '?').join(', ')}) on conflict do nothing`,
 );
 const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
-const insertMark = native.prepare('insert into processing_marks (processor, vehicle_id, low_ts_ms) values (?, ?, ?)');
+const insertMark = native.prepare(
+  'insert into processing_marks (processor, vehicle_id, low_ts_ms, marked_ms) values (?, ?, ?, ?)',
+);
 
 /**
  * One batch in one transaction. Returns each sample's flag (inserted or a duplicate) and what to do once
@@ -111,7 +113,9 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
       }
       for (const r of part.raw) if (inserted[from + r.index]) withRaw.push(sampleAt(part, r.index));
     }
-    for (const processor of processors) for (const [id, low] of lows) insertMark.run(processor, id, low);
+    const markedMs = Date.now();
+    for (const processor of processors)
+      for (const [id, low] of lows) insertMark.run(processor, id, low, markedMs);
     await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
     return minRowid !== null;
