@@ -37,6 +37,7 @@ export class PasswordCheck {
       return { user, ok: await this.hasher.verify(user?.password_hash ?? (await dummyHash()), password) };
     });
     if (!user?.password_hash || !ok || user.disabled_ms !== null) {
+      attempt.failed();
       const reason = !user
         ? 'unknown_email'
         : user.disabled_ms !== null && ok
@@ -67,6 +68,7 @@ export class PasswordCheck {
       attempt.succeeded();
       return;
     }
+    attempt.failed();
     this.audit.log('login.failed', {
       email: user.email,
       userId: user.id,

@@ -4,7 +4,7 @@ import { createLogger } from '../../lib/logger.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { engines, freshStorage } from '../../test/storage.js';
 import { createTestUser } from './testing.js';
-import { LoginThrottle } from './throttle.js';
+import { LoginThrottle, type Reservation } from './throttle.js';
 
 for (const engine of engines) {
   describe(`login throttling under parallel guesses [${engine}]`, () => {
@@ -62,6 +62,15 @@ for (const engine of engines) {
   });
 
   describe(`login throttling across instances [${engine}]`, () => {
+    async function allowed(throttle: LoginThrottle, email: string, ip: string): Promise<Reservation> {
+      const attempt = await throttle.reserve(email, ip);
+      if (!attempt.allowed)
+        throw new Error(`expected an attempt to go ahead, not to wait ${attempt.waitMs} ms`);
+      return attempt;
+    }
+    const fail = async (throttle: LoginThrottle, email: string, ip: string) =>
+      (await allowed(throttle, email, ip)).failed();
+
     let storage: Awaited<ReturnType<typeof freshStorage>> | undefined;
     afterEach(async () => {
       await storage?.drop();
@@ -74,21 +83,17 @@ for (const engine of engines) {
       const a = new LoginThrottle(storage.db, clock, logger);
       const b = new LoginThrottle(storage.db, clock, logger);
       try {
-        for (let i = 0; i < 5; i++)
-          expect((await a.reserve('x@example.test', '192.0.2.1')).allowed).toBe(true);
+        for (let i = 0; i < 5; i++) await fail(a, 'x@example.test', '192.0.2.1');
         await a.flush();
         // b has never seen this account: it reads the shared count, from another address too.
         const refused = await b.reserve('x@example.test', '192.0.2.2');
         expect(refused).toEqual({ allowed: false, waitMs: 1000 });
 
         clock.advance(1500);
-        const attempt = await b.reserve('x@example.test', '192.0.2.2');
-        if (!attempt.allowed) throw new Error('expected the attempt after the wait to go ahead');
-        attempt.succeeded();
+        (await allowed(b, 'x@example.test', '192.0.2.2')).succeeded();
         await b.flush();
         clock.advance(1500);
-        for (let i = 0; i < 5; i++)
-          expect((await a.reserve('x@example.test', '192.0.2.1')).allowed).toBe(true);
+        for (let i = 0; i < 5; i++) await fail(a, 'x@example.test', '192.0.2.1');
       } finally {
         await a.close();
         await b.close();
@@ -104,8 +109,7 @@ for (const engine of engines) {
       const db = storage.db;
       const rows = () => db.selectFrom('login_throttle').select(['key', 'failures']).orderBy('key').execute();
       try {
-        for (let i = 0; i < 3; i++)
-          expect((await throttle.reserve('y@example.test', '192.0.2.3')).allowed).toBe(true);
+        for (let i = 0; i < 3; i++) await fail(throttle, 'y@example.test', '192.0.2.3');
         // Nothing committed per failure (on SQLite each would be a synchronous fsync on the event loop).
         expect(await rows()).toEqual([]);
         await throttle.flush();
@@ -113,11 +117,9 @@ for (const engine of engines) {
           { key: 'email:y@example.test', failures: 3 },
           { key: 'ip:192.0.2.3', failures: 3 },
         ]);
-        const attempt = await throttle.reserve('y@example.test', '192.0.2.3');
-        if (!attempt.allowed) throw new Error('expected a fourth attempt to go ahead');
-        attempt.succeeded();
+        (await allowed(throttle, 'y@example.test', '192.0.2.3')).succeeded();
         await throttle.close();
-        // The success cleared the account and gave the address its attempt back.
+        // The success cleared the account; the address keeps its failures.
         expect(await rows()).toEqual([{ key: 'ip:192.0.2.3', failures: 3 }]);
       } finally {
         await throttle.close();

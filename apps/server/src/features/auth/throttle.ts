@@ -33,14 +33,16 @@ interface Count {
   lastMs: number;
 }
 
-/** What this instance knows of a key: the shared row as last read plus its own changes since. */
+/** What this instance knows of a key's failures: the shared row as last read plus its own since. */
 interface Entry extends Count {
   readMs: number;
 }
 
-/** This instance's changes to a key not yet written to the shared table. */
+/** This instance's failures of a key not yet written to the shared table. */
 interface Pending {
   add: number;
+  /** When the first and the last of them happened. */
+  firstMs: number;
   lastMs: number;
   /** The account's failures were forgotten (a right password) before `add` was counted. */
   clear: boolean;
@@ -50,12 +52,14 @@ function live(count: Count | undefined, now: number): number {
   return !count || now - count.lastMs > WINDOW_MS ? 0 : count.failures;
 }
 
-/** An attempt that may go ahead, counted as a failure until it says otherwise. */
+/** An attempt that may go ahead, counted (as if it failed) until it says how it ended; once. */
 export interface Reservation {
   readonly allowed: true;
-  /** The password was right: the account's failures are forgotten, the address gets this attempt back. */
+  /** The password was wrong: a failure of the account and the address. */
+  failed(): void;
+  /** The password was right: the account's failures are forgotten. */
   succeeded(): void;
-  /** The password was not checked (busy, or the database failed): the attempt is given back. */
+  /** The password was not checked (busy, or the database failed): the attempt does not count. */
   release(): void;
 }
 
@@ -65,20 +69,23 @@ export type Attempt = Reservation | { readonly allowed: false; readonly waitMs: 
 /**
  * Failed-login throttling with growing delays, per account and per client address.
  *
- * An attempt is counted as a failure before its password is checked, in the same synchronous step that
- * decides whether it may go ahead: parallel guesses are counted one after the other, so no more of them
- * reach the password check than the delays allow (issue 24.5). A right password then clears the account's
- * count. A throttled attempt is not verified and not counted.
+ * An attempt is counted before its password is checked, in the same synchronous step that decides
+ * whether it may go ahead: while it is checked it counts as a failure that happened just now, so parallel
+ * guesses are counted one after the other and no more of them reach the password check than the delays
+ * allow (issue 24.5). Once checked, it becomes a failure, or a success that clears the account's count.
+ * A throttled attempt is not verified and not counted.
  *
  * The counts live in memory and are written to `login_throttle` once a second in one transaction, so a
  * flood of failures costs no commit each (on SQLite, a synchronous fsync on the event loop) and never
  * contends with the telemetry writer for the database (issue 24.7). Other instances see them through
  * that table: a key's shared count is read again when this instance's copy is over a second old, so N
- * instances together allow at most what one allows plus what the others counted in the last second or
- * two (decision 0014).
+ * instances together allow at most what one allows plus what the others are checking or counted in the
+ * last second or two (decision 0014).
  */
 export class LoginThrottle {
   private readonly entries = new Map<string, Entry>();
+  /** Attempts of this instance being checked now, per key: they count until they end. */
+  private readonly inflight = new Map<string, number>();
   private pending = new Map<string, Pending>();
   private readonly reading = new Map<string, Promise<void>>();
   private nextRead: { keys: string[]; done: Promise<void> } | null = null;
@@ -105,27 +112,26 @@ export class LoginThrottle {
     const now = this.clock.now();
     const waitMs = Math.max(this.waitMs(account, ACCOUNT, now), this.waitMs(address, ADDRESS, now));
     if (waitMs > 0) return { allowed: false, waitMs };
-    this.change(account, 1, now);
-    this.change(address, 1, now);
-    let settled = false;
-    const settle = (action: () => void) => {
-      if (settled) return;
-      settled = true;
-      action();
+    this.begin(account);
+    this.begin(address);
+    let ended = false;
+    const end = (outcome: () => void) => {
+      if (ended) return;
+      ended = true;
+      this.finish(account);
+      this.finish(address);
+      outcome();
     };
     return {
       allowed: true,
-      succeeded: () =>
-        settle(() => {
-          this.clear(account);
-          this.change(address, -1, this.clock.now());
-        }),
-      release: () =>
-        settle(() => {
+      failed: () =>
+        end(() => {
           const at = this.clock.now();
-          this.change(account, -1, at);
-          this.change(address, -1, at);
+          this.fail(account, at);
+          this.fail(address, at);
         }),
+      succeeded: () => end(() => this.clear(account)),
+      release: () => end(() => {}),
     };
   }
 
@@ -144,7 +150,7 @@ export class LoginThrottle {
       if (batch.size > 0) {
         try {
           await this.db.transaction().execute(async (trx) => {
-            for (const [key, change] of batch) await this.write(trx, key, change, now);
+            for (const [key, change] of batch) await this.write(trx, key, change);
           });
         } catch (error) {
           this.keepForLater(batch);
@@ -155,29 +161,43 @@ export class LoginThrottle {
     });
   }
 
+  /** How long the key must wait, counting each attempt being checked as a failure of just now. */
   private waitMs(key: string, policy: Policy, now: number): number {
+    const inflight = this.inflight.get(key) ?? 0;
+    if (inflight > 0) return delayMs(live(this.entries.get(key), now) + inflight, policy);
     const entry = this.entries.get(key);
     const failures = live(entry, now);
     return entry && failures > 0 ? entry.lastMs + delayMs(failures, policy) - now : 0;
   }
 
-  /** Counts a change here and for the shared table. A copy that was forgotten meanwhile is read again. */
-  private change(key: string, delta: number, now: number): void {
+  private begin(key: string): void {
+    this.inflight.set(key, (this.inflight.get(key) ?? 0) + 1);
+  }
+
+  private finish(key: string): void {
+    const left = (this.inflight.get(key) ?? 1) - 1;
+    if (left > 0) this.inflight.set(key, left);
+    else this.inflight.delete(key);
+  }
+
+  /** Counts a failure here and for the shared table. A copy forgotten meanwhile is read again next time. */
+  private fail(key: string, now: number): void {
     const entry = this.entries.get(key);
     if (entry) {
-      entry.failures = Math.max(0, live(entry, now) + delta);
-      if (delta > 0) entry.lastMs = now;
+      entry.failures = live(entry, now) + 1;
+      entry.lastMs = now;
     }
-    const pending = this.pending.get(key) ?? { add: 0, lastMs: 0, clear: false };
-    pending.add += delta;
-    if (delta > 0) pending.lastMs = now;
+    const pending = this.pending.get(key) ?? { add: 0, firstMs: now, lastMs: now, clear: false };
+    if (pending.add === 0) pending.firstMs = now;
+    pending.add += 1;
+    pending.lastMs = now;
     this.pending.set(key, pending);
   }
 
   private clear(key: string): void {
     const entry = this.entries.get(key);
     if (entry) entry.failures = 0;
-    this.pending.set(key, { add: 0, lastMs: 0, clear: true });
+    this.pending.set(key, { add: 0, firstMs: 0, lastMs: 0, clear: true });
   }
 
   /** Makes sure this instance's copy of each key is at most REFRESH_MS old; one read per key at a time. */
@@ -240,9 +260,10 @@ export class LoginThrottle {
     }
   }
 
-  private async write(trx: Db, key: string, change: Pending, now: number): Promise<void> {
+  private async write(trx: Db, key: string, change: Pending): Promise<void> {
     if (change.clear) await trx.deleteFrom('login_throttle').where('key', '=', key).execute();
-    const staleBefore = now - WINDOW_MS;
+    // The shared count had expired when the first of these failures happened: they start it afresh.
+    const staleBefore = change.firstMs - WINDOW_MS;
     if (change.add > 0) {
       await trx
         .insertInto('login_throttle')
@@ -261,14 +282,6 @@ export class LoginThrottle {
           }),
         )
         .execute();
-    } else if (change.add < 0) {
-      await trx
-        .updateTable('login_throttle')
-        .set({
-          failures: sql<number>`case when failures + ${change.add} < 0 then 0 else failures + ${change.add} end`,
-        })
-        .where('key', '=', key)
-        .execute();
     }
   }
 
@@ -278,6 +291,8 @@ export class LoginThrottle {
       const later = this.pending.get(key);
       if (!later) this.pending.set(key, earlier);
       else if (!later.clear) {
+        if (earlier.add > 0)
+          later.firstMs = later.add > 0 ? Math.min(later.firstMs, earlier.firstMs) : earlier.firstMs;
         later.add += earlier.add;
         later.lastMs = Math.max(later.lastMs, earlier.lastMs);
         later.clear = earlier.clear;
@@ -288,7 +303,8 @@ export class LoginThrottle {
   /** Forgets copies nobody used lately; the shared table has them. */
   private prune(now: number): void {
     for (const [key, entry] of this.entries) {
-      if (now - entry.readMs > 2 * REFRESH_MS && !this.pending.has(key)) this.entries.delete(key);
+      const idle = now - entry.readMs > 2 * REFRESH_MS && !this.pending.has(key) && !this.inflight.has(key);
+      if (idle) this.entries.delete(key);
     }
   }
 
