@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ['{apps,packages,e2e}/**/*.test.ts'],
+    // Fails the run when a secret a test created shows up in a log (issue 24.6).
+    globalSetup: ['apps/server/src/test/log-leaks.global.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

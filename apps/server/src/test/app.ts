@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type App, type AppOptions, createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import type { Engine } from '../db/index.js';
+import { recordAppSecrets, testLogger } from './log-leaks.js';
 import { freshStorage } from './storage.js';
 
 export interface TestApp extends App {
@@ -14,6 +15,7 @@ export interface TestApp extends App {
 /**
  * A whole server on a fresh database of the given engine, not listening (use `app.http.inject`), with no
  * MQTT TCP listener unless `options.mqttPort` asks for one. `env` adds or overrides TACHO_* settings.
+ * In a test run it logs into the run's log directory and records the secrets it issues (log-leaks.ts).
  */
 export async function createTestApp(
   engine: Engine,
@@ -26,7 +28,9 @@ export async function createTestApp(
     { TACHO_DATA_DIR: dataDir, TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
     dataDir,
   );
-  const app = await createApp(config, { mqttPort: null, ...options, storage });
+  const logger = options.logger ?? testLogger();
+  const app = await createApp(config, { mqttPort: null, ...options, ...(logger ? { logger } : {}), storage });
+  await recordAppSecrets(app);
   return Object.assign(app, {
     async dispose() {
       await app.close();
