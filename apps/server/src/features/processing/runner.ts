@@ -76,6 +76,7 @@ export class ProcessingRunner {
   private again = false;
   private readonly lag: Histogram<'processor'> | null = null;
   private readonly failures: Counter<'processor'> | null = null;
+  private readonly lagListeners: Array<(processor: string, ms: number) => void> = [];
 
   constructor(
     private readonly deps: {
@@ -85,8 +86,6 @@ export class ProcessingRunner {
       processors: ReadonlyArray<Processor<unknown>>;
       /** Where `tacho_processing_lag_seconds` and `tacho_processing_failures_total` go. */
       registry?: Registry;
-      /** Told each committed round's lag: commit of the oldest batch it consumed → its own commit. */
-      onLag?: (processor: string, ms: number) => void;
     },
     options: Partial<RunnerOptions> = {},
   ) {
@@ -108,6 +107,11 @@ export class ProcessingRunner {
     }
   }
 
+  /** Tells `listener` each committed round's lag (the benchmark's lag figure). */
+  onLag(listener: (processor: string, ms: number) => void): void {
+    this.lagListeners.push(listener);
+  }
+
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
@@ -117,8 +121,14 @@ export class ProcessingRunner {
   /** Look for work soon (a local commit hints that there is some; the marks say what). */
   poke(): void {
     if (this.stopped) return;
-    if (this.running) this.again = true;
-    else this.schedule(0);
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    // A pass waiting for its poll time starts now instead.
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(0);
   }
 
   async stop(): Promise<void> {
@@ -292,7 +302,7 @@ export class ProcessingRunner {
     if (read.markedMs !== null) {
       const lagMs = Math.max(0, Date.now() - read.markedMs);
       this.lag?.observe({ processor: processor.name }, lagMs / 1000);
-      this.deps.onLag?.(processor.name, lagMs);
+      for (const listener of this.lagListeners) listener(processor.name, lagMs);
     }
     return more ? 'more' : 'done';
   }

@@ -225,18 +225,28 @@ export class SessionsService {
 }
 
 /**
- * Douglas–Peucker (simplify-js, high quality) down to at most `maxPoints`: the smallest tolerance that
- * fits, found by bisection over the track's own extent.
+ * Douglas–Peucker (simplify-js, after its radial-distance pass) down to at most `maxPoints`: the smallest
+ * tolerance that fits, found by bisection on a log scale (tolerances in degrees, from 1 mm to the track's
+ * extent), 16 steps.
  */
 function simplifyTo<P extends { x: number; y: number }>(points: P[], maxPoints: number): P[] {
   if (points.length <= maxPoints) return points;
-  let lo = 0;
-  let hi = 1;
-  for (const p of points) hi = Math.max(hi, Math.abs(p.x), Math.abs(p.y));
-  let best = simplify(points, hi, true) as P[];
-  for (let i = 0; i < 40; i++) {
+  let minX = Number.POSITIVE_INFINITY;
+  let maxX = Number.NEGATIVE_INFINITY;
+  let minY = Number.POSITIVE_INFINITY;
+  let maxY = Number.NEGATIVE_INFINITY;
+  for (const p of points) {
+    minX = Math.min(minX, p.x);
+    maxX = Math.max(maxX, p.x);
+    minY = Math.min(minY, p.y);
+    maxY = Math.max(maxY, p.y);
+  }
+  let lo = Math.log(1e-8);
+  let hi = Math.log(Math.max(1e-7, maxX - minX, maxY - minY));
+  let best = simplify(points, Math.exp(hi)) as P[];
+  for (let i = 0; i < 16; i++) {
     const mid = (lo + hi) / 2;
-    const out = simplify(points, mid, true) as P[];
+    const out = simplify(points, Math.exp(mid)) as P[];
     if (out.length <= maxPoints) {
       best = out;
       hi = mid;
