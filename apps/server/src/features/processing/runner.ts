@@ -311,6 +311,7 @@ export class ProcessingRunner {
   private async failed(processor: Processor<unknown>, vehicleId: string, error: unknown): Promise<void> {
     const now = this.deps.clock.now();
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+    this.failures?.inc({ processor: processor.name });
     this.deps.logger.error(
       { err: error, processor: processor.name, vehicleId },
       'processing failed; will retry',

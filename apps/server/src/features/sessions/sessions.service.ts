@@ -18,7 +18,7 @@ import { requireAdmin } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReadingsService } from '../readings/index.js';
 import type { Vehicles } from '../vehicles/index.js';
-import { SESSIONS_PROCESSOR, statsBetween } from './sessions.processor.js';
+import { statsBetween } from './sessions.processor.js';
 import {
   decodeBefore,
   deleteSessionAndSamples,

@@ -38,8 +38,7 @@ describe('SQLite writer thread', () => {
       source: 'test',
       metrics: { speed_kmh: 5 },
     });
-    const batch = (...samples: BatchSample[]): PackedBatch =>
-      packBatch({ samples, deadLetters: [] });
+    const batch = (...samples: BatchSample[]): PackedBatch => packBatch({ samples, deadLetters: [] });
     const stored = async () =>
       (await storage.db.selectFrom('samples').select('ts_ms').orderBy('ts_ms').execute()).map((r) => r.ts_ms);
     return { storage, writer, sample, batch, stored, vehicleId };
