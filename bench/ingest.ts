@@ -6,14 +6,16 @@
  * This process plays the devices, one vehicle each:
  * 1. flood: N publishers (default 100) send QoS 1 messages (~300 bytes, from the scenario simulator) as
  *    fast as the server acknowledges them, keeping a window in flight each.
- * 2. paced: the same publishers at a fixed total rate (default 10,000 msg/s); zero loss expected.
+ * 2. paced: the same publishers at a fixed total rate (default 10,000 msg/s); zero loss expected. With
+ *    --login-flood N it runs again beside N concurrent wrong logins (login-flood.ts), and both print
+ *    publish→PUBACK p99, /health answer times and the server's event-loop delay (issue 24.7).
  * 3. HTTP: concurrent POSTs of batches of 1,000 messages, after a few untimed ones (JIT warm-up).
  * 4. idle devices: connects many idle MQTT clients and prints the server's memory per connection.
  * With the embedded broker the PUBACK leaves after the commit, so publish→PUBACK is publish→commit. With
  * an external broker the broker acknowledges on receipt; commits are then counted from /metrics.
  *
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
- *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --settle 5 (s between phases) --idle 1000 --postgres [--pg-url url] --broker <mqtt url> --quick
+ *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --settle 5 (s between phases) --idle 1000 --login-flood 0 --postgres [--pg-url url] --broker <mqtt url> --quick
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -27,6 +29,7 @@ import { VehicleSimulator } from '@tacho/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import pg from 'pg';
 import { createSimVehicles } from '../apps/cli/src/simulate-targets.js';
+import { eventLoopLagP99Ms, probeHealth, startLoginFlood } from './login-flood.js';
 import {
   BENCH_ADMIN,
   cpuSecondsOf,
@@ -50,6 +53,7 @@ const { values: flags } = parseArgs({
     'http-warmup': { type: 'string', default: '20' },
     settle: { type: 'string', default: '5' },
     idle: { type: 'string', default: '1000' },
+    'login-flood': { type: 'string', default: '0' },
     postgres: { type: 'boolean', default: false },
     'pg-url': { type: 'string' },
     broker: { type: 'string' },
@@ -366,6 +370,8 @@ async function main(): Promise<void> {
       TACHO_DATABASE_URL: database,
       TACHO_MQTT_URL: external ? brokerUrl : '',
       TACHO_MQTT_CLIENT_ID: `tacho-bench-${process.pid}`,
+      // The login flood comes from many addresses through a "proxy" on loopback.
+      ...(Number(flags['login-flood']) > 0 ? { TACHO_TRUST_PROXY: '127.0.0.1' } : {}),
     },
   });
   const clients: MqttClient[] = [];
@@ -439,18 +445,38 @@ async function main(): Promise<void> {
       );
       console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
     }
-    if (Number(flags['paced-duration']) > 0) {
-      await settle(Number(flags.duration));
+    /** The paced phase, alone or beside a login flood of `flood` concurrent wrong logins. */
+    const pacedPhase = async (flood: number) => {
       const before2 = await storedCount(base);
+      await eventLoopLagP99Ms(base);
+      const health = probeHealth(base);
+      const logins = flood > 0 ? startLoginFlood(base, flood) : null;
       const p = await paced(devices, Number(flags.rate), Number(flags['paced-duration']));
+      const statuses = await logins?.stop();
+      const healthMs = Float64Array.from(await health.stop()).sort();
+      const lagMs = await eventLoopLagP99Ms(base);
       if (external) await waitCommitted(base, before2 + p.acked);
       const committedPaced = (await storedCount(base)) - before2;
       console.log(
-        `paced ${flags.rate}/s, ${flags['paced-duration']} s: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
+        `paced ${flags.rate}/s, ${flags['paced-duration']} s${flood > 0 ? ` beside a login flood of ${flood}` : ''}: sent ${p.sent}, acknowledged ${p.acked}, committed ${committedPaced}, ` +
           `${external ? 'not delivered to Tacho by the broker (its queue limit, see README)' : 'lost'} ${p.sent - committedPaced}; p50 ${pct(p.latencies, 50).toFixed(1)} ms, p99 ${pct(p.latencies, 99).toFixed(1)} ms, ` +
           `max ${pct(p.latencies, 100).toFixed(1)} ms; the publishers' own event-loop delay p99 ${p.loopDelayP99Ms.toFixed(1)} ms`,
       );
+      console.log(
+        `  /health p99 ${pct(healthMs, 99).toFixed(1)} ms, max ${pct(healthMs, 100).toFixed(1)} ms (${healthMs.length} probes); server event-loop delay p99 ${lagMs.toFixed(1)} ms` +
+          (statuses
+            ? `; logins answered ${[...statuses].map(([status, n]) => `${n}× ${status || 'error'}`).join(', ')}`
+            : ''),
+      );
       console.log(`  ${await serverView(base, pid, view)}; peak RSS so far ${mb(memoryOf(pid).peak)}`);
+    };
+    if (Number(flags['paced-duration']) > 0) {
+      await settle(Number(flags.duration));
+      await pacedPhase(0);
+      if (Number(flags['login-flood']) > 0) {
+        await settle(Number(flags['paced-duration']));
+        await pacedPhase(Number(flags['login-flood']));
+      }
     }
     await settle(Number(flags.duration) + Number(flags['paced-duration']));
     const h = await httpBatches(

@@ -37,7 +37,8 @@ export function installErrorHandling(app: FastifyInstance): void {
         if (error instanceof TooManyRequests) reply.header('retry-after', String(error.retryAfterS));
         if (error instanceof Unavailable && error.retryAfterS !== undefined)
           reply.header('retry-after', String(error.retryAfterS));
-        if (error.status >= 500) request.log.error({ err: error }, error.message);
+        // A busy refusal sheds load (a login flood): a line with a stack for each would cost what it saves.
+        if (error.status >= 500 && error.code !== 'busy') request.log.error({ err: error }, error.message);
         return reply.status(error.status).send(errorBody(error.code, error.message));
       }
       const fe = error as FastifyError;
