@@ -1,16 +1,20 @@
-import { ApiError, TachoClient } from '@tacho/client';
+import { ApiError, type SessionListQuery, TachoClient } from '@tacho/client';
 import type {
   CreatedToken,
   CreateTokenRequest,
   CreateUserRequest,
   CreateVehicleRequest,
   CreateVehicleTokenRequest,
+  DownsampledSamples,
   LoginRequest,
   LoginView,
   PasswordChangeRequest,
   RawScan,
   SamplesQuery,
   SamplesResponse,
+  Session,
+  SessionPage,
+  SessionTrack,
   SetupRequest,
   SetupStatus,
   ShareVehicleRequest,
@@ -25,7 +29,7 @@ import type {
 } from '@tacho/protocol';
 import { defaultWebConfig, type WebConfig } from './config.js';
 
-export { ApiError };
+export { ApiError, type SessionListQuery };
 
 /** `closed`: the socket gave up (the login ended); the page still shows the last known values. */
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
@@ -84,6 +88,15 @@ export interface DashboardApi {
   raw(id: string): Promise<RawScan>;
   track(id: string, query: TrackQuery): Promise<Track>;
   proposeAlias(proposal: AliasProposal): Promise<void>;
+  /** Drives, charges and recordings, newest first: of one vehicle, or (null) of every vehicle one sees. */
+  listSessions(vehicleId: string | null, query: SessionListQuery): Promise<SessionPage>;
+  getSession(id: string): Promise<Session>;
+  sessionTrack(id: string, maxPoints: number): Promise<SessionTrack>;
+  sessionSamples(id: string, metrics: readonly string[], maxPoints: number): Promise<DownsampledSamples>;
+  startRecording(vehicleId: string): Promise<Session>;
+  stopRecording(id: string): Promise<Session>;
+  /** Deletes the session and the samples recorded inside it. */
+  deleteSession(id: string): Promise<void>;
   listUsers(): Promise<UserView[]>;
   createUser(request: CreateUserRequest): Promise<UserView>;
   updateUser(id: string, request: UpdateUserRequest): Promise<UserView>;
@@ -157,6 +170,13 @@ export const api: DashboardApi = {
   proposeAlias: async (proposal) => {
     await client.aliases.propose(proposal);
   },
+  listSessions: (vehicleId, query) => client.sessions.list(vehicleId, query),
+  getSession: (id) => client.sessions.get(id),
+  sessionTrack: (id, maxPoints) => client.sessions.track(id, maxPoints),
+  sessionSamples: (id, metrics, maxPoints) => client.sessions.samples(id, { metrics, maxPoints }),
+  startRecording: (vehicleId) => client.sessions.startRecording(vehicleId),
+  stopRecording: (id) => client.sessions.stopRecording(id),
+  deleteSession: (id) => client.sessions.delete(id),
   listUsers: () => client.users.list(),
   createUser: (request) => client.users.create(request),
   updateUser: (id, request) => client.users.update(id, request),

@@ -102,6 +102,17 @@ export function formatClock(ms: number): string {
   return clockFormat.format(ms);
 }
 
+const shortClock = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+const shortDay = new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short' });
+
+/** When something started: "10:42" on the same day as `now`, "12 Mar, 10:42" on another. */
+export function formatSince(ms: number, now = Date.now()): string {
+  const clock = shortClock.format(ms);
+  return new Date(ms).toDateString() === new Date(now).toDateString()
+    ? clock
+    : `${shortDay.format(ms)}, ${clock}`;
+}
+
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto', style: 'long' });
 
 /** "5 minutes ago", "yesterday", "in 3 days"; "just now" under ten seconds. */
