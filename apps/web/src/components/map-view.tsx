@@ -11,6 +11,10 @@ export interface MapViewProps {
   /** A small, non-interactive map for cards. */
   compact?: boolean;
   label: string;
+  /** Show the whole trail once it arrives (a recorded session) instead of centring on the position. */
+  fit?: boolean;
+  /** Where the trail began, marked with a hollow dot. */
+  start?: { lat: number; lon: number } | null;
 }
 
 /**
@@ -18,10 +22,19 @@ export interface MapViewProps {
  * weight of a map page). When no tile can load — offline, blocked, a wrong TACHO_MAP_TILES — the map
  * keeps a plain background and says so, and the position and trail still show.
  */
-export default function MapView({ tiles, position, trail = [], compact = false, label }: MapViewProps) {
+export default function MapView({
+  tiles,
+  position,
+  trail = [],
+  compact = false,
+  label,
+  fit = false,
+  start = null,
+}: MapViewProps) {
   const element = useRef<HTMLDivElement>(null);
   const map = useRef<L.Map | null>(null);
   const marker = useRef<L.CircleMarker | null>(null);
+  const startMarker = useRef<L.CircleMarker | null>(null);
   const line = useRef<L.Polyline | null>(null);
   const followed = useRef(false);
   const [tilesFailed, setTilesFailed] = useState(!tiles);
@@ -61,6 +74,7 @@ export default function MapView({ tiles, position, trail = [], compact = false, 
       m.remove();
       map.current = null;
       marker.current = null;
+      startMarker.current = null;
       line.current = null;
       followed.current = false;
     };
@@ -70,6 +84,22 @@ export default function MapView({ tiles, position, trail = [], compact = false, 
     const m = map.current;
     if (!m) return;
     line.current?.setLatLngs(trail.map(([lat, lon]) => [lat, lon]));
+    if (fit && !followed.current && trail.length > 0) {
+      m.fitBounds(L.latLngBounds(trail.map(([lat, lon]) => [lat, lon])), { padding: [24, 24], maxZoom: 16 });
+      followed.current = true;
+    }
+    if (start) {
+      const at: L.LatLngExpression = [start.lat, start.lon];
+      if (startMarker.current) startMarker.current.setLatLng(at);
+      else
+        startMarker.current = L.circleMarker(at, {
+          radius: compact ? 5 : 7,
+          color: '#1f6feb',
+          weight: 3,
+          fillColor: '#ffffff',
+          fillOpacity: 1,
+        }).addTo(m);
+    }
     if (!position) return;
     const at: L.LatLngExpression = [position.lat, position.lon];
     if (!marker.current) {
@@ -90,7 +120,7 @@ export default function MapView({ tiles, position, trail = [], compact = false, 
     } else if (!m.getBounds().pad(-0.1).contains(at)) {
       m.panTo(at);
     }
-  }, [position, trail, compact]);
+  }, [position, trail, compact, fit, start]);
 
   return (
     <div className={compact ? 'map small' : 'map'} style={{ position: 'relative' }}>

@@ -232,6 +232,69 @@ export function Drawer({
   );
 }
 
+/**
+ * Asks before something that cannot be undone. A native modal `<dialog>`: the browser keeps focus inside,
+ * closes it with Escape (as Cancel) and gives focus back afterwards.
+ */
+export function ConfirmDialog({
+  title,
+  children,
+  confirmLabel,
+  busy,
+  error,
+  onConfirm,
+  onCancel,
+}: {
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  busy?: boolean;
+  error?: string | null;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const element = dialog.current;
+    if (element && !element.open) element.showModal();
+    return () => element?.close();
+  }, []);
+  // Closed here, before the parent removes it, so the browser gives focus back to what opened it.
+  const cancel = () => {
+    dialog.current?.close();
+    onCancel();
+  };
+  return (
+    <dialog
+      ref={dialog}
+      className="confirm"
+      aria-labelledby={titleId}
+      onCancel={(event) => {
+        event.preventDefault();
+        if (!busy) cancel();
+      }}
+    >
+      <h2 id={titleId}>{title}</h2>
+      {children}
+      {error && (
+        <p className="field-error" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="row confirm-actions">
+        {/* Cancel comes first, so showModal focuses it: Enter on an unread dialog destroys nothing. */}
+        <button type="button" onClick={cancel} disabled={busy}>
+          Cancel
+        </button>
+        <Button className="destructive" busy={busy} onClick={onConfirm}>
+          {confirmLabel}
+        </Button>
+      </div>
+    </dialog>
+  );
+}
+
 export function Tabs<T extends string>({
   tabs,
   value,
