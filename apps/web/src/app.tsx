@@ -6,6 +6,8 @@ import { SessionProvider, useSession } from './lib/session.js';
 import { AdminPage } from './pages/admin.js';
 import { HistoryPage } from './pages/history.js';
 import { LoginPage, SetupPage } from './pages/login.js';
+import { SessionDetailPage } from './pages/session.js';
+import { SessionsPage } from './pages/sessions.js';
 import { SettingsPage } from './pages/settings.js';
 import { VehicleLivePage } from './pages/vehicle-live.js';
 import { VehiclesPage } from './pages/vehicles.js';
@@ -14,6 +16,9 @@ const titles: Array<[string, string]> = [
   ['/login', 'Log in'],
   ['/setup', 'Set up'],
   ['/vehicles/:id/history', 'History'],
+  ['/vehicles/:id/sessions', 'Drives and charges'],
+  ['/sessions/:id', 'Recorded session'],
+  ['/sessions', 'Drives and charges'],
   ['/vehicles/:id', 'Vehicle'],
   ['/vehicles', 'Vehicles'],
   ['/settings', 'Settings'],
@@ -30,6 +35,11 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (path === '/vehicles') return <VehiclesPage />;
   const history = matchPath('/vehicles/:id/history', path);
   if (history?.id) return <HistoryPage key={history.id} id={history.id} />;
+  const sessions = matchPath('/vehicles/:id/sessions', path);
+  if (sessions?.id) return <SessionsPage key={sessions.id} vehicleId={sessions.id} />;
+  if (path === '/sessions') return <SessionsPage key="all" />;
+  const session = matchPath('/sessions/:id', path);
+  if (session?.id) return <SessionDetailPage key={session.id} id={session.id} />;
   const vehicle = matchPath('/vehicles/:id', path);
   if (vehicle?.id) return <VehicleLivePage key={vehicle.id} id={vehicle.id} />;
   if (path === '/settings') return <SettingsPage />;

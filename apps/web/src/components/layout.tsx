@@ -30,6 +30,9 @@ export function Layout({ children }: { children: ReactNode }) {
         <Link href="/vehicles" className="nav-link">
           Vehicles
         </Link>
+        <Link href="/sessions" className="nav-link">
+          Drives<span className="wide-only"> and charges</span>
+        </Link>
         <Link href="/settings" className="nav-link">
           Settings
         </Link>

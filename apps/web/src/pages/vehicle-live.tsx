@@ -12,6 +12,7 @@ import { Link } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
 import { DeviceToken } from './add-vehicle.js';
 import { DeepScan } from './deep-scan.js';
+import { SessionNow } from './session-now.js';
 import { RefusalNotice } from './vehicle-refusals.js';
 import { describeModel } from './vehicles.js';
 
@@ -128,6 +129,9 @@ export function VehicleLivePage({ id }: { id: string }) {
           <Link href={`/vehicles/${id}/history`} className="button">
             History
           </Link>
+          <Link href={`/vehicles/${id}/sessions`} className="button">
+            Drives and charges
+          </Link>
           <button type="button" onClick={() => setScanOpen(true)}>
             Deep scan
           </button>
@@ -141,6 +145,7 @@ export function VehicleLivePage({ id }: { id: string }) {
       {connecting && <DeviceToken vehicle={v} onClose={() => setConnecting(false)} />}
       {errors.get(id) && <ErrorBox error={errors.get(id)} />}
       <RefusalNotice vehicleId={id} initial={v.refusals ?? null} now={now} />
+      <SessionNow vehicleId={id} canManage={v.access !== 'viewer'} updatedMs={state?.lastSeenMs} />
       {!state ? (
         <Loading what="Waiting for the current state" />
       ) : (
