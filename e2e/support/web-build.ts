@@ -32,7 +32,10 @@ function stale(): boolean {
   const built = join(web, 'dist/index.html');
   if (!existsSync(built)) return true;
   const at = statSync(built).mtimeMs;
-  return newest(join(web, 'src')) > at || newest(join(root, 'packages/protocol/src')) > at;
+  // The dashboard bundles the protocol and the client from source: a change to either needs a new build.
+  return [join(web, 'src'), join(root, 'packages/protocol/src'), join(root, 'packages/client/src')].some(
+    (dir) => newest(dir) > at,
+  );
 }
 
 /**
