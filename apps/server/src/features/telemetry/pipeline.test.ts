@@ -166,6 +166,34 @@ describeEngines('ingest pipeline', (ctx) => {
     expect(await ctx.storage.db.selectFrom('samples').select('seq').execute()).toHaveLength(300);
   });
 
+  it('tells the same newest reading in samples.stored as it stores: later time, then higher seq', async () => {
+    const { pipeline, events, vehicleId, source } = await setup();
+    const seen: StoredEvent[] = [];
+    events.on('samples.stored', (e) => seen.push(e));
+    // One batch: at the same time, seq 5 then seq 3 (a device's retry arriving late): seq 5 is newest.
+    await pipeline.ingestPayload(
+      source,
+      JSON.stringify([
+        { ts: T0 - 1000, seq: 5, metrics: { speed_kmh: 55 }, position: { lat: 48.5, lon: 11.5 } },
+        { ts: T0 - 1000, seq: 3, metrics: { speed_kmh: 33 }, position: { lat: 48.3, lon: 11.3 } },
+      ]),
+    );
+    await pipeline.flushDerived();
+    const state = await ctx.storage.db
+      .selectFrom('vehicle_state')
+      .select(['metric', 'value'])
+      .where('vehicle_id', '=', vehicleId)
+      .orderBy('metric')
+      .execute();
+    expect(state.map((r) => [r.metric, JSON.parse(r.value)])).toEqual([
+      ['position', { lat: 48.5, lon: 11.5 }],
+      ['speed_kmh', 55],
+    ]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.newest.metrics.speed_kmh).toEqual({ value: 55, ts_ms: T0 - 1000 });
+    expect(seen[0]!.newest.position).toMatchObject({ lat: 48.5, lon: 11.5 });
+  });
+
   it('emits samples.stored for a payload of hundreds holding only raw values', async () => {
     const { pipeline, events, source } = await setup();
     const seen: StoredEvent[] = [];

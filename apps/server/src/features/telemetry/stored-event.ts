@@ -1,13 +1,15 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import type { StoredEvent } from '../../lib/events.js';
-import type { StoredSample } from './batch-rows.js';
+import { replacesNewest, type StoredSample } from './batch-rows.js';
 import type { FoldedSamples } from './derived-buffer.js';
 import { type PackedSamples, tsAt, unpackSamples } from './packed-batch.js';
 
 interface VehicleEvent {
   readonly newest: StoredEvent['newest'];
+  /** The seq of each newest reading (and of the position), for the one newest-reading rule. */
+  readonly seqs: Map<string, number>;
   /** The newest position seen, made a reading once, when the event is built. */
-  position: { readonly tsMs: number; readonly position?: Position } | null;
+  position: { readonly tsMs: number; readonly seq: number; readonly position?: Position } | null;
   /** Where its samples are: lists of objects, or functions that read them back from a packed part. */
   readonly lists: Array<readonly StoredSample[] | (() => readonly StoredSample[])>;
 }
@@ -32,7 +34,7 @@ export class StoredEvents {
       const event = this.of(vehicleId);
       event.lists.push(run);
       for (const s of run) {
-        for (const key in s.metrics) take(event.newest, key, s.metrics[key]!, s.tsMs);
+        for (const key in s.metrics) take(event, key, s.metrics[key]!, s.tsMs, s.seq);
         if (s.position) offerPosition(event, s);
         if (s.tsMs > event.newest.lastTsMs) event.newest.lastTsMs = s.tsMs;
       }
@@ -60,8 +62,16 @@ export class StoredEvents {
     for (const row of folded.state) {
       const event = this.of(row.vehicle_id);
       const value = JSON.parse(row.value) as unknown;
-      if (row.metric !== 'position') take(event.newest, row.metric, value as MetricValue, row.ts_ms);
-      else offerPosition(event, { tsMs: row.ts_ms, position: value as Position });
+      // The fold chose by the rule within the part. Across folds the later one wins a tie on time, as the
+      // state's upsert does: this reading takes a tie now (seq above any) and yields one later (seq -1).
+      if (row.metric !== 'position') {
+        if (take(event, row.metric, value as MetricValue, row.ts_ms, Number.MAX_SAFE_INTEGER))
+          event.seqs.set(row.metric, -1);
+      } else if (
+        offerPosition(event, { tsMs: row.ts_ms, seq: Number.MAX_SAFE_INTEGER, position: value as Position })
+      ) {
+        event.position = { ...event.position!, seq: -1 };
+      }
     }
   }
 
@@ -86,7 +96,7 @@ export class StoredEvents {
   private of(vehicleId: string, reader?: () => readonly StoredSample[]): VehicleEvent {
     let event = this.byVehicle.get(vehicleId);
     if (!event) {
-      event = { newest: { metrics: {}, lastTsMs: 0 }, position: null, lists: [] };
+      event = { newest: { metrics: {}, lastTsMs: 0 }, seqs: new Map(), position: null, lists: [] };
       this.byVehicle.set(vehicleId, event);
     }
     if (reader && !event.lists.includes(reader)) event.lists.push(reader);
@@ -94,19 +104,27 @@ export class StoredEvents {
   }
 }
 
-/** A later reading (or one as late: the later message wins ties) replaces the one held. */
-function take(newest: StoredEvent['newest'], key: string, value: MetricValue, tsMs: number): void {
-  const current = newest.metrics[key];
-  if (!current) newest.metrics[key] = { value, ts_ms: tsMs };
-  else if (current.ts_ms <= tsMs) {
+/**
+ * The one newest-reading rule (`replacesNewest`: later device time, then higher seq, a full tie to the
+ * later message), as `vehicle_state` applies it within a batch, so the event and the stored state agree.
+ */
+function take(event: VehicleEvent, key: string, value: MetricValue, tsMs: number, seq: number): boolean {
+  const current = event.newest.metrics[key];
+  if (!current) event.newest.metrics[key] = { value, ts_ms: tsMs };
+  else if (replacesNewest(tsMs, seq, current.ts_ms, event.seqs.get(key) ?? 0)) {
     current.value = value;
     current.ts_ms = tsMs;
-  }
+  } else return false;
+  event.seqs.set(key, seq);
+  return true;
 }
 
-/** Keeps the later position (a sample itself where there is one: no reading is made per sample). */
-function offerPosition(event: VehicleEvent, candidate: NonNullable<VehicleEvent['position']>): void {
-  if (!event.position || event.position.tsMs <= candidate.tsMs) event.position = candidate;
+/** Keeps the newest position by the same rule (a sample itself where there is one: no reading per sample). */
+function offerPosition(event: VehicleEvent, candidate: NonNullable<VehicleEvent['position']>): boolean {
+  const current = event.position;
+  if (current && !replacesNewest(candidate.tsMs, candidate.seq, current.tsMs, current.seq)) return false;
+  event.position = candidate;
+  return true;
 }
 
 function samplesOf(vehicleId: string, lists: VehicleEvent['lists']): readonly StoredSample[] {
