@@ -1,11 +1,13 @@
 import type { MetricValue } from '@tacho/protocol';
-import { expect, it } from 'vitest';
-import type { Db } from '../../db/index.js';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Db, Storage } from '../../db/index.js';
 import { openStorage } from '../../db/index.js';
 import { ManualClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/logger.js';
-import { describeEngines, TEST_PG_URL } from '../../test/storage.js';
+import { describeEngines, engines, freshStorage, TEST_PG_URL } from '../../test/storage.js';
 import { ProcessingRunner, type Processor } from '../processing/runner.js';
+import { waitUntil } from '../telemetry/fault-helpers.js';
 import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
 import { createSessionsProcessor, SESSIONS_PROCESSOR } from './sessions.processor.js';
 
@@ -232,3 +234,73 @@ describeEngines('sessions on the after-commit processing path', (ctx) => {
     for (const car of cars) expect(await sessions(db, car)).toMatchObject([{ start: 0, end: 600, km: 8 }]);
   });
 });
+
+// Instances share only PostgreSQL: SQLite has one process per file.
+if (engines.includes('postgres')) {
+  describe('sessions processing across instances [postgres]', () => {
+    let pgStorage: (Storage & { drop(): Promise<void> }) | null = null;
+    beforeEach(async () => {
+      pgStorage = await freshStorage('postgres');
+    });
+    afterEach(async () => {
+      await pgStorage?.drop();
+    });
+
+    it('moves a vehicle to another instance when the one working on it dies mid-round (PostgreSQL)', async () => {
+      const { db } = pgStorage!;
+      const car = await insertVehicle(db, testVin(10));
+      await ingest(db, car, drive(0, 600, 100, 8));
+      const dying = await openStorage({ kind: 'postgres', url: TEST_PG_URL }, { schema: pgStorage!.schema! });
+      const real = createSessionsProcessor() as unknown as Processor<unknown>;
+      let holding: (pid: number) => void = () => {};
+      const held = new Promise<number>((resolve) => {
+        holding = resolve;
+      });
+      let wake: () => void = () => {};
+      const asleep = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      // Instance A takes the vehicle and dies inside its round: its connection is cut, as a dead process's is.
+      const stuck: Processor<unknown> = {
+        ...real,
+        async fold(trx, vehicleId, state, samples, now) {
+          const pid = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+          holding(pid.rows[0]!.pid);
+          await asleep;
+          return real.fold(trx, vehicleId, state, samples, now);
+        },
+      };
+      const a = new ProcessingRunner({
+        storage: dying,
+        clock: new ManualClock(T0 + 86_400_000),
+        logger,
+        processors: [stuck],
+      });
+      const aRound = a.round(stuck, car);
+      try {
+        const pid = await held;
+        // While A holds it, instance B may not work on it.
+        const clock = new ManualClock(T0 + 86_400_000);
+        const b = new ProcessingRunner({
+          storage: pgStorage!,
+          clock,
+          logger,
+          processors: [createSessionsProcessor() as unknown as Processor<unknown>],
+        });
+        await b.drain();
+        expect(await sessions(db, car)).toEqual([]);
+        // A dies: PostgreSQL ends its session and with it the lock; B's next pass takes the vehicle.
+        await sql`select pg_terminate_backend(${pid})`.execute(db);
+        await waitUntil('B took the vehicle over', async () => {
+          await b.drain();
+          return (await sessions(db, car)).length > 0;
+        });
+        expect(await sessions(db, car)).toMatchObject([{ start: 0, end: 600, km: 8 }]);
+      } finally {
+        wake();
+        await aRound;
+        await dying.close().catch(() => {});
+      }
+    });
+  });
+}
