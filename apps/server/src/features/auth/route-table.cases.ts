@@ -328,7 +328,7 @@ export const routeCases: Record<string, RouteCase> = {
   'POST /api/v1/vehicles/:id/devices': {
     request: (f) => ({
       url: `/api/v1/vehicles/${f.vehicle.id}/devices`,
-      payload: { kind: 'osmand', deviceId: `dev${f.n}` },
+      payload: { kind: 'osmand', deviceId: `k3Qz8-Wm2Xr-${f.n}` },
     }),
     expect: s(401, 403, 201, 201, 404),
   },
