@@ -213,6 +213,9 @@ export class ProcessingRunner {
       const outcome = await exclusively(this.deps.storage, key, (db) => this.work(db, processor, vehicleId));
       return outcome.held ? outcome.value : 'busy';
     } catch (error) {
+      // PostgreSQL refused the round's snapshot because a row it writes changed meanwhile (an API call
+      // stopped a recording): nothing is wrong with the data, the next pass does the round again.
+      if (isSerializationFailure(error)) return 'busy';
       await this.failed(processor, vehicleId, error);
       return 'failed';
     }
@@ -345,6 +348,12 @@ export class ProcessingRunner {
   }
 }
 
+/** PostgreSQL's serialization failure and deadlock (SQLSTATE 40001, 40P01). */
+function isSerializationFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40001' || code === '40P01';
+}
+
 async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) {
     await trx
@@ -361,10 +370,7 @@ async function readSamples(
   cursor: Cursor | null,
   limit: number,
 ): Promise<ProcessorSample[]> {
-  let query = db
-    .selectFrom('samples')
-    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'])
-    .where('vehicle_id', '=', vehicleId);
+  let query = db.selectFrom('samples').select(PROCESSOR_SAMPLE_COLUMNS).where('vehicle_id', '=', vehicleId);
   if (cursor) {
     const { tsMs, seq } = cursor;
     query = query.where((eb) =>
@@ -372,20 +378,46 @@ async function readSamples(
     );
   }
   const rows = await query.orderBy('ts_ms').orderBy('seq').limit(limit).execute();
-  return rows.map((r) => {
-    const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
-      tsMs: Number(r.ts_ms),
-      seq: Number(r.seq),
-      metrics: JSON.parse(r.metrics) as Record<string, MetricValue>,
-    };
-    if (r.lat !== null && r.lon !== null) {
-      const position: Record<string, number> = { lat: r.lat, lon: r.lon };
-      if (r.alt_m !== null) position.alt_m = r.alt_m;
-      if (r.heading_deg !== null) position.heading_deg = r.heading_deg;
-      if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
-      if (r.accuracy_m !== null) position.accuracy_m = r.accuracy_m;
-      sample.position = position as unknown as Position;
-    }
-    return sample;
-  });
+  return rows.map(toProcessorSample);
+}
+
+/** The columns a processor sample is read from. */
+export const PROCESSOR_SAMPLE_COLUMNS = [
+  'ts_ms',
+  'seq',
+  'metrics',
+  'lat',
+  'lon',
+  'alt_m',
+  'heading_deg',
+  'speed_kmh',
+  'accuracy_m',
+] as const;
+
+/** A `samples` row as a processor sample. */
+export function toProcessorSample(r: {
+  ts_ms: number;
+  seq: number;
+  metrics: string;
+  lat: number | null;
+  lon: number | null;
+  alt_m: number | null;
+  heading_deg: number | null;
+  speed_kmh: number | null;
+  accuracy_m: number | null;
+}): ProcessorSample {
+  const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
+    tsMs: Number(r.ts_ms),
+    seq: Number(r.seq),
+    metrics: JSON.parse(r.metrics) as Record<string, MetricValue>,
+  };
+  if (r.lat !== null && r.lon !== null) {
+    const position: Record<string, number> = { lat: r.lat, lon: r.lon };
+    if (r.alt_m !== null) position.alt_m = r.alt_m;
+    if (r.heading_deg !== null) position.heading_deg = r.heading_deg;
+    if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
+    if (r.accuracy_m !== null) position.accuracy_m = r.accuracy_m;
+    sample.position = position as unknown as Position;
+  }
+  return sample;
 }

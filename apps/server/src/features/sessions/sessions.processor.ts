@@ -1,7 +1,14 @@
 import type { MetricValue } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import { sha256 } from '../../lib/crypto.js';
-import type { Cursor, Processor, ProcessorSample, Write } from '../processing/runner.js';
+import {
+  type Cursor,
+  PROCESSOR_SAMPLE_COLUMNS,
+  type Processor,
+  type ProcessorSample,
+  toProcessorSample,
+  type Write,
+} from '../processing/runner.js';
 import {
   type DetectedSession,
   type DetectorSettings,
@@ -231,24 +238,14 @@ async function samplesBetween(
 ): Promise<ProcessorSample[]> {
   const rows = await db
     .selectFrom('samples')
-    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'speed_kmh'])
+    .select(PROCESSOR_SAMPLE_COLUMNS)
     .where('vehicle_id', '=', vehicleId)
     .where('ts_ms', '>=', fromMs)
     .where('ts_ms', '<=', toMs)
     .orderBy('ts_ms')
     .orderBy('seq')
     .execute();
-  return rows.map((r) => {
-    const metrics = JSON.parse(r.metrics) as Record<string, MetricValue>;
-    if (r.lat === null || r.lon === null) return { tsMs: Number(r.ts_ms), seq: Number(r.seq), metrics };
-    const position: { lat: number; lon: number; alt_m?: number; speed_kmh?: number } = {
-      lat: r.lat,
-      lon: r.lon,
-    };
-    if (r.alt_m !== null) position.alt_m = r.alt_m;
-    if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
-    return { tsMs: Number(r.ts_ms), seq: Number(r.seq), metrics, position } as ProcessorSample;
-  });
+  return rows.map(toProcessorSample);
 }
 
 /** The stats of a vehicle's samples in a time range (a manual recording's, computed afresh). */
