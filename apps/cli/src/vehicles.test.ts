@@ -117,6 +117,33 @@ describe('tacho vehicles, state, watch', { timeout: 90_000 }, () => {
     expect(res.statusCode).toBe(200);
   }
 
+  it('records by hand: tacho record start, then stop prints the recording with its distance', async () => {
+    const env = { TACHO_TOKEN: owner.token, HOME: home };
+    const started = await runCli(['record', 'start', VIN, '--name', 'Errand', '--url', base], env);
+    expect(started.stderr).toBe('');
+    expect(started.code).toBe(0);
+    expect(started.stdout).toMatch(/^recording [0-9a-f-]{36} of Blue Car started at \d{4}-\d\d-\d\dT/);
+    const again = await runCli(['record', 'start', VIN, '--url', base], env);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/already running/);
+    const now = Date.now();
+    await publish([
+      { ts: now - 500, metrics: { odometer_km: 100 } },
+      { ts: now, metrics: { odometer_km: 102.5 } },
+    ]);
+    const stopped = await runCli(['record', 'stop', VIN, '--url', base, '--json'], env);
+    expect(stopped.stderr).toBe('');
+    expect(stopped.code).toBe(0);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({
+      kind: 'manual',
+      name: 'Errand',
+      stats: { distance_km: 2.5 },
+    });
+    const none = await runCli(['record', 'stop', VIN, '--url', base], env);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toMatch(/no recording of Blue Car is running/);
+  });
+
   it('lists vehicles with status, battery and range, using TACHO_TOKEN and --url', async () => {
     const { code, stdout, stderr } = await runCli(['vehicles', '--url', base], {
       TACHO_TOKEN: owner.token,
