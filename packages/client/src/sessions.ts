@@ -4,6 +4,8 @@ import type {
   Session,
   SessionKind,
   SessionPage,
+  SessionSettingsUpdate,
+  SessionSettingsView,
   SessionTrack,
 } from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
@@ -55,6 +57,16 @@ export class SessionsApi {
   /** Deletes the session and the samples inside it. */
   delete(id: string): Promise<void> {
     return this.http.request('DELETE', s(id));
+  }
+  /** The vehicle's drive and charge detection settings. */
+  settings(vehicleId: string): Promise<SessionSettingsView> {
+    return this.http.request('GET', `vehicles/${encodeURIComponent(vehicleId)}/session-settings`);
+  }
+  /** Sets them (`{}`: the defaults); the vehicle's sessions are derived again. */
+  setSettings(vehicleId: string, settings: SessionSettingsUpdate): Promise<SessionSettingsView> {
+    return this.http.request('PUT', `vehicles/${encodeURIComponent(vehicleId)}/session-settings`, {
+      body: settings,
+    });
   }
   /** Admins: how far after-commit processing is behind, and where it fails. */
   processing(): Promise<ProcessingStatus> {

@@ -116,3 +116,31 @@ export const ProcessingStatus = Type.Object({
   failures: Type.Array(ProcessingFailure),
 });
 export type ProcessingStatus = Static<typeof ProcessingStatus>;
+
+/**
+ * A vehicle's drive and charge detection settings (`/api/v1/vehicles/:id/session-settings`); the
+ * defaults are Traccar's and TeslaMate's. A change re-derives the vehicle's sessions from its samples.
+ */
+export const SessionSettings = Type.Object({
+  /** A position-only vehicle this far from its stop is driving; within it this long, it stopped. */
+  stopRadiusM: Type.Integer({ minimum: 10, maximum: 5000 }),
+  stopAfterS: Type.Integer({ minimum: 10, maximum: 3600 }),
+  /** No data for this long ends a drive or charge at its last sample. */
+  offlineAfterS: Type.Integer({ minimum: 60, maximum: 86_400 }),
+  /** Shorter drives are dropped. */
+  minDriveKm: Type.Number({ minimum: 0, maximum: 100 }),
+  /** Back after at least this long offline with more energy: a charge in the gap. */
+  chargeGapS: Type.Integer({ minimum: 60, maximum: 86_400 }),
+});
+export type SessionSettings = Static<typeof SessionSettings>;
+
+/** `PUT`: the settings to change (others keep their defaults); `{}` goes back to the defaults. */
+export const SessionSettingsUpdate = Type.Partial(SessionSettings, { additionalProperties: false });
+export type SessionSettingsUpdate = Static<typeof SessionSettingsUpdate>;
+
+export const SessionSettingsView = Type.Object({
+  /** What detection uses for this vehicle now. */
+  settings: SessionSettings,
+  defaults: SessionSettings,
+});
+export type SessionSettingsView = Static<typeof SessionSettingsView>;

@@ -100,6 +100,8 @@ export interface VehiclesTable {
   owner_id: string;
   created_ms: number;
   updated_ms: number;
+  /** Drive and charge detection settings of its own, JSON over the defaults (null: the defaults). */
+  session_settings?: string | null;
 }
 
 export interface VehicleAccessTable {

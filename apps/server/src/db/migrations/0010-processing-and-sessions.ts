@@ -63,5 +63,7 @@ export async function up(db: Kysely<unknown>, engine: Engine): Promise<void> {
     .on('sessions')
     .columns(['vehicle_id', 'start_ms'])
     .execute();
+  // A vehicle's own drive and charge detection settings (JSON over the defaults; null: the defaults).
+  await db.schema.alterTable('vehicles').addColumn('session_settings', 'text').execute();
   await db.schema.createIndex('sessions_start').on('sessions').columns(['start_ms', 'id']).execute();
 }

@@ -31,7 +31,8 @@ export type AuditEvent =
   | 'csrf.refused'
   | 'session.recording_started'
   | 'session.recording_stopped'
-  | 'session.deleted';
+  | 'session.deleted'
+  | 'session.settings_changed';
 
 /** Writes audit events as structured log lines: `{"audit":true,"event":"login.failed",…}`. */
 export class Audit {

@@ -246,6 +246,17 @@ export const routeCases: Record<string, RouteCase> = {
     request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/sessions`, payload: { kind: 'manual' } }),
     expect: s(401, 403, 201, 201, 404),
   },
+  'GET /api/v1/vehicles/:id/session-settings': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/session-settings` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'PUT /api/v1/vehicles/:id/session-settings': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.id}/session-settings`,
+      payload: { minDriveKm: 0.5 },
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
   'GET /api/v1/sessions': {
     request: () => ({ url: '/api/v1/sessions' }),
     expect: s(401, 200, 200, 200, 200),

@@ -45,12 +45,14 @@ export function autoSessionId(vehicleId: string, kind: string, startMs: number):
 }
 
 export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {}): Processor<SessionsState> {
-  const settings: DetectorSettings = { ...defaultDetectorSettings, ...overrides };
+  const defaults: DetectorSettings = { ...defaultDetectorSettings, ...overrides };
+  const settingsOf = (db: Db, vehicleId: string) => vehicleDetectorSettings(db, vehicleId, defaults);
   return {
     name: SESSIONS_PROCESSOR,
     initial: () => ({ detector: initialDetectorState(), manual: null }),
 
     async rewind(db, vehicleId, fromTsMs) {
+      const settings = await settingsOf(db, vehicleId);
       // A sample can join or split any session that ends within the offline limit before it.
       const touched = await db
         .selectFrom('sessions')
@@ -95,6 +97,7 @@ export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {
     },
 
     async fold(db, vehicleId, state, samples, nowMs) {
+      const settings = await settingsOf(db, vehicleId);
       const ops = new Map<string, Op>();
       let detector = state.detector;
       const apply = (events: ReturnType<typeof detect>['events']) => {
@@ -150,6 +153,21 @@ export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {
       return { state: { detector, manual }, write, tickAtMs };
     },
   };
+}
+
+/** The vehicle's own detection settings over the defaults (`PUT /api/v1/vehicles/:id/session-settings`). */
+export async function vehicleDetectorSettings(
+  db: Db,
+  vehicleId: string,
+  defaults: DetectorSettings = defaultDetectorSettings,
+): Promise<DetectorSettings> {
+  const row = await db
+    .selectFrom('vehicles')
+    .select('session_settings')
+    .where('id', '=', vehicleId)
+    .executeTakeFirst();
+  if (!row?.session_settings) return defaults;
+  return { ...defaults, ...(JSON.parse(row.session_settings) as Partial<DetectorSettings>) };
 }
 
 async function upsertSession(trx: Db, id: string, vehicleId: string, s: DetectedSession, nowMs: number) {

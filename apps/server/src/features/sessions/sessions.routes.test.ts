@@ -198,6 +198,45 @@ for (const engine of engines) {
       expect((await call('POST', `/api/v1/sessions/${id}/stop`, stranger)).status).toBe(404);
     });
 
+    it("derives a vehicle's sessions again with its own detection settings, and refuses bad ones", async () => {
+      await ingest([...driveMessages(T0, 1000, 20), ...driveMessages(T0 + 2 * 3_600_000, 1020, 5, 76)]);
+      await waitUntil(
+        'two drives',
+        async () => (await sessions('?kind=drive')).items.filter((s) => s.endMs !== null).length === 2,
+      );
+      const url = `/api/v1/vehicles/${vehicleId}/session-settings`;
+      const before = await call<{ settings: { minDriveKm: number }; defaults: { minDriveKm: number } }>(
+        'GET',
+        url,
+      );
+      expect(before.body.settings).toEqual(before.body.defaults);
+      expect(before.body.settings.minDriveKm).toBe(0.1);
+      const put = await app.http.inject({
+        method: 'PUT',
+        url,
+        headers: owner.headers,
+        payload: { minDriveKm: 10 },
+      });
+      expect(put.statusCode).toBe(200);
+      expect(put.json().settings.minDriveKm).toBe(10);
+      // The 5 km drive is now too short to keep; the 20 km one stays, with its id.
+      await waitUntil(
+        'the short drive dropped',
+        async () => (await sessions('?kind=drive')).items.length === 1,
+      );
+      expect((await sessions('?kind=drive')).items[0]).toMatchObject({
+        startMs: T0,
+        stats: { distance_km: 20 },
+      });
+      for (const bad of [{ minDriveKm: -1 }, { stopRadiusM: 1 }, { offlineAfterS: 'soon' }, { unknown: 1 }]) {
+        const res = await app.http.inject({ method: 'PUT', url, headers: owner.headers, payload: bad });
+        expect(res.statusCode).toBe(400);
+      }
+      const reset = await app.http.inject({ method: 'PUT', url, headers: owner.headers, payload: {} });
+      expect(reset.json().settings.minDriveKm).toBe(0.1);
+      await waitUntil('the short drive back', async () => (await sessions('?kind=drive')).items.length === 2);
+    });
+
     it('pages newest first with nextBefore', async () => {
       await ingest([
         ...driveMessages(T0, 1000, 20),

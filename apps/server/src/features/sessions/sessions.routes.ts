@@ -4,6 +4,8 @@ import {
   Session,
   SessionPage,
   SessionSamplesQuery,
+  SessionSettingsUpdate,
+  SessionSettingsView,
   SessionsQuery,
   SessionTrack,
   StartRecording,
@@ -48,6 +50,36 @@ export function registerSessionRoutes(http: HttpServer, sessions: SessionsServic
       const session = await sessions.start(requirePrincipal(request), request.params.id, request.body);
       return reply.code(201).send(session);
     },
+  );
+
+  http.get(
+    '/api/v1/vehicles/:id/session-settings',
+    {
+      schema: {
+        tags,
+        security,
+        params: Id,
+        summary: "The vehicle's drive and charge detection settings, and the defaults",
+        response: { 200: SessionSettingsView },
+      },
+    },
+    async (request) => sessions.settings(requirePrincipal(request), request.params.id),
+  );
+
+  http.put(
+    '/api/v1/vehicles/:id/session-settings',
+    {
+      schema: {
+        tags,
+        security,
+        params: Id,
+        body: SessionSettingsUpdate,
+        summary:
+          "Sets the vehicle's own detection settings ({} = the defaults); its sessions are derived again",
+        response: { 200: SessionSettingsView },
+      },
+    },
+    async (request) => sessions.setSettings(requirePrincipal(request), request.params.id, request.body),
   );
 
   http.get(

@@ -4,6 +4,8 @@ import type {
   Session,
   SessionPage,
   SessionSamplesQuery,
+  SessionSettingsUpdate,
+  SessionSettingsView,
   SessionsQuery,
   SessionTrack,
   StartRecording,
@@ -18,7 +20,8 @@ import { requireAdmin } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReadingsService } from '../readings/index.js';
 import type { Vehicles } from '../vehicles/index.js';
-import { statsBetween } from './sessions.processor.js';
+import { defaultDetectorSettings } from './detector.js';
+import { statsBetween, vehicleDetectorSettings } from './sessions.processor.js';
 import {
   decodeBefore,
   deleteSessionAndSamples,
@@ -181,6 +184,44 @@ export class SessionsService {
       samples,
     });
     this.deps.poke();
+  }
+
+  /** The vehicle's drive and charge detection settings, and the defaults. */
+  async settings(actor: Principal, vehicleId: string): Promise<SessionSettingsView> {
+    await this.deps.vehicles.authorize(actor, 'read', vehicleId);
+    return {
+      settings: await vehicleDetectorSettings(this.deps.db, vehicleId),
+      defaults: { ...defaultDetectorSettings },
+    };
+  }
+
+  /**
+   * Sets the vehicle's own detection settings (who manages it) and has its sessions derived again from
+   * its samples with them: a mark from the beginning of time makes the processor rewind to the start.
+   */
+  async setSettings(
+    actor: Principal,
+    vehicleId: string,
+    body: SessionSettingsUpdate,
+  ): Promise<SessionSettingsView> {
+    await this.deps.vehicles.authorize(actor, 'manage', vehicleId);
+    const now = this.deps.clock.now();
+    const own = Object.keys(body).length > 0 ? JSON.stringify(body) : null;
+    await inTransaction(this.deps.db, async (trx) => {
+      await trx
+        .updateTable('vehicles')
+        .set({ session_settings: own, updated_ms: now })
+        .where('id', '=', vehicleId)
+        .execute();
+      for (const processor of this.deps.processors)
+        await trx
+          .insertInto('processing_marks')
+          .values({ processor, vehicle_id: vehicleId, low_ts_ms: 0, marked_ms: Date.now() })
+          .execute();
+    });
+    this.deps.audit.log('session.settings_changed', { userId: actor.userId, vehicleId, settings: body });
+    this.deps.poke();
+    return this.settings(actor, vehicleId);
   }
 
   /** How far processing is behind, and the vehicles it is failing on (admins). */

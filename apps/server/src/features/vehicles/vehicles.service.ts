@@ -175,6 +175,7 @@ export class Vehicles {
       owner_id: user.userId,
       created_ms: now,
       updated_ms: now,
+      session_settings: null,
     };
     try {
       await this.repo.insert(vehicle);
