@@ -152,7 +152,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   });
   events.on('samples.stored', () => sessions.runner.poke());
   sessions.runner.start();
-  closers.unshift(() => sessions.runner.stop());
+  closers.unshift(() => sessions.close());
   let live: Live;
   try {
     live = await createLive({

@@ -1,5 +1,7 @@
-import { sql } from 'kysely';
+import { Kysely, sql } from 'kysely';
 import type { Db, Storage } from './database.js';
+import { openSqliteFile, sqliteDialect } from './sqlite.js';
+import type { Database } from './tables.js';
 
 /** Keys held in this process, per connection (SQLite: the only process on its file). */
 const heldHere = new WeakMap<Db, Set<string>>();
@@ -44,4 +46,43 @@ export async function exclusively<T>(
 /** Runs `fn` in a transaction: the one `db` already is, or a new one. */
 export function inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
   return db.isTransaction ? fn(db) : db.transaction().execute(fn);
+}
+
+/**
+ * Runs `fn` in one read snapshot. PostgreSQL: `db` is already a REPEATABLE READ transaction (see
+ * `exclusively`). SQLite: a deferred transaction that only reads, so it never takes the write lock (the
+ * dialect's own transactions begin IMMEDIATE, which would hold the telemetry writer thread off).
+ */
+export async function readSnapshot<T>(
+  storage: Pick<Storage, 'engine'>,
+  db: Db,
+  fn: (db: Db) => Promise<T>,
+): Promise<T> {
+  if (storage.engine !== 'sqlite' || db.isTransaction) return fn(db);
+  await sql`begin deferred`.execute(db);
+  try {
+    const value = await fn(db);
+    await sql`commit`.execute(db);
+    return value;
+  } catch (error) {
+    await sql`rollback`.execute(db).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * The connection background processing uses. On a SQLite file, a connection of its own that never waits
+ * for the write lock (busy timeout 0: a write that finds the telemetry writer thread committing fails at
+ * once with SQLITE_BUSY and is tried again later, instead of stalling the event loop, since better-sqlite3
+ * waits synchronously) and never checkpoints (the checkpointer thread does). Elsewhere the storage itself.
+ */
+export function openBackgroundStorage(storage: Pick<Storage, 'db' | 'engine' | 'file'>): {
+  storage: Pick<Storage, 'db' | 'engine'>;
+  close(): Promise<void>;
+} {
+  if (storage.engine !== 'sqlite' || storage.file === null) return { storage, close: async () => {} };
+  const native = openSqliteFile(storage.file, 0);
+  native.pragma('wal_autocheckpoint = 0');
+  const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
+  return { storage: { db, engine: 'sqlite' }, close: () => db.destroy() };
 }

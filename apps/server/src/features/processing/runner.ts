@@ -1,6 +1,6 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { type Db, exclusively, inTransaction, type Storage } from '../../db/index.js';
+import { type Db, exclusively, inTransaction, readSnapshot, type Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -213,9 +213,10 @@ export class ProcessingRunner {
       const outcome = await exclusively(this.deps.storage, key, (db) => this.work(db, processor, vehicleId));
       return outcome.held ? outcome.value : 'busy';
     } catch (error) {
-      // PostgreSQL refused the round's snapshot because a row it writes changed meanwhile (an API call
-      // stopped a recording): nothing is wrong with the data, the next pass does the round again.
-      if (isSerializationFailure(error)) return 'busy';
+      // Contention, not a fault: PostgreSQL refused the round's snapshot because a row it writes changed
+      // meanwhile (an API call stopped a recording), or SQLite's write lock was taken (the telemetry
+      // writer thread committing). The next pass does the round again.
+      if (isContention(error)) return 'busy';
       await this.failed(processor, vehicleId, error);
       return 'failed';
     }
@@ -226,7 +227,7 @@ export class ProcessingRunner {
     // One snapshot for every read (exclusively() runs PostgreSQL rounds at REPEATABLE READ; on SQLite a
     // read transaction), so the samples read are exactly those whose marks are read: a batch committed
     // meanwhile shows neither, and its mark waits for the next round.
-    const read = await inTransaction(db, async (trx) => {
+    const read = await readSnapshot(this.deps.storage, db, async (trx) => {
       const row = await trx
         .selectFrom('processing_state')
         .selectAll()
@@ -348,10 +349,10 @@ export class ProcessingRunner {
   }
 }
 
-/** PostgreSQL's serialization failure and deadlock (SQLSTATE 40001, 40P01). */
-function isSerializationFailure(error: unknown): boolean {
+/** PostgreSQL's serialization failure and deadlock (SQLSTATE 40001, 40P01); SQLite's busy write lock. */
+function isContention(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
-  return code === '40001' || code === '40P01';
+  return code === '40001' || code === '40P01' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY'));
 }
 
 async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {

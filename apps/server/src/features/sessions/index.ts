@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { Db, Storage } from '../../db/index.js';
+import { type Db, openBackgroundStorage, type Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
@@ -19,11 +19,13 @@ export { SessionsService } from './sessions.service.js';
 export interface Sessions {
   readonly service: SessionsService;
   readonly runner: ProcessingRunner;
+  /** Stops the runner and closes its connection. */
+  close(): Promise<void>;
 }
 
 export function createSessions(deps: {
   http: HttpServer;
-  storage: Pick<Storage, 'db' | 'engine'>;
+  storage: Pick<Storage, 'db' | 'engine' | 'file'>;
   db: Db;
   clock: Clock;
   logger: Logger;
@@ -34,8 +36,9 @@ export function createSessions(deps: {
   detector?: Partial<DetectorSettings>;
 }): Sessions {
   const processor = createSessionsProcessor(deps.detector);
+  const background = openBackgroundStorage(deps.storage);
   const runner = new ProcessingRunner({
-    storage: deps.storage,
+    storage: background.storage,
     clock: deps.clock,
     logger: deps.logger.child({ part: 'processing' }),
     processors: [processor as unknown as Processor<unknown>],
@@ -51,5 +54,12 @@ export function createSessions(deps: {
     poke: () => runner.poke(),
   });
   registerSessionRoutes(deps.http, service);
-  return { service, runner };
+  return {
+    service,
+    runner,
+    async close() {
+      await runner.stop();
+      await background.close();
+    },
+  };
 }
