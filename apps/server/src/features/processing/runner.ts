@@ -58,9 +58,14 @@ export interface RunnerOptions {
   chunk: number;
   /** How often to look for work. */
   pollMs: number;
+  /**
+   * The share of the event loop's time rounds may take: after a round of t ms the runner rests
+   * t × (1 − duty) / duty ms. SQLite's queries run synchronously on the main thread, beside ingest.
+   */
+  duty: number;
 }
 
-const defaults: RunnerOptions = { chunk: 5000, pollMs: 250 };
+const defaults: RunnerOptions = { chunk: 5000, pollMs: 250, duty: 1 };
 const MAX_RETRY_MS = 5 * 60_000;
 /** Marks consumed per round at most (a long backlog is consumed over several rounds). */
 const MAX_MARKS_PER_ROUND = 5000;
@@ -74,6 +79,8 @@ export class ProcessingRunner {
   private running: Promise<void> | null = null;
   private stopped = true;
   private again = false;
+  /** When the last pass started. */
+  private lastPassMs = 0;
   private readonly lag: Histogram<'processor'> | null = null;
   private readonly failures: Counter<'processor'> | null = null;
   private readonly lagListeners: Array<(processor: string, ms: number) => void> = [];
@@ -125,10 +132,11 @@ export class ProcessingRunner {
       this.again = true;
       return;
     }
-    // A pass waiting for its poll time starts now instead.
+    // A pass waiting for its poll time starts now instead, but passes start at most every `pollMs`:
+    // between them a vehicle's marks gather, and one round takes them all.
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.schedule(0);
+    this.schedule(Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()));
   }
 
   async stop(): Promise<void> {
@@ -160,7 +168,9 @@ export class ProcessingRunner {
           this.running = null;
           const now = this.again || busy;
           this.again = false;
-          this.schedule(now ? 0 : this.options.pollMs);
+          this.schedule(
+            now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
+          );
         });
     }, ms);
     this.timer.unref?.();
@@ -168,13 +178,20 @@ export class ProcessingRunner {
 
   /** One pass over the vehicles with work; true when some still have more. */
   private async pass(): Promise<boolean> {
+    this.lastPassMs = Date.now();
     let more = false;
     for (const processor of this.deps.processors) {
       const vehicles = await this.candidates(processor.name);
       for (const vehicleId of vehicles) {
         if (this.stopped && this.running) return false;
+        const started = performance.now();
         const result = await this.round(processor, vehicleId);
         if (result === 'more') more = true;
+        // A round's queries run synchronously on SQLite: sockets and ingest go first between rounds.
+        const rest = ((performance.now() - started) * (1 - this.options.duty)) / this.options.duty;
+        await new Promise((resolve) =>
+          rest >= 1 ? setTimeout(resolve, Math.min(rest, 1000)) : setImmediate(resolve),
+        );
       }
     }
     return more;

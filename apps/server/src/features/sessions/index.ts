@@ -37,13 +37,18 @@ export function createSessions(deps: {
 }): Sessions {
   const processor = createSessionsProcessor(deps.detector);
   const background = openBackgroundStorage(deps.storage);
-  const runner = new ProcessingRunner({
-    storage: background.storage,
-    clock: deps.clock,
-    logger: deps.logger.child({ part: 'processing' }),
-    processors: [processor as unknown as Processor<unknown>],
-    ...(deps.registry ? { registry: deps.registry } : {}),
-  });
+  const runner = new ProcessingRunner(
+    {
+      storage: background.storage,
+      clock: deps.clock,
+      logger: deps.logger.child({ part: 'processing' }),
+      processors: [processor as unknown as Processor<unknown>],
+      ...(deps.registry ? { registry: deps.registry } : {}),
+    },
+    // On SQLite every query of a round blocks the event loop: a quarter of its time at most, so ingest keeps
+    // its latency under load and processing catches up when it is quiet. PostgreSQL's queries do not block.
+    { duty: deps.storage.engine === 'sqlite' ? 0.25 : 1 },
+  );
   const service = new SessionsService({
     db: deps.db,
     clock: deps.clock,
