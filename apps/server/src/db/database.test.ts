@@ -20,8 +20,18 @@ const tables = [
 
 describeEngines('storage', (ctx) => {
   it('creates every first-wave table and records each migration once', async () => {
-    const meta = await ctx.storage.db.introspection.getTables();
-    const names = meta.map((t) => t.name);
+    // Only this test's own schema: Kysely's introspection reads every schema, and parallel test files
+    // drop theirs at any moment.
+    const names =
+      ctx.engine === 'postgres'
+        ? (
+            await sql<{
+              name: string;
+            }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(
+              ctx.storage.db,
+            )
+          ).rows.map((r) => r.name)
+        : (await ctx.storage.db.introspection.getTables()).map((t) => t.name);
     for (const table of tables) expect(names).toContain(table);
     const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
       ctx.storage.db,
