@@ -1,20 +1,17 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../app.js';
 import { loadConfig } from '../../config.js';
-import { openStorage } from '../../db/index.js';
 import { systemClock } from '../../lib/clock.js';
 import { EventBus } from '../../lib/events.js';
 import { createLogger } from '../../lib/logger.js';
-import { CuttableProxy } from '../../test/cuttable-proxy.js';
-import { engines, TEST_PG_URL } from '../../test/storage.js';
+import { storageBehindProxy } from '../../test/cuttable-proxy.js';
+import { engines } from '../../test/storage.js';
 import { createTestUser } from '../auth/testing.js';
-import { CountingPublisher, freePort, sleep, waitUntil } from './fault-helpers.js';
+import { CountingPublisher, sleep, waitUntil } from './fault-helpers.js';
 import { IngestPipeline } from './pipeline.js';
 import { createVehicleWithToken, insertVehicle, testVin } from './test-fixtures.js';
 
@@ -27,31 +24,8 @@ for (const _engine of engines.filter((e) => e === 'postgres'))
       for (const c of cleanup.splice(0).reverse()) await c();
     });
 
-    /** A fresh schema reached through a proxy the test can cut, so the database "goes away". */
-    async function storageBehindProxy(poolSize: number) {
-      const target = new URL(TEST_PG_URL);
-      const proxy = new CuttableProxy(await freePort(), {
-        host: target.hostname,
-        port: Number(target.port || 5432),
-      });
-      await proxy.up();
-      cleanup.push(() => proxy.down());
-      const proxied = new URL(TEST_PG_URL);
-      proxied.port = String(proxy.port);
-      const schema = `t_fault_${randomBytes(4).toString('hex')}`;
-      cleanup.push(async () => {
-        const client = new pg.Client({ connectionString: TEST_PG_URL });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
-      });
-      const storage = await openStorage({ kind: 'postgres', url: proxied.toString() }, { schema, poolSize });
-      cleanup.push(() => storage.close());
-      return { proxy, storage };
-    }
-
     it('acknowledges nothing while the database is down, reports it in /ready, and stores everything after', async () => {
-      const { proxy, storage } = await storageBehindProxy(4);
+      const { proxy, storage } = await storageBehindProxy(4, cleanup);
       const dataDir = mkdtempSync(join(tmpdir(), 'tacho-dbdown-'));
       cleanup.push(() => rmSync(dataDir, { recursive: true, force: true }));
       const app = await createApp(
@@ -99,7 +73,7 @@ for (const _engine of engines.filter((e) => e === 'postgres'))
     }, 60_000);
 
     it('keeps memory bounded while the database is down: producers wait instead of queueing without end', async () => {
-      const { proxy, storage } = await storageBehindProxy(2);
+      const { proxy, storage } = await storageBehindProxy(2, cleanup);
       const vehicleId = await insertVehicle(storage.db, testVin(556));
       const pipeline = new IngestPipeline(
         {

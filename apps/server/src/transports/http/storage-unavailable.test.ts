@@ -1,18 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, type AppOptions, createApp } from '../../app.js';
 import { loadConfig } from '../../config.js';
-import { openStorage } from '../../db/index.js';
 import { createTestUser, type TestUser } from '../../features/auth/testing.js';
-import { freePort, waitUntil } from '../../features/telemetry/fault-helpers.js';
+import { waitUntil } from '../../features/telemetry/fault-helpers.js';
 import { createVehicleWithToken, testVin } from '../../features/telemetry/test-fixtures.js';
-import { CuttableProxy } from '../../test/cuttable-proxy.js';
-import { engines, TEST_PG_URL } from '../../test/storage.js';
+import { storageBehindProxy } from '../../test/cuttable-proxy.js';
+import { engines } from '../../test/storage.js';
 
 const DEVICE_ID = 'c41f9e07-2b8d-4a56-b3e1-7d90f2a4c658';
 
@@ -126,27 +123,7 @@ describe('SQLite locked by another process', () => {
 for (const _engine of engines.filter((e) => e === 'postgres'))
   describe('PostgreSQL unreachable [postgres]', () => {
     it('every route answers 503 storage_unavailable with Retry-After instead of 500, and serves again once it is back', async () => {
-      const target = new URL(TEST_PG_URL);
-      const proxy = new CuttableProxy(await freePort(), {
-        host: target.hostname,
-        port: Number(target.port || 5432),
-      });
-      await proxy.up();
-      cleanup.push(() => proxy.down());
-      const proxied = new URL(TEST_PG_URL);
-      proxied.port = String(proxy.port);
-      const schema = `t_unavail_${randomBytes(4).toString('hex')}`;
-      cleanup.push(async () => {
-        const client = new pg.Client({ connectionString: TEST_PG_URL });
-        await client.connect();
-        await client.query(`drop schema if exists ${schema} cascade`);
-        await client.end();
-      });
-      const storage = await openStorage(
-        { kind: 'postgres', url: proxied.toString() },
-        { schema, poolSize: 4 },
-      );
-      cleanup.push(() => storage.close());
+      const { proxy, storage } = await storageBehindProxy(4, cleanup);
       const app = await startApp({}, { storage });
       const { owner, car } = await world(app, 773);
       const r = requests(owner, car);
