@@ -1,6 +1,7 @@
 import type { MetricValue } from '@tacho/protocol';
 import {
   finishStats,
+  finiteMetric,
   foldStats,
   haversineKm,
   newAccumulator,
@@ -103,16 +104,11 @@ function metric(sample: DetectorSample, key: string): MetricValue | undefined {
   return sample.metrics[key];
 }
 
-function numeric(sample: DetectorSample, key: string): number | null {
-  const v = sample.metrics[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : null;
-}
-
 /** true: charging; false: says it is not; null: says nothing about charging. */
 function chargingSignal(sample: DetectorSample): boolean | null {
   const state = metric(sample, 'charging_state');
   if (typeof state === 'string') return state === 'charging';
-  const power = numeric(sample, 'charger_power_kw');
+  const power = finiteMetric(sample.metrics, 'charger_power_kw');
   return power === null ? null : power > 0;
 }
 
@@ -123,7 +119,7 @@ function gearSignal(sample: DetectorSample): boolean | null {
   const ignition = metric(sample, 'ignition');
   if (ignition === false) return false;
   if (ignition === true) {
-    const speed = numeric(sample, 'speed_kmh') ?? sample.position?.speed_kmh ?? 0;
+    const speed = finiteMetric(sample.metrics, 'speed_kmh') ?? sample.position?.speed_kmh ?? 0;
     return speed > 0 ? true : null;
   }
   return null;
@@ -160,8 +156,8 @@ export function detect(
   if (s.open && gapMs >= settings.offlineAfterS * 1000) close(s, events, settings, s.lastTsMs!);
   // Back after a gap with more energy than before: it charged meanwhile.
   if (!s.open && s.lastTsMs !== null && gapMs >= settings.chargeGapS * 1000) {
-    const soc = numeric(sample, 'battery_level_pct');
-    const range = numeric(sample, 'range_km');
+    const soc = finiteMetric(sample.metrics, 'battery_level_pct');
+    const range = finiteMetric(sample.metrics, 'range_km');
     const socUp = soc !== null && s.lastSoc !== null && soc > s.lastSoc;
     const rangeUp = range !== null && s.lastRange !== null && range > s.lastRange + 5;
     if (socUp || rangeUp) {
@@ -225,9 +221,9 @@ export function detect(
 
   s.lastTsMs = sample.tsMs;
   if (p) s.lastFix = { lat: p.lat, lon: p.lon, tsMs: sample.tsMs };
-  const soc = numeric(sample, 'battery_level_pct');
+  const soc = finiteMetric(sample.metrics, 'battery_level_pct');
   if (soc !== null) s.lastSoc = soc;
-  const range = numeric(sample, 'range_km');
+  const range = finiteMetric(sample.metrics, 'range_km');
   if (range !== null) s.lastRange = range;
   return { state: s, events };
 }

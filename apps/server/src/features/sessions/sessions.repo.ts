@@ -2,6 +2,7 @@ import type { Session, SessionKind, SessionStats } from '@tacho/protocol';
 import type { Db, SessionsTable } from '../../db/index.js';
 import { Invalid } from '../../lib/errors.js';
 import { aggregate, HOUR_MS, writeBuckets } from '../telemetry/rollups.js';
+import { insertProcessingMarks } from '../telemetry/sample-batch.js';
 
 /** Reading and changing `sessions` (the processor writes its own rows; this is the API's side). */
 
@@ -126,11 +127,7 @@ export async function deleteSessionAndSamples(
     aggregate(remaining.map((r) => ({ vehicleId, tsMs: Number(r.ts_ms), metrics: r.metrics }))),
   );
   await restoreNewest(trx, vehicleId, from, to);
-  for (const processor of processors)
-    await trx
-      .insertInto('processing_marks')
-      .values({ processor, vehicle_id: vehicleId, low_ts_ms: from, marked_ms: Date.now() })
-      .execute();
+  await insertProcessingMarks(trx, new Map([[vehicleId, from]]), processors);
   return Number(deleted.numDeletedRows);
 }
 

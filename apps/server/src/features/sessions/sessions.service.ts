@@ -19,6 +19,7 @@ import type { Audit } from '../auth/audit.js';
 import { requireAdmin } from '../auth/index.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReadingsService } from '../readings/index.js';
+import { insertProcessingMarks } from '../telemetry/sample-batch.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { defaultDetectorSettings } from './detector.js';
 import { statsBetween, vehicleDetectorSettings } from './sessions.processor.js';
@@ -213,11 +214,7 @@ export class SessionsService {
         .set({ session_settings: own, updated_ms: now })
         .where('id', '=', vehicleId)
         .execute();
-      for (const processor of this.deps.processors)
-        await trx
-          .insertInto('processing_marks')
-          .values({ processor, vehicle_id: vehicleId, low_ts_ms: 0, marked_ms: Date.now() })
-          .execute();
+      await insertProcessingMarks(trx, new Map([[vehicleId, 0]]), this.deps.processors);
     });
     this.deps.audit.log('session.settings_changed', { userId: actor.userId, vehicleId, settings: body });
     this.deps.poke();

@@ -135,7 +135,8 @@ function plausibleStep(from: Point & { tsMs: number }, to: Point & { tsMs: numbe
   return hours > 0 ? km / hours <= MAX_PLAUSIBLE_KMH : km <= 0.05;
 }
 
-function num(metrics: Readonly<Record<string, MetricValue>>, key: string): number | null {
+/** A metric's value when it is a finite number, else null. */
+export function finiteMetric(metrics: Readonly<Record<string, MetricValue>>, key: string): number | null {
   const v = metrics[key];
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
@@ -146,9 +147,9 @@ export function foldStats(acc: StatsAccumulator, sample: StatSample): StatsAccum
   if (tsMs < acc.startMs) acc.startMs = tsMs;
   if (tsMs > acc.endMs) acc.endMs = tsMs;
 
-  const speed = num(metrics, 'speed_kmh') ?? sample.position?.speed_kmh ?? null;
+  const speed = finiteMetric(metrics, 'speed_kmh') ?? sample.position?.speed_kmh ?? null;
   let moved = false;
-  const odo = num(metrics, 'odometer_km');
+  const odo = finiteMetric(metrics, 'odometer_km');
   if (odo !== null) {
     acc.odoFirst ??= odo;
     if (acc.odoLast !== null && odo > acc.odoLast) moved = true;
@@ -187,20 +188,20 @@ export function foldStats(acc: StatsAccumulator, sample: StatSample): StatsAccum
   }
   if (speed !== null) acc.maxSpeed = Math.max(acc.maxSpeed ?? 0, speed);
 
-  const soc = num(metrics, 'battery_level_pct');
+  const soc = finiteMetric(metrics, 'battery_level_pct');
   if (soc !== null) {
     acc.socFirst ??= soc;
     acc.socLast = soc;
   }
-  const range = num(metrics, 'range_km');
+  const range = finiteMetric(metrics, 'range_km');
   if (range !== null) {
     acc.rangeFirst ??= range;
     acc.rangeLast = range;
   }
-  const capacity = num(metrics, 'battery_capacity_kwh');
+  const capacity = finiteMetric(metrics, 'battery_capacity_kwh');
   if (capacity !== null && capacity > 0) acc.capacityKwh = capacity;
 
-  const power = num(metrics, 'power_kw');
+  const power = finiteMetric(metrics, 'power_kw');
   if (power !== null) {
     acc.powerSeen = true;
     if (acc.lastPower && tsMs > acc.lastPower.tsMs && tsMs - acc.lastPower.tsMs <= MAX_INTEGRATION_GAP_MS) {
@@ -209,7 +210,7 @@ export function foldStats(acc: StatsAccumulator, sample: StatSample): StatsAccum
     acc.lastPower = { tsMs, kw: power };
     acc.maxPower = Math.max(acc.maxPower ?? power, power);
   }
-  const charger = num(metrics, 'charger_power_kw');
+  const charger = finiteMetric(metrics, 'charger_power_kw');
   if (charger !== null) {
     acc.chargerSeen = true;
     if (
@@ -228,12 +229,12 @@ export function foldStats(acc: StatsAccumulator, sample: StatSample): StatsAccum
       else last[1] = Math.max(last[1], charger);
     }
   }
-  const added = num(metrics, 'charge_energy_added_kwh');
+  const added = finiteMetric(metrics, 'charge_energy_added_kwh');
   if (added !== null) {
     acc.addedFirst ??= added;
     acc.addedMax = Math.max(acc.addedMax ?? added, added);
   }
-  const temp = num(metrics, 'outside_temp_c');
+  const temp = finiteMetric(metrics, 'outside_temp_c');
   if (temp !== null) {
     acc.tempSum += temp;
     acc.tempCount++;
