@@ -135,6 +135,8 @@ export interface VehicleStateTable {
   /** JSON value (number, string, boolean, or an object for `position`). */
   value: string;
   ts_ms: number;
+  /** The seq of the sample the reading came from: the newest-reading rule's second key. */
+  seq: number;
 }
 
 /** Every raw device key ever seen, with its last value: the deep scan. */

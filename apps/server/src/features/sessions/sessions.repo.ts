@@ -3,6 +3,7 @@ import type { Db, SessionsTable } from '../../db/index.js';
 import { Invalid } from '../../lib/errors.js';
 import { aggregate, HOUR_MS, writeBuckets } from '../telemetry/rollups.js';
 import { insertProcessingMarks } from '../telemetry/sample-batch.js';
+import type { StateRow } from '../telemetry/telemetry.repo.js';
 
 /** Reading and changing `sessions` (the processor writes its own rows; this is the API's side). */
 
@@ -150,13 +151,13 @@ async function restoreNewest(trx: Db, vehicleId: string, from: number, to: numbe
   // Look back through the newest remaining samples for each metric (a bounded scan).
   const recent = await trx
     .selectFrom('samples')
-    .select(['ts_ms', 'metrics', 'lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'])
+    .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'])
     .where('vehicle_id', '=', vehicleId)
     .orderBy('ts_ms', 'desc')
     .orderBy('seq', 'desc')
     .limit(20_000)
     .execute();
-  const found: Array<{ vehicle_id: string; metric: string; value: string; ts_ms: number }> = [];
+  const found: StateRow[] = [];
   for (const r of recent) {
     if (wanted.size === 0) break;
     const metrics = JSON.parse(r.metrics) as Record<string, unknown>;
@@ -167,6 +168,7 @@ async function restoreNewest(trx: Db, vehicleId: string, from: number, to: numbe
           metric,
           value: JSON.stringify(metrics[metric]),
           ts_ms: Number(r.ts_ms),
+          seq: Number(r.seq),
         });
         wanted.delete(metric);
       }
@@ -182,6 +184,7 @@ async function restoreNewest(trx: Db, vehicleId: string, from: number, to: numbe
         metric: 'position',
         value: JSON.stringify(position),
         ts_ms: Number(r.ts_ms),
+        seq: Number(r.seq),
       });
       wanted.delete('position');
     }

@@ -113,7 +113,7 @@ export function latestState(stored: readonly StoredSample[]): StateRow[] {
   for (const [vehicleId, latest] of byVehicle) {
     for (const [metric, s] of latest) {
       const value = metric === 'position' && !(metric in s.metrics) ? s.position : s.metrics[metric];
-      rows.push({ vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: s.tsMs });
+      rows.push({ vehicle_id: vehicleId, metric, value: JSON.stringify(value), ts_ms: s.tsMs, seq: s.seq });
     }
   }
   return rows;

@@ -1,7 +1,7 @@
 import type { MetricValue, Position } from '@tacho/protocol';
 import { describe, expect, it } from 'vitest';
 import type { RollupsTable } from '../../db/index.js';
-import type { StoredSample } from './batch-rows.js';
+import { replacesNewest, type StoredSample } from './batch-rows.js';
 import { DerivedBuffer, type FoldedSamples, foldSamples } from './derived-buffer.js';
 import { mergeBucket } from './rollups.js';
 import type { StateRow } from './telemetry.repo.js';
@@ -15,8 +15,8 @@ type Fold = { loose: StoredSample[] } | { folded: StoredSample[] };
 
 /**
  * The derived rows as the writer first computed them, batch by batch: each batch's newest values and
- * buckets (`foldSamples`), then merged across batches, where a later batch wins a tie on time (as the
- * upsert's `ts_ms <= excluded.ts_ms` does) and buckets merge as the rollup upsert merges them.
+ * buckets (`foldSamples`), then merged across batches by the upsert's rule (`replacesNewest`: later time,
+ * then higher seq, a full tie to the later batch) and buckets merge as the rollup upsert merges them.
  */
 function reference(folds: readonly Fold[]): FoldedSamples {
   const state = new Map<string, StateRow>();
@@ -26,7 +26,7 @@ function reference(folds: readonly Fold[]): FoldedSamples {
     for (const row of f.state) {
       const key = `${row.vehicle_id}/${row.metric}`;
       const current = state.get(key);
-      if (!current || row.ts_ms >= current.ts_ms) state.set(key, row);
+      if (!current || replacesNewest(row.ts_ms, row.seq, current.ts_ms, current.seq)) state.set(key, row);
     }
     for (const period of ['minute', 'hour'] as const) {
       for (const b of f[period]) {
@@ -51,7 +51,6 @@ function viaBuffer(folds: readonly Fold[]): FoldedSamples {
       buffer.addFolded(foldSamples(fold.folded));
       continue;
     }
-    buffer.nextFold();
     for (const s of fold.loose) buffer.addSample(s.vehicleId, s.tsMs, s.seq, s.metrics, s.position);
   }
   return buffer.owed();
@@ -133,12 +132,21 @@ describe('DerivedBuffer', () => {
     });
     const owed = viaBuffer([
       { loose: [at(T0 + 40_000, 2, 30), at(T0 + 40_000, 1, 20), at(T0, 0, 10)] },
-      // A later batch wins a tie on time whatever its seq.
+      // A later batch at the same time loses to a higher seq, as within a batch; a full tie goes to it.
       { loose: [at(T0 + 40_000, 0, 40)] },
+      { folded: [at(T0 + 40_000, 1, 45)] },
     ]);
-    expect(owed.state).toEqual([{ vehicle_id: 'v-a', metric: 'speed_kmh', value: '40', ts_ms: T0 + 40_000 }]);
+    expect(owed.state).toEqual([
+      { vehicle_id: 'v-a', metric: 'speed_kmh', value: '30', ts_ms: T0 + 40_000, seq: 2 },
+    ]);
+    const tie = viaBuffer([
+      { loose: [at(T0, 2, 30)] },
+      { folded: [at(T0, 2, 35)] },
+      { loose: [at(T0, 2, 36)] },
+    ]);
+    expect(tie.state).toEqual([{ vehicle_id: 'v-a', metric: 'speed_kmh', value: '36', ts_ms: T0, seq: 2 }]);
     expect(owed.minute.map((b) => [b.bucket_ms - T0, b.count, b.sum, b.last_value])).toEqual([
-      [30_000, 3, 90, 40],
+      [30_000, 4, 135, 45],
       [-30_000, 1, 10, 10],
     ]);
   });

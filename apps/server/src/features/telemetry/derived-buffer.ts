@@ -39,11 +39,10 @@ import {
 /** The `settings` key holding the smallest rowid of the samples whose derived rows are not written yet. */
 export const DERIVED_MARK_KEY = 'telemetry.derived_from_rowid';
 
-/** A metric's newest value owed to `vehicle_state`, and which fold it came in. */
+/** A metric's newest value owed to `vehicle_state`, and the sample's time and seq it came from. */
 interface StateEntry {
   tsMs: number;
   seq: number;
-  fold: number;
   /** The value, or (`encoded`) its JSON text as a fold made on the main thread carries it. */
   value: unknown;
   encoded: boolean;
@@ -63,12 +62,6 @@ export class DerivedBuffer {
   private readonly vehicles = new Map<string, VehicleOwed>();
   /** State entries and buckets pending. */
   private rows = 0;
-  /**
-   * Folds so far: each batch's samples are one fold, as is each fold the main thread made. Within a fold
-   * the newest reading wins by `replacesNewest`; across folds the later one wins a tie on time, as the
-   * upsert's `ts_ms <= excluded.ts_ms` does.
-   */
-  private fold = 0;
   /** The mark as the database has it (null: nothing owed). */
   private mark: number | null = null;
 
@@ -94,7 +87,6 @@ export class DerivedBuffer {
       await sql<SampleRow>`select ${columns} from samples where rowid >= ${this.mark} order by rowid`.execute(
         db,
       );
-    this.nextFold();
     for (const row of rows.rows) {
       this.addSample(
         row.vehicle_id,
@@ -129,10 +121,8 @@ export class DerivedBuffer {
 
   /** Adds what the main thread folded of samples that were all inserted (a fold of its own). */
   addFolded(folded: FoldedSamples): void {
-    this.nextFold();
-    // Its rows are the newest of their fold: they meet only earlier folds' entries here.
     for (const row of folded.state)
-      this.offerState(this.owedBy(row.vehicle_id).state, row.metric, row.value, row.ts_ms, 0, true);
+      this.offerState(this.owedBy(row.vehicle_id).state, row.metric, row.value, row.ts_ms, row.seq, true);
     for (const period of ['minute', 'hour'] as const) {
       for (const b of folded[period]) {
         const group = this.groupOf(this.owedBy(b.vehicle_id)[period], b.bucket_ms);
@@ -144,11 +134,6 @@ export class DerivedBuffer {
         }
       }
     }
-  }
-
-  /** Starts a fold: the samples of one batch that `addSample` adds next. */
-  nextFold(): void {
-    this.fold++;
   }
 
   /** Adds an inserted sample: its metrics' newest values (and its position's) and their buckets. */
@@ -196,7 +181,7 @@ export class DerivedBuffer {
       if (!keep(vehicleId)) continue;
       for (const [metric, e] of by.state) {
         const value = e.encoded ? (e.value as string) : JSON.stringify(e.value);
-        owed.state.push({ vehicle_id: vehicleId, metric, value, ts_ms: e.tsMs });
+        owed.state.push({ vehicle_id: vehicleId, metric, value, ts_ms: e.tsMs, seq: e.seq });
       }
       for (const period of ['minute', 'hour'] as const)
         for (const group of by[period].values()) for (const b of group.values()) owed[period].push(b);
@@ -241,17 +226,13 @@ export class DerivedBuffer {
     const current = state.get(metric);
     if (!current) {
       this.rows++;
-      state.set(metric, { tsMs, seq, fold: this.fold, value, encoded });
+      state.set(metric, { tsMs, seq, value, encoded });
       return;
     }
-    const wins =
-      current.fold === this.fold
-        ? replacesNewest(tsMs, seq, current.tsMs, current.seq)
-        : tsMs >= current.tsMs;
-    if (!wins) return;
+    // Readings come in the order their messages were committed: a full tie goes to the later one.
+    if (!replacesNewest(tsMs, seq, current.tsMs, current.seq)) return;
     current.tsMs = tsMs;
     current.seq = seq;
-    current.fold = this.fold;
     current.value = value;
     current.encoded = encoded;
   }

@@ -194,6 +194,31 @@ describeEngines('ingest pipeline', (ctx) => {
     expect(seen[0]!.newest.position).toMatchObject({ lat: 48.5, lon: 11.5 });
   });
 
+  it('applies the same newest-reading rule across batches: a later batch with a lower seq at that time loses', async () => {
+    const { pipeline, vehicleId, source } = await setup();
+    const speed = async () => {
+      await pipeline.flushDerived();
+      const row = await ctx.storage.db
+        .selectFrom('vehicle_state')
+        .select(['value', 'seq'])
+        .where('vehicle_id', '=', vehicleId)
+        .where('metric', '=', 'speed_kmh')
+        .executeTakeFirstOrThrow();
+      return [JSON.parse(row.value), Number(row.seq)];
+    };
+    await pipeline.ingest(source, [{ ts: T0 - 1000, seq: 5, metrics: { speed_kmh: 55 } }]);
+    expect(await speed()).toEqual([55, 5]);
+    // Stored already (written to the table), then in the writer's memory before a flush.
+    await pipeline.ingest(source, [{ ts: T0 - 1000, seq: 3, metrics: { speed_kmh: 33 } }]);
+    expect(await speed()).toEqual([55, 5]);
+    await pipeline.ingest(source, [{ ts: T0 - 1000, seq: 7, metrics: { speed_kmh: 77 } }]);
+    await pipeline.ingest(source, [{ ts: T0 - 1000, seq: 6, metrics: { speed_kmh: 66 } }]);
+    expect(await speed()).toEqual([77, 7]);
+    // A higher seq at an earlier time still loses to a later time.
+    await pipeline.ingest(source, [{ ts: T0 - 2000, seq: 9, metrics: { speed_kmh: 99 } }]);
+    expect(await speed()).toEqual([77, 7]);
+  });
+
   it('emits samples.stored for a payload of hundreds holding only raw values', async () => {
     const { pipeline, events, source } = await setup();
     const seen: StoredEvent[] = [];

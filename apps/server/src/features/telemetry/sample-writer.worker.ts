@@ -143,7 +143,6 @@ function foldInserted(batch: PackedBatch, inserted: readonly boolean[]): void {
     else loose.push({ part, from });
     from += part.count;
   }
-  derived.nextFold();
   for (const { part, from } of loose) {
     for (let i = 0; i < part.count; i++) {
       if (!inserted[from + i]) continue;

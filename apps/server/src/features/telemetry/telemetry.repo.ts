@@ -10,6 +10,7 @@ export interface StateRow {
   metric: string;
   value: string;
   ts_ms: number;
+  seq: number;
 }
 
 export interface RawKeyRow {
@@ -83,26 +84,39 @@ export async function insertSamples(trx: Trx, rows: readonly SampleRow[]): Promi
   return new Set(inserted.map((r) => sampleKey(r.vehicle_id, Number(r.ts_ms), Number(r.seq))));
 }
 
-const STATE_COLUMNS = ['vehicle_id', 'metric', 'value', 'ts_ms'] as const satisfies ReadonlyArray<
+const STATE_COLUMNS = ['vehicle_id', 'metric', 'value', 'ts_ms', 'seq'] as const satisfies ReadonlyArray<
   keyof StateRow
 >;
 
 const stateUpsert = new ChunkedStatement<StateRow>('vehicle state upsert', STATE_COLUMNS, (db, rows) => {
-  const placeholder: StateRow = { vehicle_id: '', metric: '', value: '', ts_ms: 0 };
+  const placeholder: StateRow = { vehicle_id: '', metric: '', value: '', ts_ms: 0, seq: 0 };
   return db
     .insertInto('vehicle_state')
     .values(Array.from({ length: rows }, () => placeholder))
     .onConflict((oc) =>
       oc
         .columns(['vehicle_id', 'metric'])
-        .doUpdateSet((eb) => ({ value: eb.ref('excluded.value'), ts_ms: eb.ref('excluded.ts_ms') }))
-        .where('vehicle_state.ts_ms', '<=', (eb) => eb.ref('excluded.ts_ms')),
+        .doUpdateSet((eb) => ({
+          value: eb.ref('excluded.value'),
+          ts_ms: eb.ref('excluded.ts_ms'),
+          seq: eb.ref('excluded.seq'),
+        }))
+        // `replacesNewest` (batch-rows.ts): a later device time, or the same time and a seq as high.
+        .where((eb) =>
+          eb.or([
+            eb('vehicle_state.ts_ms', '<', eb.ref('excluded.ts_ms')),
+            eb.and([
+              eb('vehicle_state.ts_ms', '=', eb.ref('excluded.ts_ms')),
+              eb('vehicle_state.seq', '<=', eb.ref('excluded.seq')),
+            ]),
+          ]),
+        ),
     );
 });
 
 /**
- * Upserts the latest value of each metric, keeping the stored one when it is newer (a late, out-of-order
- * message must not overwrite the current state). Each (vehicle, metric) must appear once.
+ * Upserts the latest value of each metric, keeping the stored one when it is newer by `replacesNewest` (a
+ * late, out-of-order message must not overwrite the current state). Each (vehicle, metric) must appear once.
  */
 export async function upsertVehicleState(trx: Trx, rows: readonly StateRow[]): Promise<void> {
   await stateUpsert.run(trx, rows);
@@ -213,9 +227,4 @@ export async function existingVehicleIds(trx: Trx, ids: Iterable<string>): Promi
     for (const row of rows) existing.add(row.id);
   }
   return existing;
-}
-
-export async function findVehicleIdByVin(db: Db, vin: string): Promise<string | null> {
-  const row = await db.selectFrom('vehicles').select('id').where('vin', '=', vin).executeTakeFirst();
-  return row?.id ?? null;
 }
