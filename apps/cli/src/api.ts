@@ -41,10 +41,10 @@ export function createClient(connection: Connection): TachoClient {
 
 /** Finds a visible vehicle by VIN (any case) or by id. */
 export async function findVehicle(client: TachoClient, vinOrId: string): Promise<VehicleView> {
-  const wanted = vinOrId.trim().toUpperCase();
+  const wanted = vinOrId.replace(/\s+/g, '').toUpperCase();
   const vehicles = await client.vehicles.list();
-  const found = vehicles.find((v) => v.vin.toUpperCase() === wanted || v.id.toUpperCase() === wanted);
-  if (!found) throw new Error(`no vehicle with VIN ${vinOrId} that you may see`);
+  const found = vehicles.find((v) => v.vin?.toUpperCase() === wanted || v.id.toUpperCase() === wanted);
+  if (!found) throw new Error(`no vehicle with VIN or id ${vinOrId} that you may see`);
   return found;
 }
 

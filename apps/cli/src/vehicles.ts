@@ -31,7 +31,8 @@ export function registerVehiclesCommand(program: Command): void {
           const range = s.metrics.range_km;
           rows.push([
             v.name,
-            v.vin,
+            // A vehicle without a VIN (a phone, a tracker) is named by its id wherever a VIN would do.
+            v.vin ?? v.id,
             s.connectivity,
             battery ? formatValue('battery_level_pct', battery.value) : '-',
             range ? formatValue('range_km', range.value) : '-',

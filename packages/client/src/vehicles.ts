@@ -22,10 +22,12 @@ export class VehiclesApi {
   get(id: string): Promise<VehicleView> {
     return this.http.request('GET', v(id));
   }
-  /** The visible vehicle with this VIN (vehicles are addressed by id; the CLI takes VINs). */
-  async byVin(vin: string): Promise<VehicleView | undefined> {
-    const upper = vin.trim().toUpperCase();
-    return (await this.list()).find((vehicle) => vehicle.vin.toUpperCase() === upper);
+  /** The visible vehicle with this VIN or id (vehicles are addressed by id; the CLI takes either). */
+  async byVin(vinOrId: string): Promise<VehicleView | undefined> {
+    const wanted = vinOrId.replace(/\s+/g, '').toUpperCase();
+    return (await this.list()).find(
+      (vehicle) => vehicle.vin?.toUpperCase() === wanted || vehicle.id.toUpperCase() === wanted,
+    );
   }
   create(input: CreateVehicleRequest): Promise<VehicleView> {
     return this.http.request('POST', 'vehicles', { body: input });

@@ -136,9 +136,30 @@ export const VehicleRefusals = Type.Object({
 });
 export type VehicleRefusals = Static<typeof VehicleRefusals>;
 
+/** What a vehicle is: anything that moves and reports. Only the dashboard's wording depends on it. */
+export const VehicleKind = Type.Union([
+  Type.Literal('car'),
+  Type.Literal('motorcycle'),
+  Type.Literal('truck'),
+  Type.Literal('phone'),
+  Type.Literal('tracker'),
+  Type.Literal('other'),
+]);
+export type VehicleKind = Static<typeof VehicleKind>;
+export const vehicleKinds: readonly VehicleKind[] = [
+  'car',
+  'motorcycle',
+  'truck',
+  'phone',
+  'tracker',
+  'other',
+];
+
 export const VehicleView = Type.Object({
   id: Type.String(),
-  vin: Type.String(),
+  /** Null for a vehicle without one (a phone, a tracker, a car built before 1981). */
+  vin: Type.Union([Type.String(), Type.Null()]),
+  kind: VehicleKind,
   name: Type.String(),
   make: Type.Union([Type.String(), Type.Null()]),
   model: Type.Union([Type.String(), Type.Null()]),
@@ -157,7 +178,10 @@ const OptionalText = (max: number) =>
 const Year = Type.Optional(Type.Union([Type.Integer({ minimum: 1886, maximum: 2100 }), Type.Null()]));
 
 export const CreateVehicleRequest = Type.Object({
-  vin: Type.String({ minLength: 17, maxLength: 40 }),
+  /** Optional; when given, 17 characters without I, O and Q (spaces and case are forgiven), and unique. */
+  vin: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 40 }), Type.Null()])),
+  /** `car` when left out. */
+  kind: Type.Optional(VehicleKind),
   name: Name,
   make: OptionalText(60),
   model: OptionalText(60),
@@ -166,7 +190,13 @@ export const CreateVehicleRequest = Type.Object({
 export type CreateVehicleRequest = Static<typeof CreateVehicleRequest>;
 
 export const UpdateVehicleRequest = Type.Object(
-  { name: Type.Optional(Name), make: OptionalText(60), model: OptionalText(60), year: Year },
+  {
+    name: Type.Optional(Name),
+    kind: Type.Optional(VehicleKind),
+    make: OptionalText(60),
+    model: OptionalText(60),
+    year: Year,
+  },
   { minProperties: 1 },
 );
 export type UpdateVehicleRequest = Static<typeof UpdateVehicleRequest>;

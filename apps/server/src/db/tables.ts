@@ -27,6 +27,9 @@ export interface Database {
   processing_marks: ProcessingMarksTable;
   processing_state: ProcessingStateTable;
   sessions: SessionsTable;
+  user_identities: UserIdentitiesTable;
+  oidc_attempts: OidcAttemptsTable;
+  cli_logins: CliLoginsTable;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -43,6 +46,8 @@ export interface UsersTable {
   tokens_valid_after_ms: number;
   created_ms: number;
   updated_ms: number;
+  /** Set when an admin requires this user to sign in through the OpenID provider only. */
+  provider_only_ms?: number | null;
 }
 
 /** A login: one browser or CLI presence, i.e. one refresh-token family. */
@@ -58,7 +63,11 @@ export interface LoginsTable {
   expires_ms: number;
   revoked_ms: number | null;
   revoked_reason: string | null;
+  /** Which way the login began: `password`, `oidc`, `setup` or `signup`. */
+  method?: LoginMethod;
 }
+
+export type LoginMethod = 'password' | 'oidc' | 'setup' | 'signup';
 
 export interface RefreshTokensTable {
   id: string;
@@ -88,11 +97,18 @@ export interface ApiTokensTable {
   expires_ms: number | null;
   last_used_ms: number | null;
   revoked_ms: number | null;
+  /** Set for a token a `tacho login` made: the host name the CLI gave (a "CLI login" in Settings). */
+  cli_host?: string | null;
 }
+
+export type VehicleKind = 'car' | 'motorcycle' | 'truck' | 'phone' | 'tracker' | 'other';
 
 export interface VehiclesTable {
   id: string;
-  vin: string;
+  /** Optional: phones, trackers and old cars have none; unique when given. */
+  vin: string | null;
+  /** What it is; decides nothing but what the dashboard shows. */
+  kind?: VehicleKind;
   name: string;
   make: string | null;
   model: string | null;
@@ -301,4 +317,52 @@ export interface SessionsTable {
   stats: string;
   created_ms: number;
   updated_ms: number;
+}
+
+/** A user's sign-in at an OpenID provider: the provider's (issuer, subject), never the email alone. */
+export interface UserIdentitiesTable {
+  id: string;
+  user_id: string;
+  issuer: string;
+  subject: string;
+  /** The email the provider gave when it was linked or last used (shown to tell identities apart). */
+  email: string | null;
+  created_ms: number;
+  last_used_ms: number | null;
+}
+
+/** A sign-in sent to the OpenID provider, waiting for its callback; each is used once. */
+export interface OidcAttemptsTable {
+  id: string;
+  /** SHA-256 of the state also held in the signed cookie. */
+  state_hash: string;
+  nonce: string;
+  code_verifier: string;
+  /** Where the browser goes afterwards (a path on this server). */
+  next: string;
+  /** Set when a signed-in user links the identity to their account (Settings → Linked sign-ins). */
+  link_user_id: string | null;
+  created_ms: number;
+  expires_ms: number;
+  used_ms: number | null;
+}
+
+/** A `tacho login` waiting for a browser's confirmation (the token itself is never stored). */
+export interface CliLoginsTable {
+  id: string;
+  /** SHA-256 of the connection id the CLI and the page know. */
+  connection_hash: string;
+  /** SHA-256 of the resume secret only the CLI knows (it collects the token with it after a drop). */
+  resume_hash: string;
+  user_code: string;
+  /** JSON: host, os, version the CLI sent. */
+  client: string;
+  status: 'pending' | 'confirmed' | 'denied' | 'collected' | 'ended';
+  user_id: string | null;
+  token_id: string | null;
+  created_ms: number;
+  expires_ms: number;
+  decided_ms: number | null;
+  last_poll_ms: number | null;
+  poll_interval_s: number;
 }

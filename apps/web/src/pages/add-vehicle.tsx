@@ -1,6 +1,12 @@
-import { type CreatedToken, isValidVin, normalizeVin, type VehicleView } from '@tacho/protocol';
+import {
+  type CreatedToken,
+  isValidVin,
+  normalizeVin,
+  type VehicleKind,
+  type VehicleView,
+} from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
-import { Button, Field, SecretLine } from '../components/ui.js';
+import { Button, Field, SecretLine, SelectField } from '../components/ui.js';
 import { api } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
 
@@ -12,6 +18,15 @@ function vinProblem(vin: string): string | null {
   return isValidVin(vin) ? null : 'This is not a valid VIN.';
 }
 
+const kindOptions: ReadonlyArray<{ value: VehicleKind; label: string }> = [
+  { value: 'car', label: 'Car' },
+  { value: 'motorcycle', label: 'Motorcycle' },
+  { value: 'truck', label: 'Truck' },
+  { value: 'phone', label: 'Phone' },
+  { value: 'tracker', label: 'Tracker' },
+  { value: 'other', label: 'Other' },
+];
+
 /** Adds a vehicle, then offers its device token with everything a device needs to send data. */
 export function AddVehicle({
   onClose,
@@ -21,13 +36,15 @@ export function AddVehicle({
   onCreated: (vehicle: VehicleView) => void;
 }) {
   const [form, setForm] = useState({ vin: '', name: '', make: '', model: '', year: '' });
+  const [kind, setKind] = useState<VehicleKind>('car');
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [vehicle, setVehicle] = useState<VehicleView | null>(null);
 
   const vin = normalizeVin(form.vin);
-  const vinError = vinProblem(vin) ?? (touched && vin.length === 0 ? 'Enter the VIN.' : null);
+  // The VIN is optional: a phone, a tracker or a car built before 1981 has none.
+  const vinError = vinProblem(vin);
   const year = form.year ? Number(form.year) : null;
   const yearError =
     year !== null && !(Number.isInteger(year) && year >= 1886 && year <= 2100)
@@ -37,12 +54,13 @@ export function AddVehicle({
   async function submit(event: FormEvent) {
     event.preventDefault();
     setTouched(true);
-    if (!isValidVin(vin) || !form.name.trim() || yearError) return;
+    if (vinError || !form.name.trim() || yearError) return;
     setBusy(true);
     setError(null);
     try {
       const created = await api.createVehicle({
-        vin,
+        ...(vin ? { vin } : {}),
+        kind,
         name: form.name.trim(),
         make: form.make.trim() || null,
         model: form.model.trim() || null,
@@ -70,13 +88,18 @@ export function AddVehicle({
             {error}
           </div>
         )}
+        <SelectField
+          label="Kind"
+          value={kind}
+          onChange={(value) => setKind(value as VehicleKind)}
+          options={kindOptions}
+        />
         <Field
           label="VIN"
-          required
           autoComplete="off"
           spellCheck={false}
           maxLength={25}
-          hint="17 characters, on the registration document or at the bottom of the windscreen."
+          hint="Optional. 17 characters, on the registration document or at the bottom of the windscreen; a phone or tracker has none."
           error={vinError}
           value={form.vin}
           onChange={set('vin')}
@@ -123,8 +146,10 @@ export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClos
   const [created, setCreated] = useState<CreatedToken | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const httpUrl = `${window.location.origin}/api/v1/vehicles/${vehicle.vin}/telemetry`;
-  const topic = `tacho/v1/${vehicle.vin}/telemetry`;
+  // A vehicle without a VIN is named by its id wherever a VIN would go.
+  const name = vehicle.vin ?? vehicle.id;
+  const httpUrl = `${window.location.origin}/api/v1/vehicles/${name}/telemetry`;
+  const topic = `tacho/v1/${name}/telemetry`;
 
   async function create() {
     setBusy(true);
@@ -169,7 +194,7 @@ export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClos
           <SecretLine label="Device token" value={created.token} />
           <h3>MQTT</h3>
           {mqttUrl && <SecretLine label="Broker" value={mqttUrl} />}
-          <SecretLine label="Username" value={vehicle.vin} />
+          <SecretLine label="Username" value={name} />
           <SecretLine label="Password" value={created.token} />
           <SecretLine label="Topic (QoS 1)" value={topic} />
           <h3>HTTP</h3>

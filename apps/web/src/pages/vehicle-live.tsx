@@ -120,7 +120,13 @@ export function VehicleLivePage({ id }: { id: string }) {
         <div>
           <h1>{v.name}</h1>
           <div className="muted small">
-            {describeModel(v)} · <span className="mono">{v.vin}</span>
+            {describeModel(v)}
+            {v.vin && (
+              <>
+                {' · '}
+                <span className="mono">{v.vin}</span>
+              </>
+            )}
           </div>
         </div>
         <div className="row">

@@ -14,7 +14,10 @@ import { useAsync } from '../lib/use-async.js';
 import { AddVehicle } from './add-vehicle.js';
 
 export function describeModel(vehicle: VehicleView): string {
-  return [vehicle.year, vehicle.make, vehicle.model].filter(Boolean).join(' ') || 'Model not set';
+  const model = [vehicle.year, vehicle.make, vehicle.model].filter(Boolean).join(' ');
+  if (model) return model;
+  // A phone or a tracker has no model to set: its kind says what it is.
+  return vehicle.kind === 'car' ? 'Model not set' : vehicle.kind[0]!.toUpperCase() + vehicle.kind.slice(1);
 }
 
 function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: VehicleState; now: number }) {
@@ -65,7 +68,13 @@ function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: Ve
         label={`Position of ${vehicle.name}`}
       />
       <div className="small muted">
-        Last seen {formatRelative(state?.lastSeenMs, now)} · <span className="mono">{vehicle.vin}</span>
+        Last seen {formatRelative(state?.lastSeenMs, now)}
+        {vehicle.vin && (
+          <>
+            {' · '}
+            <span className="mono">{vehicle.vin}</span>
+          </>
+        )}
       </div>
     </article>
   );

@@ -7,6 +7,7 @@ import * as m0005 from './0005-rollups.js';
 import * as m0006 from './0006-sqlite-rowid-tables.js';
 import * as m0007 from './0007-dead-letter-retention.js';
 import * as m0010 from './0010-processing-and-sessions.js';
+import * as m0012 from './0012-identity.js';
 import * as m0013 from './0013-state-seq.js';
 
 export interface EngineMigration {
@@ -25,5 +26,6 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0006-sqlite-rowid-tables', m0006],
   ['0007-dead-letter-retention', m0007],
   ['0010-processing-and-sessions', m0010],
+  ['0012-identity', m0012],
   ['0013-state-seq', m0013],
 ];

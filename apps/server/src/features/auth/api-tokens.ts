@@ -40,6 +40,8 @@ export interface NewApiToken {
   vehicleId?: string;
   vehicleIds?: readonly string[];
   expiresMs?: number;
+  /** Set for the token a `tacho login` made: the CLI's host name. */
+  cliHost?: string;
 }
 
 /** API and vehicle tokens: only their SHA-256 is stored; the secret is shown once, at creation. */
@@ -66,6 +68,7 @@ export class ApiTokens {
       expires_ms: input.expiresMs ?? null,
       last_used_ms: null,
       revoked_ms: null,
+      cli_host: input.cliHost ?? null,
     };
     await this.db.insertInto('api_tokens').values(row).execute();
     this.audit.log(input.vehicleId ? 'vehicle_token.created' : 'token.created', {

@@ -58,7 +58,8 @@ export class Authenticator {
     if (row.revoked_ms !== null || row.disabled_ms !== null) return null;
     if (row.expires_ms !== null && row.expires_ms <= this.clock.now()) return null;
     if (row.vehicle_id !== null) {
-      if (row.vin === null || row.owner_id === null) return null;
+      // The vehicle is gone (the join found none); a vehicle without a VIN is still a vehicle.
+      if (row.owner_id === null) return null;
       // A device token may publish while the person who made it may still publish for the vehicle: a
       // sharee downgraded to viewer (or an owner made a viewer) takes their devices' rights along
       // (decision 0013).
@@ -152,14 +153,17 @@ export class Authenticator {
   }
 
   /**
-   * An MQTT device: username = VIN, password = that vehicle's token. The token is looked up by its hash
-   * and the VIN compared in constant time afterwards, so the reply and its timing are the same whether the
-   * VIN exists or not.
+   * An MQTT device: username = the vehicle's VIN or id, password = that vehicle's token. The token is
+   * looked up by its hash and the username compared in constant time afterwards (with both the VIN and
+   * the id), so the reply and its timing are the same whether the VIN exists or not.
    */
-  async authenticateVehicleDevice(vin: string, password: string): Promise<Principal | null> {
+  async authenticateVehicleDevice(username: string, password: string): Promise<Principal | null> {
     const principal = await this.authenticateBearer(password);
-    const expected = principal?.kind === 'vehicle' ? principal.vin : '\u0000'.repeat(17);
-    const match = safeEqual(expected.padEnd(64, '\u0000'), vin.slice(0, 64).padEnd(64, '\u0000'));
-    return match && principal?.kind === 'vehicle' ? principal : null;
+    const given = username.slice(0, 64).padEnd(64, '\u0000');
+    const pad = (value: string | null | undefined) => (value ?? '').padEnd(64, '\u0000');
+    const vehicle = principal?.kind === 'vehicle' ? principal : null;
+    const byId = safeEqual(pad(vehicle?.vehicleId), given);
+    const byVin = safeEqual(pad(vehicle?.vin), given);
+    return vehicle && username !== '' && (byId || byVin) ? vehicle : null;
   }
 }

@@ -21,7 +21,8 @@ export type Principal =
   | {
       readonly kind: 'vehicle';
       readonly vehicleId: string;
-      readonly vin: string;
+      /** Null for a vehicle without a VIN. */
+      readonly vin: string | null;
       readonly tokenId: string;
       /** The user who created the token (the owner or an operator of the vehicle). */
       readonly userId: string;

@@ -69,6 +69,7 @@ export class Users {
       tokens_valid_after_ms: 0,
       created_ms: now,
       updated_ms: now,
+      provider_only_ms: null,
     };
     if (await this.byEmail(user.email))
       throw new Conflict('a user with that email exists already', 'duplicate_email');

@@ -129,7 +129,9 @@ export function registerFormatRoutes(
           return typeof v === 'string' ? v : undefined;
         };
         const user =
-          request.query.u ?? header('x-limit-u') ?? (principal.kind === 'vehicle' ? principal.vin : 'user');
+          request.query.u ??
+          header('x-limit-u') ??
+          (principal.kind === 'vehicle' ? (principal.vin ?? principal.vehicleId) : 'user');
         const device = request.query.d ?? header('x-limit-d') ?? 'phone';
         await untilCommitted(
           ingest.owntracksHttp(principal, user, device, request.body, '/api/v1/ingest/owntracks'),

@@ -89,9 +89,9 @@ export class FormatIngest {
     };
   }
 
-  /** The vehicle with this VIN if the principal may publish to it (404 / 403 otherwise). */
+  /** The vehicle with this VIN or id if the principal may publish to it (404 / 403 otherwise). */
   async publishableByVin(principal: Principal, vin: string): Promise<VisibleVehicle> {
-    const vehicle = await this.deps.vehicles.getVisibleVehicleByVin(principal, vin);
+    const vehicle = await this.deps.vehicles.getVisibleVehicleByRef(principal, vin);
     if (!(await this.deps.vehicles.can(principal, 'publish', vehicle))) {
       throw new Forbidden('you may not publish for this vehicle');
     }

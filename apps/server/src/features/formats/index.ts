@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Auth } from '../auth/index.js';
-import type { Telemetry } from '../telemetry/index.js';
+import { namesDevice, type Telemetry } from '../telemetry/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { registerFormatRoutes } from './formats.routes.js';
 import { FormatIngest } from './formats.service.js';
@@ -20,7 +20,7 @@ export {
   type PidSignal,
 } from './obd.js';
 
-/** VinFast pushes: `/mobile/<VIN>/push`. */
+/** VinFast pushes: `/mobile/<VIN>/push` (or the vehicle's id in place of the VIN). */
 export const vinfastTopic = (vin: string): string => `/mobile/${vin}/push`;
 
 /**
@@ -49,7 +49,7 @@ export function createFormats(deps: {
   registerFormatRoutes(deps.http, ingest, deps.auth, deps.telemetry.untilCommitted);
   deps.telemetry.deviceTopics.add({
     name: 'vinfast',
-    matches: (topic, device) => topic === vinfastTopic(device.vin),
+    matches: (topic, device) => namesDevice(/^\/mobile\/([^/]+)\/push$/.exec(topic)?.[1], device),
     handle: (device, topic, payload) => ingest.vinfastMqtt(device, topic, payload),
     external: {
       filter: '/mobile/+/push',
@@ -59,7 +59,7 @@ export function createFormats(deps: {
   const owntracks = /^owntracks\/([^/]+)\/[^/]+(\/[^/]+)?$/;
   deps.telemetry.deviceTopics.add({
     name: 'owntracks',
-    matches: (topic, device) => owntracks.exec(topic)?.[1] === device.vin,
+    matches: (topic, device) => namesDevice(owntracks.exec(topic)?.[1], device),
     handle: (device, topic, payload) => ingest.owntracksMqtt(device, topic, payload),
     external: { filter: 'owntracks/#', vinOf: (topic) => owntracks.exec(topic)?.[1] ?? null },
   });

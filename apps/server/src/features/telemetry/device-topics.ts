@@ -2,10 +2,20 @@ import type { Logger } from '../../lib/logger.js';
 import { errorText } from '../../lib/safe-text.js';
 import type { Rejection } from './validate.js';
 
-/** An authenticated device: MQTT username = VIN, password = that vehicle's token. */
+/** An authenticated device: MQTT username = VIN or vehicle id, password = that vehicle's token. */
 export interface DeviceIdentity {
   readonly vehicleId: string;
-  readonly vin: string;
+  /** Null for a vehicle without a VIN (a phone, a tracker): its topics name it by id. */
+  readonly vin: string | null;
+}
+
+/**
+ * Whether a topic's vehicle segment names this device's vehicle: its VIN or its id, whichever the
+ * device logged in with (topics that name a vehicle by VIN take its id as well).
+ */
+export function namesDevice(segment: string | null | undefined, device: DeviceIdentity): boolean {
+  if (segment == null) return false;
+  return segment === device.vehicleId || (device.vin !== null && segment === device.vin);
 }
 
 /**
@@ -96,12 +106,20 @@ function guarded(family: DeviceTopic, guard: DeviceTopicGuard): DeviceTopic {
   };
 }
 
-/** The native telemetry topic of a vehicle. */
-export function nativeTopic(vin: string): string {
-  return `tacho/v1/${vin}/telemetry`;
+/** The native telemetry topic of a vehicle, by VIN or id. */
+export function nativeTopic(vinOrId: string): string {
+  return `tacho/v1/${vinOrId}/telemetry`;
 }
 
-/** The topic a device subscribes to for commands. */
-export function commandsTopic(vin: string): string {
-  return `tacho/v1/${vin}/commands`;
+/** The topic a device subscribes to for commands, by VIN or id. */
+export function commandsTopic(vinOrId: string): string {
+  return `tacho/v1/${vinOrId}/commands`;
 }
+
+/** The vehicle segment of a native telemetry topic. */
+export const nativeTopicRef = (topic: string): string | null =>
+  /^tacho\/v1\/([^/]+)\/telemetry$/.exec(topic)?.[1] ?? null;
+
+/** The vehicle segment of a commands topic. */
+export const commandsTopicRef = (topic: string): string | null =>
+  /^tacho\/v1\/([^/]+)\/commands$/.exec(topic)?.[1] ?? null;

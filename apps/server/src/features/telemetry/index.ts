@@ -7,17 +7,20 @@ import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { untilCommitted } from './commit-wait.js';
-import { type DeviceIdentity, DeviceTopics, nativeTopic } from './device-topics.js';
+import { type DeviceIdentity, DeviceTopics, namesDevice, nativeTopicRef } from './device-topics.js';
 import { IngestPipeline, type PipelineOptions } from './pipeline.js';
 import { registerTelemetryRoutes } from './telemetry.routes.js';
 import { TelemetryService } from './telemetry.service.js';
 
 export {
   commandsTopic,
+  commandsTopicRef,
   type DeviceIdentity,
   type DeviceTopic,
   DeviceTopics,
+  namesDevice,
   nativeTopic,
+  nativeTopicRef,
 } from './device-topics.js';
 export { JsonBody, jsonBodies, readBody, TooLargeBody, useIngestBodies } from './ingest-body.js';
 export { oversizedMessages } from './message-size.js';
@@ -89,12 +92,12 @@ export async function createTelemetry(deps: {
   });
   deviceTopics.add({
     name: 'native',
-    matches: (topic: string, device: DeviceIdentity) => topic === nativeTopic(device.vin),
+    matches: (topic: string, device: DeviceIdentity) => namesDevice(nativeTopicRef(topic), device),
     handle: (device, topic, payload) =>
       pipeline.ingestPayload({ source: 'mqtt', topic, vehicleId: device.vehicleId }, payload),
     external: {
       filter: 'tacho/v1/+/telemetry',
-      vinOf: (topic) => /^tacho\/v1\/([^/]+)\/telemetry$/.exec(topic)?.[1] ?? null,
+      vinOf: nativeTopicRef,
     },
   });
 

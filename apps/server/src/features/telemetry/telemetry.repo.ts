@@ -228,8 +228,3 @@ export async function existingVehicleIds(trx: Trx, ids: Iterable<string>): Promi
   }
   return existing;
 }
-
-export async function findVehicleIdByVin(db: Db, vin: string): Promise<string | null> {
-  const row = await db.selectFrom('vehicles').select('id').where('vin', '=', vin).executeTakeFirst();
-  return row?.id ?? null;
-}

@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { TooLargeBody } from './ingest-body.js';
 import type { IngestPipeline } from './pipeline.js';
-import { type DeadLetterPage, findVehicleIdByVin, listDeadLetters } from './telemetry.repo.js';
+import { type DeadLetterPage, listDeadLetters } from './telemetry.repo.js';
 
 /** The answer to a telemetry POST: counts, after commit. */
 export interface PublishResult {
@@ -77,15 +77,15 @@ export class TelemetryService {
     };
   }
 
-  /** The id of the vehicle with this VIN, cached briefly: MQTT topics name vehicles by VIN. */
-  async vehicleIdByVin(vin: string): Promise<string | null> {
+  /** The id of the vehicle with this VIN or id, cached briefly: MQTT topics name vehicles by either. */
+  async vehicleIdByVin(ref: string): Promise<string | null> {
     const now = Date.now();
-    const cached = this.vinCache.get(vin);
+    const cached = this.vinCache.get(ref);
     if (cached && cached.untilMs > now) return cached.id;
-    const id = await findVehicleIdByVin(this.storage.db, vin);
+    const id = (await this.vehicles.findByRef(ref))?.id ?? null;
     if (this.vinCache.size >= VIN_CACHE_MAX) this.vinCache.clear();
     // Unknown VINs are remembered for a shorter time, so a vehicle added a moment ago starts to work soon.
-    this.vinCache.set(vin, { id, untilMs: now + (id ? VIN_CACHE_MS : 2000) });
+    this.vinCache.set(ref, { id, untilMs: now + (id ? VIN_CACHE_MS : 2000) });
     return id;
   }
 
@@ -98,8 +98,8 @@ export class TelemetryService {
     return listDeadLetters(this.storage.db, options);
   }
 
-  private async vehicleIdOrVin(vin: string): Promise<string> {
+  private async vehicleIdOrVin(ref: string): Promise<string> {
     // `authorize` takes an id; a VIN nobody has maps to an id nobody has, which answers 404 the same way.
-    return (await this.vehicles.findByVin(vin))?.id ?? `vin:${vin}`;
+    return (await this.vehicles.findByRef(ref))?.id ?? `vin:${ref}`;
   }
 }

@@ -1,4 +1,4 @@
-import type { VehicleRefusals } from '@tacho/protocol';
+import { isValidVin, normalizeVin, type VehicleRefusals } from '@tacho/protocol';
 import type { Db, Vehicle } from '../../db/index.js';
 import type { Grant } from './access.js';
 
@@ -12,6 +12,15 @@ export class VehiclesRepo {
 
   byVin(vin: string): Promise<Vehicle | undefined> {
     return this.db.selectFrom('vehicles').selectAll().where('vin', '=', vin).executeTakeFirst();
+  }
+
+  /**
+   * By VIN (any case, spaces forgiven) or by id: a VIN has 17 characters without I, O and Q, an id is a
+   * UUID (36 characters), so one never reads as the other.
+   */
+  byRef(ref: string): Promise<Vehicle | undefined> {
+    const vin = normalizeVin(ref);
+    return isValidVin(vin) ? this.byVin(vin) : this.byId(ref);
   }
 
   async grant(vehicleId: string, userId: string): Promise<Grant> {

@@ -30,6 +30,7 @@ export function toVehicleView(v: VisibleVehicle): VehicleView {
   return {
     id: v.id,
     vin: v.vin,
+    kind: v.kind ?? 'car',
     name: v.name,
     make: v.make,
     model: v.model,
@@ -75,15 +76,14 @@ export class Vehicles {
     return this.visible(principal, vehicle);
   }
 
-  /** Like getVisibleVehicle, by VIN. */
-  async getVisibleVehicleByVin(principal: Principal, vin: string): Promise<VisibleVehicle> {
-    const vehicle = await this.repo.byVin(normalizeVin(vin));
-    return this.visible(principal, vehicle);
+  /** Like getVisibleVehicle, by VIN or id (routes and formats that name a vehicle by VIN take either). */
+  async getVisibleVehicleByRef(principal: Principal, ref: string): Promise<VisibleVehicle> {
+    return this.visible(principal, await this.repo.byRef(ref));
   }
 
-  /** The vehicle with this VIN, with no access check: for transports that authenticate by it (MQTT). */
-  async findByVin(vin: string): Promise<Vehicle | null> {
-    return (await this.repo.byVin(normalizeVin(vin))) ?? null;
+  /** The vehicle with this VIN or id, with no access check: for transports that authenticate by it (MQTT). */
+  async findByRef(ref: string): Promise<Vehicle | null> {
+    return (await this.repo.byRef(ref)) ?? null;
   }
 
   /**
@@ -156,18 +156,20 @@ export class Vehicles {
   async create(principal: Principal, input: CreateVehicleRequest): Promise<VisibleVehicle> {
     const user = requireScope(principal, 'write');
     if (user.role === 'viewer') throw new Forbidden('viewers cannot add vehicles');
-    const vin = normalizeVin(input.vin);
-    if (!isValidVin(vin))
+    const given = input.vin == null ? '' : normalizeVin(input.vin);
+    const vin = given === '' ? null : given;
+    if (vin !== null && !isValidVin(vin))
       throw new Invalid(
-        'vin must be 17 characters: digits and capital letters except I, O and Q',
+        'vin must be 17 characters: digits and capital letters except I, O and Q (or left out)',
         'invalid_vin',
       );
-    if (await this.repo.byVin(vin))
+    if (vin !== null && (await this.repo.byVin(vin)))
       throw new Conflict(`a vehicle with VIN ${vin} exists already`, 'duplicate_vin');
     const now = this.clock.now();
     const vehicle: Vehicle = {
       id: newId(),
       vin,
+      kind: input.kind ?? 'car',
       name: input.name.trim(),
       make: input.make ?? null,
       model: input.model ?? null,
@@ -181,7 +183,7 @@ export class Vehicles {
       await this.repo.insert(vehicle);
     } catch (error) {
       // Two requests with the same VIN at once: the unique index decides.
-      if (await this.repo.byVin(vin))
+      if (vin !== null && (await this.repo.byVin(vin)))
         throw new Conflict(`a vehicle with VIN ${vin} exists already`, 'duplicate_vin');
       throw error;
     }
@@ -193,6 +195,7 @@ export class Vehicles {
     const vehicle = await this.authorize(principal, 'manage', id);
     const changes = {
       ...(input.name !== undefined ? { name: input.name.trim() } : {}),
+      ...(input.kind !== undefined ? { kind: input.kind } : {}),
       ...(input.make !== undefined ? { make: input.make } : {}),
       ...(input.model !== undefined ? { model: input.model } : {}),
       ...(input.year !== undefined ? { year: input.year } : {}),
@@ -272,7 +275,7 @@ export class Vehicles {
     this.events.emit('access.revoked', { vehicleId: id, userId });
   }
 
-  /** A device token for the vehicle: it may only publish telemetry, and is the MQTT password (user = VIN). */
+  /** A device token for the vehicle: it may only publish telemetry; the MQTT password (user = VIN or id). */
   async createToken(principal: Principal, id: string, name?: string): Promise<CreatedToken> {
     const vehicle = await this.authorize(principal, 'manage', id);
     const user = requireScope(principal, 'write');

@@ -295,8 +295,8 @@ for (const engine of engines) {
 
       const principal = await app.auth.authenticateBearer(token);
       expect(principal).toMatchObject({ kind: 'vehicle', vehicleId: v.id, vin: VIN });
-      const vehicle = await app.vehicles.findByVin(VIN);
-      const other = await app.vehicles.findByVin(VIN2);
+      const vehicle = await app.vehicles.findByRef(VIN);
+      const other = await app.vehicles.findByRef(VIN2);
       expect(await app.vehicles.can(principal!, 'publish', vehicle!)).toBe(true);
       expect(await app.vehicles.can(principal!, 'read', vehicle!)).toBe(false);
       expect(await app.vehicles.can(principal!, 'publish', other!)).toBe(false);

@@ -1,14 +1,19 @@
 import type { Aedes, AuthenticateError, Client } from 'aedes';
 import type { Audit, Principal } from '../../features/auth/index.js';
-import { commandsTopic, type DeviceIdentity, type DeviceTopics } from '../../features/telemetry/index.js';
+import {
+  commandsTopicRef,
+  type DeviceIdentity,
+  type DeviceTopics,
+  namesDevice,
+} from '../../features/telemetry/index.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import { ClientIdOwners, DeviceSessions } from './device-sessions.js';
 import { RefusalAudit } from './refusal-audit.js';
 
 export interface DeviceIngestDeps {
-  /** MQTT: username = VIN, password = that vehicle's token (features/auth). */
-  authenticateDevice(vin: string, password: string): Promise<Principal | null>;
+  /** MQTT: username = VIN or vehicle id, password = that vehicle's token (features/auth). */
+  authenticateDevice(username: string, password: string): Promise<Principal | null>;
   topics: DeviceTopics;
   logger: Logger;
   /** Revocations (token revoked, vehicle deleted or unshared, rights lowered) end device connections. */
@@ -59,7 +64,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const refusals = new RefusalAudit(deps.audit);
   const clientIds = new ClientIdOwners();
   /** Who each connection authenticated as, kept for its audit lines after a revocation ends it. */
-  const identities = new WeakMap<Client, { vin: string; vehicleId: string; tokenId: string }>();
+  const identities = new WeakMap<Client, { vin: string | undefined; vehicleId: string; tokenId: string }>();
   /** Connections ended because their credentials were revoked (their last refusals say so). */
   const revoked = new WeakSet<Client>();
   const sessions = new DeviceSessions({
@@ -92,7 +97,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       return;
     }
     if (!username || !password || password.length === 0 || hasWildcard(username)) {
-      const reason = 'username (VIN) and password (vehicle token) required';
+      const reason = 'username (VIN or vehicle id) and password (vehicle token) required';
       done(refuseConnect(client, username, BAD_USERNAME_OR_PASSWORD, reason), false);
       return;
     }
@@ -112,7 +117,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
         }
         devices.set(client, { vehicleId: principal.vehicleId, vin: principal.vin });
         const { vin, vehicleId, tokenId } = principal;
-        identities.set(client, { vin, vehicleId, tokenId });
+        identities.set(client, { vin: vin ?? undefined, vehicleId, tokenId });
         sessions.add(client, { vehicleId, tokenId });
         done(null, true);
       },
@@ -272,7 +277,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
 
   aedes.authorizeSubscribe = (client, subscription, done) => {
     const device = devices.get(client);
-    if (device && subscription.topic === commandsTopic(device.vin)) return done(null, subscription);
+    if (device && namesDevice(commandsTopicRef(subscription.topic), device)) return done(null, subscription);
     refusals.refuse('mqtt.subscribe_refused', client, {
       ...identityOf(client),
       reason: device ? 'not its commands topic' : refusedWhy(client),
@@ -285,6 +290,6 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   // Devices receive nothing but their own commands, even if a broker-side publish would match more.
   aedes.authorizeForward = (client, packet) => {
     const device = devices.get(client);
-    return device && packet.topic === commandsTopic(device.vin) ? packet : null;
+    return device && namesDevice(commandsTopicRef(packet.topic), device) ? packet : null;
   };
 }

@@ -16,7 +16,8 @@ export interface ExternalIngestOptions {
    */
   shareGroup?: string;
   topics: DeviceTopics;
-  vehicleIdByVin(vin: string): Promise<string | null>;
+  /** The vehicle a topic names, by VIN or id (topics take either). */
+  vehicleIdByVin(vinOrId: string): Promise<string | null>;
   /** Keeps a message for a VIN no vehicle has as a dead letter; resolves once committed. */
   rejectUnknown(topic: string, vin: string, payload: Buffer): Promise<unknown>;
   logger: Logger;
@@ -80,7 +81,7 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
       await options.rejectUnknown(topic, vin ?? '', payload);
       return;
     }
-    await family.handle({ vehicleId, vin }, topic, payload);
+    await family.handle({ vehicleId, vin: vin === vehicleId ? null : vin }, topic, payload);
   }
 
   const receiveMaximum = options.receiveMaximum ?? RECEIVE_MAXIMUM;
