@@ -10,6 +10,7 @@ import { createLive, type Live, type LiveDeps } from './features/live/index.js';
 import { createReadings, type ReadingsService } from './features/readings/index.js';
 import { createSessions, SESSIONS_PROCESSOR, type Sessions } from './features/sessions/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
+import { createTransfer, type Transfer } from './features/transfer/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
@@ -61,6 +62,8 @@ export interface App {
   readonly live: Live;
   /** Ingestion: `telemetry.pipeline.ingest(source, messages)` for every format; MQTT topic families. */
   readonly telemetry: Telemetry;
+  /** Export and import of samples and sessions (CSV, NDJSON, GPX, GeoJSON). */
+  readonly transfer: Transfer;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -175,6 +178,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, logger, auth, vehicles, aliases, telemetry });
   createDiagnostics({ http });
+  // Export and import (issue 19): imports go through the ingestion pipeline, their tracks become recordings.
+  const transfer = createTransfer({
+    http,
+    db: storage.db,
+    clock,
+    logger,
+    vehicles,
+    sessions: sessions.service,
+    pipeline: telemetry.pipeline,
+    maxImportBytes: config.maxImportBytes,
+  });
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.
   closers.splice(broker ? 1 : 0, 0, () => telemetry.close(config.shutdownTimeoutMs / 2));
@@ -243,6 +257,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     sessions,
     live,
     telemetry,
+    transfer,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

@@ -38,6 +38,8 @@ export interface Config {
   /** argon2 hashes and verifications run at once, and how many may wait; beyond, 503 `busy`. */
   readonly passwordHashing: { readonly concurrency: number; readonly queue: number };
   readonly maxPayloadBytes: number;
+  /** The largest file `POST /api/v1/vehicles/:id/import` takes (streamed, never held whole). */
+  readonly maxImportBytes: number;
   /** How long an HTTP ingest request waits for its commit before answering 503 (database down, locked). */
   readonly ingestTimeoutMs: number;
   /** Refused telemetry (dead letters) is kept this many days at most… */
@@ -147,6 +149,12 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_MAX_PAYLOAD_BYTES',
     default: '262144',
     meaning: 'Largest message on any transport (MQTT, or each in an HTTP body; the body may be 8x).',
+  },
+  {
+    name: 'TACHO_MAX_IMPORT_BYTES',
+    default: '209715200',
+    meaning:
+      'Largest file an import takes (GPX, GeoJSON, NDJSON, CSV; streamed, never held whole); 413 beyond.',
   },
   {
     name: 'TACHO_INGEST_TIMEOUT_MS',
@@ -353,6 +361,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       1024,
       64 * 1024 * 1024,
       'a size in bytes (1024 to 67108864)',
+    ),
+    maxImportBytes: int(
+      merged,
+      'TACHO_MAX_IMPORT_BYTES',
+      200 * 1024 * 1024,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+      'a size in bytes (at least 1024)',
     ),
     ingestTimeoutMs: int(
       merged,

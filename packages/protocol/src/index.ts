@@ -9,4 +9,5 @@ export * from './obd.js';
 export * from './readings.js';
 export * from './scenario.js';
 export * from './sessions.js';
+export * from './transfer.js';
 export * from './vin.js';

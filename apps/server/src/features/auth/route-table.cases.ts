@@ -282,6 +282,37 @@ export const routeCases: Record<string, RouteCase> = {
     request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}` }),
     expect: s(401, 403, 204, 204, 404),
   },
+  // Export and import (issue 19): who may read exports, who manages imports.
+  'GET /api/v1/vehicles/:id/export': {
+    request: (f) => ({ url: `/api/v1/vehicles/${f.vehicle.id}/export?format=csv` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'GET /api/v1/sessions/:id/export': {
+    request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}/export?format=gpx` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'POST /api/v1/vehicles/:id/import': {
+    request: (f) => ({
+      url: `/api/v1/vehicles/${f.vehicle.id}/import?format=geojson`,
+      payload: {
+        type: 'FeatureCollection',
+        features: [
+          {
+            type: 'Feature',
+            properties: { coordTimes: ['2026-01-01T00:00:00Z', '2026-01-01T00:01:00Z'] },
+            geometry: {
+              type: 'LineString',
+              coordinates: [
+                [11.5, 48.1],
+                [11.51, 48.1],
+              ],
+            },
+          },
+        ],
+      },
+    }),
+    expect: s(401, 403, 200, 200, 404),
+  },
   'GET /api/v1/admin/processing': {
     request: () => ({ url: '/api/v1/admin/processing' }),
     expect: s(401, 403, 403, 200, 403),

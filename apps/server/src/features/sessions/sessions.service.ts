@@ -22,7 +22,7 @@ import type { ReadingsService } from '../readings/index.js';
 import { insertProcessingMarks } from '../telemetry/sample-batch.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { defaultDetectorSettings } from './detector.js';
-import { statsBetween, vehicleDetectorSettings } from './sessions.processor.js';
+import { autoSessionId, statsBetween, vehicleDetectorSettings } from './sessions.processor.js';
 import {
   decodeBefore,
   deleteSessionAndSamples,
@@ -166,6 +166,47 @@ export class SessionsService {
     return this.get(actor, id);
   }
 
+  /**
+   * Records imported tracks as finished manual recordings (who manages the vehicle), as `stop` finishes a
+   * recording: the stats come from the samples inside, which the import has committed by now; later
+   * samples inside one re-run its stats on the after-commit path like any closed recording's. A session's
+   * id comes from its vehicle and span, so importing the same file again creates nothing twice. Returns
+   * the ids of the sessions created.
+   */
+  async recordImported(
+    actor: Principal,
+    vehicleId: string,
+    tracks: ReadonlyArray<{ name: string; startMs: number; endMs: number }>,
+  ): Promise<string[]> {
+    await this.deps.vehicles.authorize(actor, 'manage', vehicleId);
+    const created: string[] = [];
+    const now = this.deps.clock.now();
+    for (const track of tracks) {
+      const id = importedSessionId(vehicleId, track.startMs, track.endMs);
+      const inserted = await inTransaction(this.deps.db, async (trx) => {
+        const stats = await statsBetween(trx, vehicleId, track.startMs, track.endMs, 'manual');
+        const result = await trx
+          .insertInto('sessions')
+          .values({
+            id,
+            vehicle_id: vehicleId,
+            kind: 'manual',
+            name: track.name.slice(0, 200),
+            start_ms: track.startMs,
+            end_ms: track.endMs,
+            stats: JSON.stringify(stats),
+            created_ms: now,
+            updated_ms: now,
+          })
+          .onConflict((oc) => oc.column('id').doNothing())
+          .executeTakeFirst();
+        return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+      });
+      if (inserted) created.push(id);
+    }
+    return created;
+  }
+
   /** Deletes a session and the samples inside it (who manages the vehicle). */
   async delete(actor: Principal, id: string): Promise<void> {
     const row = await this.readable(actor, id);
@@ -260,6 +301,11 @@ export class SessionsService {
     }
     return row;
   }
+}
+
+/** An imported track's session id: the same for the same vehicle and span, whichever import made it. */
+export function importedSessionId(vehicleId: string, startMs: number, endMs: number): string {
+  return autoSessionId(vehicleId, `import:${endMs}`, startMs);
 }
 
 /**
