@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerRecordCommand } from './record.js';
 import { registerSimulateCommand } from './simulate.js';
 import { registerStateCommand } from './state.js';
+import { registerTransferCommands } from './transfer.js';
 import { registerVehiclesCommand } from './vehicles.js';
 import { registerWatchCommand } from './watch.js';
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerStateCommand(program);
   registerWatchCommand(program);
   registerRecordCommand(program);
+  registerTransferCommands(program);
 
   return program;
 }

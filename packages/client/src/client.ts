@@ -6,6 +6,7 @@ import { ReadingsApi } from './readings.js';
 import { SessionsApi } from './sessions.js';
 import { TelemetryApi } from './telemetry.js';
 import { TokensApi } from './tokens.js';
+import { TransferApi } from './transfer.js';
 import { UsersApi } from './users.js';
 import { VehiclesApi } from './vehicles.js';
 
@@ -28,6 +29,8 @@ export class TachoClient {
   readonly sessions: SessionsApi;
   readonly telemetry: TelemetryApi;
   readonly aliases: AliasesApi;
+  /** Export (CSV, NDJSON, GPX, GeoJSON) and import of samples and sessions. */
+  readonly transfer: TransferApi;
   private liveClient: LiveClient | null = null;
 
   constructor(private readonly options: TachoClientOptions = {}) {
@@ -40,6 +43,7 @@ export class TachoClient {
     this.sessions = new SessionsApi(this.http);
     this.telemetry = new TelemetryApi(this.http);
     this.aliases = new AliasesApi(this.http);
+    this.transfer = new TransferApi(this.http);
   }
 
   /** The live socket, created on first use and shared. */

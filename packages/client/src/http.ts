@@ -98,6 +98,48 @@ export class HttpTransport {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /**
+   * A request whose body or answer is not JSON (exports and imports): the Response as it arrives, its body
+   * unread, after one refresh on a 401 when the body can be sent again (not a stream). Errors throw
+   * ApiError as `request` does.
+   */
+  async raw(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: BodyInit; contentType?: string; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const url = this.url(path, options.query);
+    const sentWith = this.generation;
+    const streamed = typeof ReadableStream !== 'undefined' && options.body instanceof ReadableStream;
+    const go = () => {
+      const headers: Record<string, string> = { accept: '*/*' };
+      if (options.contentType) headers['content-type'] = options.contentType;
+      if (this.mode === 'bearer') {
+        const token = this.token();
+        if (token) headers.authorization = `Bearer ${token}`;
+      }
+      const cookie = this.cookieHeader();
+      if (cookie) headers.cookie = cookie;
+      return this.fetchImpl(url, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: options.body } : {}),
+        ...(streamed ? { duplex: 'half' } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(this.mode === 'cookie' && !this.jar ? { credentials: 'include' as const } : {}),
+      } as RequestInit);
+    };
+    let res = await go();
+    if (this.jar) this.keepCookies(res);
+    if (res.status === 401 && !streamed) {
+      const renewed = sentWith !== this.generation || (await this.refresh());
+      if (renewed) res = await go();
+      if (res.status === 401) this.options.onSessionLost?.();
+    }
+    if (!res.ok) throw await toError(res);
+    return res;
+  }
+
   /** Refreshes the login; concurrent callers share the one refresh in flight. */
   refresh(): Promise<boolean> {
     this.refreshing ??= this.doRefresh().then((ok) => {

@@ -17,5 +17,12 @@ export { type RangeQuery, ReadingsApi } from './readings.js';
 export { type SessionListQuery, SessionsApi } from './sessions.js';
 export { type DeadLetterView, type PublishResult, TelemetryApi } from './telemetry.js';
 export { TokensApi } from './tokens.js';
+export {
+  type ExportDownload,
+  type ExportRange,
+  formatOfFileName,
+  IMPORT_CONTENT_TYPE,
+  TransferApi,
+} from './transfer.js';
 export { UsersApi } from './users.js';
 export { VehiclesApi } from './vehicles.js';
