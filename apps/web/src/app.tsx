@@ -5,6 +5,7 @@ import { matchPath, navigate, useLocation } from './lib/router.js';
 import { SessionProvider, useSession } from './lib/session.js';
 import { AdminPage } from './pages/admin.js';
 import { HistoryPage } from './pages/history.js';
+import { ImportPage } from './pages/import.js';
 import { LoginPage, SetupPage } from './pages/login.js';
 import { SessionDetailPage } from './pages/session.js';
 import { SessionsPage } from './pages/sessions.js';
@@ -16,6 +17,7 @@ const titles: Array<[string, string]> = [
   ['/login', 'Log in'],
   ['/setup', 'Set up'],
   ['/vehicles/:id/history', 'History'],
+  ['/vehicles/:id/import', 'Import'],
   ['/vehicles/:id/sessions', 'Drives and charges'],
   ['/sessions/:id', 'Recorded session'],
   ['/sessions', 'Drives and charges'],
@@ -35,6 +37,8 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (path === '/vehicles') return <VehiclesPage />;
   const history = matchPath('/vehicles/:id/history', path);
   if (history?.id) return <HistoryPage key={history.id} id={history.id} />;
+  const importing = matchPath('/vehicles/:id/import', path);
+  if (importing?.id) return <ImportPage key={importing.id} id={importing.id} />;
   const sessions = matchPath('/vehicles/:id/sessions', path);
   if (sessions?.id) return <SessionsPage key={sessions.id} vehicleId={sessions.id} />;
   if (path === '/sessions') return <SessionsPage key="all" />;

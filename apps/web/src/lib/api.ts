@@ -6,6 +6,9 @@ import type {
   CreateVehicleRequest,
   CreateVehicleTokenRequest,
   DownsampledSamples,
+  ExportFormat,
+  ImportFormat,
+  ImportResult,
   LoginRequest,
   LoginView,
   PasswordChangeRequest,
@@ -97,6 +100,16 @@ export interface DashboardApi {
   stopRecording(id: string): Promise<Session>;
   /** Deletes the session and the samples recorded inside it. */
   deleteSession(id: string): Promise<void>;
+  /** Where a browser downloads a vehicle's export over a range (its login cookies go along). */
+  vehicleExportUrl(vehicleId: string, format: ExportFormat, from: number, to: number): string;
+  sessionExportUrl(sessionId: string, format: ExportFormat): string;
+  /** Uploads a file into a vehicle; `onProgress` hears the bytes sent. */
+  importFile(
+    vehicleId: string,
+    format: ImportFormat,
+    file: File,
+    options: { name?: string; onProgress?: (sent: number, total: number) => void },
+  ): Promise<ImportResult>;
   listUsers(): Promise<UserView[]>;
   createUser(request: CreateUserRequest): Promise<UserView>;
   updateUser(id: string, request: UpdateUserRequest): Promise<UserView>;
@@ -177,6 +190,11 @@ export const api: DashboardApi = {
   startRecording: (vehicleId) => client.sessions.startRecording(vehicleId),
   stopRecording: (id) => client.sessions.stopRecording(id),
   deleteSession: (id) => client.sessions.delete(id),
+  vehicleExportUrl: (vehicleId, format, from, to) =>
+    client.transfer.vehicleExportUrl(vehicleId, { format, from, to }),
+  sessionExportUrl: (sessionId, format) => client.transfer.sessionExportUrl(sessionId, format),
+  importFile: (vehicleId, format, file, options) =>
+    client.transfer.importFile(vehicleId, format, file, options),
   listUsers: () => client.users.list(),
   createUser: (request) => client.users.create(request),
   updateUser: (id, request) => client.users.update(id, request),

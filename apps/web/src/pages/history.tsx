@@ -1,5 +1,6 @@
 import type { DownsampledSamples } from '@tacho/protocol';
 import { useMemo, useState } from 'react';
+import { ExportControl } from '../components/export-control.js';
 import { Chart } from '../components/lazy.js';
 import { Empty, ErrorBox, Loading, SelectField } from '../components/ui.js';
 import { api } from '../lib/api.js';
@@ -104,6 +105,17 @@ export function HistoryPage({ id }: { id: string }) {
       </nav>
       <div className="page-head">
         <h1>History{vehicle.data ? ` · ${vehicle.data.name}` : ''}</h1>
+        <div className="row" style={{ alignItems: 'end' }}>
+          <ExportControl
+            what="this range"
+            urlFor={(format) => api.vehicleExportUrl(id, format, Math.round(span.from), Math.round(span.to))}
+          />
+          {vehicle.data && vehicle.data.access !== 'viewer' && (
+            <Link href={`/vehicles/${id}/import`} className="button">
+              Import
+            </Link>
+          )}
+        </div>
       </div>
       <div className="card stack" style={{ marginBottom: '1rem' }}>
         <div className="row" style={{ alignItems: 'end', gap: '1rem' }}>

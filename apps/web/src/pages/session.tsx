@@ -1,5 +1,6 @@
 import type { DownsampledSamples, Session, SessionTrack, VehicleView } from '@tacho/protocol';
 import { useEffect, useMemo, useState } from 'react';
+import { ExportControl } from '../components/export-control.js';
 import { Chart, MapView } from '../components/lazy.js';
 import { Button, ConfirmDialog, ErrorBox, errorMessage, Loading } from '../components/ui.js';
 import { api } from '../lib/api.js';
@@ -213,7 +214,8 @@ export function SessionDetailPage({ id }: { id: string }) {
             )}
           </div>
         </div>
-        <div className="row">
+        <div className="row" style={{ alignItems: 'end' }}>
+          <ExportControl what="this session" urlFor={(format) => api.sessionExportUrl(s.id, format)} />
           {canManage && s.kind === 'manual' && open && (
             <Button className="primary" busy={stopping.busy} onClick={stop}>
               Stop recording

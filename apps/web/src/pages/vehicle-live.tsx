@@ -141,6 +141,11 @@ export function VehicleLivePage({ id }: { id: string }) {
           <button type="button" onClick={() => setScanOpen(true)}>
             Deep scan
           </button>
+          {v.access !== 'viewer' && (
+            <Link href={`/vehicles/${id}/import`} className="button">
+              Import
+            </Link>
+          )}
           {v.access !== 'viewer' && !connecting && (
             <button type="button" onClick={() => setConnecting(true)}>
               Connect a device
