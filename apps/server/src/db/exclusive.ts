@@ -1,7 +1,5 @@
-import { Kysely, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Db, Storage } from './database.js';
-import { openSqliteFile, sqliteDialect } from './sqlite.js';
-import type { Database } from './tables.js';
 
 /** Keys held in this process, per connection (SQLite: the only process on its file). */
 const heldHere = new WeakMap<Db, Set<string>>();
@@ -68,21 +66,4 @@ export async function readSnapshot<T>(
     await sql`rollback`.execute(db).catch(() => {});
     throw error;
   }
-}
-
-/**
- * The connection background processing uses. On a SQLite file, a connection of its own that never waits
- * for the write lock (busy timeout 0: a write that finds the telemetry writer thread committing fails at
- * once with SQLITE_BUSY and is tried again later, instead of stalling the event loop, since better-sqlite3
- * waits synchronously) and never checkpoints (the checkpointer thread does). Elsewhere the storage itself.
- */
-export function openBackgroundStorage(storage: Pick<Storage, 'db' | 'engine' | 'file'>): {
-  storage: Pick<Storage, 'db' | 'engine'>;
-  close(): Promise<void>;
-} {
-  if (storage.engine !== 'sqlite' || storage.file === null) return { storage, close: async () => {} };
-  const native = openSqliteFile(storage.file, 0);
-  native.pragma('wal_autocheckpoint = 0');
-  const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
-  return { storage: { db, engine: 'sqlite' }, close: () => db.destroy() };
 }

@@ -59,8 +59,9 @@ export interface RunnerOptions {
   /** How often to look for work. */
   pollMs: number;
   /**
-   * The share of the event loop's time rounds may take: after a round of t ms the runner rests
-   * t × (1 − duty) / duty ms. SQLite's queries run synchronously on the main thread, beside ingest.
+   * The share of the event loop's time rounds may take: after a round of t ms the passes rest
+   * t × (1 − duty) / duty ms. On a SQLite connection of the main thread every query blocks it, beside
+   * ingest (the server runs SQLite's processing in a thread of its own instead: `ProcessingRunner.inThread`).
    */
   duty: number;
 }
@@ -72,135 +73,75 @@ const MAX_MARKS_PER_ROUND = 5000;
 
 type RoundResult = 'idle' | 'done' | 'more' | 'busy' | 'failed';
 
-/** Runs processors over the vehicles that have work, until stopped. */
-export class ProcessingRunner {
-  private readonly options: RunnerOptions;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private stopped = true;
-  private again = false;
-  /** When the last pass started. */
-  private lastPassMs = 0;
-  private readonly lag: Histogram<'processor'> | null = null;
-  private readonly failures: Counter<'processor'> | null = null;
-  private readonly lagListeners: Array<(processor: string, ms: number) => void> = [];
+/** What one pass over the vehicles with work did. */
+export interface PassResult {
+  /** Some vehicle has more to do at once. */
+  readonly more: boolean;
+  /** Each committed round's lag: from the commit of its oldest mark to its own, per processor. */
+  readonly lags: ReadonlyArray<readonly [processor: string, ms: number]>;
+  /** The processor of each round that failed. */
+  readonly failed: readonly string[];
+}
+
+/** Where passes run: on this thread (`LocalPasses`) or in a worker thread (processing-thread.ts). */
+export interface PassSource {
+  /** One pass at the clock's `nowMs`; ends early once stopping. */
+  pass(nowMs: number): Promise<PassResult>;
+  /** Ends the pass under way early (between rounds) and closes; the next pass is never asked for. */
+  close(): Promise<void>;
+}
+
+/** The logging a pass does: failures and what could not be recorded of them. */
+export interface PassLogger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/**
+ * Runs passes over the vehicles with work, on the connection it is given: the processing itself (see the
+ * module comment). `ProcessingRunner` decides when.
+ */
+export class LocalPasses implements PassSource {
+  private stopping = false;
 
   constructor(
     private readonly deps: {
       storage: Pick<Storage, 'db' | 'engine'>;
-      clock: Clock;
-      logger: Logger;
+      logger: PassLogger;
       processors: ReadonlyArray<Processor<unknown>>;
-      /** Where `tacho_processing_lag_seconds` and `tacho_processing_failures_total` go. */
-      registry?: Registry;
     },
-    options: Partial<RunnerOptions> = {},
-  ) {
-    this.options = { ...defaults, ...options };
-    if (deps.registry) {
-      this.lag = new Histogram({
-        name: 'tacho_processing_lag_seconds',
-        help: 'From the commit of stored samples to the commit of what a processor derived from them',
-        labelNames: ['processor'],
-        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
-        registers: [deps.registry],
-      });
-      this.failures = new Counter({
-        name: 'tacho_processing_failures_total',
-        help: 'Processing rounds that failed (the vehicle is retried with back-off)',
-        labelNames: ['processor'],
-        registers: [deps.registry],
-      });
-    }
+    private readonly options: Pick<RunnerOptions, 'chunk' | 'duty'> = defaults,
+  ) {}
+
+  async close(): Promise<void> {
+    this.stopping = true;
   }
 
-  /** Tells `listener` each committed round's lag (the benchmark's lag figure). */
-  onLag(listener: (processor: string, ms: number) => void): void {
-    this.lagListeners.push(listener);
-  }
-
-  start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.schedule(0);
-  }
-
-  /** Look for work soon (a local commit hints that there is some; the marks say what). */
-  poke(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    // A pass waiting for its poll time starts now instead, but passes start at most every `pollMs`:
-    // between them a vehicle's marks gather, and one round takes them all.
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.schedule(Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()));
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
-  }
-
-  /** Works until no processor has work left (tests, and the catch-up benchmark). */
-  async drain(): Promise<void> {
-    for (let i = 0; ; i++) {
-      const busy = await this.pass();
-      if (!busy) return;
-      if (i > 1_000_000) throw new Error('processing did not settle');
-    }
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopped || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.running = this.pass()
-        .catch((error) => {
-          this.deps.logger.error({ err: error }, 'processing pass failed');
-          return false;
-        })
-        .then((busy) => {
-          this.running = null;
-          const now = this.again || busy;
-          this.again = false;
-          this.schedule(
-            now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
-          );
-        });
-    }, ms);
-    this.timer.unref?.();
-  }
-
-  /** One pass over the vehicles with work; true when some still have more. */
-  private async pass(): Promise<boolean> {
-    this.lastPassMs = Date.now();
+  async pass(nowMs: number): Promise<PassResult> {
     let more = false;
+    const lags: Array<readonly [string, number]> = [];
+    const failed: string[] = [];
     for (const processor of this.deps.processors) {
-      const vehicles = await this.candidates(processor.name);
+      const vehicles = await this.candidates(processor.name, nowMs);
       for (const vehicleId of vehicles) {
-        if (this.stopped && this.running) return false;
+        if (this.stopping) return { more: false, lags, failed };
         const started = performance.now();
-        const result = await this.round(processor, vehicleId);
+        const result = await this.round(processor, vehicleId, nowMs, (ms) => lags.push([processor.name, ms]));
         if (result === 'more') more = true;
-        // A round's queries run synchronously on SQLite: sockets and ingest go first between rounds.
+        if (result === 'failed') failed.push(processor.name);
+        // Sockets and ingest go first between rounds (on SQLite each query of a round blocks the thread).
         const rest = ((performance.now() - started) * (1 - this.options.duty)) / this.options.duty;
         await new Promise((resolve) =>
           rest >= 1 ? setTimeout(resolve, Math.min(rest, 1000)) : setImmediate(resolve),
         );
       }
     }
-    return more;
+    return { more, lags, failed };
   }
 
   /** Vehicles with unconsumed marks, more samples to read, or a tick due; not while backing off. */
-  private async candidates(processor: string): Promise<string[]> {
+  private async candidates(processor: string, now: number): Promise<string[]> {
     const { db } = this.deps.storage;
-    const now = this.deps.clock.now();
     const marked = await db
       .selectFrom('processing_marks as m')
       .leftJoin('processing_state as s', (join) =>
@@ -224,23 +165,35 @@ export class ProcessingRunner {
   }
 
   /** One round of one processor on one vehicle, under the vehicle's lock. */
-  async round(processor: Processor<unknown>, vehicleId: string): Promise<RoundResult> {
+  async round(
+    processor: Processor<unknown>,
+    vehicleId: string,
+    now: number,
+    lagged: (ms: number) => void = () => {},
+  ): Promise<RoundResult> {
     const key = `processing:${processor.name}:${vehicleId}`;
     try {
-      const outcome = await exclusively(this.deps.storage, key, (db) => this.work(db, processor, vehicleId));
+      const outcome = await exclusively(this.deps.storage, key, (db) =>
+        this.work(db, processor, vehicleId, now, lagged),
+      );
       return outcome.held ? outcome.value : 'busy';
     } catch (error) {
       // Contention, not a fault: PostgreSQL refused the round's snapshot because a row it writes changed
       // meanwhile (an API call stopped a recording), or SQLite's write lock was taken (the telemetry
       // writer thread committing). The next pass does the round again.
       if (isContention(error)) return 'busy';
-      await this.failed(processor, vehicleId, error);
+      await this.failed(processor, vehicleId, now, error);
       return 'failed';
     }
   }
 
-  private async work(db: Db, processor: Processor<unknown>, vehicleId: string): Promise<RoundResult> {
-    const now = this.deps.clock.now();
+  private async work(
+    db: Db,
+    processor: Processor<unknown>,
+    vehicleId: string,
+    now: number,
+    lagged: (ms: number) => void,
+  ): Promise<RoundResult> {
     // One snapshot for every read (exclusively() runs PostgreSQL rounds at REPEATABLE READ; on SQLite a
     // read transaction), so the samples read are exactly those whose marks are read: a batch committed
     // meanwhile shows neither, and its mark waits for the next round.
@@ -322,17 +275,19 @@ export class ProcessingRunner {
     });
     if (read.markedMs !== null) {
       const lagMs = Math.max(0, Date.now() - read.markedMs);
-      this.lag?.observe({ processor: processor.name }, lagMs / 1000);
-      for (const listener of this.lagListeners) listener(processor.name, lagMs);
+      lagged(lagMs);
     }
     return more ? 'more' : 'done';
   }
 
   /** Records a failure and when to try again; the vehicle's progress stays where it was. */
-  private async failed(processor: Processor<unknown>, vehicleId: string, error: unknown): Promise<void> {
-    const now = this.deps.clock.now();
+  private async failed(
+    processor: Processor<unknown>,
+    vehicleId: string,
+    now: number,
+    error: unknown,
+  ): Promise<void> {
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 500);
-    this.failures?.inc({ processor: processor.name });
     this.deps.logger.error(
       { err: error, processor: processor.name, vehicleId },
       'processing failed; will retry',
@@ -363,6 +318,145 @@ export class ProcessingRunner {
       // The vehicle may be gone, or the database down: the marks stay, and the next pass tries again.
       this.deps.logger.warn({ err: bookkeeping, vehicleId }, 'processing failure not recorded');
     }
+  }
+}
+
+/**
+ * Decides when passes run: soon after a local commit hints at work (`poke`), else every `pollMs`, and
+ * never more often than that (between passes a vehicle's marks gather, and one round takes them all).
+ * Keeps the processing metrics. The passes run where its `PassSource` runs them.
+ */
+export class ProcessingRunner {
+  private readonly options: RunnerOptions;
+  private readonly passes: PassSource;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  private closed = false;
+  private again = false;
+  /** When the last pass started. */
+  private lastPassMs = 0;
+  private readonly lag: Histogram<'processor'> | null = null;
+  private readonly failures: Counter<'processor'> | null = null;
+  private readonly lagListeners: Array<(processor: string, ms: number) => void> = [];
+
+  constructor(
+    private readonly deps: {
+      clock: Clock;
+      logger: Logger;
+      /** Where `tacho_processing_lag_seconds` and `tacho_processing_failures_total` go. */
+      registry?: Registry;
+    } & (
+      | { storage: Pick<Storage, 'db' | 'engine'>; processors: ReadonlyArray<Processor<unknown>> }
+      | { passes: PassSource }
+    ),
+    options: Partial<RunnerOptions> = {},
+  ) {
+    this.options = { ...defaults, ...options };
+    this.passes =
+      'passes' in deps
+        ? deps.passes
+        : new LocalPasses(
+            { storage: deps.storage, logger: deps.logger, processors: deps.processors },
+            this.options,
+          );
+    if (deps.registry) {
+      this.lag = new Histogram({
+        name: 'tacho_processing_lag_seconds',
+        help: 'From the commit of stored samples to the commit of what a processor derived from them',
+        labelNames: ['processor'],
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+        registers: [deps.registry],
+      });
+      this.failures = new Counter({
+        name: 'tacho_processing_failures_total',
+        help: 'Processing rounds that failed (the vehicle is retried with back-off)',
+        labelNames: ['processor'],
+        registers: [deps.registry],
+      });
+    }
+  }
+
+  /** Tells `listener` each committed round's lag (the benchmark's lag figure). */
+  onLag(listener: (processor: string, ms: number) => void): void {
+    this.lagListeners.push(listener);
+  }
+
+  start(): void {
+    if (!this.stopped || this.closed) return;
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  /** Look for work soon (a local commit hints that there is some; the marks say what). */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()));
+  }
+
+  /** Stops passing and closes where passes run (a pass under way ends after its current round). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const running = this.running;
+    await this.passes.close();
+    await running;
+  }
+
+  /** Works until no processor has work left (tests, and the catch-up benchmark). */
+  async drain(): Promise<void> {
+    for (let i = 0; ; i++) {
+      const busy = await this.pass();
+      if (!busy) return;
+      if (i > 1_000_000) throw new Error('processing did not settle');
+    }
+  }
+
+  /** One round of one processor on one vehicle (tests; only where passes run on this thread). */
+  round(processor: Processor<unknown>, vehicleId: string): Promise<RoundResult> {
+    if (!(this.passes instanceof LocalPasses)) throw new Error('rounds run in the processing thread');
+    return this.passes.round(processor, vehicleId, this.deps.clock.now());
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.pass()
+        .catch((error) => {
+          this.deps.logger.error({ err: error }, 'processing pass failed');
+          return false;
+        })
+        .then((busy) => {
+          this.running = null;
+          const now = this.again || busy;
+          this.again = false;
+          this.schedule(
+            now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
+          );
+        });
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  /** One pass over the vehicles with work; true when some still have more. */
+  private async pass(): Promise<boolean> {
+    this.lastPassMs = Date.now();
+    const result = await this.passes.pass(this.deps.clock.now());
+    for (const [processor, ms] of result.lags) {
+      this.lag?.observe({ processor }, ms / 1000);
+      for (const listener of this.lagListeners) listener(processor, ms);
+    }
+    for (const processor of result.failed) this.failures?.inc({ processor });
+    return result.more;
   }
 }
 

@@ -1,9 +1,10 @@
 import type { Registry } from 'prom-client';
-import { type Db, openBackgroundStorage, type Storage } from '../../db/index.js';
+import type { Db, Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Audit } from '../auth/audit.js';
+import { ThreadPasses } from '../processing/processing-thread.js';
 import { ProcessingRunner, type Processor } from '../processing/runner.js';
 import type { ReadingsService } from '../readings/index.js';
 import type { Vehicles } from '../vehicles/index.js';
@@ -35,20 +36,36 @@ export function createSessions(deps: {
   registry?: Registry;
   detector?: Partial<DetectorSettings>;
 }): Sessions {
-  const processor = createSessionsProcessor(deps.detector);
-  const background = openBackgroundStorage(deps.storage);
-  const runner = new ProcessingRunner(
-    {
-      storage: background.storage,
-      clock: deps.clock,
-      logger: deps.logger.child({ part: 'processing' }),
-      processors: [processor as unknown as Processor<unknown>],
-      ...(deps.registry ? { registry: deps.registry } : {}),
-    },
-    // On SQLite every query of a round blocks the event loop: a quarter of its time at most, so ingest keeps
-    // its latency under load and processing catches up when it is quiet. PostgreSQL's queries do not block.
-    { duty: deps.storage.engine === 'sqlite' ? 0.25 : 1 },
-  );
+  const logger = deps.logger.child({ part: 'processing' });
+  const registry = deps.registry ? { registry: deps.registry } : {};
+  const { engine, file } = deps.storage;
+  // On a SQLite file the passes run in a thread of their own (each query blocks the thread it runs on);
+  // PostgreSQL's queries do not block, and an in-memory SQLite database has no file to share.
+  const runner =
+    engine === 'sqlite' && file !== null
+      ? new ProcessingRunner({
+          clock: deps.clock,
+          logger,
+          ...registry,
+          passes: new ThreadPasses(
+            {
+              file,
+              processors: [{ name: 'sessions', ...(deps.detector ? { detector: deps.detector } : {}) }],
+            },
+            logger,
+          ),
+        })
+      : new ProcessingRunner(
+          {
+            clock: deps.clock,
+            logger,
+            ...registry,
+            storage: deps.storage,
+            processors: [createSessionsProcessor(deps.detector) as unknown as Processor<unknown>],
+          },
+          // In-memory SQLite: every query of a round blocks the event loop; a quarter of its time at most.
+          { duty: engine === 'sqlite' ? 0.25 : 1 },
+        );
   const service = new SessionsService({
     db: deps.db,
     clock: deps.clock,
@@ -64,7 +81,6 @@ export function createSessions(deps: {
     runner,
     async close() {
       await runner.stop();
-      await background.close();
     },
   };
 }

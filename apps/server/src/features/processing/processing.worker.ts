@@ -1,0 +1,65 @@
+/**
+ * The processing thread (processing-thread.ts): runs the passes the main thread asks for, one at a time,
+ * on a SQLite connection of its own. Loaded by file name, so it imports only what processing needs.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Kysely } from 'kysely';
+import type { Database } from '../../db/index.js';
+import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
+import { createSessionsProcessor } from '../sessions/sessions.processor.js';
+import type { ProcessingThreadData, ProcessorSpec, ThreadReply, ThreadRequest } from './processing-thread.js';
+import { LocalPasses, type Processor } from './runner.js';
+
+const { file, processors, chunk } = workerData as ProcessingThreadData;
+const port = parentPort;
+if (!port) throw new Error('processing.worker must run in a worker thread');
+
+// Waiting for the write lock blocks only this thread (the telemetry writer thread's commits are short);
+// checkpoints are the checkpointer thread's.
+const native = openSqliteFile(file);
+native.pragma('wal_autocheckpoint = 0');
+const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
+
+function build(spec: ProcessorSpec): Processor<unknown> {
+  switch (spec.name) {
+    case 'sessions':
+      return createSessionsProcessor(spec.detector) as unknown as Processor<unknown>;
+  }
+}
+
+const post = (reply: ThreadReply) => port.postMessage(reply);
+const log =
+  (level: 'error' | 'warn') =>
+  (obj: object, msg: string): void => {
+    // Errors do not cross threads as they are: their message and code do.
+    const { err, ...rest } = obj as { err?: { message?: unknown; code?: unknown } };
+    const error = err ? { err: { message: String(err.message ?? err), code: err.code } } : {};
+    post({ log: { level, obj: { ...rest, ...error }, msg } });
+  };
+const passes = new LocalPasses(
+  {
+    storage: { db, engine: 'sqlite' },
+    logger: { error: log('error'), warn: log('warn') },
+    processors: processors.map(build),
+  },
+  { chunk: chunk ?? 5000, duty: 1 },
+);
+
+let previous: Promise<unknown> = Promise.resolve();
+port.on('message', (request: ThreadRequest) => {
+  if ('stop' in request) {
+    void passes.close();
+    previous = previous.then(async () => {
+      await db.destroy();
+      process.exit(0);
+    });
+    return;
+  }
+  previous = previous.then(async () => {
+    try {
+      post({ id: request.id, result: await passes.pass(request.nowMs) });
+    } catch (error) {
+      post({ id: request.id, error: error instanceof Error ? error.message : String(error) });
+    }
+  });
+});
