@@ -39,6 +39,8 @@ export interface AppOptions {
    * revocation event lost between instances (default 10 s; tests use less).
    */
   recheckMs?: number;
+  /** Longest pause between OpenID discovery attempts while the provider is down (default 30 s). */
+  oidcRetryMaxMs?: number;
 }
 
 export interface App {
@@ -114,7 +116,15 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Auth first: its hook must see every route registered after it (and the route-table test walks them).
   let auth: Auth;
   try {
-    auth = await createAuth({ http, config, db: storage.db, clock, events, logger });
+    auth = await createAuth({
+      http,
+      config,
+      db: storage.db,
+      clock,
+      events,
+      logger,
+      ...(options.oidcRetryMaxMs !== undefined ? { oidcRetryMaxMs: options.oidcRetryMaxMs } : {}),
+    });
   } catch (error) {
     await runClosers(closers);
     throw error;

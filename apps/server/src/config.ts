@@ -50,6 +50,28 @@ export interface Config {
   readonly demo: boolean;
   readonly mapTiles: string;
   readonly shutdownTimeoutMs: number;
+  /** Sign-in with an OpenID provider (authorization code + PKCE); absent when not configured. */
+  readonly oidc?: OidcConfig;
+  /** Issuers whose ID tokens phones may post with (bearer), each with the audience its tokens carry. */
+  readonly deviceIssuers: ReadonlyArray<{ readonly issuer: string; readonly audience: string }>;
+}
+
+export type ConfigRole = 'viewer' | 'operator' | 'admin';
+
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  /** None for a public client (PKCE only). */
+  readonly clientSecret?: string;
+  /** The button's label: "Sign in with <name>". */
+  readonly name: string;
+  readonly scopes: string;
+  /** A claim (dotted path, e.g. `realm_access.roles`) whose values map to Tacho roles. */
+  readonly roleClaim?: string;
+  /** Claim value → role, in the order given; the highest role any value maps to wins. */
+  readonly roleMap: ReadonlyArray<readonly [string, ConfigRole]>;
+  /** Create a viewer (or the mapped role) on first sign-in; else only linked or invited users get in. */
+  readonly autoCreate: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -191,7 +213,118 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     default: '10000',
     meaning: 'How long a graceful shutdown waits for in-flight work.',
   },
+  {
+    name: 'TACHO_OIDC_ISSUER',
+    default: '(none: no provider sign-in)',
+    meaning: 'Issuer URL of an OpenID provider for "Sign in with …" (https; http only on loopback).',
+  },
+  { name: 'TACHO_OIDC_CLIENT_ID', default: '(none)', meaning: "Tacho's client id at the provider." },
+  {
+    name: 'TACHO_OIDC_CLIENT_SECRET',
+    default: '(none: a public client)',
+    meaning: 'Its client secret; without one Tacho signs in as a public client (PKCE only).',
+  },
+  {
+    name: 'TACHO_OIDC_NAME',
+    default: '(the issuer host)',
+    meaning: 'The button\'s label: "Sign in with NAME".',
+  },
+  {
+    name: 'TACHO_OIDC_SCOPES',
+    default: 'openid email profile',
+    meaning: 'Scopes asked for (add e.g. groups when the role claim needs it).',
+  },
+  {
+    name: 'TACHO_OIDC_ROLE_CLAIM',
+    default: '(none: roles are set in Tacho)',
+    meaning: 'ID token claim (dotted path) whose values set the role at each sign-in, with the map below.',
+  },
+  {
+    name: 'TACHO_OIDC_ROLE_MAP',
+    default: '(none)',
+    meaning: 'value=role pairs, comma-separated (tacho-admins=admin,drivers=operator,*=viewer).',
+  },
+  {
+    name: 'TACHO_OIDC_AUTO_CREATE',
+    default: 'false',
+    meaning:
+      'Create an account at first sign-in (a verified email is needed); off: an admin invites by email.',
+  },
+  {
+    name: 'TACHO_DEVICE_ISSUERS',
+    default: '(none)',
+    meaning: 'JSON [{"issuer","audience"}]: issuers whose ID tokens phones may post with as bearer tokens.',
+  },
 ];
+
+/** An issuer URL: https, or http on a loopback address (tests, a provider on the same machine). */
+function issuerUrl(name: string, raw: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    fail(`${name} must be an https:// issuer URL, got "${raw}"`);
+  }
+  const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(parsed.hostname);
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback))
+    fail(`${name} must be an https:// URL (http:// only on a loopback address), got "${raw}"`);
+  if (parsed.search || parsed.hash) fail(`${name} must be an issuer URL without ? or #, got "${raw}"`);
+  return raw;
+}
+
+function oidcConfig(env: Env): OidcConfig | undefined {
+  const rawIssuer = str(env, 'TACHO_OIDC_ISSUER');
+  const clientId = str(env, 'TACHO_OIDC_CLIENT_ID');
+  if (rawIssuer === undefined) {
+    if (clientId !== undefined) fail('TACHO_OIDC_CLIENT_ID needs TACHO_OIDC_ISSUER');
+    return undefined;
+  }
+  const issuer = issuerUrl('TACHO_OIDC_ISSUER', rawIssuer);
+  if (clientId === undefined) fail('TACHO_OIDC_ISSUER needs TACHO_OIDC_CLIENT_ID');
+  const roles = ['viewer', 'operator', 'admin'];
+  const roleMap: Array<readonly [string, ConfigRole]> = [];
+  for (const pair of list(env, 'TACHO_OIDC_ROLE_MAP')) {
+    const at = pair.lastIndexOf('=');
+    const value = pair.slice(0, at).trim();
+    const role = pair.slice(at + 1).trim();
+    if (at <= 0 || value === '' || !roles.includes(role))
+      fail(`TACHO_OIDC_ROLE_MAP must be value=role pairs (roles: viewer, operator, admin), got "${pair}"`);
+    roleMap.push([value, role as ConfigRole]);
+  }
+  const roleClaim = str(env, 'TACHO_OIDC_ROLE_CLAIM');
+  if (roleClaim !== undefined && roleMap.length === 0)
+    fail('TACHO_OIDC_ROLE_CLAIM needs TACHO_OIDC_ROLE_MAP (e.g. tacho-admins=admin,*=viewer)');
+  const secret = str(env, 'TACHO_OIDC_CLIENT_SECRET');
+  return {
+    issuer,
+    clientId,
+    ...(secret !== undefined ? { clientSecret: secret } : {}),
+    name: str(env, 'TACHO_OIDC_NAME') ?? new URL(issuer).host,
+    scopes: str(env, 'TACHO_OIDC_SCOPES') ?? 'openid email profile',
+    ...(roleClaim !== undefined ? { roleClaim } : {}),
+    roleMap,
+    autoCreate: bool(env, 'TACHO_OIDC_AUTO_CREATE', false),
+  };
+}
+
+function deviceIssuers(env: Env): Config['deviceIssuers'] {
+  const raw = str(env, 'TACHO_DEVICE_ISSUERS');
+  if (raw === undefined) return [];
+  const problem = 'TACHO_DEVICE_ISSUERS must be a JSON array like [{"issuer":"https://…","audience":"…"}]';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    fail(`${problem}, got text that is not JSON`);
+  }
+  if (!Array.isArray(parsed)) fail(`${problem}, got ${typeof parsed}`);
+  return parsed.map((entry: unknown, i) => {
+    const e = entry as { issuer?: unknown; audience?: unknown };
+    if (typeof e?.issuer !== 'string' || typeof e.audience !== 'string' || e.audience === '')
+      fail(`${problem}: entry ${i} needs "issuer" and "audience" strings`);
+    return { issuer: issuerUrl(`TACHO_DEVICE_ISSUERS entry ${i}`, e.issuer), audience: e.audience };
+  });
+}
 
 function fail(message: string): never {
   throw new StartupError(message);
@@ -328,6 +461,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     }
   }
 
+  const oidc = oidcConfig(merged);
   const config: Config = {
     host,
     port,
@@ -405,6 +539,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       600_000,
       'a number of milliseconds',
     ),
+    ...(oidc ? { oidc } : {}),
+    deviceIssuers: deviceIssuers(merged),
   };
   return deepFreeze(config);
 }

@@ -20,6 +20,10 @@ export const UserView = Type.Object({
   role: Role,
   disabled: Type.Boolean(),
   createdMs: Type.Number(),
+  /** Whether a password is set (an invited user signs in through the provider first). */
+  hasPassword: Type.Optional(Type.Boolean()),
+  /** Set by an admin: password sign-in is refused, only the OpenID provider lets them in. */
+  providerOnly: Type.Optional(Type.Boolean()),
 });
 export type UserView = Static<typeof UserView>;
 
@@ -64,13 +68,23 @@ export const LoginView = Type.Object({
   createdMs: Type.Number(),
   lastUsedMs: Type.Number(),
   current: Type.Boolean(),
+  /** Which way it began: a password, the OpenID provider, first-start setup or sign-up. */
+  method: Type.Optional(
+    Type.Union([
+      Type.Literal('password'),
+      Type.Literal('oidc'),
+      Type.Literal('setup'),
+      Type.Literal('signup'),
+    ]),
+  ),
 });
 export type LoginView = Static<typeof LoginView>;
 
+/** Without a password the user is invited: their first sign-in with the OpenID provider (verified email) links. */
 export const CreateUserRequest = Type.Object({
   email: Email,
   name: Name,
-  password: Password,
+  password: Type.Optional(Password),
   role: Role,
 });
 export type CreateUserRequest = Static<typeof CreateUserRequest>;
@@ -81,6 +95,8 @@ export const UpdateUserRequest = Type.Object(
     role: Type.Optional(Role),
     disabled: Type.Optional(Type.Boolean()),
     password: Type.Optional(Password),
+    /** Require sign-in through the OpenID provider only (password logins refused, open ones ended). */
+    providerOnly: Type.Optional(Type.Boolean()),
   },
   { minProperties: 1 },
 );
@@ -105,6 +121,8 @@ export const TokenView = Type.Object({
   createdMs: Type.Number(),
   expiresMs: Type.Union([Type.Number(), Type.Null()]),
   lastUsedMs: Type.Union([Type.Number(), Type.Null()]),
+  /** Set for the token a `tacho login` made: the host it was made for (Settings lists it as a CLI login). */
+  cliHost: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type TokenView = Static<typeof TokenView>;
 

@@ -1,8 +1,10 @@
 /** Wire schemas and types shared by the server, the client, the CLI and the dashboard. Pure: no I/O. */
 export const API_PREFIX = '/api/v1';
+export * from './alerts.js';
 export * from './aliases.js';
 export * from './auth.js';
 export * from './catalog.js';
+export * from './identity.js';
 export * from './live.js';
 export * from './native.js';
 export * from './obd.js';

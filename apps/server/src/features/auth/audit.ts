@@ -32,7 +32,20 @@ export type AuditEvent =
   | 'session.recording_started'
   | 'session.recording_stopped'
   | 'session.deleted'
-  | 'session.settings_changed';
+  | 'session.settings_changed'
+  | 'user.provider_only'
+  | 'identity.linked'
+  | 'identity.unlinked'
+  | 'identity.invitation_accepted'
+  | 'oidc.started'
+  | 'oidc.succeeded'
+  | 'oidc.refused'
+  | 'id_token.refused'
+  | 'cli_login.started'
+  | 'cli_login.confirmed'
+  | 'cli_login.denied'
+  | 'cli_login.collected'
+  | 'cli_login.refused';
 
 /** Writes audit events as structured log lines: `{"audit":true,"event":"login.failed",…}`. */
 export class Audit {

@@ -12,6 +12,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../../config.js';
 import type { User } from '../../db/index.js';
+import type { LoginMethod } from '../../db/tables.js';
 import type { Clock } from '../../lib/clock.js';
 import { Forbidden, Unauthorized } from '../../lib/errors.js';
 import type { HttpServer } from '../../transports/http/server.js';
@@ -43,8 +44,14 @@ const tags = ['auth'];
 export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void {
   const { config, clock, users, logins, passwords, hasher, firstStart, audit } = deps;
 
-  async function startLogin(request: FastifyRequest, reply: FastifyReply, user: User) {
-    const login = await logins.start(user.id, describeDevice(request.headers['user-agent']), request.ip);
+  async function startLogin(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    user: User,
+    method: LoginMethod = 'password',
+  ) {
+    const device = describeDevice(request.headers['user-agent']);
+    const login = await logins.start(user.id, device, request.ip, method);
     setLoginCookies(request, reply, login, clock);
     return { user: toUserView(user), accessExpiresMs: login.access.expiresMs };
   }
@@ -213,7 +220,7 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
     },
     async (request, reply) => {
       const admin = await firstStart.complete(request.body);
-      const session = await startLogin(request, reply, admin);
+      const session = await startLogin(request, reply, admin, 'setup');
       return reply.status(201).send(session);
     },
   );
@@ -232,7 +239,7 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
       if (!config.allowSignup) throw new Forbidden('sign-up is turned off on this server', 'signup_disabled');
       const user = await users.insert({ ...request.body, role: 'viewer' });
       audit.log('signup', { userId: user.id, ip: request.ip });
-      const session = await startLogin(request, reply, user);
+      const session = await startLogin(request, reply, user, 'signup');
       return reply.status(201).send(session);
     },
   );

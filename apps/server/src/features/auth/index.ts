@@ -10,7 +10,10 @@ import { Audit } from './audit.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { Authenticator } from './authenticator.js';
 import { installAuthHook } from './http-auth.js';
+import { Identities } from './identities.js';
 import { Logins } from './logins.js';
+import { OidcSignIn } from './oidc.js';
+import { registerOidcRoutes } from './oidc.routes.js';
 import { PasswordCheck } from './password-check.js';
 import { PasswordHasher } from './password-hasher.js';
 import { dummyHash } from './passwords.js';
@@ -24,7 +27,9 @@ import { registerUserRoutes } from './users.routes.js';
 export { ApiTokens } from './api-tokens.js';
 export { Audit, type AuditEvent } from './audit.js';
 export { ACCESS_COOKIE, REFRESH_COOKIE, requirePrincipal } from './http-auth.js';
+export { Identities } from './identities.js';
 export { Logins } from './logins.js';
+export { OidcSignIn } from './oidc.js';
 export { hashPassword, verifyPassword } from './passwords.js';
 export {
   hasScope,
@@ -57,6 +62,9 @@ export interface Auth {
   readonly audit: Audit;
   readonly logins: Logins;
   readonly users: Users;
+  readonly identities: Identities;
+  /** Sign-in with the OpenID provider; null when TACHO_OIDC_ISSUER is not set. */
+  readonly oidc: OidcSignIn | null;
   /** The one-time first-admin link to print at start, when no user exists and none was configured. */
   readonly setupUrl: string | null;
   /** Every route under /api/v1 (method, URL pattern), as registered: the route-table test walks it. */
@@ -70,6 +78,8 @@ export interface AuthDeps {
   clock: Clock;
   events: EventBus;
   logger: Logger;
+  /** Longest pause between OpenID discovery attempts while the provider is down (tests use less). */
+  oidcRetryMaxMs?: number;
 }
 
 /** Builds authentication: the request hook (every /api/ request gets `request.principal`) and its routes. */
@@ -90,6 +100,25 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   http.addHook('onClose', () => throttle.close());
   const passwords = new PasswordCheck(users, throttle, hasher, audit);
   const firstStart = new FirstStart(db, clock, users, audit);
+  const identities = new Identities(db, clock, audit);
+  const oidc = config.oidc
+    ? new OidcSignIn({
+        config: config.oidc,
+        publicUrl: config.publicUrl,
+        db,
+        clock,
+        logger: logger.child({ part: 'oidc' }),
+        audit,
+        users,
+        identities,
+        key,
+        ...(deps.oidcRetryMaxMs !== undefined ? { retryMaxMs: deps.oidcRetryMaxMs } : {}),
+      })
+    : null;
+  if (oidc) {
+    oidc.start();
+    http.addHook('onClose', async () => oidc.close());
+  }
   const setupUrl = await firstStart.prepare(config, logger);
 
   installAuthHook(http, config, authenticator, audit);
@@ -103,6 +132,7 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   registerAuthRoutes(http, { config, clock, users, logins, passwords, hasher, firstStart, audit });
   registerUserRoutes(http, users);
   registerTokenRoutes(http, tokens, clock);
+  registerOidcRoutes(http, { oidc, identities, logins, audit, clock });
   return {
     authenticateBearer: (token) => authenticator.authenticateBearer(token),
     authenticateAccessToken: (jwt) => authenticator.authenticateAccessToken(jwt),
@@ -114,6 +144,8 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
     audit,
     logins,
     users,
+    identities,
+    oidc,
     setupUrl,
     routeTable,
   };

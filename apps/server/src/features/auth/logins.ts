@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { LoginView } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
+import type { LoginMethod } from '../../db/tables.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId, randomToken, sha256 } from '../../lib/crypto.js';
 import { NotFound } from '../../lib/errors.js';
@@ -42,8 +43,13 @@ export class Logins {
     return createHmac('sha256', this.successorKey).update(`refresh-successor:${token}`).digest('base64url');
   }
 
-  /** Starts a login for a user whose password (or setup token) was just checked. */
-  async start(userId: string, device: string, ip: string | null): Promise<IssuedLogin> {
+  /** Starts a login for a user whose password (or setup token, or provider sign-in) was just checked. */
+  async start(
+    userId: string,
+    device: string,
+    ip: string | null,
+    method: LoginMethod = 'password',
+  ): Promise<IssuedLogin> {
     const now = this.clock.now();
     const loginId = newId();
     const refreshToken = randomToken(32);
@@ -61,6 +67,7 @@ export class Logins {
           expires_ms: loginExpiresMs,
           revoked_ms: null,
           revoked_reason: null,
+          method,
         })
         .execute();
       await trx
@@ -252,6 +259,7 @@ export class Logins {
       createdMs: r.created_ms,
       lastUsedMs: r.last_used_ms,
       current: r.id === currentLoginId,
+      method: r.method ?? 'password',
     }));
   }
 }

@@ -47,6 +47,11 @@ export class PasswordCheck {
       throw new Unauthorized('wrong email or password', 'invalid_credentials');
     }
     attempt.succeeded();
+    if (user.provider_only_ms) {
+      // Said only to whoever knows the password: it reveals no more than a successful login would.
+      this.audit.log('login.failed', { email, ip, reason: 'provider_only', userId: user.id });
+      throw new Forbidden('this account signs in with its OpenID provider only', 'provider_only');
+    }
     if (needsRehash(user.password_hash)) await this.rehash(user, password);
     return user;
   }

@@ -142,6 +142,48 @@ export const routeCases: Record<string, RouteCase> = {
     expect: s(401, 403, 403, 204, 403),
   },
 
+  // Provider identities (issue 20.2): any user's for admins; one's own in Settings.
+  'GET /api/v1/users/:id/identities': {
+    request: (f) => ({ url: `/api/v1/users/${f.extra.id}/identities` }),
+    expect: s(401, 403, 403, 200, 403),
+  },
+  'POST /api/v1/users/:id/identities': {
+    request: (f) => ({
+      url: `/api/v1/users/${f.extra.id}/identities`,
+      payload: { issuer: 'https://id.example.test', subject: `sub-${f.n}` },
+    }),
+    expect: s(401, 403, 403, 201, 403),
+  },
+  'DELETE /api/v1/users/:id/identities/:identityId': {
+    // An unknown identity: 404 for the admin, the same refusals as its siblings for everyone else.
+    request: (f) => ({ url: `/api/v1/users/${f.extra.id}/identities/no-such-identity` }),
+    expect: s(401, 403, 403, 404, 403),
+  },
+  'GET /api/v1/auth/identities': {
+    request: () => ({ url: '/api/v1/auth/identities' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'DELETE /api/v1/auth/identities/:id': {
+    request: () => ({ url: '/api/v1/auth/identities/no-such-identity' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  // Public: the login page reads it; without a configured provider the sign-in routes answer 404.
+  'GET /api/v1/auth/providers': {
+    request: () => ({ url: '/api/v1/auth/providers' }),
+    expect: s(200, 200, 200, 200, 200),
+    device: 200,
+  },
+  'GET /api/v1/auth/oidc/start': {
+    request: () => ({ url: '/api/v1/auth/oidc/start' }),
+    expect: s(404, 404, 404, 404, 404),
+    device: 404,
+  },
+  'GET /api/v1/auth/oidc/callback': {
+    request: () => ({ url: '/api/v1/auth/oidc/callback?code=x&state=y' }),
+    expect: s(404, 404, 404, 404, 404),
+    device: 404,
+  },
+
   // API tokens: one's own.
   'POST /api/v1/tokens': {
     request: () => ({ url: '/api/v1/tokens', payload: { name: 'script', scopes: ['read'] } }),

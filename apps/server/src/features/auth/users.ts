@@ -18,7 +18,13 @@ export function toUserView(user: User): UserView {
     role: user.role,
     disabled: user.disabled_ms !== null,
     createdMs: user.created_ms,
+    hasPassword: user.password_hash !== null,
+    providerOnly: (user.provider_only_ms ?? null) !== null,
   };
+}
+
+function roleRank(role: Role): number {
+  return role === 'admin' ? 3 : role === 'operator' ? 2 : 1;
 }
 
 export function normalizeEmail(email: string): string {
@@ -58,12 +64,29 @@ export class Users {
 
   /** Inserts a user; 409 when the email is taken. No permission check: callers decide who may. */
   async insert(input: { email: string; name: string; password: string; role: Role }): Promise<User> {
+    return this.insertRow({ ...input, passwordHash: await this.hasher.hash(input.password) });
+  }
+
+  /**
+   * A user without a password: invited by an admin (their first provider sign-in with this verified
+   * email links), or created at a provider sign-in (TACHO_OIDC_AUTO_CREATE).
+   */
+  async insertWithoutPassword(input: { email: string; name: string; role: Role }): Promise<User> {
+    return this.insertRow({ ...input, passwordHash: null });
+  }
+
+  private async insertRow(input: {
+    email: string;
+    name: string;
+    passwordHash: string | null;
+    role: Role;
+  }): Promise<User> {
     const now = this.clock.now();
     const user: User = {
       id: newId(),
       email: normalizeEmail(input.email),
       name: input.name.trim(),
-      password_hash: await this.hasher.hash(input.password),
+      password_hash: input.passwordHash,
       role: input.role,
       disabled_ms: null,
       tokens_valid_after_ms: 0,
@@ -97,9 +120,13 @@ export class Users {
     return rows.map(toUserView);
   }
 
+  /** Without a password the user is invited: their first provider sign-in with this verified email links. */
   async create(actor: Principal, input: CreateUserRequest): Promise<UserView> {
     const admin = requireAdmin(actor);
-    const user = await this.insert(input);
+    const user =
+      input.password === undefined
+        ? await this.insertWithoutPassword(input)
+        : await this.insert({ ...input, password: input.password });
     this.audit.log('user.created', { userId: admin.userId, targetUserId: user.id, role: user.role });
     return toUserView(user);
   }
@@ -140,7 +167,14 @@ export class Users {
     if (input.role !== undefined) changes.role = input.role;
     if (input.disabled !== undefined) changes.disabled_ms = input.disabled ? (user.disabled_ms ?? now) : null;
     if (input.password !== undefined) changes.password_hash = await this.hasher.hash(input.password);
+    if (input.providerOnly !== undefined)
+      changes.provider_only_ms = input.providerOnly ? (user.provider_only_ms ?? now) : null;
     await this.db.updateTable('users').set(changes).where('id', '=', id).execute();
+    if (input.providerOnly === true && !user.provider_only_ms) {
+      // Logins begun with the password end: from now on only the provider lets this user in.
+      this.audit.log('user.provider_only', { userId: admin.userId, targetUserId: id });
+      await this.logins.endAll(id, 'provider_only');
+    }
 
     if (input.role !== undefined && input.role !== user.role) {
       this.audit.log('user.role_changed', {
@@ -162,6 +196,25 @@ export class Users {
     if (input.password !== undefined) await this.logins.endAll(id, 'password_reset');
     if (input.name !== undefined) this.audit.log('user.updated', { userId: admin.userId, targetUserId: id });
     return toUserView({ ...user, ...changes });
+  }
+
+  /**
+   * Sets the role the provider's role claim maps to at a sign-in (TACHO_OIDC_ROLE_CLAIM). The last
+   * enabled admin keeps the role: the provider cannot lock every admin out.
+   */
+  async setRoleFromProvider(user: User, role: Role): Promise<User> {
+    if (role !== 'admin' && (await this.isLastAdmin(user))) return user;
+    const now = this.clock.now();
+    await this.db.updateTable('users').set({ role, updated_ms: now }).where('id', '=', user.id).execute();
+    this.audit.log('user.role_changed', {
+      userId: user.id,
+      targetUserId: user.id,
+      from: user.role,
+      to: role,
+      via: 'oidc',
+    });
+    if (roleRank(role) < roleRank(user.role)) this.events.emit('access.revoked', { userId: user.id });
+    return { ...user, role, updated_ms: now };
   }
 
   /** Deletes the user with their logins, tokens, grants and the vehicles they own (with all their data). */
