@@ -51,6 +51,8 @@ export class ExportService {
       vehicles: Vehicles;
       sessions: SessionsService;
       logger: Logger;
+      /** Resolves once the vehicles' current state includes every committed batch (CSV columns come from it). */
+      derivedReady: () => Promise<void>;
     },
   ) {}
 
@@ -146,6 +148,7 @@ export class ExportService {
 
   /** The catalog metrics the vehicle ever reported (its current state holds each one's newest value). */
   private async knownMetrics(vehicleId: string): Promise<string[]> {
+    await this.deps.derivedReady();
     const rows = await this.deps.db
       .selectFrom('vehicle_state')
       .select('metric')

@@ -19,7 +19,7 @@ export const IMPORT_CONTENT_TYPES: Record<ImportFormat, readonly string[]> = {
 };
 
 /** Messages handed to the pipeline at once (its per-call limit is far higher; this keeps batches prompt). */
-const BATCH = 1000;
+const BATCH = 5000;
 /** Batches waiting for their commit at once: the file is read on while the last ones commit. */
 const IN_FLIGHT = 4;
 const MAX_REASONS = 10;

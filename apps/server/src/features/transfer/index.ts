@@ -29,7 +29,7 @@ export function createTransfer(deps: {
   maxImportBytes: number;
 }): Transfer {
   const logger = deps.logger.child({ part: 'transfer' });
-  const exports = new ExportService({ ...deps, logger });
+  const exports = new ExportService({ ...deps, logger, derivedReady: () => deps.pipeline.flushDerived() });
   const imports = new ImportService({ ...deps, logger });
   registerTransferRoutes(deps.http, exports, imports, deps.maxImportBytes);
   return { exports, imports };

@@ -107,9 +107,12 @@ for (const engine of engines) {
     async function drive(vin: string) {
       const id = await vehicle(vin);
       await send(vin, driveMessages(T0, vin).messages);
-      await app.sessions.runner.drain();
-      const drives = (await sessionsOf(id)).filter((s) => s.kind === 'drive');
-      expect(drives).toHaveLength(1);
+      let drives: Session[] = [];
+      await waitUntil('the drive is recorded', async () => {
+        app.sessions.runner.poke();
+        drives = (await sessionsOf(id)).filter((s) => s.kind === 'drive' && s.endMs !== null);
+        return drives.length === 1;
+      });
       return { id, drive: drives[0]! };
     }
 
@@ -445,7 +448,6 @@ for (const engine of engines) {
       const copied = await samplesOf(other);
       expect(copied[0]!.metrics.software_version).toBe('=HYPERLINK("x")');
       expect(copied[1]!.metrics.outside_temp_c).toBe(-3.5);
-      await app.sessions.runner.drain();
       await waitUntil('the imported runs are recordings with a distance', async () => {
         const manual = (await sessionsOf(other)).filter((s) => s.kind === 'manual');
         return manual.length === 2 && manual.every((s) => s.stats.distance_km > 10);
