@@ -4,6 +4,7 @@ import { Forbidden, Unauthorized } from '../../lib/errors.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Audit } from './audit.js';
 import type { Authenticator } from './authenticator.js';
+import { type DeviceIdTokens, ID_TOKEN_ROUTES, looksLikeJwt } from './id-tokens.js';
 import type { Principal } from './principal.js';
 
 export const ACCESS_COOKIE = 'tacho_access';
@@ -34,6 +35,7 @@ export function installAuthHook(
   config: Config,
   authenticator: Authenticator,
   audit: Audit,
+  idTokens: DeviceIdTokens | null = null,
 ): void {
   const ownOrigins = new Set([new URL(config.publicUrl).origin, ...config.allowedOrigins]);
   http.decorateRequest('principal', null);
@@ -53,6 +55,36 @@ export function installAuthHook(
         });
         throw new Forbidden(`cross-site request refused: ${refusal}`, 'csrf');
       }
+    }
+    if (bearer !== null && idTokens?.configured && looksLikeJwt(bearer)) {
+      // A phone's ID token (issue 20.3): verified against its issuer's keys, then only on its routes.
+      const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+      const result = await idTokens.verify(bearer);
+      if (!result.ok) {
+        audit.log('id_token.refused', {
+          reason: result.reason,
+          issuer: result.issuer,
+          kid: result.kid,
+          route,
+          ip: request.ip,
+        });
+        throw new Unauthorized('the ID token was refused', 'invalid_token');
+      }
+      if (!ID_TOKEN_ROUTES.has(route)) {
+        audit.log('id_token.refused', {
+          reason: 'route_not_allowed',
+          issuer: result.issuer,
+          route,
+          ip: request.ip,
+        });
+        throw new Forbidden(
+          'an ID token may only send telemetry, manage recordings and add its own vehicle',
+          'id_token_not_allowed',
+        );
+      }
+      request.principal = result.principal;
+      request.authVia = 'bearer';
+      return;
     }
     if (bearer !== null) {
       const principal = await authenticator.authenticateBearer(bearer);

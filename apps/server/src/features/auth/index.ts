@@ -10,6 +10,7 @@ import { Audit } from './audit.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { Authenticator } from './authenticator.js';
 import { installAuthHook } from './http-auth.js';
+import { DeviceIdTokens } from './id-tokens.js';
 import { Identities } from './identities.js';
 import { Logins } from './logins.js';
 import { OidcSignIn } from './oidc.js';
@@ -121,7 +122,8 @@ export async function createAuth(deps: AuthDeps): Promise<Auth> {
   }
   const setupUrl = await firstStart.prepare(config, logger);
 
-  installAuthHook(http, config, authenticator, audit);
+  const idTokens = new DeviceIdTokens(config.deviceIssuers, { clock, identities });
+  installAuthHook(http, config, authenticator, audit, idTokens);
   // Every API route registered from here on, for the route-table test (routes × roles).
   const routeTable: Array<{ method: string; url: string }> = [];
   http.addHook('onRoute', (route) => {

@@ -17,6 +17,8 @@ export type Principal =
       readonly scopes?: readonly string[];
       /** Vehicle ids an API token is limited to; undefined = all the user may see. */
       readonly vehicleIds?: readonly string[];
+      /** Set for a phone's ID token (TACHO_DEVICE_ISSUERS): good on the ingest and recording routes only. */
+      readonly via?: 'id_token';
     }
   | {
       readonly kind: 'vehicle';

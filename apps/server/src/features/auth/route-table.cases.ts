@@ -142,6 +142,11 @@ export const routeCases: Record<string, RouteCase> = {
     expect: s(401, 403, 403, 204, 403),
   },
 
+  // A phone app's own vehicle (issue 20.3): who may add vehicles, for themselves.
+  'POST /api/v1/me/vehicles': {
+    request: (f) => ({ url: '/api/v1/me/vehicles', payload: { kind: 'phone', name: `Phone ${f.n}` } }),
+    expect: s(401, 403, 201, 201, 201),
+  },
   // Provider identities (issue 20.2): any user's for admins; one's own in Settings.
   'GET /api/v1/users/:id/identities': {
     request: (f) => ({ url: `/api/v1/users/${f.extra.id}/identities` }),

@@ -33,6 +33,15 @@ export class VehiclesRepo {
     return row?.role ?? null;
   }
 
+  ownedBy(userId: string): Promise<Vehicle[]> {
+    return this.db
+      .selectFrom('vehicles')
+      .selectAll()
+      .where('owner_id', '=', userId)
+      .orderBy('created_ms')
+      .execute();
+  }
+
   all(): Promise<Vehicle[]> {
     return this.db.selectFrom('vehicles').selectAll().orderBy('name').orderBy('id').execute();
   }

@@ -1,5 +1,6 @@
 import {
   CreatedToken,
+  CreateOwnVehicleRequest,
   CreateVehicleRequest,
   CreateVehicleTokenRequest,
   ShareVehicleRequest,
@@ -52,6 +53,24 @@ export function registerVehicleRoutes(http: HttpServer, vehicles: Vehicles): voi
     async (request, reply) => {
       const vehicle = await vehicles.create(requirePrincipal(request), request.body);
       return reply.status(201).send(toVehicleView(vehicle));
+    },
+  );
+
+  http.post(
+    '/api/v1/me/vehicles',
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "The caller's own vehicle of this kind and name (a phone app's first post): 201 when made now, 200 when it exists",
+        body: CreateOwnVehicleRequest,
+        response: { 200: VehicleView, 201: VehicleView },
+      },
+    },
+    async (request, reply) => {
+      const { vehicle, created } = await vehicles.createOwn(requirePrincipal(request), request.body);
+      return reply.status(created ? 201 : 200).send(toVehicleView(vehicle));
     },
   );
 

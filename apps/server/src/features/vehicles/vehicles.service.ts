@@ -8,6 +8,7 @@ import {
   type UpdateVehicleRequest,
   type VehicleAccessLevel,
   type VehicleAccessView,
+  type VehicleKind,
   type VehicleRefusals,
   type VehicleView,
 } from '@tacho/protocol';
@@ -189,6 +190,22 @@ export class Vehicles {
     }
     this.audit.log('vehicle.created', { userId: user.userId, vehicleId: vehicle.id });
     return { ...vehicle, access: accessLevel(user, vehicle, null) ?? 'owner' };
+  }
+
+  /**
+   * The caller's own vehicle of this kind and name, made when there is none yet: what a phone app asks
+   * for on its first post (`POST /api/v1/me/vehicles`). `created` says which.
+   */
+  async createOwn(
+    principal: Principal,
+    input: { kind: VehicleKind; name: string },
+  ): Promise<{ vehicle: VisibleVehicle; created: boolean }> {
+    const user = requireScope(principal, 'write');
+    const name = input.name.trim();
+    const mine = (await this.repo.ownedBy(user.userId)).find((v) => v.kind === input.kind && v.name === name);
+    if (mine)
+      return { vehicle: { ...mine, access: accessLevel(user, mine, null) ?? 'owner' }, created: false };
+    return { vehicle: await this.create(principal, { kind: input.kind, name }), created: true };
   }
 
   async update(principal: Principal, id: string, input: UpdateVehicleRequest): Promise<VisibleVehicle> {
