@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { openStorage, type Storage, widePermissionMessage, widePermissions } from './db/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
+import { type CliLoginFeature, createCliLogin } from './features/cli-login/index.js';
 import { startDemo } from './features/demo/index.js';
 import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
@@ -41,6 +42,8 @@ export interface AppOptions {
   recheckMs?: number;
   /** Longest pause between OpenID discovery attempts while the provider is down (default 30 s). */
   oidcRetryMaxMs?: number;
+  /** How often waiting `tacho login` sockets re-read their attempt, the backstop for a lost bus message. */
+  cliLoginRecheckMs?: number;
 }
 
 export interface App {
@@ -62,6 +65,8 @@ export interface App {
   readonly sessions: Sessions;
   /** The live stream: bus (memory or Redis) and the WebSocket hub at /api/v1/live. */
   readonly live: Live;
+  /** `tacho login` attempts: the socket at /api/v1/cli-login and the browser's confirmation. */
+  readonly cliLogin: CliLoginFeature;
   /** Ingestion: `telemetry.pipeline.ingest(source, messages)` for every format; MQTT topic families. */
   readonly telemetry: Telemetry;
   /** Export and import of samples and sessions (CSV, NDJSON, GPX, GeoJSON). */
@@ -184,6 +189,25 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await runClosers(closers);
     throw error;
   }
+  // `tacho login` through the browser: its socket and the confirmation may be on different instances,
+  // so decisions travel on the live bus's control channel.
+  let cliLogin: CliLoginFeature;
+  try {
+    cliLogin = await createCliLogin({
+      http,
+      db: storage.db,
+      clock,
+      logger,
+      auth,
+      bus: live.bus,
+      publicUrl: config.publicUrl,
+      ...(options.cliLoginRecheckMs !== undefined ? { recheckMs: options.cliLoginRecheckMs } : {}),
+    });
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
+  closers.unshift(async () => cliLogin.close());
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, logger, auth, vehicles, aliases, telemetry });
@@ -266,6 +290,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     readings,
     sessions,
     live,
+    cliLogin,
     telemetry,
     transfer,
     async listen() {

@@ -29,6 +29,7 @@ export function toTokenView(row: ApiToken): TokenView {
     createdMs: row.created_ms,
     expiresMs: row.expires_ms,
     lastUsedMs: row.last_used_ms,
+    cliHost: row.cli_host ?? null,
   };
 }
 

@@ -189,6 +189,34 @@ export const routeCases: Record<string, RouteCase> = {
     device: 404,
   },
 
+  // `tacho login` (issue 20.4): the page's reads and decisions need a signed-in browser; an unknown
+  // request is 404 to each of them. The polling fallback is public (the resume secret is its credential).
+  'GET /api/v1/cli-login/:connectionId': {
+    request: () => ({ url: '/api/v1/cli-login/no-such-connection' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/cli-login/:connectionId/confirm': {
+    request: () => ({
+      url: '/api/v1/cli-login/no-such-connection/confirm',
+      payload: { userCode: 'BCDFGHJK' },
+    }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/cli-login/:connectionId/deny': {
+    request: () => ({ url: '/api/v1/cli-login/no-such-connection/deny' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/cli-login/token': {
+    request: () => ({ url: '/api/v1/cli-login/token', payload: { connectionId: 'x', resumeSecret: 'y' } }),
+    expect: s(400, 400, 400, 400, 400),
+    device: 400,
+  },
+  // A browser login carries no API token to revoke: 400; `tacho logout` sends its bearer token.
+  'DELETE /api/v1/tokens/current': {
+    request: () => ({ url: '/api/v1/tokens/current' }),
+    expect: s(401, 400, 400, 400, 400),
+  },
+
   // API tokens: one's own.
   'POST /api/v1/tokens': {
     request: () => ({ url: '/api/v1/tokens', payload: { name: 'script', scopes: ['read'] } }),
@@ -456,4 +484,6 @@ export const routeCases: Record<string, RouteCase> = {
 /** Routes the table does not drive through `inject`, with the reason and where they are tested instead. */
 export const routesTestedElsewhere: Record<string, string> = {
   'GET /api/v1/live': 'a WebSocket: its authentication and Origin check are tested in features/live',
+  'GET /api/v1/cli-login':
+    'a WebSocket anyone may open (it only starts an attempt): tested in features/cli-login',
 };

@@ -1,11 +1,11 @@
 import { CreatedToken, CreateTokenRequest, TokenView } from '@tacho/protocol';
 import { Type } from 'typebox';
 import type { Clock } from '../../lib/clock.js';
-import { Forbidden } from '../../lib/errors.js';
+import { Forbidden, Invalid } from '../../lib/errors.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { ApiTokens } from './api-tokens.js';
 import { requirePrincipal, authSecurity as security } from './http-auth.js';
-import { hasScope, isAdmin, requireScope } from './permissions.js';
+import { hasScope, isAdmin, requireScope, requireUser } from './permissions.js';
 
 const DAY_MS = 86_400_000;
 const tags = ['tokens'];
@@ -56,6 +56,24 @@ export function registerTokenRoutes(http: HttpServer, tokens: ApiTokens, clock: 
       },
     },
     async (request) => tokens.listForUser(requireScope(requirePrincipal(request), 'read').userId),
+  );
+
+  http.delete(
+    '/api/v1/tokens/current',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Revoke the token this request carries (`tacho logout`)',
+      },
+    },
+    async (request, reply) => {
+      const user = requireUser(requirePrincipal(request));
+      if (user.tokenId === undefined)
+        throw new Invalid('this request carries no API token: log out of a browser with /api/v1/auth/logout');
+      await tokens.revoke({ userId: user.userId, admin: false }, user.tokenId);
+      return reply.status(204).send();
+    },
   );
 
   http.delete(
