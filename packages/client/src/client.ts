@@ -1,3 +1,4 @@
+import { AlertsApi } from './alerts.js';
 import { AliasesApi } from './aliases.js';
 import { AuthApi } from './auth.js';
 import { type HttpOptions, HttpTransport } from './http.js';
@@ -29,6 +30,8 @@ export class TachoClient {
   readonly sessions: SessionsApi;
   readonly telemetry: TelemetryApi;
   readonly aliases: AliasesApi;
+  /** Alert rules, alerts, their deliveries. */
+  readonly alerts: AlertsApi;
   /** Export (CSV, NDJSON, GPX, GeoJSON) and import of samples and sessions. */
   readonly transfer: TransferApi;
   private liveClient: LiveClient | null = null;
@@ -43,6 +46,7 @@ export class TachoClient {
     this.sessions = new SessionsApi(this.http);
     this.telemetry = new TelemetryApi(this.http);
     this.aliases = new AliasesApi(this.http);
+    this.alerts = new AlertsApi(this.http);
     this.transfer = new TransferApi(this.http);
   }
 

@@ -1,5 +1,6 @@
 /** Typed HTTP and WebSocket client for the Tacho API, for the dashboard, the CLI and the tests. */
 export { API_PREFIX } from '@tacho/protocol';
+export { type AlertListQuery, AlertsApi } from './alerts.js';
 export { AliasesApi } from './aliases.js';
 export { AuthApi } from './auth.js';
 export { TachoClient, type TachoClientOptions } from './client.js';

@@ -1,4 +1,6 @@
 import {
+  type Alert,
+  type AlertLiveMessage,
   applyUpdate,
   LIVE_PATH,
   type LiveServerMessage,
@@ -27,6 +29,8 @@ export interface VehicleListener {
   state?(state: VehicleState, update?: UpdateMessage): void;
   /** The server refused the vehicle (`not_found`: not visible to this user). */
   error?(code: string, message: string): void;
+  /** An alert of the vehicle fired, was acknowledged or resolved. */
+  alert?(alert: Alert): void;
 }
 
 export interface LiveOptions {
@@ -213,9 +217,9 @@ export class LiveClient {
   }
 
   private onMessage(text: string): void {
-    let message: LiveServerMessage;
+    let message: LiveServerMessage | AlertLiveMessage;
     try {
-      message = JSON.parse(text) as LiveServerMessage;
+      message = JSON.parse(text) as LiveServerMessage | AlertLiveMessage;
     } catch {
       return;
     }
@@ -237,6 +241,9 @@ export class LiveClient {
       }
       case 'pong':
         this.awaitingPong = false;
+        return;
+      case 'alert':
+        for (const l of this.listeners.get(message.alert?.vehicleId) ?? []) l.alert?.(message.alert);
         return;
       case 'error':
         if (message.vehicleId)
