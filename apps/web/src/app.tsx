@@ -1,9 +1,12 @@
 import { type ReactNode, useEffect } from 'react';
 import { Layout } from './components/layout.js';
 import { Empty } from './components/ui.js';
+import { AlertsProvider } from './lib/alerts-live.js';
 import { matchPath, navigate, useLocation } from './lib/router.js';
 import { SessionProvider, useSession } from './lib/session.js';
 import { AdminPage } from './pages/admin.js';
+import { AlertRulesPage } from './pages/alert-rules.js';
+import { AlertsPage } from './pages/alerts.js';
 import { HistoryPage } from './pages/history.js';
 import { ImportPage } from './pages/import.js';
 import { LoginPage, SetupPage } from './pages/login.js';
@@ -23,6 +26,8 @@ const titles: Array<[string, string]> = [
   ['/sessions', 'Drives and charges'],
   ['/vehicles/:id', 'Vehicle'],
   ['/vehicles', 'Vehicles'],
+  ['/alerts/rules', 'Alert rules'],
+  ['/alerts', 'Alerts'],
   ['/settings', 'Settings'],
   ['/admin', 'Admin'],
 ];
@@ -46,6 +51,8 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (session?.id) return <SessionDetailPage key={session.id} id={session.id} />;
   const vehicle = matchPath('/vehicles/:id', path);
   if (vehicle?.id) return <VehicleLivePage key={vehicle.id} id={vehicle.id} />;
+  if (path === '/alerts') return <AlertsPage />;
+  if (path === '/alerts/rules') return <AlertRulesPage />;
   if (path === '/settings') return <SettingsPage />;
   if (path === '/admin' && admin) return <AdminPage />;
   return (
@@ -73,7 +80,11 @@ function Routes() {
   if (path === '/setup') return <SetupPage />;
   if (!user) return null;
 
-  return <Layout>{pageFor(path, user.role === 'admin')}</Layout>;
+  return (
+    <AlertsProvider>
+      <Layout>{pageFor(path, user.role === 'admin')}</Layout>
+    </AlertsProvider>
+  );
 }
 
 export function App() {

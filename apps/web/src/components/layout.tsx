@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import { useAlerts } from '../lib/alerts-live.js';
 import { Link } from '../lib/router.js';
 import { useSession, useUser } from '../lib/session.js';
 
@@ -17,6 +18,7 @@ export function Logo({ size = 26 }: { size?: number }) {
 export function Layout({ children }: { children: ReactNode }) {
   const user = useUser();
   const { logout } = useSession();
+  const { openCount, more } = useAlerts();
   return (
     <div className="shell">
       <a href="#content" className="skip-link">
@@ -32,6 +34,17 @@ export function Layout({ children }: { children: ReactNode }) {
         </Link>
         <Link href="/sessions" className="nav-link">
           Drives<span className="wide-only"> and charges</span>
+        </Link>
+        <Link href="/alerts" className="nav-link">
+          Alerts
+          {openCount !== null && openCount > 0 && (
+            <span className="nav-count">
+              <span className="sr-only">, </span>
+              {openCount}
+              {more ? '+' : ''}
+              <span className="sr-only"> open</span>
+            </span>
+          )}
         </Link>
         <Link href="/settings" className="nav-link">
           Settings

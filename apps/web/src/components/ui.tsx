@@ -102,25 +102,49 @@ export function SelectField({
   onChange,
   options,
   id,
+  hint,
+  error,
+  disabled,
 }: {
   label: string;
   value: string;
   onChange: (value: string) => void;
   options: ReadonlyArray<{ value: string; label: string }>;
   id?: string;
+  hint?: ReactNode;
+  error?: string | null;
+  disabled?: boolean;
 }) {
   const auto = useId();
   const selectId = id ?? auto;
+  const described = [hint ? `${selectId}-hint` : '', error ? `${selectId}-error` : ''].filter(Boolean);
   return (
     <div className="field">
       <label htmlFor={selectId}>{label}</label>
-      <select id={selectId} value={value} onChange={(event) => onChange(event.target.value)}>
+      <select
+        id={selectId}
+        value={value}
+        disabled={disabled}
+        aria-invalid={error ? true : undefined}
+        aria-describedby={described.length ? described.join(' ') : undefined}
+        onChange={(event) => onChange(event.target.value)}
+      >
         {options.map((option) => (
           <option key={option.value} value={option.value}>
             {option.label}
           </option>
         ))}
       </select>
+      {hint && (
+        <span className="hint" id={`${selectId}-hint`}>
+          {hint}
+        </span>
+      )}
+      {error && (
+        <span className="field-error" id={`${selectId}-error`}>
+          {error}
+        </span>
+      )}
     </div>
   );
 }

@@ -1,5 +1,11 @@
-import { ApiError, type SessionListQuery, TachoClient } from '@tacho/client';
+import { type AlertListQuery, ApiError, type SessionListQuery, TachoClient } from '@tacho/client';
 import type {
+  Alert,
+  AlertDelivery,
+  AlertPage,
+  AlertRule,
+  AlertTestResult,
+  CreateAlertRule,
   CreatedToken,
   CreateTokenRequest,
   CreateUserRequest,
@@ -24,6 +30,7 @@ import type {
   TokenView,
   Track,
   TrackQuery,
+  UpdateAlertRule,
   UpdateUserRequest,
   UserView,
   VehicleAccessView,
@@ -32,7 +39,7 @@ import type {
 } from '@tacho/protocol';
 import { defaultWebConfig, type WebConfig } from './config.js';
 
-export { ApiError, type SessionListQuery };
+export { type AlertListQuery, ApiError, type SessionListQuery };
 
 /** `closed`: the socket gave up (the login ended); the page still shows the last known values. */
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'closed';
@@ -60,6 +67,11 @@ export interface VehicleWatcher {
   /** The vehicle's whole current state, after every snapshot and update. */
   state(state: VehicleState): void;
   error(vehicleId: string, message: string): void;
+}
+
+export interface AlertListener {
+  alert(alert: Alert): void;
+  resumed(): void;
 }
 
 /** Everything the dashboard asks the server, in one place, so pages never build URLs themselves. */
@@ -114,6 +126,21 @@ export interface DashboardApi {
   createUser(request: CreateUserRequest): Promise<UserView>;
   updateUser(id: string, request: UpdateUserRequest): Promise<UserView>;
   listDeadLetters(cursor?: string): Promise<{ items: DeadLetter[]; nextCursor: string | null }>;
+  listAlertRules(): Promise<AlertRule[]>;
+  createAlertRule(rule: CreateAlertRule): Promise<AlertRule>;
+  updateAlertRule(id: string, change: UpdateAlertRule): Promise<AlertRule>;
+  deleteAlertRule(id: string): Promise<void>;
+  /** Sends one notification through each of the rule's channels now. */
+  testAlertRule(id: string): Promise<AlertTestResult>;
+  /** Open ones first, then newest first. */
+  listAlerts(query: AlertListQuery): Promise<AlertPage>;
+  acknowledgeAlert(id: string): Promise<Alert>;
+  alertDeliveries(id: string): Promise<AlertDelivery[]>;
+  /**
+   * Hears the alerts of these vehicles over the live socket (fired, acknowledged, resolved), and each
+   * time the socket is live again after a gap (`resumed`: alerts may have been missed meanwhile).
+   */
+  watchAlerts(vehicleIds: readonly string[], listener: AlertListener): () => void;
   /** Subscribes to live state; returns the function that stops watching. */
   watchVehicles(vehicleIds: readonly string[], watcher: VehicleWatcher): () => void;
 }
@@ -206,6 +233,28 @@ export const api: DashboardApi = {
     return {
       items: page.items.map((item) => ({ ...item, id: String(item.id) })),
       nextCursor: page.nextBefore === null ? null : String(page.nextBefore),
+    };
+  },
+  listAlertRules: () => client.alerts.rules(),
+  createAlertRule: (rule) => client.alerts.createRule(rule),
+  updateAlertRule: (id, change) => client.alerts.updateRule(id, change),
+  deleteAlertRule: (id) => client.alerts.deleteRule(id),
+  testAlertRule: (id) => client.alerts.testRule(id),
+  listAlerts: (query) => client.alerts.list(query),
+  acknowledgeAlert: (id) => client.alerts.acknowledge(id),
+  alertDeliveries: async (id) => (await client.alerts.deliveries(id)).items,
+  watchAlerts(vehicleIds, listener) {
+    const live = client.live;
+    let wasLive = live.status === 'open';
+    const stops = [
+      live.onStatus((status) => {
+        if (status === 'open' && !wasLive) listener.resumed();
+        wasLive = status === 'open';
+      }),
+      ...vehicleIds.map((id) => live.subscribe(id, { alert: (alert) => listener.alert(alert) })),
+    ];
+    return () => {
+      for (const stop of stops) stop();
     };
   },
   watchVehicles(vehicleIds, watcher) {

@@ -1,0 +1,222 @@
+import type { Alert, AlertRule } from '@tacho/protocol';
+import { describe, expect, it } from 'vitest';
+import {
+  buildRule,
+  describeRule,
+  emptyRuleForm,
+  fieldOfError,
+  mergeFirstPage,
+  metricOptions,
+  needsAttention,
+  opsFor,
+  type RuleForm,
+  replaceAlert,
+  ruleToForm,
+  withMetric,
+} from './alerts.js';
+
+const form = (change: Partial<RuleForm>): RuleForm => ({ ...emptyRuleForm(), ...change });
+
+function alert(id: string, firedMs: number, state: Alert['state'] = 'open'): Alert {
+  return {
+    id,
+    ruleId: 'r1',
+    ruleName: 'Battery low',
+    vehicleId: 'v1',
+    state,
+    firedMs,
+    message: `Battery level 18 % < 20 % (${id})`,
+    value: 18,
+    acknowledgedMs: null,
+    acknowledgedBy: null,
+    resolvedMs: null,
+  };
+}
+
+describe('the rule form', () => {
+  it('offers every catalog metric with its unit', () => {
+    expect(metricOptions).toContainEqual({ value: 'battery_level_pct', label: 'Battery level (%)' });
+    expect(metricOptions).toContainEqual({ value: 'speed_kmh', label: 'Speed (km/h)' });
+    expect(metricOptions).toContainEqual({ value: 'charging_state', label: 'Charging state' });
+  });
+
+  it('offers only the operators that fit the metric, and keeps the value typed by it', () => {
+    expect(opsFor('battery_level_pct')).toEqual(['<', '<=', '>', '>=', '==', '!=']);
+    expect(opsFor('charging_state')).toEqual(['==', '!=']);
+    expect(opsFor('locked')).toEqual(['==', '!=']);
+    const toEnum = withMetric(form({ op: '<', value: '20' }), 'charging_state');
+    expect(toEnum).toMatchObject({ op: '==', value: 'disconnected', hysteresis: '' });
+    expect(withMetric(form({ value: '20' }), 'range_km').value).toBe('20');
+    expect(withMetric(form({ value: '20' }), 'locked').value).toBe('true');
+  });
+
+  it('builds a condition with a numeric value, email to the own address and in-app by default', () => {
+    const built = buildRule(form({ name: ' Battery low ', value: '20', forS: '60', hysteresis: '2' }));
+    expect(built).toEqual({
+      ok: true,
+      rule: {
+        name: 'Battery low',
+        vehicleId: null,
+        enabled: true,
+        condition: { metric: 'battery_level_pct', op: '<', value: 20, forS: 60, hysteresis: 2 },
+        channels: [{ type: 'email' }, { type: 'inapp' }],
+      },
+      channelFields: ['channels.email', 'channels.inapp'],
+    });
+  });
+
+  it('sends booleans as booleans and enum values as strings', () => {
+    const locked = buildRule(form({ name: 'Unlocked', metric: 'locked', op: '==', value: 'false' }));
+    expect(locked.ok && locked.rule.condition).toEqual({ metric: 'locked', op: '==', value: false });
+    const charging = buildRule(form({ name: 'Fault', metric: 'charging_state', op: '==', value: 'error' }));
+    expect(charging.ok && charging.rule.condition?.value).toBe('error');
+  });
+
+  it('builds events with what each needs', () => {
+    const fence = buildRule(
+      form({
+        name: 'Home',
+        kind: 'event',
+        event: 'geofence_exit',
+        lat: '52.52',
+        lon: '13.405',
+        radiusM: '500',
+        vehicleId: 'v1',
+        cooldownS: '600',
+        webhook: true,
+        webhookUrl: 'https://example.com/hook',
+      }),
+    );
+    expect(fence.ok && fence.rule).toMatchObject({
+      vehicleId: 'v1',
+      cooldownS: 600,
+      event: { type: 'geofence_exit', geofence: { lat: 52.52, lon: 13.405, radiusM: 500 } },
+      channels: [{ type: 'email' }, { type: 'webhook', url: 'https://example.com/hook' }, { type: 'inapp' }],
+    });
+    expect(fence.ok && fence.channelFields).toEqual(['channels.email', 'channels.webhook', 'channels.inapp']);
+    const offline = buildRule(form({ name: 'Gone', kind: 'event', event: 'offline', eventForS: '900' }));
+    expect(offline.ok && offline.rule.event).toEqual({ type: 'offline', forS: 900 });
+  });
+
+  it('names the fields to fix before sending anything', () => {
+    expect(buildRule(form({ value: 'twenty', forS: '1.5' }))).toEqual({
+      ok: false,
+      errors: {
+        name: 'Give the rule a name.',
+        'condition.value': 'Enter a number.',
+        'condition.forS': 'Enter a whole number.',
+      },
+    });
+    const event = buildRule(form({ name: 'x', kind: 'event', event: 'offline', email: false, inapp: false }));
+    expect(event).toEqual({
+      ok: false,
+      errors: { 'event.forS': 'Required.', channels: 'Choose at least one way to be told.' },
+    });
+    const hook = buildRule(form({ name: 'x', value: '1', webhook: true, webhookUrl: 'ftp://x' }));
+    expect(hook).toEqual({ ok: false, errors: { 'channels.webhook': 'An http:// or https:// URL.' } });
+  });
+
+  it('shows a stored rule as it was entered', () => {
+    const rule: AlertRule = {
+      id: 'r1',
+      name: 'Battery low',
+      ownerId: 'u1',
+      vehicleId: 'v1',
+      condition: { metric: 'battery_level_pct', op: '<', value: 20, hysteresis: 2 },
+      event: null,
+      cooldownS: 3600,
+      channels: [
+        { type: 'email', to: 'me@example.org' },
+        { type: 'webhook', url: 'https://h.example/x' },
+      ],
+      enabled: false,
+      webhookSecret: 'secret',
+      createdMs: 0,
+      updatedMs: 0,
+    };
+    const shown = ruleToForm(rule, 'me@example.org');
+    expect(shown).toMatchObject({
+      kind: 'condition',
+      value: '20',
+      hysteresis: '2',
+      forS: '',
+      vehicleId: 'v1',
+      cooldownS: '3600',
+      email: true,
+      emailTo: '',
+      webhook: true,
+      inapp: false,
+      enabled: false,
+    });
+    expect(describeRule(rule)).toBe('Battery level < 20 % (hysteresis 2 %)');
+    expect(describeRule({ condition: null, event: { type: 'offline', forS: 900 } })).toBe(
+      'No data for 15 min',
+    );
+  });
+});
+
+describe('server refusals land next to the field they name', () => {
+  it('reads domain errors ("field: reason")', () => {
+    expect(fieldOfError('condition.metric: "warp_factor" is not a catalog metric')).toEqual({
+      field: 'condition.metric',
+      message: '"warp_factor" is not a catalog metric',
+    });
+    expect(fieldOfError('condition.op: < does not fit charging_state (an enum)')?.field).toBe('condition.op');
+    expect(fieldOfError('event.geofence: required for geofence_exit')?.field).toBe('event.geofence.lat');
+    expect(fieldOfError('cooldownS: at most a week')?.field).toBe('cooldownS');
+  });
+
+  it('maps a channel by its index to the checkbox it came from', () => {
+    const fields = ['channels.email', 'channels.webhook'] as const;
+    expect(fieldOfError('channels[1].url: private addresses need an admin', fields)).toEqual({
+      field: 'channels.webhook',
+      message: 'private addresses need an admin',
+    });
+    expect(fieldOfError('channels.0.to: another address needs the admin role', fields)?.field).toBe(
+      'channels.email',
+    );
+  });
+
+  it("reads schema errors (Fastify's body/path form)", () => {
+    expect(fieldOfError('body/condition/value must be number')).toEqual({
+      field: 'condition.value',
+      message: 'must be number',
+    });
+    expect(fieldOfError('body/name must NOT have fewer than 1 characters')?.field).toBe('name');
+    expect(fieldOfError("body must have required property 'channels'")?.field).toBe('channels');
+    expect(
+      fieldOfError('body/channels/1/url must NOT have more than 2048 characters', [
+        'channels.inapp',
+        'channels.webhook',
+      ])?.field,
+    ).toBe('channels.webhook');
+  });
+
+  it('leaves a message that names no field to the form as a whole', () => {
+    expect(fieldOfError('too many rules')).toBeNull();
+    expect(fieldOfError('internal server error')).toBeNull();
+  });
+});
+
+describe('alert lists', () => {
+  it('puts open alerts before acknowledged ones, newest first in each', () => {
+    const list = needsAttention([alert('a', 1), alert('b', 3)], [alert('c', 5, 'acknowledged')]);
+    expect(list.map((a) => a.id)).toEqual(['b', 'a', 'c']);
+  });
+
+  it('applies a live frame where the alert is shown', () => {
+    const page = { items: [alert('a', 2), alert('b', 1)], nextBefore: null };
+    const acked = { ...alert('b', 1), state: 'acknowledged' as const, acknowledgedMs: 5 };
+    expect(replaceAlert(page, acked).items.map((a) => a.state)).toEqual(['open', 'acknowledged']);
+    expect(replaceAlert(page, alert('z', 9))).toBe(page);
+  });
+
+  it('merges the first page asked again with older pages already shown, each alert once', () => {
+    const shown = { items: [alert('c', 3), alert('b', 2), alert('a', 1)], nextBefore: 'cursor-a' };
+    const fresh = { items: [alert('d', 4), alert('c', 3)], nextBefore: 'cursor-c' };
+    const merged = mergeFirstPage(shown, fresh);
+    expect(merged.items.map((a) => a.id)).toEqual(['d', 'c', 'b', 'a']);
+    expect(merged.nextBefore).toBe('cursor-a');
+    expect(mergeFirstPage(shown, { items: [alert('d', 4)], nextBefore: null }).items).toHaveLength(1);
+  });
+});
