@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path';
 
 /**
  * The CLI's saved login: `$XDG_CONFIG_HOME/tacho/credentials.json` (or `~/.config/tacho/…`), mode 0600,
- * `{"url": "http://127.0.0.1:8080", "token": "tacho_…"}`. Written by the browser-assisted `tacho login`
- * (a later issue); read by every command that talks to a server.
+ * `{"url": "http://127.0.0.1:8080", "token": "tacho_…"}`. Written by the browser-assisted `tacho login`,
+ * deleted by `tacho logout`; read by every command that talks to a server.
  */
 export interface SavedCredentials {
   url: string;

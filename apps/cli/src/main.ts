@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerLoginCommands } from './login.js';
 import { registerRecordCommand } from './record.js';
 import { registerSimulateCommand } from './simulate.js';
 import { registerStateCommand } from './state.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerStateCommand(program);
   registerWatchCommand(program);
   registerRecordCommand(program);
+  registerLoginCommands(program);
   registerTransferCommands(program);
 
   return program;

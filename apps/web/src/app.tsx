@@ -7,6 +7,7 @@ import { SessionProvider, useSession } from './lib/session.js';
 import { AdminPage } from './pages/admin.js';
 import { AlertRulesPage } from './pages/alert-rules.js';
 import { AlertsPage } from './pages/alerts.js';
+import { CliLoginPage } from './pages/cli-login.js';
 import { HistoryPage } from './pages/history.js';
 import { ImportPage } from './pages/import.js';
 import { LoginPage, SetupPage } from './pages/login.js';
@@ -29,6 +30,7 @@ const titles: Array<[string, string]> = [
   ['/alerts/rules', 'Alert rules'],
   ['/alerts', 'Alerts'],
   ['/settings', 'Settings'],
+  ['/cli-login', 'Log in the command line'],
   ['/admin', 'Admin'],
 ];
 
@@ -54,6 +56,7 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (path === '/alerts') return <AlertsPage />;
   if (path === '/alerts/rules') return <AlertRulesPage />;
   if (path === '/settings') return <SettingsPage />;
+  if (path === '/cli-login') return <CliLoginPage />;
   if (path === '/admin' && admin) return <AdminPage />;
   return (
     <Empty>

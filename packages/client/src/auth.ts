@@ -1,4 +1,8 @@
 import type {
+  AuthProviders,
+  CliLoginToken,
+  CliLoginView,
+  IdentityView,
   LoginView,
   PasswordChangeRequest,
   SessionView,
@@ -47,5 +51,35 @@ export class AuthApi {
   }
   signup(input: SignupRequest): Promise<SessionView> {
     return this.http.request('POST', 'auth/signup', { body: input });
+  }
+  /** The OpenID provider the login page offers, and whether it answers now. */
+  providers(): Promise<AuthProviders> {
+    return this.http.request('GET', 'auth/providers');
+  }
+  /** The caller's linked provider sign-ins. */
+  identities(): Promise<IdentityView[]> {
+    return this.http.request('GET', 'auth/identities');
+  }
+  unlinkIdentity(id: string): Promise<void> {
+    return this.http.request('DELETE', `auth/identities/${encodeURIComponent(id)}`);
+  }
+  /** A `tacho login` waiting for this browser: its code and the client it names. */
+  cliLogin(connectionId: string): Promise<CliLoginView> {
+    return this.http.request('GET', `cli-login/${encodeURIComponent(connectionId)}`);
+  }
+  confirmCliLogin(connectionId: string, userCode: string): Promise<{ status: string }> {
+    return this.http.request('POST', `cli-login/${encodeURIComponent(connectionId)}/confirm`, {
+      body: { userCode },
+    });
+  }
+  /**
+   * The CLI's polling fallback after a dropped socket: the token once, or an ApiError whose code is
+   * RFC 8628's (`authorization_pending`, `slow_down`, `access_denied`, `expired_token`, `invalid_grant`).
+   */
+  pollCliLogin(connectionId: string, resumeSecret: string): Promise<CliLoginToken> {
+    return this.http.request('POST', 'cli-login/token', { body: { connectionId, resumeSecret } });
+  }
+  denyCliLogin(connectionId: string): Promise<{ status: string }> {
+    return this.http.request('POST', `cli-login/${encodeURIComponent(connectionId)}/deny`);
   }
 }

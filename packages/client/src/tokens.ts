@@ -14,4 +14,8 @@ export class TokensApi {
   revoke(id: string): Promise<void> {
     return this.http.request('DELETE', `tokens/${encodeURIComponent(id)}`);
   }
+  /** Revokes the token this client authenticates with (`tacho logout`). */
+  revokeCurrent(): Promise<void> {
+    return this.http.request('DELETE', 'tokens/current');
+  }
 }

@@ -1,4 +1,10 @@
-import type { CreateUserRequest, UpdateUserRequest, UserView } from '@tacho/protocol';
+import type {
+  CreateUserRequest,
+  IdentityView,
+  LinkIdentityRequest,
+  UpdateUserRequest,
+  UserView,
+} from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
 
 /** User administration (admin). */
@@ -16,5 +22,18 @@ export class UsersApi {
   }
   delete(id: string): Promise<void> {
     return this.http.request('DELETE', `users/${encodeURIComponent(id)}`);
+  }
+  /** A user's linked provider identities, (issuer, subject) each. */
+  identities(id: string): Promise<IdentityView[]> {
+    return this.http.request('GET', `users/${encodeURIComponent(id)}/identities`);
+  }
+  linkIdentity(id: string, input: LinkIdentityRequest): Promise<IdentityView> {
+    return this.http.request('POST', `users/${encodeURIComponent(id)}/identities`, { body: input });
+  }
+  unlinkIdentity(id: string, identityId: string): Promise<void> {
+    return this.http.request(
+      'DELETE',
+      `users/${encodeURIComponent(id)}/identities/${encodeURIComponent(identityId)}`,
+    );
   }
 }

@@ -1,18 +1,67 @@
+import type { AuthProviders } from '@tacho/protocol';
 import { type FormEvent, useEffect, useState } from 'react';
 import { Logo } from '../components/layout.js';
 import { Button, ErrorBox, Field, Loading } from '../components/ui.js';
 import { ApiError, api } from '../lib/api.js';
+import { identityApi, providerErrorMessage, providerStartUrl } from '../lib/identity.js';
 import { navigate, safeNext, useLocation } from '../lib/router.js';
 import { useSession } from '../lib/session.js';
 
 function loginErrorMessage(error: unknown): string {
   if (error instanceof ApiError) {
     if (error.status === 401) return 'Email or password is wrong, or the account is disabled.';
+    if (error.code === 'provider_only')
+      return 'This account signs in with its provider only: use the button below.';
     if (error.status === 429) {
       return `Too many attempts. Wait ${error.retryAfterS ?? 'a few'} seconds and try again.`;
     }
   }
   return error instanceof Error ? error.message : String(error);
+}
+
+/** "Sign in with <name>" when an OpenID provider is configured; says so while it does not answer. */
+function ProviderSignIn({ next, error }: { next: string; error: string | null }) {
+  const [providers, setProviders] = useState<AuthProviders | null>(null);
+  useEffect(() => {
+    let live = true;
+    const load = () =>
+      identityApi.providers().then(
+        (p) => live && setProviders(p),
+        () => {},
+      );
+    void load();
+    // While the provider is down, look again now and then: the button comes back by itself.
+    const timer = setInterval(() => void load(), 5000);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, []);
+  const oidc = providers?.oidc;
+  if (!oidc) return null;
+  return (
+    <div className="stack">
+      {error && (
+        <div className="alert error" role="alert">
+          {providerErrorMessage(error, oidc.name)}
+        </div>
+      )}
+      {oidc.available ? (
+        <a className="button" href={providerStartUrl(oidc.startUrl, next)}>
+          Sign in with {oidc.name}
+        </a>
+      ) : (
+        <button type="button" disabled aria-describedby="provider-down">
+          Sign in with {oidc.name}
+        </button>
+      )}
+      {!oidc.available && (
+        <p id="provider-down" className="muted small" role="status">
+          {oidc.name} is unavailable right now; this button comes back when it answers.
+        </p>
+      )}
+    </div>
+  );
 }
 
 export function LoginPage() {
@@ -75,6 +124,7 @@ export function LoginPage() {
         <Button type="submit" className="primary" busy={busy} disabled={!email || !password}>
           Log in
         </Button>
+        <ProviderSignIn next={next} error={search.get('oidc_error')} />
       </form>
     </div>
   );

@@ -6,12 +6,14 @@ import { navigate, useLocation } from '../lib/router.js';
 import { useSession, useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
 import { Sharing } from './settings-sharing.js';
+import { CliLogins, LinkedSignIns } from './settings-signins.js';
 import { ApiTokens } from './settings-tokens.js';
 
 const tabs = [
   { id: 'profile', label: 'Profile' },
   { id: 'password', label: 'Password' },
   { id: 'logins', label: 'Logins' },
+  { id: 'signins', label: 'Linked sign-ins' },
   { id: 'tokens', label: 'API tokens' },
   { id: 'sharing', label: 'Sharing' },
 ] as const;
@@ -122,6 +124,14 @@ function PasswordForm() {
   );
 }
 
+/** How each login began, in words. */
+const signedInWith: Record<string, string> = {
+  password: 'password',
+  oidc: 'provider sign-in',
+  setup: 'first-start setup',
+  signup: 'sign-up',
+};
+
 function Logins() {
   const { logout } = useSession();
   const logins = useAsync(() => api.listLogins(), []);
@@ -140,6 +150,7 @@ function Logins() {
           <thead>
             <tr>
               <th scope="col">Device</th>
+              <th scope="col">Signed in with</th>
               <th scope="col">Address</th>
               <th scope="col">Started</th>
               <th scope="col">Last used</th>
@@ -159,6 +170,7 @@ function Logins() {
                     </span>
                   )}
                 </td>
+                <td>{signedInWith[login.method ?? 'password']}</td>
                 <td className="mono">{login.ip ?? '—'}</td>
                 <td>{formatTime(login.createdMs)}</td>
                 <td>{formatRelative(login.lastUsedMs)}</td>
@@ -202,6 +214,7 @@ function Logins() {
           Log out everywhere
         </button>
       </div>
+      <CliLogins />
     </div>
   );
 }
@@ -224,6 +237,7 @@ export function SettingsPage() {
         {tab === 'profile' && <Profile />}
         {tab === 'password' && <PasswordForm />}
         {tab === 'logins' && <Logins />}
+        {tab === 'signins' && <LinkedSignIns />}
         {tab === 'tokens' && <ApiTokens />}
         {tab === 'sharing' && <Sharing />}
       </div>
