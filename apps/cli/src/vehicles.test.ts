@@ -189,7 +189,7 @@ describe('tacho vehicles, state, watch', { timeout: 90_000 }, () => {
       HOME: home,
     });
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toBe('tacho: no vehicle with VIN WVWZZZ1JZXW000001 that you may see\n');
+    expect(missing.stderr).toBe('tacho: no vehicle with VIN or id WVWZZZ1JZXW000001 that you may see\n');
   });
 
   it('watches a vehicle live and redraws when values change', async () => {
