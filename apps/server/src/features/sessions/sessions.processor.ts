@@ -275,7 +275,28 @@ export async function statsBetween(
   kind: 'drive' | 'charge' | 'manual',
 ): Promise<SessionStats> {
   const acc = newAccumulator(fromMs);
-  for (const s of await samplesBetween(db, vehicleId, fromMs, toMs)) foldStats(acc, s);
+  // A page at a time (keyset on the primary key): a long recording or an imported year is never held whole.
+  let after: Cursor | null = null;
+  for (;;) {
+    let query = db
+      .selectFrom('samples')
+      .select(PROCESSOR_SAMPLE_COLUMNS)
+      .where('vehicle_id', '=', vehicleId)
+      .where('ts_ms', '<=', toMs);
+    if (after) {
+      const { tsMs, seq } = after;
+      query = query.where((eb) =>
+        eb.or([eb('ts_ms', '>', tsMs), eb.and([eb('ts_ms', '=', tsMs), eb('seq', '>', seq)])]),
+      );
+    } else query = query.where('ts_ms', '>=', fromMs);
+    const rows = await query.orderBy('ts_ms').orderBy('seq').limit(STATS_PAGE_ROWS).execute();
+    for (const row of rows) foldStats(acc, toProcessorSample(row));
+    if (rows.length < STATS_PAGE_ROWS) break;
+    const last = rows[rows.length - 1]!;
+    after = { tsMs: Number(last.ts_ms), seq: Number(last.seq) };
+  }
   acc.endMs = Math.max(acc.endMs, toMs);
   return finishStats(acc, kind);
 }
+
+const STATS_PAGE_ROWS = 5000;

@@ -82,6 +82,12 @@ export function xmlEscape(text: string): string {
   );
 }
 
+/** A number as xsd:decimal, which has no exponent (`1e-7` would not validate). */
+function decimal(v: number): string {
+  const text = String(v);
+  return /e/i.test(text) ? v.toFixed(12).replace(/\.?0+$/, '') : text;
+}
+
 /** A gap longer than this starts a new track segment (the vehicle was off or out of reach). */
 export const SEGMENT_GAP_MS = 15 * 60_000;
 
@@ -131,8 +137,8 @@ export class GpxWriter {
         this.open = true;
       }
       this.lastTs = s.tsMs;
-      out += `<trkpt lat="${s.lat}" lon="${s.lon}">`;
-      if (s.alt_m !== null) out += `<ele>${s.alt_m}</ele>`;
+      out += `<trkpt lat="${decimal(s.lat)}" lon="${decimal(s.lon)}">`;
+      if (s.alt_m !== null) out += `<ele>${decimal(s.alt_m)}</ele>`;
       out += `<time>${iso(s.tsMs)}</time>`;
       let ext = '';
       for (const m of this.metrics) {
