@@ -120,10 +120,11 @@ export function describeRule(rule: Pick<AlertRule, 'condition' | 'event'>): stri
   return '—';
 }
 
-export function describeChannel(channel: AlertChannel, ownEmail: string): string {
+/** `ownEmail`: the reader's address when the rule is theirs (an email without `to` goes to its owner). */
+export function describeChannel(channel: AlertChannel, ownEmail: string | null): string {
   switch (channel.type) {
     case 'email':
-      return `Email to ${channel.to ?? ownEmail}`;
+      return `Email to ${channel.to ?? ownEmail ?? 'the rule’s owner'}`;
     case 'webhook':
       return `Webhook ${channel.url}`;
     case 'inapp':

@@ -129,11 +129,11 @@ export function AlertRulesPage() {
           You see the rules of the vehicles shared with you. Operators and admins create and change rules.
         </p>
       )}
-      {editing !== null && vehicles.data && (
+      {editing !== null && (
         <RuleFormCard
           key={editing === 'new' ? 'new' : editing.id}
           rule={editing === 'new' ? undefined : editing}
-          vehicles={vehicles.data}
+          vehicles={vehicles.data ?? []}
           onSaved={saved}
           onCancel={() => setEditing(null)}
         />
@@ -179,14 +179,18 @@ export function AlertRulesPage() {
                       </td>
                       <td data-label="Watches">{describeRule(rule)}</td>
                       <td data-label="Vehicle">
-                        {rule.vehicleId === null ? 'All my vehicles' : (names.get(rule.vehicleId) ?? '…')}
+                        {rule.vehicleId !== null
+                          ? (names.get(rule.vehicleId) ?? '…')
+                          : rule.ownerId === user.id
+                            ? 'All my vehicles'
+                            : 'All its owner’s vehicles'}
                       </td>
                       <td data-label="Tells">
                         <ul className="plain-list">
                           {rule.channels.map((channel, i) => (
                             // biome-ignore lint/suspicious/noArrayIndexKey: channels have no id; the order is stored
                             <li key={i} className="channel">
-                              {describeChannel(channel, user.email)}
+                              {describeChannel(channel, rule.ownerId === user.id ? user.email : null)}
                             </li>
                           ))}
                         </ul>
