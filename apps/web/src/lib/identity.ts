@@ -16,6 +16,12 @@ export const identityApi = {
   confirmCliLogin: (connectionId: string, userCode: string) =>
     client.auth.confirmCliLogin(connectionId, userCode),
   denyCliLogin: (connectionId: string) => client.auth.denyCliLogin(connectionId),
+  /** Admin: any user's linked identities. */
+  userIdentities: (userId: string): Promise<IdentityView[]> => client.users.identities(userId),
+  linkUserIdentity: (userId: string, issuer: string, subject: string): Promise<IdentityView> =>
+    client.users.linkIdentity(userId, { issuer, subject }),
+  unlinkUserIdentity: (userId: string, identityId: string): Promise<void> =>
+    client.users.unlinkIdentity(userId, identityId),
 };
 
 /** Where the browser goes to sign in with the provider (a full navigation: the provider's page). */

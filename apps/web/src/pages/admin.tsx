@@ -3,6 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { Button, Empty, ErrorBox, Field, Loading, SelectField, Tabs } from '../components/ui.js';
 import { api, type DeadLetter } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
+import { identityApi } from '../lib/identity.js';
 import { navigate, useLocation } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
@@ -29,7 +30,16 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
     setBusy(true);
     setError(null);
     try {
-      onCreated(await api.createUser({ ...form, name: form.name.trim(), email: form.email.trim() }));
+      const { password, ...rest } = form;
+      // Without a password the user is invited: their first provider sign-in with this verified email links.
+      onCreated(
+        await api.createUser({
+          ...rest,
+          ...(password ? { password } : {}),
+          name: form.name.trim(),
+          email: form.email.trim(),
+        }),
+      );
       setForm({ name: '', email: '', password: '', role: 'viewer' });
     } catch (failure) {
       setError(message(failure));
@@ -60,7 +70,7 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
           label="Initial password"
           type="password"
           autoComplete="new-password"
-          required
+          hint="Leave empty to invite: they sign in with the OpenID provider, with this email verified there."
           error={tooShort ? 'At least 12 characters.' : null}
           value={form.password}
           onChange={set('password')}
@@ -73,16 +83,82 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
         />
       </div>
       <div>
-        <Button
-          type="submit"
-          className="primary"
-          busy={busy}
-          disabled={!form.name || !form.email || !form.password}
-        >
-          Create user
+        <Button type="submit" className="primary" busy={busy} disabled={!form.name || !form.email}>
+          {form.password ? 'Create user' : 'Create user (invite)'}
         </Button>
       </div>
     </form>
+  );
+}
+
+/** An admin's view of one user's provider identities: (issuer, subject) each, linked or unlinked here. */
+function UserIdentities({ userId }: { userId: string }) {
+  const identities = useAsync(() => identityApi.userIdentities(userId), [userId]);
+  const [form, setForm] = useState({ issuer: '', subject: '' });
+  const [error, setError] = useState<string | null>(null);
+  if (identities.status === 'error') return <ErrorBox error={identities.error} onRetry={identities.reload} />;
+  if (!identities.data) return <Loading what="Loading linked sign-ins" />;
+  return (
+    <div className="stack" style={{ marginTop: '0.5rem' }}>
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+      {identities.data.length === 0 && <span className="muted small">none linked</span>}
+      {identities.data.map((identity) => (
+        <div key={identity.id} className="small">
+          <span className="mono">{identity.issuer}</span> · <span className="mono">{identity.subject}</span>{' '}
+          <button
+            type="button"
+            className="link"
+            onClick={async () => {
+              setError(null);
+              try {
+                await identityApi.unlinkUserIdentity(userId, identity.id);
+                identities.setData((all) => all.filter((i) => i.id !== identity.id));
+              } catch (failure) {
+                setError(message(failure));
+              }
+            }}
+          >
+            Unlink<span className="sr-only"> {identity.subject}</span>
+          </button>
+        </div>
+      ))}
+      <form
+        className="row"
+        onSubmit={async (event) => {
+          event.preventDefault();
+          setError(null);
+          try {
+            const linked = await identityApi.linkUserIdentity(
+              userId,
+              form.issuer.trim(),
+              form.subject.trim(),
+            );
+            identities.setData((all) => [...all, linked]);
+            setForm({ issuer: '', subject: '' });
+          } catch (failure) {
+            setError(message(failure));
+          }
+        }}
+      >
+        <Field
+          label="Issuer"
+          value={form.issuer}
+          onChange={(e) => setForm((f) => ({ ...f, issuer: e.target.value }))}
+        />
+        <Field
+          label="Subject"
+          value={form.subject}
+          onChange={(e) => setForm((f) => ({ ...f, subject: e.target.value }))}
+        />
+        <Button type="submit" disabled={!form.issuer.trim() || !form.subject.trim()}>
+          Link
+        </Button>
+      </form>
+    </div>
   );
 }
 
@@ -91,7 +167,11 @@ function Users() {
   const users = useAsync(() => api.listUsers(), []);
   const [error, setError] = useState<string | null>(null);
 
-  async function update(user: UserView, changes: { role?: Role; disabled?: boolean }) {
+  const [open, setOpen] = useState<string | null>(null);
+  async function update(
+    user: UserView,
+    changes: { role?: Role; disabled?: boolean; providerOnly?: boolean },
+  ) {
     setError(null);
     try {
       const updated = await api.updateUser(user.id, changes);
@@ -121,6 +201,7 @@ function Users() {
                 <th scope="col">Email</th>
                 <th scope="col">Role</th>
                 <th scope="col">Status</th>
+                <th scope="col">Sign-in</th>
                 <th scope="col">Created</th>
               </tr>
             </thead>
@@ -160,6 +241,32 @@ function Users() {
                         <span className="sr-only"> {user.email}</span>
                       </button>
                     )}
+                  </td>
+                  <td>
+                    {user.providerOnly
+                      ? 'provider only'
+                      : user.hasPassword === false
+                        ? 'provider (invited)'
+                        : 'password'}{' '}
+                    {user.id !== me.id && (
+                      <button
+                        type="button"
+                        className="link"
+                        onClick={() => void update(user, { providerOnly: !user.providerOnly })}
+                      >
+                        {user.providerOnly ? 'Allow password' : 'Provider only'}
+                        <span className="sr-only"> for {user.email}</span>
+                      </button>
+                    )}{' '}
+                    <button
+                      type="button"
+                      className="link"
+                      aria-expanded={open === user.id}
+                      onClick={() => setOpen((o) => (o === user.id ? null : user.id))}
+                    >
+                      Linked sign-ins<span className="sr-only"> of {user.email}</span>
+                    </button>
+                    {open === user.id && <UserIdentities userId={user.id} />}
                   </td>
                   <td>{formatTime(user.createdMs)}</td>
                 </tr>
