@@ -131,7 +131,14 @@ describe.skipIf(noBrowser)(
       const code = /shows the code ([A-Z]{4}-[A-Z]{4})/.exec(login.stdout())![1]!;
       expect(url.startsWith(`${server.url}/cli-login?c=`)).toBe(true);
 
+      // A browser that is not signed in: the page sends it to log in (here with the provider) and back.
+      await context.clearCookies();
       await page.goto(url);
+      await page.waitForURL(/\/login\?next=%2Fcli-login/);
+      await page.getByRole('link', { name: 'Sign in with Test SSO' }).click();
+      await page.getByLabel('Login').fill('alice');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(/\/cli-login\?c=/);
       await page.getByText(code, { exact: true }).waitFor();
       await screenshot(page, '20-cli-login-confirm');
       await page.getByRole('button', { name: 'The code matches: log it in' }).click();
