@@ -162,7 +162,7 @@ export class ExportService {
    * A FeatureCollection with one feature per session (the one exported, or each session of the vehicle
    * that overlaps the range, oldest first): a LineString of its positions (a Point for one, no geometry
    * for none), its stats as properties and its points' times in `coordinateProperties.times`. Each
-   * feature reads its samples twice (coordinates, then times), a page at a time.
+   * feature reads its samples twice (times, then coordinates), a page at a time.
    */
   private async *geojson(
     vehicleId: string,
@@ -176,25 +176,15 @@ export class ExportService {
     for await (const session of only ? one(only) : sessionsOverlapping(db, vehicleId, from, to)) {
       const start = Math.max(from, session.startMs);
       const end = Math.min(to, session.endMs ?? to);
-      const counted = await db
-        .selectFrom('samples')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
-        .where('vehicle_id', '=', vehicleId)
-        .where('ts_ms', '>=', start)
-        .where('ts_ms', '<=', end)
-        .where('lat', 'is not', null)
-        .executeTakeFirst();
-      const points = Number(counted?.n ?? 0);
       const props = JSON.stringify(sessionProperties(session));
       yield `${first ? '' : ','}\n{"type":"Feature","properties":${props.slice(0, -1)},"coordinateProperties":{"times":[`;
       first = false;
-      let firstTime = true;
+      // The times first, counting the points: the count says which geometry the coordinates make.
+      let points = 0;
       for await (const page of samplePages(db, vehicleId, start, end)) {
-        const text = geojsonTimes(page, firstTime);
-        if (text) {
-          firstTime = false;
-          yield text;
-        }
+        const text = geojsonTimes(page, points === 0);
+        for (const s of page) if (s.lat !== null && s.lon !== null) points++;
+        if (text) yield text;
       }
       if (points === 0) {
         yield ']}},"geometry":null}';
