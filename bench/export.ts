@@ -187,19 +187,24 @@ async function run(engine: 'sqlite' | 'postgres', files: { ndjson: string; gpx: 
       const download = await client.transfer.exportVehicle(vehicle.id, { format });
       let firstByteMs = 0;
       let bytes = 0;
+      let features = 0;
+      const text = new TextDecoder();
       const reader = download.body.getReader();
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         if (bytes === 0) firstByteMs = performance.now() - started;
         bytes += value.byteLength;
+        // GeoJSON holds the sessions: a sample inside two overlapping ones (a recording and a drive) twice.
+        if (format === 'geojson')
+          features += text.decode(value, { stream: true }).split('{"type":"Feature",').length - 1;
       }
       const ms = performance.now() - started;
       clearInterval(watch);
       peak = Math.max(peak, memoryOf(pid).rss);
       console.log(
         `[${engine}] export ${format.padEnd(7)} ${SAMPLES.toLocaleString('en')} samples: ${rate(SAMPLES, ms)}, ${(ms / 1000).toFixed(1)} s, ` +
-          `${mb(bytes)}, first byte after ${firstByteMs.toFixed(0)} ms; server RSS ${mb(before)} before, ${mb(peak)} at most (+${mb(peak - before)})`,
+          `${mb(bytes)}${format === 'geojson' ? ` (${features} sessions)` : ''}, first byte after ${firstByteMs.toFixed(0)} ms; server RSS ${mb(before)} before, ${mb(peak)} at most (+${mb(peak - before)})`,
       );
     }
 
