@@ -109,7 +109,7 @@ for (const engine of engines) {
       await send(vin, driveMessages(T0, vin).messages);
       let drives: Session[] = [];
       await waitUntil('the drive is recorded', async () => {
-        app.sessions.runner.poke();
+        app.processing.poke();
         drives = (await sessionsOf(id)).filter((s) => s.kind === 'drive' && s.endMs !== null);
         return drives.length === 1;
       });
@@ -359,6 +359,14 @@ for (const engine of engines) {
         'unsupported_media_type',
         /format gpx takes Content-Type application\/gpx\+xml.*got application\/json/,
       );
+      const untyped = await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${id}/import?format=csv`,
+        headers: owner.headers,
+        payload: Buffer.from('ts_ms,lat,lon\n1,2,3\n'),
+      });
+      expect(untyped.statusCode, untyped.body).toBe(415);
+      expect(untyped.json().error.message).toMatch(/format csv takes Content-Type text\/csv.*got none/);
       const outOfRange = `<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg><trkpt lat="95" lon="11"><time>${t(1)}</time></trkpt></trkseg></trk></gpx>`;
       await expectError(
         await importFile(id, 'gpx', outOfRange, 'application/gpx+xml'),
