@@ -227,6 +227,24 @@ for (const engine of engines) {
       expect(success.user.id).toBe(user.id);
     });
 
+    it('holds one address to 20 open login sockets: the 21st is refused without a row', async () => {
+      const open20 = await Promise.all(Array.from({ length: 20 }, () => open()));
+      await Promise.all(open20.map((s) => s.next('connection')));
+      const extra = await open();
+      expect((await extra.next('error')).code).toBe('too_many');
+      expect(await extra.closed()).toBe(1008);
+      const rows = await app.storage.db.selectFrom('cli_logins').select('id').execute();
+      expect(rows).toHaveLength(20);
+      // One closes: there is room again.
+      open20[0]!.ws.close(1000);
+      await open20[0]!.closed();
+      await waitUntil('room for one more', async () => {
+        const again = await open();
+        await waitUntil('an answer', () => again.messages.length > 0);
+        return again.messages[0]!.type === 'connection';
+      });
+    });
+
     it('falls back to polling (RFC 8628): pending, slow_down, the token once, then nothing; expiry', async () => {
       const cli = await open();
       const hello = await cli.next('connection');

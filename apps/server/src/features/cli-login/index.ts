@@ -28,6 +28,8 @@ export { CliLogins, newUserCode, normalizeUserCode, USER_CODE_LENGTH } from './c
 const CONTROL_TYPE = 'cli-login.decided';
 /** How often an instance checks its waiting sockets' attempts itself, in case a bus message was lost. */
 const BACKSTOP_MS = 2000;
+/** Open `tacho login` sockets one address may hold on an instance: nobody needs more, a flood gets no rows. */
+const SOCKETS_PER_ADDRESS = 20;
 
 export interface CliLoginFeature {
   readonly logins: CliLogins;
@@ -60,6 +62,8 @@ export async function createCliLogin(deps: {
   const logins = new CliLogins(deps.db, clock, auth.audit, auth.tokens, auth.users);
   /** The sockets on this instance, by attempt id. */
   const waiting = new Map<string, { socket: WebSocket; timer: NodeJS.Timeout }>();
+  /** Open sockets per client address on this instance. */
+  const perAddress = new Map<string, number>();
 
   const send = (socket: WebSocket, message: CliLoginServerMessage) => {
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
@@ -141,10 +145,25 @@ export async function createCliLogin(deps: {
       },
     },
     async (socket, request) => {
+      const open = perAddress.get(request.ip) ?? 0;
+      if (open >= SOCKETS_PER_ADDRESS) {
+        auth.audit.log('cli_login.refused', { reason: 'too_many_sockets', ip: request.ip });
+        send(socket, {
+          type: 'error',
+          code: 'too_many',
+          message: 'too many login requests from this address',
+        });
+        socket.close(1008, 'too many');
+        return;
+      }
+      perAddress.set(request.ip, open + 1);
       let current: CliLoginRow | null = null;
       let finished = false;
       socket.on('close', (code) => {
         finished = true;
+        const left = (perAddress.get(request.ip) ?? 1) - 1;
+        if (left > 0) perAddress.set(request.ip, left);
+        else perAddress.delete(request.ip);
         if (!current || detach(current.id) !== socket) return;
         // The CLI closed on purpose (or said cancel): the attempt ends. A dropped connection (no close
         // frame, 1006) leaves it pending, for the CLI to resume.
