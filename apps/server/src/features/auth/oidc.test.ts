@@ -298,3 +298,44 @@ describe('a provider that is down when Tacho starts', () => {
     }
   });
 });
+
+describe('Tacho as a public client (no TACHO_OIDC_CLIENT_SECRET)', () => {
+  it('signs in with PKCE alone', async () => {
+    const publicClient = {
+      client_id: 'tacho-public',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [`${PUBLIC_URL}/api/v1/auth/oidc/callback`],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    };
+    const provider = await startTestProvider({ clients: [publicClient], accounts: ACCOUNTS });
+    const app = await createTestApp('sqlite', {
+      TACHO_PUBLIC_URL: PUBLIC_URL,
+      TACHO_OIDC_ISSUER: provider.issuer,
+      TACHO_OIDC_CLIENT_ID: 'tacho-public',
+    });
+    try {
+      await waitUntil('provider discovered', () => app.auth.oidc!.available);
+      const user = await createTestUser(app, 'operator');
+      await app.auth.identities.link(user.id, { issuer: provider.issuer, subject: 'alice' }, user.id);
+      const start = await app.http.inject({ method: 'GET', url: '/api/v1/auth/oidc/start' });
+      const cookie = `tacho_oidc=${start.cookies.find((c) => c.name === 'tacho_oidc')!.value}`;
+      const back = new URL(await signInAtProvider(start.headers.location as string, 'alice'));
+      const res = await app.http.inject({
+        method: 'GET',
+        url: `${back.pathname}${back.search}`,
+        headers: { cookie },
+      });
+      const access = res.cookies.find((c) => c.name === 'tacho_access')?.value;
+      const me = await app.http.inject({
+        method: 'GET',
+        url: '/api/v1/auth/me',
+        headers: { cookie: `tacho_access=${access}` },
+      });
+      expect(me.json()).toMatchObject({ id: user.id });
+    } finally {
+      await app.dispose();
+      await provider.dispose();
+    }
+  });
+});
