@@ -1,5 +1,6 @@
 import type { MetricValue } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
+import { samplePages } from '../../db/sample-pages.js';
 import { sha256 } from '../../lib/crypto.js';
 import {
   type Cursor,
@@ -275,26 +276,9 @@ export async function statsBetween(
   kind: 'drive' | 'charge' | 'manual',
 ): Promise<SessionStats> {
   const acc = newAccumulator(fromMs);
-  // A page at a time (keyset on the primary key): a long recording or an imported year is never held whole.
-  let after: Cursor | null = null;
-  for (;;) {
-    let query = db
-      .selectFrom('samples')
-      .select(PROCESSOR_SAMPLE_COLUMNS)
-      .where('vehicle_id', '=', vehicleId)
-      .where('ts_ms', '<=', toMs);
-    if (after) {
-      const { tsMs, seq } = after;
-      query = query.where((eb) =>
-        eb.or([eb('ts_ms', '>', tsMs), eb.and([eb('ts_ms', '=', tsMs), eb('seq', '>', seq)])]),
-      );
-    } else query = query.where('ts_ms', '>=', fromMs);
-    const rows = await query.orderBy('ts_ms').orderBy('seq').limit(STATS_PAGE_ROWS).execute();
-    for (const row of rows) foldStats(acc, toProcessorSample(row));
-    if (rows.length < STATS_PAGE_ROWS) break;
-    const last = rows[rows.length - 1]!;
-    after = { tsMs: Number(last.ts_ms), seq: Number(last.seq) };
-  }
+  // A page at a time (keyset, db/sample-pages.ts): a long recording or an imported year is never held whole.
+  for await (const page of samplePages(db, vehicleId, fromMs, toMs, STATS_PAGE_ROWS))
+    for (const row of page) foldStats(acc, toProcessorSample(row));
   acc.endMs = Math.max(acc.endMs, toMs);
   return finishStats(acc, kind);
 }

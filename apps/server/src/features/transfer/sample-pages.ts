@@ -1,5 +1,6 @@
 import type { MetricValue } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
+import { samplePages as rows } from '../../db/sample-pages.js';
 
 /** A stored sample as the exporters write it. */
 export interface ExportSample {
@@ -18,9 +19,8 @@ export interface ExportSample {
 export const PAGE_ROWS = 2000;
 
 /**
- * A vehicle's samples from `fromMs` to `toMs` (inclusive) in (time, seq) order, a page at a time: each
- * page is one query keyed on the primary key after the last row of the page before (keyset paging), so
- * memory holds one page whatever the range, and the first page leaves at once.
+ * A vehicle's samples from `fromMs` to `toMs` (inclusive) in (time, seq) order, a page at a time (keyset
+ * pages, db/sample-pages.ts): memory holds one page whatever the range, and the first page leaves at once.
  */
 export async function* samplePages(
   db: Db,
@@ -29,22 +29,8 @@ export async function* samplePages(
   toMs: number,
   pageRows = PAGE_ROWS,
 ): AsyncGenerator<ExportSample[]> {
-  let after: { tsMs: number; seq: number } | null = null;
-  for (;;) {
-    let query = db
-      .selectFrom('samples')
-      .select(['ts_ms', 'seq', 'metrics', 'lat', 'lon', 'alt_m', 'heading_deg', 'speed_kmh', 'accuracy_m'])
-      .where('vehicle_id', '=', vehicleId)
-      .where('ts_ms', '<=', toMs);
-    if (after) {
-      const { tsMs, seq } = after;
-      query = query.where((eb) =>
-        eb.or([eb('ts_ms', '>', tsMs), eb.and([eb('ts_ms', '=', tsMs), eb('seq', '>', seq)])]),
-      );
-    } else query = query.where('ts_ms', '>=', fromMs);
-    const rows = await query.orderBy('ts_ms').orderBy('seq').limit(pageRows).execute();
-    if (rows.length === 0) return;
-    const page = rows.map(
+  for await (const page of rows(db, vehicleId, fromMs, toMs, pageRows)) {
+    yield page.map(
       (r): ExportSample => ({
         tsMs: Number(r.ts_ms),
         seq: Number(r.seq),
@@ -57,9 +43,5 @@ export async function* samplePages(
         accuracy_m: r.accuracy_m,
       }),
     );
-    const last = page[page.length - 1]!;
-    after = { tsMs: last.tsMs, seq: last.seq };
-    yield page;
-    if (rows.length < pageRows) return;
   }
 }
