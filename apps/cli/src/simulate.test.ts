@@ -55,6 +55,36 @@ describe('tacho simulate', () => {
     expect(await count()).toBe(overHttp.acknowledged + overWs.acknowledged);
   });
 
+  it('simulates a phone without a VIN by its id, over MQTT and HTTP (issue 20.1)', async () => {
+    const owner = await createTestUser(app, 'operator');
+    const phone = (
+      await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/vehicles',
+        headers: owner.headers,
+        payload: { name: 'Phone', kind: 'phone' },
+      })
+    ).json() as { id: string };
+    const token = (
+      await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${phone.id}/tokens`,
+        headers: owner.headers,
+      })
+    ).json().token as string;
+    const vehicles = [{ vin: phone.id, token }];
+    const overMqtt = await simulate({
+      vehicles,
+      url: `mqtt://127.0.0.1:${app.broker!.port}`,
+      rateHz: 10,
+      durationS: 1,
+    });
+    const overHttp = await simulate({ vehicles, url: base, rateHz: 10, durationS: 1 });
+    expect(overMqtt.failed + overHttp.failed).toBe(0);
+    expect(overMqtt.acknowledged).toBeGreaterThan(0);
+    expect(await count()).toBe(overMqtt.acknowledged + overHttp.acknowledged);
+  });
+
   it('reads a tokens file and makes valid VINs', () => {
     expect(parseTokensFile('# vin token\nABC tacho_1\n\n DEF  tacho_2 \n')).toEqual([
       { vin: 'ABC', token: 'tacho_1' },

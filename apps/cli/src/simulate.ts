@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { toObdMessage, VehicleSimulator } from '@tacho/protocol';
+import { isValidVin, normalizeVin, toObdMessage, VehicleSimulator } from '@tacho/protocol';
 import type { Command } from 'commander';
 import {
   createSimVehicles,
@@ -128,7 +128,7 @@ export function registerSimulateCommand(program: Command): void {
     .option('--rate <hz>', 'messages per second per vehicle', '1')
     .option('--duration <s>', 'how long to run, in seconds', '60')
     .option('--qos <0|1>', 'MQTT QoS', '1')
-    .option('--vin <vin>', 'with --token: the one vehicle to simulate')
+    .option('--vin <vin>', 'with --token: the one vehicle to simulate (its VIN, or its id if it has none)')
     .option('--token <token>', 'the vehicle token for --vin')
     .option('--tokens-file <file>', 'lines of "VIN TOKEN", one per vehicle')
     .option(
@@ -141,7 +141,7 @@ export function registerSimulateCommand(program: Command): void {
       const count = positive(raw.vehicles, '--vehicles');
       let vehicles: SimVehicle[];
       if (raw.tokensFile) vehicles = parseTokensFile(readFileSync(raw.tokensFile, 'utf8')).slice(0, count);
-      else if (raw.token && raw.vin) vehicles = [{ vin: raw.vin.toUpperCase(), token: raw.token }];
+      else if (raw.token && raw.vin) vehicles = [{ vin: vinOrId(raw.vin), token: raw.token }];
       else if (raw.adminToken) {
         const api = /^https?:/.test(raw.url ?? '') ? raw.url! : raw.api!;
         vehicles = await createSimVehicles(api, raw.adminToken, count);
@@ -172,4 +172,10 @@ function positive(raw: string | undefined, name: string): number {
   if (!Number.isFinite(value) || value <= 0)
     throw new Error(`${name} must be a positive number, got "${raw}"`);
   return value;
+}
+
+/** A VIN as people type it (any case, spaces), or a vehicle's id, which is kept as it is. */
+function vinOrId(value: string): string {
+  const vin = normalizeVin(value);
+  return isValidVin(vin) ? vin : value.trim();
 }
