@@ -127,9 +127,9 @@ export class Identities {
    * no password (or provider sign-in required) and no other identity.
    */
   async unlink(user: User, identityId: string, actorId: string): Promise<void> {
-    const others = (await this.list(user.id)).filter((i) => i.id !== identityId);
-    const mine = (await this.list(user.id)).some((i) => i.id === identityId);
-    if (!mine) throw new NotFound('no such linked sign-in');
+    const all = await this.list(user.id);
+    if (!all.some((i) => i.id === identityId)) throw new NotFound('no such linked sign-in');
+    const others = all.filter((i) => i.id !== identityId);
     const passwordWorks = user.password_hash !== null && !user.provider_only_ms;
     if (others.length === 0 && !passwordWorks)
       throw new Conflict('this is the only way this account signs in: set a password first', 'last_sign_in');
