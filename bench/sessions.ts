@@ -187,7 +187,7 @@ async function lag(): Promise<void> {
   try {
     const ids = await vehicles(app.storage, VEHICLES);
     const lags: number[] = [];
-    app.sessions.runner.onLag((_, ms) => lags.push(ms));
+    app.processing.onLag((_, ms) => lags.push(ms));
     const t0 = Date.now() - SECONDS * 1000 - 60_000;
     const perTick = RATE / 100;
     let sent = 0;

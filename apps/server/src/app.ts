@@ -1,6 +1,7 @@
 import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import { openStorage, type Storage, widePermissionMessage, widePermissions } from './db/index.js';
+import { ALERTS_PROCESSOR, type Alerts, createAlerts } from './features/alerts/index.js';
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { type CliLoginFeature, createCliLogin } from './features/cli-login/index.js';
@@ -8,8 +9,9 @@ import { startDemo } from './features/demo/index.js';
 import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
 import { createLive, type Live, type LiveDeps } from './features/live/index.js';
+import { createProcessing, PROCESSORS, type ProcessingRunner } from './features/processing/index.js';
 import { createReadings, type ReadingsService } from './features/readings/index.js';
-import { createSessions, SESSIONS_PROCESSOR, type Sessions } from './features/sessions/index.js';
+import { createSessions, type Sessions } from './features/sessions/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createTransfer, type Transfer } from './features/transfer/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
@@ -61,8 +63,12 @@ export interface App {
   readonly vehicles: Vehicles;
   /** The read API: state, history (samples), deep scan (raw), track. */
   readonly readings: ReadingsService;
-  /** Recorded sessions: the API and the after-commit runner that finds drives and charges. */
+  /** Recorded sessions: the API (drives and charges are found on the processing path). */
   readonly sessions: Sessions;
+  /** The after-commit processing path (decision 0017): sessions and alerts. */
+  readonly processing: ProcessingRunner;
+  /** Alert rules, alerts and the dispatcher of their notifications. */
+  readonly alerts: Alerts;
   /** The live stream: bus (memory or Redis) and the WebSocket hub at /api/v1/live. */
   readonly live: Live;
   /** `tacho login` attempts: the socket at /api/v1/cli-login and the browser's confirmation. */
@@ -145,7 +151,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     logger,
     metrics,
     vehicles,
-    options: { processors: [SESSIONS_PROCESSOR] },
+    options: { processors: PROCESSORS },
   });
   const readings = createReadings({
     http,
@@ -155,22 +161,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     vehicles,
     derivedReady: () => telemetry.pipeline.flushDerived(),
   });
-  // Drives, charges and recordings: a processor on the after-commit path (decision 0017). A local commit
-  // only hints that there is work; the marks committed with the samples say what it is.
+  // Drives, charges, recordings and alerts are processors on the after-commit path (decision 0017). A
+  // local commit only hints that there is work; the marks committed with the samples say what it is.
+  const processing = createProcessing({ storage, clock, logger, registry: metrics });
+  const poke = () => processing.poke();
   const sessions = createSessions({
     http,
-    storage,
     db: storage.db,
     clock,
-    logger,
     vehicles,
     readings,
     audit: auth.audit,
-    registry: metrics,
+    poke,
   });
-  events.on('samples.stored', () => sessions.runner.poke());
-  sessions.runner.start();
-  closers.unshift(() => sessions.close());
+  events.on('samples.stored', poke);
+  processing.start();
+  closers.unshift(() => processing.stop());
   let live: Live;
   try {
     live = await createLive({
@@ -208,6 +214,24 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     throw error;
   }
   closers.unshift(async () => cliLogin.close());
+  // Alerts: rules over the API; the processor fires them, the dispatcher sends what it queued.
+  const alerts = createAlerts({
+    http,
+    db: storage.db,
+    clock,
+    logger,
+    vehicles,
+    audit: auth.audit,
+    bus: live.bus,
+    smtp: config.smtp,
+    publicUrl: config.publicUrl,
+    soleInstance: storage.engine === 'sqlite',
+    poke,
+  });
+  processing.onLag((processor) => {
+    if (processor === ALERTS_PROCESSOR) alerts.dispatcher.poke();
+  });
+  closers.unshift(() => alerts.close());
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
   createFormats({ http, db: storage.db, clock, logger, auth, vehicles, aliases, telemetry });
@@ -289,6 +313,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     vehicles,
     readings,
     sessions,
+    processing,
+    alerts,
     live,
     cliLogin,
     telemetry,

@@ -42,6 +42,8 @@ export interface Config {
   readonly maxImportBytes: number;
   /** How long an HTTP ingest request waits for its commit before answering 503 (database down, locked). */
   readonly ingestTimeoutMs: number;
+  /** Where alert emails go out (`smtp://user:pass@host:587`, `smtps://…`); absent: no email channel. */
+  readonly smtp?: { readonly url: string; readonly from: string };
   /** Refused telemetry (dead letters) is kept this many days at most… */
   readonly deadLetterMaxAgeDays: number;
   /** …and this many MiB in all; the oldest goes first. */
@@ -177,6 +179,17 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     default: '209715200',
     meaning:
       'Largest file an import takes (GPX, GeoJSON, NDJSON, CSV; streamed, never held whole); 413 beyond.',
+  },
+  {
+    name: 'TACHO_SMTP_URL',
+    default: '(none)',
+    meaning:
+      'SMTP server for alert emails: smtp://user:pass@host:587 (STARTTLS required, certificates checked; ?ignoreTLS=true or ?tls.rejectUnauthorized=false to relax) or smtps://host:465.',
+  },
+  {
+    name: 'TACHO_SMTP_FROM',
+    default: 'tacho@<public host>',
+    meaning: 'The From address of alert emails.',
   },
   {
     name: 'TACHO_INGEST_TIMEOUT_MS',
@@ -462,6 +475,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   }
 
   const oidc = oidcConfig(merged);
+  const smtp = smtpConfig(merged, publicUrl);
   const config: Config = {
     host,
     port,
@@ -504,6 +518,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       Number.MAX_SAFE_INTEGER,
       'a size in bytes (at least 1024)',
     ),
+    ...(smtp ? { smtp } : {}),
     ingestTimeoutMs: int(
       merged,
       'TACHO_INGEST_TIMEOUT_MS',
@@ -551,4 +566,21 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** `TACHO_SMTP_URL` and `TACHO_SMTP_FROM`; undefined when no SMTP server is configured. */
+function smtpConfig(env: Env, publicUrl: string): Config['smtp'] {
+  const smtpUrl = str(env, 'TACHO_SMTP_URL');
+  const from = str(env, 'TACHO_SMTP_FROM');
+  if (smtpUrl === undefined) {
+    if (from !== undefined) fail('TACHO_SMTP_FROM needs TACHO_SMTP_URL');
+    return undefined;
+  }
+  url(env, 'TACHO_SMTP_URL', ['smtp', 'smtps']);
+  const address = from ?? `tacho@${new URL(publicUrl).hostname}`;
+  if (/[\r\n]/.test(address) || !/^(?:[^<>@\s]+@[^<>@\s]+|[^<>\r\n]*<[^<>@\s]+@[^<>@\s]+>)$/.test(address))
+    fail(
+      `TACHO_SMTP_FROM must be an email address ("Tacho <alerts@example.com>" or alerts@example.com), got "${address}"`,
+    );
+  return { url: smtpUrl, from: address };
 }

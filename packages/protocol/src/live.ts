@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { AlertLiveMessage } from './alerts.js';
 import { Connectivity, MetricReading, PositionReading, VehicleState } from './readings.js';
 
 /**
@@ -76,6 +77,7 @@ export const LiveServerMessage = Type.Union([
   UpdateMessage,
   PongMessage,
   ErrorMessage,
+  AlertLiveMessage,
 ]);
 
 export type ReadyMessage = Static<typeof ReadyMessage>;

@@ -27,6 +27,10 @@ export interface Database {
   processing_marks: ProcessingMarksTable;
   processing_state: ProcessingStateTable;
   sessions: SessionsTable;
+  alert_rules: AlertRulesTable;
+  alerts: AlertsTable;
+  alert_deliveries: AlertDeliveriesTable;
+  alert_delivery_attempts: AlertDeliveryAttemptsTable;
   user_identities: UserIdentitiesTable;
   oidc_attempts: OidcAttemptsTable;
   cli_logins: CliLoginsTable;
@@ -365,4 +369,66 @@ export interface CliLoginsTable {
   decided_ms: number | null;
   last_poll_ms: number | null;
   poll_interval_s: number;
+}
+
+/** An alert rule (issue 18): `condition` and `event` are JSON, one of them set; `channels` JSON. */
+export interface AlertRulesTable {
+  id: string;
+  owner_id: string;
+  /** null: every vehicle the owner manages, now and later. */
+  vehicle_id: string | null;
+  name: string;
+  condition: string | null;
+  event: string | null;
+  cooldown_s: number;
+  channels: string;
+  /** The webhook signing key. */
+  secret: string;
+  enabled: number;
+  created_ms: number;
+  updated_ms: number;
+}
+
+export interface AlertsTable {
+  id: string;
+  rule_id: string | null;
+  rule_name: string;
+  vehicle_id: string;
+  state: 'open' | 'acknowledged' | 'resolved';
+  fired_ms: number;
+  message: string;
+  /** JSON. */
+  value: string;
+  acknowledged_ms: number | null;
+  acknowledged_by: string | null;
+  resolved_ms: number | null;
+  created_ms: number;
+}
+
+/** The notification outbox. */
+export interface AlertDeliveriesTable {
+  id: string;
+  alert_id: string;
+  vehicle_id: string;
+  channel: 'email' | 'webhook' | 'inapp';
+  target: string;
+  kind: 'fired' | 'resolved' | 'acknowledged';
+  status: 'pending' | 'sent' | 'failed';
+  attempts: number;
+  next_at_ms: number;
+  /** A sender has it until then (another instance may take it after). */
+  lease_until_ms: number | null;
+  created_ms: number;
+  sent_ms: number | null;
+  allow_private: number;
+}
+
+export interface AlertDeliveryAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  at_ms: number;
+  ok: number;
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
 }

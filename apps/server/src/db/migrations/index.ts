@@ -9,6 +9,7 @@ import * as m0007 from './0007-dead-letter-retention.js';
 import * as m0010 from './0010-processing-and-sessions.js';
 import * as m0012 from './0012-identity.js';
 import * as m0013 from './0013-state-seq.js';
+import * as m0014 from './0014-alerts.js';
 
 export interface EngineMigration {
   up(db: Kysely<unknown>, engine: Engine): Promise<void>;
@@ -28,4 +29,5 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0010-processing-and-sessions', m0010],
   ['0012-identity', m0012],
   ['0013-state-seq', m0013],
+  ['0014-alerts', m0014],
 ];

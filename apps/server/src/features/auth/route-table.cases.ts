@@ -32,6 +32,9 @@ export interface Fixture {
   aliasId: string;
   /** A finished manual recording of V. */
   sessionId: string;
+  /** The operator's alert rule on V, and an open alert it raised. */
+  alertRuleId: string;
+  alertId: string;
 }
 
 export interface RouteCase {
@@ -356,6 +359,52 @@ export const routeCases: Record<string, RouteCase> = {
   'DELETE /api/v1/sessions/:id': {
     request: (f) => ({ url: `/api/v1/sessions/${f.sessionId}` }),
     expect: s(401, 403, 204, 204, 404),
+  },
+  // Alerts (issue 18): rules and alerts are read with the vehicle; rules are changed by their owner (or an
+  // admin); a viewer never writes; the other household does not learn they exist.
+  'POST /api/v1/alert-rules': {
+    request: (f) => ({
+      url: '/api/v1/alert-rules',
+      payload: {
+        name: 'Cold',
+        vehicleId: f.vehicle.id,
+        condition: { metric: 'outside_temp_c', op: '<', value: 0 },
+        channels: [{ type: 'inapp' }],
+      },
+    }),
+    expect: s(401, 403, 201, 201, 404),
+  },
+  'GET /api/v1/alert-rules': {
+    request: () => ({ url: '/api/v1/alert-rules' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'GET /api/v1/alert-rules/:id': {
+    request: (f) => ({ url: `/api/v1/alert-rules/${f.alertRuleId}` }),
+    expect: s(401, 200, 200, 200, 404),
+  },
+  'PATCH /api/v1/alert-rules/:id': {
+    request: (f) => ({ url: `/api/v1/alert-rules/${f.alertRuleId}`, payload: { cooldownS: 60 } }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'DELETE /api/v1/alert-rules/:id': {
+    request: (f) => ({ url: `/api/v1/alert-rules/${f.alertRuleId}` }),
+    expect: s(401, 403, 204, 204, 404),
+  },
+  'POST /api/v1/alert-rules/:id/test': {
+    request: (f) => ({ url: `/api/v1/alert-rules/${f.alertRuleId}/test` }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'GET /api/v1/alerts': {
+    request: () => ({ url: '/api/v1/alerts' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'POST /api/v1/alerts/:id/acknowledge': {
+    request: (f) => ({ url: `/api/v1/alerts/${f.alertId}/acknowledge` }),
+    expect: s(401, 403, 200, 200, 404),
+  },
+  'GET /api/v1/alerts/:id/deliveries': {
+    request: (f) => ({ url: `/api/v1/alerts/${f.alertId}/deliveries` }),
+    expect: s(401, 200, 200, 200, 404),
   },
   // Export and import (issue 19): who may read exports, who manages imports.
   'GET /api/v1/vehicles/:id/export': {

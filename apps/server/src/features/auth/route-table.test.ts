@@ -102,9 +102,49 @@ for (const engine of engines) {
           updated_ms: app.clock.now(),
         })
         .execute();
+      // An alert rule of the operator's on V, and an open alert it raised.
+      const alertRuleId = newId();
+      const alertId = newId();
+      const now = app.clock.now();
+      await app.storage.db
+        .insertInto('alert_rules')
+        .values({
+          id: alertRuleId,
+          owner_id: operator.id,
+          vehicle_id: vehicle.id,
+          name: 'Low',
+          condition: JSON.stringify({ metric: 'battery_level_pct', op: '<', value: 20 }),
+          event: null,
+          cooldown_s: 0,
+          channels: '[]',
+          secret: 'fixture-secret',
+          enabled: 1,
+          created_ms: now,
+          updated_ms: now,
+        })
+        .execute();
+      await app.storage.db
+        .insertInto('alerts')
+        .values({
+          id: alertId,
+          rule_id: alertRuleId,
+          rule_name: 'Low',
+          vehicle_id: vehicle.id,
+          state: 'open',
+          fired_ms: now,
+          message: 'Battery level 10 % < 20 %',
+          value: '10',
+          acknowledged_ms: null,
+          acknowledged_by: null,
+          resolved_ms: null,
+          created_ms: now,
+        })
+        .execute();
       return {
         n,
         sessionId,
+        alertRuleId,
+        alertId,
         user: { viewer, operator, admin, other },
         extra,
         vehicle: { id: vehicle.id, vin: vehicle.vin! },

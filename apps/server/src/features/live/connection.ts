@@ -101,7 +101,13 @@ export class LiveConnection {
   }
 
   private merge(frame: Buffer): void {
-    const update = JSON.parse(frame.toString('utf8')) as UpdateMessage;
+    const message = JSON.parse(frame.toString('utf8')) as { type: string };
+    // Only updates fold into one another; anything else (an alert) is rare and goes out as it is.
+    if (message.type !== 'update') {
+      this.socket.send(frame, { binary: false });
+      return;
+    }
+    const update = message as UpdateMessage;
     const earlier = this.merged!.get(update.vehicleId);
     this.merged!.set(
       update.vehicleId,

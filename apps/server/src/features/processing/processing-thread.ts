@@ -6,7 +6,7 @@ import type { PassResult, PassSource } from './runner.js';
 
 /** The processors a processing thread builds by name (a thread cannot be handed functions). */
 export interface ProcessorSpec {
-  readonly name: 'sessions';
+  readonly name: 'sessions' | 'alerts';
   readonly detector?: Partial<DetectorSettings>;
 }
 

@@ -6,9 +6,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
-import { createSessionsProcessor } from '../sessions/sessions.processor.js';
-import type { ProcessingThreadData, ProcessorSpec, ThreadReply, ThreadRequest } from './processing-thread.js';
-import { LocalPasses, type Processor } from './runner.js';
+import { buildProcessor } from './index.js';
+import type { ProcessingThreadData, ThreadReply, ThreadRequest } from './processing-thread.js';
+import { LocalPasses } from './runner.js';
 
 const { file, processors, chunk } = workerData as ProcessingThreadData;
 const port = parentPort;
@@ -19,13 +19,6 @@ if (!port) throw new Error('processing.worker must run in a worker thread');
 const native = openSqliteFile(file);
 native.pragma('wal_autocheckpoint = 0');
 const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
-
-function build(spec: ProcessorSpec): Processor<unknown> {
-  switch (spec.name) {
-    case 'sessions':
-      return createSessionsProcessor(spec.detector) as unknown as Processor<unknown>;
-  }
-}
 
 const post = (reply: ThreadReply) => port.postMessage(reply);
 const log =
@@ -40,7 +33,7 @@ const passes = new LocalPasses(
   {
     storage: { db, engine: 'sqlite' },
     logger: { error: log('error'), warn: log('warn') },
-    processors: processors.map(build),
+    processors: processors.map(buildProcessor),
   },
   { chunk: chunk ?? 5000, duty: 1 },
 );

@@ -33,13 +33,24 @@ export interface Processor<S> {
   initial(): S;
   /**
    * Late data: samples at or before the cursor arrived, the oldest at `fromTsMs`. Returns the state and
-   * cursor to resume from and how to remove the output that will be derived again.
+   * cursor to resume from and how to remove the output that will be derived again. A processor without
+   * it lets late data pass (alerts: what a late reading says is already past).
    */
-  rewind(
+  rewind?(
     db: Db,
     vehicleId: string,
     fromTsMs: number,
   ): Promise<{ state: S; cursor: Cursor | null; undo: Write }>;
+  /**
+   * Where a vehicle's first round starts (default: its first sample). `lowTsMs` is the oldest device
+   * time the round's marks name (null when the round only ticks or was woken).
+   */
+  start?(db: Db, vehicleId: string, lowTsMs: number | null): Promise<Cursor | null>;
+  /**
+   * Nothing to do for the vehicle now (alerts: it has no rule): the round drops its marks and forgets
+   * its progress without reading a sample; its next round begins at `start` again.
+   */
+  idle?(db: Db, vehicleId: string): Promise<boolean>;
   /**
    * Folds the next samples after the cursor (device-time order; empty when the round only ticks), and
    * says when it wants to look again without new data (null: only on new data).
@@ -220,7 +231,9 @@ export class LocalPasses implements PassSource {
         .select('id')
         .where('id', '=', vehicleId)
         .executeTakeFirst();
-      if (!vehicle) return { gone: true as const, markIds };
+      if (!vehicle) return { gone: true as const, markIds, forget: false };
+      if (processor.idle && (await processor.idle(trx, vehicleId)))
+        return { gone: true as const, markIds, forget: row !== undefined };
 
       let state: unknown = row ? JSON.parse(row.state) : processor.initial();
       let cursor: Cursor | null =
@@ -234,7 +247,8 @@ export class LocalPasses implements PassSource {
       }
       // A mark at or before the cursor is late data: every sample read before was read in a snapshot
       // that also held its mark, and that mark was consumed with it.
-      if (low !== null && cursor !== null && low <= cursor.tsMs) {
+      if (cursor === null && processor.start) cursor = await processor.start(trx, vehicleId, low);
+      else if (low !== null && cursor !== null && low <= cursor.tsMs && processor.rewind) {
         ({ state, cursor, undo } = await processor.rewind(trx, vehicleId, low));
       }
       const samples = await readSamples(trx, vehicleId, cursor, this.options.chunk);
@@ -246,8 +260,17 @@ export class LocalPasses implements PassSource {
     });
     if (read === null) return 'idle';
     if (read.gone) {
-      // Deleted meanwhile: its samples and state went with it; its marks have no owner left.
-      await inTransaction(db, (trx) => deleteMarks(trx, read.markIds));
+      // Deleted meanwhile (its samples and state went with it), or nothing to do for it: its marks have
+      // no use left, and an idle vehicle's progress is forgotten (`start` says where it resumes).
+      await inTransaction(db, async (trx) => {
+        await deleteMarks(trx, read.markIds);
+        if (read.forget)
+          await trx
+            .deleteFrom('processing_state')
+            .where('processor', '=', processor.name)
+            .where('vehicle_id', '=', vehicleId)
+            .execute();
+      });
       return 'done';
     }
     const { folded, cursor, more } = read;
