@@ -16,6 +16,8 @@
  *
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
  *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --settle 5 (s between phases) --idle 1000 --login-flood 0 --postgres [--pg-url url] --broker <mqtt url> --quick
+ *        --alert-rules N: N alert rules spread over the publishers' vehicles (issue 18; conditions and
+ *        events, in-app only), and each phase prints the alerts processor's commit → alert lag p99
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -54,6 +56,7 @@ const { values: flags } = parseArgs({
     settle: { type: 'string', default: '5' },
     idle: { type: 'string', default: '1000' },
     'login-flood': { type: 'string', default: '0' },
+    'alert-rules': { type: 'string', default: '0' },
     postgres: { type: 'boolean', default: false },
     'pg-url': { type: 'string' },
     broker: { type: 'string' },
@@ -94,10 +97,12 @@ async function serverView(
     cpu: number;
     stored: number;
     slow: number;
+    lag?: Map<string, number>;
   },
 ): Promise<string> {
   const text = await (await fetch(`${base}/metrics`)).text();
   const read = (name: string) => Number(new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  const alertsLag = lagP99(text, 'alerts', since);
   const batches = read('tacho_ingest_batch_seconds_count');
   const seconds = read('tacho_ingest_batch_seconds_sum');
   const n = batches - since.batches;
@@ -129,7 +134,7 @@ async function serverView(
     );
   const slowBatches = slow('0.05') - since.slow;
   since.slow = slow('0.05');
-  return `${heap}; server: ${n} batches, ${avgMs.toFixed(1)} ms each on average, ${slowBatches} over 50 ms; arrival→commit ${waits.join(', ')}`;
+  return `${heap}; server: ${n} batches, ${avgMs.toFixed(1)} ms each on average, ${slowBatches} over 50 ms; arrival→commit ${waits.join(', ')}${alertsLag}`;
 }
 
 async function storedCount(base: string): Promise<number> {
@@ -382,6 +387,7 @@ async function main(): Promise<void> {
     await admin.auth.login(BENCH_ADMIN.email, BENCH_ADMIN.password);
     const { token } = await admin.tokens.create({ name: 'bench', scopes: ['read', 'write', 'admin'] });
     const vehicles = await createSimVehicles(base, token, publishers);
+    await createAlertRules(base, token, Number(flags['alert-rules']));
     const baseline = memoryOf(pid).rss;
 
     const connect = async (v: { vin: string; token: string }, id: string) => {
@@ -534,3 +540,60 @@ async function waitCommitted(base: string, target: number): Promise<void> {
 
 await main();
 process.exit(0);
+
+/**
+ * `count` alert rules over the vehicles the token's user has, ten kinds in turn: thresholds that rarely
+ * hold, a 12 V watch, offline, a geofence and drive and charge events (these run the drive detector).
+ */
+async function createAlertRules(base: string, token: string, count: number): Promise<void> {
+  if (count <= 0) return;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const list = (await (await fetch(`${base}/api/v1/vehicles`, { headers })).json()) as Array<{ id: string }>;
+  const kinds: Array<Record<string, unknown>> = [
+    { condition: { metric: 'battery_level_pct', op: '<', value: 5 } },
+    { condition: { metric: 'speed_kmh', op: '>', value: 200, forS: 10 } },
+    { condition: { metric: 'outside_temp_c', op: '<', value: -30, hysteresis: 2 } },
+    { condition: { metric: 'power_kw', op: '>', value: 400 } },
+    { condition: { metric: 'gear', op: '==', value: 'R' } },
+    { event: { type: 'low_12v' } },
+    { event: { type: 'offline', forS: 3600 } },
+    { event: { type: 'geofence_exit', geofence: { lat: 0, lon: 0, radiusM: 1000 } } },
+    { event: { type: 'drive_started' } },
+    { event: { type: 'charge_completed' } },
+  ];
+  for (let i = 0; i < count; i++) {
+    const res = await fetch(`${base}/api/v1/alert-rules`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        name: `Bench rule ${i + 1}`,
+        vehicleId: list[i % list.length]!.id,
+        channels: [{ type: 'inapp' }],
+        cooldownS: 300,
+        ...kinds[i % kinds.length],
+      }),
+    });
+    if (res.status !== 201)
+      throw new Error(`creating an alert rule failed: HTTP ${res.status} ${await res.text()}`);
+  }
+  console.log(`${count} alert rules over ${list.length} vehicles`);
+}
+
+/** The processor's commit → output lag p99 since the last view, from its histogram's buckets. */
+function lagP99(text: string, processor: string, since: { lag?: Map<string, number> }): string {
+  const before = since.lag ?? new Map<string, number>();
+  const now = new Map<string, number>();
+  for (const m of text.matchAll(/^tacho_processing_lag_seconds_bucket\{([^}]*)\} (\d+)$/gm)) {
+    const labels = m[1]!;
+    const le = /le="([^"]+)"/.exec(labels)?.[1];
+    if (le && labels.includes(`processor="${processor}"`)) now.set(le, Number(m[2]));
+  }
+  since.lag = now;
+  const total = (now.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
+  if (total === 0) return '';
+  for (const [le, n] of now) {
+    if (n - (before.get(le) ?? 0) >= total * 0.99)
+      return `, ${processor} lag p99 ≤ ${le} s (${total} rounds)`;
+  }
+  return '';
+}
