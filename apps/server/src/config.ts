@@ -182,9 +182,8 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
   },
   {
     name: 'TACHO_SMTP_URL',
-    default: '(none)',
-    meaning:
-      'SMTP server for alert emails: smtp://user:pass@host:587 (STARTTLS required, certificates checked; ?ignoreTLS=true or ?tls.rejectUnauthorized=false to relax) or smtps://host:465.',
+    default: '(none: no email alerts)',
+    meaning: 'smtp://user:pass@host:587 (STARTTLS, certificate checked) or smtps://… for alert emails.',
   },
   {
     name: 'TACHO_SMTP_FROM',
