@@ -180,8 +180,11 @@ async function run(engine: 'sqlite' | 'postgres', files: { ndjson: string; gpx: 
       await sleep(1000);
       const before = memoryOf(pid).rss;
       let peak = before;
+      const trace: Array<[number, number]> = [];
       const watch = setInterval(() => {
-        peak = Math.max(peak, memoryOf(pid).rss);
+        const rss = memoryOf(pid).rss;
+        trace.push([performance.now(), rss]);
+        peak = Math.max(peak, rss);
       }, 50);
       const started = performance.now();
       const download = await client.transfer.exportVehicle(vehicle.id, { format });
@@ -202,9 +205,13 @@ async function run(engine: 'sqlite' | 'postgres', files: { ndjson: string; gpx: 
       const ms = performance.now() - started;
       clearInterval(watch);
       peak = Math.max(peak, memoryOf(pid).rss);
+      // Flat memory: the second half of the export peaks no higher than the first (no growth with size).
+      const middle = started + ms / 2;
+      const half = (first: boolean) =>
+        Math.max(before, ...trace.filter(([t]) => t < middle === first).map(([, rss]) => rss));
       console.log(
         `[${engine}] export ${format.padEnd(7)} ${SAMPLES.toLocaleString('en')} samples: ${rate(SAMPLES, ms)}, ${(ms / 1000).toFixed(1)} s, ` +
-          `${mb(bytes)}${format === 'geojson' ? ` (${features} sessions)` : ''}, first byte after ${firstByteMs.toFixed(0)} ms; server RSS ${mb(before)} before, ${mb(peak)} at most (+${mb(peak - before)})`,
+          `${mb(bytes)}${format === 'geojson' ? ` (${features} sessions)` : ''}, first byte after ${firstByteMs.toFixed(0)} ms; server RSS ${mb(before)} before, ${mb(peak)} at most (+${mb(peak - before)}; first half ${mb(half(true))}, second half ${mb(half(false))})`,
       );
     }
 
