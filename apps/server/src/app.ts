@@ -46,6 +46,11 @@ export interface AppOptions {
   oidcRetryMaxMs?: number;
   /** How often waiting `tacho login` sockets re-read their attempt, the backstop for a lost bus message. */
   cliLoginRecheckMs?: number;
+  /**
+   * Check every JSON reply against its route's response schema and answer 500 `reply_schema_mismatch`
+   * when it does not match (on in tests: a reply that drifts from its wire type fails the test).
+   */
+  checkReplies?: boolean;
 }
 
 export interface App {
@@ -122,7 +127,9 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   }
 
   const metrics = createMetricsRegistry();
-  const http = await createHttpServer(config, logger, metrics);
+  const http = await createHttpServer(config, logger, metrics, {
+    checkReplies: options.checkReplies ?? false,
+  });
   registerHealthRoutes(http, () => checks);
   // Auth first: its hook must see every route registered after it (and the route-table test walks them).
   let auth: Auth;

@@ -4,7 +4,7 @@ import type {
   AlertPage,
   AlertRule,
   AlertRuleList,
-  AlertState,
+  AlertsQuery,
   AlertTestResult,
   CreateAlertRule,
   UpdateAlertRule,
@@ -14,18 +14,8 @@ import type { HttpTransport } from './http.js';
 const rule = (id: string) => `alert-rules/${encodeURIComponent(id)}`;
 const alert = (id: string) => `alerts/${encodeURIComponent(id)}`;
 
-export interface AlertListQuery {
-  state?: AlertState;
-  vehicleId?: string;
-  ruleId?: string;
-  /** Fired at or after (epoch ms). */
-  from?: number;
-  /** Fired before (epoch ms). */
-  to?: number;
-  limit?: number;
-  /** The previous page's `nextBefore`. */
-  before?: string | null;
-}
+/** `AlertsQuery` of the protocol; `before` (the previous page's `nextBefore`) may be null on the first page. */
+export type AlertListQuery = Omit<AlertsQuery, 'before'> & { before?: string | null };
 
 /** Alert rules (conditions on metrics, events) and the alerts they raise. */
 export class AlertsApi {

@@ -16,7 +16,7 @@ export {
 } from './live.js';
 export { type RangeQuery, ReadingsApi } from './readings.js';
 export { type SessionListQuery, SessionsApi } from './sessions.js';
-export { type DeadLetterView, type PublishResult, TelemetryApi } from './telemetry.js';
+export { TelemetryApi } from './telemetry.js';
 export { TokensApi } from './tokens.js';
 export {
   type ExportDownload,

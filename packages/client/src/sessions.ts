@@ -2,24 +2,18 @@ import type {
   DownsampledSamples,
   ProcessingStatus,
   Session,
-  SessionKind,
   SessionPage,
   SessionSettingsUpdate,
   SessionSettingsView,
+  SessionsQuery,
   SessionTrack,
 } from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
 
 const s = (id: string) => `sessions/${encodeURIComponent(id)}`;
 
-export interface SessionListQuery {
-  kind?: SessionKind;
-  from?: number;
-  to?: number;
-  limit?: number;
-  /** The previous page's `nextBefore`. */
-  before?: string | null;
-}
+/** `SessionsQuery` of the protocol; `before` (the previous page's `nextBefore`) may be null on the first page. */
+export type SessionListQuery = Omit<SessionsQuery, 'before'> & { before?: string | null };
 
 /** Recorded sessions: drives, charges and manual recordings. */
 export class SessionsApi {

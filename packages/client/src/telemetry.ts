@@ -1,22 +1,5 @@
-import type { NativeMessage } from '@tacho/protocol';
+import type { DeadLetterPage, DeadLettersQuery, NativeMessage, PublishResult } from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
-
-export interface PublishResult {
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  errors: Array<{ index: number; reason: string }>;
-}
-
-export interface DeadLetterView {
-  id: number;
-  source: string;
-  topic: string;
-  vehicleId: string | null;
-  reason: string;
-  payload: string;
-  receivedMs: number;
-}
 
 /** Telemetry ingest over HTTP (device or user token) and the dead letters (admin). */
 export class TelemetryApi {
@@ -27,10 +10,8 @@ export class TelemetryApi {
     return this.http.request('POST', `vehicles/${encodeURIComponent(vin)}/telemetry`, { body: messages });
   }
 
-  deadLetters(query: { limit?: number; before?: number } = {}): Promise<{
-    items: DeadLetterView[];
-    nextBefore: number | null;
-  }> {
+  /** Refused messages, newest first; pass the previous page's `nextBefore` as `before`. */
+  deadLetters(query: Partial<DeadLettersQuery> = {}): Promise<DeadLetterPage> {
     return this.http.request('GET', 'admin/dead-letters', { query });
   }
 }

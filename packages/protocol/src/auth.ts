@@ -228,6 +228,10 @@ export const ShareVehicleRequest = Type.Object({
 });
 export type ShareVehicleRequest = Static<typeof ShareVehicleRequest>;
 
+/** `DELETE /api/v1/vehicles/:id/access`: end a user's access, naming them by email as when sharing. */
+export const UnshareVehicleRequest = Type.Object({ email: Type.String({ minLength: 3, maxLength: 254 }) });
+export type UnshareVehicleRequest = Static<typeof UnshareVehicleRequest>;
+
 export const VehicleAccessView = Type.Object({
   userId: Type.String(),
   email: Type.String(),

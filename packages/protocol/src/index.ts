@@ -11,5 +11,6 @@ export * from './obd.js';
 export * from './readings.js';
 export * from './scenario.js';
 export * from './sessions.js';
+export * from './telemetry.js';
 export * from './transfer.js';
 export * from './vin.js';

@@ -15,6 +15,7 @@ export interface TestApp extends App {
 /**
  * A whole server on a fresh database of the given engine, not listening (use `app.http.inject`), with no
  * MQTT TCP listener unless `options.mqttPort` asks for one. `env` adds or overrides TACHO_* settings.
+ * Every JSON reply is checked against its route's response schema (`checkReplies`).
  * In a test run it logs into the run's log directory and records the secrets it issues (log-leaks.ts).
  */
 export async function createTestApp(
@@ -29,7 +30,13 @@ export async function createTestApp(
     dataDir,
   );
   const logger = options.logger ?? testLogger();
-  const app = await createApp(config, { mqttPort: null, ...options, ...(logger ? { logger } : {}), storage });
+  const app = await createApp(config, {
+    mqttPort: null,
+    checkReplies: true,
+    ...options,
+    ...(logger ? { logger } : {}),
+    storage,
+  });
   await recordAppSecrets(app);
   return Object.assign(app, {
     async dispose() {

@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { CreateDeviceBinding, DeviceBindingKind, DeviceBindingView, IngestCounts } from '@tacho/protocol';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Unauthorized } from '../../lib/errors.js';
@@ -19,21 +20,6 @@ import type { OsmandInput } from './http-body.js';
 
 const tags = ['ingest'];
 const Vin = Type.Object({ vin: Type.String({ minLength: 1, maxLength: 40 }) });
-const Counts = Type.Object({
-  stored: Type.Integer(),
-  duplicates: Type.Integer(),
-  rejected: Type.Integer(),
-  errors: Type.Array(Type.String()),
-});
-const Kind = Type.Union([Type.Literal('owntracks'), Type.Literal('osmand')]);
-const BindingView = Type.Object({
-  kind: Kind,
-  deviceId: Type.String(),
-  vehicleId: Type.String(),
-  /** Whether an OwnTracks encryption secret is set (the secret itself is never returned). */
-  encrypted: Type.Boolean(),
-  createdMs: Type.Number(),
-});
 
 function bindingView(b: DeviceBinding) {
   return {
@@ -96,7 +82,7 @@ export function registerFormatRoutes(
           security,
           summary: 'VinFast device-key records for a vehicle (replied after commit)',
           params: Vin,
-          response: { 200: Counts },
+          response: { 200: IngestCounts },
         },
       },
       async (request) =>
@@ -200,7 +186,7 @@ export function registerFormatRoutes(
         security,
         summary: 'Phone and tracker ids bound to the vehicle',
         params: VehicleId,
-        response: { 200: Type.Array(BindingView) },
+        response: { 200: Type.Array(DeviceBindingView) },
       },
     },
     async (request) =>
@@ -215,15 +201,8 @@ export function registerFormatRoutes(
         security,
         summary: 'Bind an OwnTracks "user/device" (with its encryption secret) or a Traccar Client id',
         params: VehicleId,
-        body: Type.Object(
-          {
-            kind: Kind,
-            deviceId: Type.String({ minLength: 1, maxLength: 128 }),
-            secret: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: BindingView },
+        body: CreateDeviceBinding,
+        response: { 201: DeviceBindingView },
       },
     },
     async (request, reply) => {
@@ -239,7 +218,11 @@ export function registerFormatRoutes(
         tags,
         security,
         summary: 'Unbind a device id',
-        params: Type.Object({ id: Type.String(), kind: Kind, deviceId: Type.String({ maxLength: 128 }) }),
+        params: Type.Object({
+          id: Type.String(),
+          kind: DeviceBindingKind,
+          deviceId: Type.String({ maxLength: 128 }),
+        }),
       },
     },
     async (request, reply) => {

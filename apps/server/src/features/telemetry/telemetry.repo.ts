@@ -1,6 +1,9 @@
+import type { DeadLetterPage } from '@tacho/protocol';
 import type { Kysely, Transaction } from 'kysely';
 import { ChunkedStatement } from '../../db/chunked-statement.js';
 import type { Database, Db, SamplesTable } from '../../db/index.js';
+
+export type { DeadLetterPage };
 
 /** What the writer stores for one accepted message: a `samples` row. */
 export type SampleRow = SamplesTable;
@@ -167,20 +170,6 @@ export async function upsertRawKeys(trx: Trx, rows: readonly RawKeyRow[]): Promi
       )
       .execute();
   }
-}
-
-export interface DeadLetterPage {
-  items: Array<{
-    id: number;
-    source: string;
-    topic: string;
-    vehicleId: string | null;
-    reason: string;
-    payload: string;
-    receivedMs: number;
-  }>;
-  /** Pass as `before` to get the next (older) page; null on the last page. */
-  nextBefore: number | null;
 }
 
 /** Newest first, keyset-paginated by id. */

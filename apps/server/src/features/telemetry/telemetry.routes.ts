@@ -1,4 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { DeadLetterPage, DeadLettersQuery, PublishResult } from '@tacho/protocol';
 import { Type } from 'typebox';
 import type { HttpServer } from '../../transports/http/server.js';
 import { authSecurity as security } from '../auth/http-auth.js';
@@ -43,14 +44,7 @@ export async function registerTelemetryRoutes(
             'Each message may be up to TACHO_MAX_PAYLOAD_BYTES (as over MQTT), the body up to 8 times ' +
             'that (413, kept as a dead letter); only application/json (415 otherwise).',
           params: Type.Object({ vin: Type.String({ minLength: 1, maxLength: 64 }) }),
-          response: {
-            200: Type.Object({
-              stored: Type.Integer(),
-              duplicates: Type.Integer(),
-              rejected: Type.Integer(),
-              errors: Type.Array(Type.Object({ index: Type.Integer(), reason: Type.String() })),
-            }),
-          },
+          response: { 200: PublishResult },
         },
       },
       async (request) => {
@@ -74,26 +68,8 @@ export async function registerTelemetryRoutes(
         tags: ['admin'],
         security,
         summary: 'Refused telemetry, newest first (admin)',
-        querystring: Type.Object({
-          limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-          before: Type.Optional(Type.Integer({ minimum: 1 })),
-        }),
-        response: {
-          200: Type.Object({
-            items: Type.Array(
-              Type.Object({
-                id: Type.Integer(),
-                source: Type.String(),
-                topic: Type.String(),
-                vehicleId: Type.Union([Type.String(), Type.Null()]),
-                reason: Type.String(),
-                payload: Type.String(),
-                receivedMs: Type.Integer(),
-              }),
-            ),
-            nextBefore: Type.Union([Type.Integer(), Type.Null()]),
-          }),
-        },
+        querystring: DeadLettersQuery,
+        response: { 200: DeadLetterPage },
       },
     },
     async (request) =>

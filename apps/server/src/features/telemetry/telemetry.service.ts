@@ -1,3 +1,4 @@
+import type { PublishResult } from '@tacho/protocol';
 import type { Storage } from '../../db/index.js';
 import { Invalid, NotFound, PayloadTooLarge } from '../../lib/errors.js';
 import { requireAdmin } from '../auth/index.js';
@@ -7,14 +8,7 @@ import { TooLargeBody } from './ingest-body.js';
 import type { IngestPipeline } from './pipeline.js';
 import { type DeadLetterPage, listDeadLetters } from './telemetry.repo.js';
 
-/** The answer to a telemetry POST: counts, after commit. */
-export interface PublishResult {
-  stored: number;
-  duplicates: number;
-  rejected: number;
-  /** Why each refused message was refused, by its index in the batch. */
-  errors: Array<{ index: number; reason: string }>;
-}
+export type { PublishResult };
 
 const VIN_CACHE_MS = 30_000;
 const VIN_CACHE_MAX = 100_000;

@@ -11,6 +11,7 @@ import type { Config } from '../../config.js';
 import type { Logger } from '../../lib/logger.js';
 import { installErrorHandling, replyToFrameworkError } from './errors.js';
 import { installRequestMetrics } from './metrics.js';
+import { installReplyCheck } from './reply-check.js';
 
 export type HttpServer = FastifyInstance<
   import('node:http').Server,
@@ -27,6 +28,8 @@ export async function createHttpServer(
   config: Config,
   logger: Logger,
   metrics: Registry,
+  /** Check every JSON reply against its route's response schema (tests; see reply-check.ts). */
+  options: { checkReplies?: boolean } = {},
 ): Promise<HttpServer> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -50,6 +53,7 @@ export async function createHttpServer(
 
   installErrorHandling(app);
   installRequestMetrics(app, metrics);
+  if (options.checkReplies) installReplyCheck(app);
 
   await app.register(cookie);
   // One WebSocket server for every socket route (the live stream, MQTT over WebSocket). Frames may be as
