@@ -35,14 +35,16 @@ export function Layout({ children }: { children: ReactNode }) {
         <Link href="/sessions" className="nav-link">
           Drives<span className="wide-only"> and charges</span>
         </Link>
-        <Link href="/alerts" className="nav-link">
+        <Link
+          href="/alerts"
+          className="nav-link"
+          aria-label={openCount ? `Alerts, ${openCount}${more ? '+' : ''} open` : undefined}
+        >
           Alerts
           {openCount !== null && openCount > 0 && (
-            <span className="nav-count">
-              <span className="sr-only">, </span>
+            <span className="nav-count" aria-hidden="true">
               {openCount}
               {more ? '+' : ''}
-              <span className="sr-only"> open</span>
             </span>
           )}
         </Link>

@@ -9,8 +9,8 @@ import {
   useRef,
   useState,
 } from 'react';
-import { api } from './api.js';
-import { Link } from './router.js';
+import { client } from './api.js';
+import { Link, useLocation } from './router.js';
 
 /** The badge's count asks at most this many; beyond it the badge says "500+". */
 const COUNT_LIMIT = 500;
@@ -26,16 +26,55 @@ interface AlertsContext {
   more: boolean;
   /** Ask the count again (after an acknowledge). */
   refreshCount(): void;
-  /** Hears each alert frame of the user's vehicles: fired, acknowledged, resolved. */
-  onAlert(listener: (alert: Alert) => void): () => void;
+  /**
+   * Hears each alert frame of the user's vehicles (fired, acknowledged, resolved), and null when alerts
+   * may have changed unseen (a vehicle newly followed, a reconnect): ask again.
+   */
+  onAlert(listener: (alert: Alert | null) => void): () => void;
 }
 
 const Context = createContext<AlertsContext | null>(null);
 
+interface AlertListener {
+  alert(alert: Alert): void;
+  /**
+   * The vehicles' streams (re)started: a snapshot after subscribing or reconnecting. Alerts may have
+   * changed unseen before it, so what shows them asks REST again; from here on every change has a frame.
+   */
+  resynced(): void;
+}
+
+/** Hears the alerts of these vehicles over the live socket: fired, acknowledged, resolved. */
+function watchAlerts(vehicleIds: readonly string[], listener: AlertListener): () => void {
+  const live = client.live;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  // One call for the snapshots of many vehicles arriving together.
+  const resynced = () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      listener.resynced();
+    }, 100);
+  };
+  const stops = vehicleIds.map((id) =>
+    live.subscribe(id, {
+      alert: (alert) => listener.alert(alert),
+      // No update: a snapshot (subscribed, reconnected) or the REST resync after a gap.
+      state: (_state, update) => {
+        if (!update) resynced();
+      },
+    }),
+  );
+  return () => {
+    if (timer) clearTimeout(timer);
+    for (const stop of stops) stop();
+  };
+}
+
 /**
  * In-app alerts: the open count for the navigation's badge (from `GET /alerts?state=open`, asked again on
- * every alert frame and after a reconnect), a notice for each alert that fires while the dashboard is
- * open, and the frames for pages that show alerts. Follows every vehicle the user can see.
+ * every alert frame and after each snapshot: a vehicle newly followed, a reconnect), a notice for each
+ * alert that fires while the dashboard is open, and the frames for pages that show alerts. Follows every
+ * vehicle the user can see (the list asked again on each page change and every minute).
  */
 export function AlertsProvider({ children }: { children: ReactNode }) {
   const [count, setCount] = useState<{ openCount: number | null; more: boolean }>({
@@ -44,12 +83,13 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
   });
   const [vehicles, setVehicles] = useState<VehicleView[]>([]);
   const [toasts, setToasts] = useState<Alert[]>([]);
-  const listeners = useRef(new Set<(alert: Alert) => void>());
+  const listeners = useRef(new Set<(alert: Alert | null) => void>());
+  const { path } = useLocation();
   const asked = useRef(0);
 
   const refreshCount = useCallback(() => {
     const id = ++asked.current;
-    api.listAlerts({ state: 'open', limit: COUNT_LIMIT }).then(
+    client.alerts.list({ state: 'open', limit: COUNT_LIMIT }).then(
       (page) => {
         if (id === asked.current) setCount({ openCount: page.items.length, more: page.nextBefore !== null });
       },
@@ -58,7 +98,7 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const refreshVehicles = useCallback(() => {
-    api.listVehicles().then(
+    client.vehicles.list().then(
       (list) =>
         setVehicles((shown) =>
           shown.map((v) => `${v.id}:${v.name}`).join() === list.map((v) => `${v.id}:${v.name}`).join()
@@ -69,9 +109,14 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
     );
   }, []);
 
+  // A vehicle added or shared since is followed from the next page on.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: each page change asks again
+  useEffect(() => {
+    refreshVehicles();
+  }, [path, refreshVehicles]);
+
   useEffect(() => {
     refreshCount();
-    refreshVehicles();
     const timer = setInterval(() => {
       if (document.hidden) return;
       refreshCount();
@@ -84,7 +129,7 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
   // biome-ignore lint/correctness/useExhaustiveDependencies: `ids` stands for the vehicle list
   useEffect(() => {
     if (!ids) return;
-    return api.watchAlerts(ids.split(','), {
+    return watchAlerts(ids.split(','), {
       alert(alert) {
         refreshCount();
         if (alert.state === 'open')
@@ -92,7 +137,10 @@ export function AlertsProvider({ children }: { children: ReactNode }) {
         else setToasts((shown) => shown.filter((a) => a.id !== alert.id));
         for (const listener of listeners.current) listener(alert);
       },
-      resumed: refreshCount,
+      resynced() {
+        refreshCount();
+        for (const listener of listeners.current) listener(null);
+      },
     });
   }, [ids]);
 

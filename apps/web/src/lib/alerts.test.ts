@@ -2,6 +2,7 @@ import type { Alert, AlertRule } from '@tacho/protocol';
 import { describe, expect, it } from 'vitest';
 import {
   buildRule,
+  dayToMs,
   describeRule,
   emptyRuleForm,
   fieldOfError,
@@ -202,6 +203,12 @@ describe('alert lists', () => {
   it('puts open alerts before acknowledged ones, newest first in each', () => {
     const list = needsAttention([alert('a', 1), alert('b', 3)], [alert('c', 5, 'acknowledged')]);
     expect(list.map((a) => a.id)).toEqual(['b', 'a', 'c']);
+  });
+
+  it('reads a day of the date filter as a local range, the end day included', () => {
+    expect(dayToMs('2026-03-05')).toBe(new Date(2026, 2, 5).getTime());
+    expect(dayToMs('2026-03-05', true)).toBe(new Date(2026, 2, 6).getTime() - 1);
+    expect(dayToMs('')).toBeUndefined();
   });
 
   it('applies a live frame where the alert is shown', () => {

@@ -472,10 +472,13 @@ export function needsAttention(open: readonly Alert[], acknowledged: readonly Al
   return [...[...open].sort(byNewest), ...[...acknowledged].sort(byNewest)];
 }
 
-/** `YYYY-MM-DD` of a date input → epoch ms of that local midnight (or of the next one, for an end). */
+/**
+ * `YYYY-MM-DD` of a date input → epoch ms of that local midnight, or for an end (`to` is inclusive) the
+ * last millisecond of that day.
+ */
 export function dayToMs(day: string, end = false): number | undefined {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day);
   if (!match) return undefined;
   const date = new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]) + (end ? 1 : 0));
-  return date.getTime();
+  return date.getTime() - (end ? 1 : 0);
 }

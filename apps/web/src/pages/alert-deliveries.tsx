@@ -1,6 +1,6 @@
 import type { AlertDelivery } from '@tacho/protocol';
 import { ErrorBox, Loading } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
 
@@ -31,7 +31,7 @@ function attemptLine(attempt: AlertDelivery['attempts'][number]): string {
 
 /** The delivery log of one alert: each channel's target, status, attempts and next retry. */
 export function Deliveries({ alertId }: { alertId: string }) {
-  const deliveries = useAsync(() => api.alertDeliveries(alertId), [alertId]);
+  const deliveries = useAsync(async () => (await client.alerts.deliveries(alertId)).items, [alertId]);
   if (deliveries.status === 'error') return <ErrorBox error={deliveries.error} onRetry={deliveries.reload} />;
   if (!deliveries.data) return <Loading what="Loading deliveries" />;
   if (deliveries.data.length === 0)
@@ -53,7 +53,9 @@ export function Deliveries({ alertId }: { alertId: string }) {
           {deliveries.data.map((delivery) => (
             <tr key={delivery.id} data-delivery={delivery.id}>
               <td>{channelLabels[delivery.channel]}</td>
-              <td className="mono target">{delivery.target}</td>
+              <td className="mono target">
+                {delivery.channel === 'inapp' ? 'open dashboards' : delivery.target}
+              </td>
               <td>
                 <span className={`badge ${statusBadge[delivery.status]}`}>{delivery.status}</span>
                 <div className="small muted">
@@ -66,7 +68,7 @@ export function Deliveries({ alertId }: { alertId: string }) {
               </td>
               <td>
                 {delivery.attempts.length === 0 ? (
-                  <span className="muted">none yet</span>
+                  <span className="muted">{delivery.status === 'pending' ? 'none yet' : '—'}</span>
                 ) : (
                   <ol className="attempts">
                     {delivery.attempts.map((attempt) => (

@@ -21,7 +21,7 @@ import {
   ruleToForm,
   withMetric,
 } from '../lib/alerts.js';
-import { ApiError, api } from '../lib/api.js';
+import { ApiError, client } from '../lib/api.js';
 import { useUser } from '../lib/session.js';
 
 function Checkbox({
@@ -50,7 +50,7 @@ function Checkbox({
         />
         {label}
       </label>
-      {checked && children}
+      {checked && children && <div className="check-children">{children}</div>}
       {error && (
         <span className="field-error" id={`${id}-error`}>
           {error}
@@ -121,8 +121,8 @@ export function RuleFormCard({
     setBusy(true);
     try {
       const saved = rule
-        ? await api.updateAlertRule(rule.id, built.rule)
-        : await api.createAlertRule(built.rule);
+        ? await client.alerts.updateRule(rule.id, built.rule)
+        : await client.alerts.createRule(built.rule);
       onSaved(saved);
     } catch (failure) {
       const message = failure instanceof Error ? failure.message : String(failure);
@@ -327,7 +327,7 @@ export function RuleFormCard({
             label={`Email to ${form.emailTo.trim() || user.email}`}
             checked={form.email}
             onChange={(v) => set('email', v)}
-            error={errors['channels.email']}
+            error={admin ? undefined : errors['channels.email']}
           >
             {admin && (
               <Field
@@ -336,15 +336,11 @@ export function RuleFormCard({
                 placeholder={user.email}
                 value={form.emailTo}
                 onChange={text('emailTo')}
+                error={errors['channels.email']}
               />
             )}
           </Checkbox>
-          <Checkbox
-            label="Webhook"
-            checked={form.webhook}
-            onChange={(v) => set('webhook', v)}
-            error={errors['channels.webhook']}
-          >
+          <Checkbox label="Webhook" checked={form.webhook} onChange={(v) => set('webhook', v)}>
             <Field
               label="Webhook URL"
               type="url"
@@ -352,6 +348,7 @@ export function RuleFormCard({
               value={form.webhookUrl}
               onChange={text('webhookUrl')}
               hint="Each POST is signed: X-Tacho-Signature: sha256=<HMAC of the body>."
+              error={errors['channels.webhook']}
             />
             {admin && (
               <Checkbox

@@ -10,7 +10,7 @@ import {
   Loading,
 } from '../components/ui.js';
 import { describeChannel, describeRule } from '../lib/alerts.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatDuration } from '../lib/format.js';
 import { Link } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
@@ -41,7 +41,14 @@ function TestResults({ state }: { state: TestState }) {
       <ul>
         {state.result.results.map((r) => (
           <li key={`${r.channel}:${r.target}`} data-ok={r.ok}>
-            {r.ok ? '✓' : '✗'} {r.channel} to <span className="mono">{r.target}</span>
+            {r.ok ? '✓' : '✗'}{' '}
+            {r.channel === 'inapp' ? (
+              'Dashboard notice'
+            ) : (
+              <>
+                {r.channel === 'email' ? 'Email' : 'Webhook'} to <span className="mono">{r.target}</span>
+              </>
+            )}
             {r.ok ? ': sent' : `: ${r.error ?? 'failed'}`}
           </li>
         ))}
@@ -54,8 +61,8 @@ function TestResults({ state }: { state: TestState }) {
 export function AlertRulesPage() {
   const user = useUser();
   const canCreate = user.role !== 'viewer';
-  const rules = useAsync<AlertRule[]>(() => api.listAlertRules(), []);
-  const vehicles = useAsync<VehicleView[]>(() => api.listVehicles(), []);
+  const rules = useAsync<AlertRule[]>(() => client.alerts.rules(), []);
+  const vehicles = useAsync<VehicleView[]>(() => client.vehicles.list(), []);
   const names = useMemo(() => new Map((vehicles.data ?? []).map((v) => [v.id, v.name])), [vehicles.data]);
   const [editing, setEditing] = useState<AlertRule | 'new' | null>(null);
   const [tests, setTests] = useState<ReadonlyMap<string, TestState>>(new Map());
@@ -79,7 +86,7 @@ export function AlertRulesPage() {
     setToggling(rule.id);
     setRowError(null);
     try {
-      saved(await api.updateAlertRule(rule.id, { enabled: !rule.enabled }));
+      saved(await client.alerts.updateRule(rule.id, { enabled: !rule.enabled }));
     } catch (failure) {
       setRowError({ id: rule.id, message: errorMessage(failure) });
     } finally {
@@ -91,7 +98,7 @@ export function AlertRulesPage() {
     setTests((all) => new Map(all).set(rule.id, { busy: true }));
     let state: TestState;
     try {
-      state = { busy: false, result: await api.testAlertRule(rule.id) };
+      state = { busy: false, result: await client.alerts.testRule(rule.id) };
     } catch (failure) {
       state = { busy: false, error: errorMessage(failure) };
     }
@@ -102,7 +109,7 @@ export function AlertRulesPage() {
     if (!deleting) return;
     setDeleting({ ...deleting, busy: true, error: null });
     try {
-      await api.deleteAlertRule(deleting.rule.id);
+      await client.alerts.deleteRule(deleting.rule.id);
       const id = deleting.rule.id;
       rules.setData((all) => all.filter((r) => r.id !== id));
       setDeleting(null);
@@ -198,7 +205,9 @@ export function AlertRulesPage() {
                           <CopyButton text={rule.webhookSecret} label="Copy signing key" />
                         )}
                       </td>
-                      <td data-label="Cooldown">{formatDuration(rule.cooldownS * 1000)}</td>
+                      <td data-label="Cooldown">
+                        {rule.cooldownS ? formatDuration(rule.cooldownS * 1000) : 'none'}
+                      </td>
                       <td data-label="Enabled">
                         <label className="row" style={{ gap: '0.3rem' }}>
                           <input

@@ -1,9 +1,10 @@
+import type { AlertListQuery } from '@tacho/client';
 import type { Alert, AlertPage, AlertRule, AlertState, VehicleView } from '@tacho/protocol';
 import { Fragment, useCallback, useEffect, useId, useMemo, useState } from 'react';
 import { Button, Empty, ErrorBox, errorMessage, Loading, SelectField } from '../components/ui.js';
 import { dayToMs, mergeFirstPage, needsAttention, replaceAlert, stateLabels } from '../lib/alerts.js';
 import { useAlerts } from '../lib/alerts-live.js';
-import { type AlertListQuery, api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
@@ -69,7 +70,7 @@ function AlertTable({
     setBusy(alert.id);
     setError(null);
     try {
-      onAcknowledged(await api.acknowledgeAlert(alert.id));
+      onAcknowledged(await client.alerts.acknowledge(alert.id));
     } catch (failure) {
       setError({ id: alert.id, message: errorMessage(failure) });
     } finally {
@@ -162,8 +163,8 @@ export function AlertsPage() {
   const { path, search } = useLocation();
   const now = useNow(30_000);
   const { onAlert, refreshCount } = useAlerts();
-  const vehicles = useAsync<VehicleView[]>(() => api.listVehicles(), []);
-  const rules = useAsync<AlertRule[]>(() => api.listAlertRules(), []);
+  const vehicles = useAsync<VehicleView[]>(() => client.vehicles.list(), []);
+  const rules = useAsync<AlertRule[]>(() => client.alerts.rules(), []);
   const names = useMemo(() => new Map((vehicles.data ?? []).map((v) => [v.id, v.name])), [vehicles.data]);
 
   const state = stateFilter(search.get('state'));
@@ -194,12 +195,12 @@ export function AlertsPage() {
 
   const attention = useAsync(async () => {
     const [open, acknowledged] = await Promise.all([
-      api.listAlerts({ state: 'open', limit: ATTENTION_LIMIT }),
-      api.listAlerts({ state: 'acknowledged', limit: ATTENTION_LIMIT }),
+      client.alerts.list({ state: 'open', limit: ATTENTION_LIMIT }),
+      client.alerts.list({ state: 'acknowledged', limit: ATTENTION_LIMIT }),
     ]);
     return needsAttention(open.items, acknowledged.items);
   }, []);
-  const history = useAsync<AlertPage>(() => api.listAlerts(query), [query]);
+  const history = useAsync<AlertPage>(() => client.alerts.list(query), [query]);
   const [older, setOlder] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
 
   const { reload: reloadAttention, setData: setAttention } = attention;
@@ -212,13 +213,14 @@ export function AlertsPage() {
     [setAttention, setHistory],
   );
 
-  // An alert fired, was acknowledged (here or elsewhere) or resolved: both lists follow at once.
+  // An alert fired, was acknowledged (here or elsewhere) or resolved, or alerts may have changed unseen
+  // (null): both lists follow at once.
   useEffect(
     () =>
       onAlert((alert) => {
-        changed(alert);
+        if (alert) changed(alert);
         reloadAttention();
-        api.listAlerts(query).then(
+        client.alerts.list(query).then(
           (fresh) => setHistory((shown) => mergeFirstPage(shown, fresh)),
           () => {},
         );
@@ -236,7 +238,7 @@ export function AlertsPage() {
     if (!before) return;
     setOlder({ busy: true, error: null });
     try {
-      const page = await api.listAlerts({ ...query, before });
+      const page = await client.alerts.list({ ...query, before });
       setHistory((shown) => {
         const seen = new Set(shown.items.map((a) => a.id));
         return {
