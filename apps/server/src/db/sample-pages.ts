@@ -35,8 +35,8 @@ const MAX_WINDOW_MS = 366 * 86_400_000;
  * time window: right after a bulk import PostgreSQL's statistics are stale (autovacuum has not analyzed
  * the table yet), and an unbounded `ORDER BY … LIMIT` was planned as a bitmap scan of everything after
  * the key, sorted — 0.5 s a page over a million samples instead of 1 ms. The window adapts: after a full
- * page, twice the time that page spanned; after a window that ran out, sixteen times larger (a range
- * from the year 1970 reaches the data in a few dozen queries).
+ * page, twice the time that page spanned; after a window that ran out, four times larger, starting at
+ * the next sample (found with min(), an index lookup whatever the statistics).
  */
 export async function* samplePages(
   db: Db,
@@ -45,8 +45,21 @@ export async function* samplePages(
   toMs: number,
   pageRows: number,
 ): AsyncGenerator<SamplePageRow[]> {
+  // The first sample at or after a time: min() is an index lookup on both engines, whatever the statistics.
+  const nextTime = async (after: number, inclusive: boolean): Promise<number | null> => {
+    const row = await db
+      .selectFrom('samples')
+      .select((eb) => eb.fn.min('ts_ms').as('t'))
+      .where('vehicle_id', '=', vehicleId)
+      .where('ts_ms', inclusive ? '>=' : '>', after)
+      .where('ts_ms', '<=', toMs)
+      .executeTakeFirst();
+    return row?.t === null || row?.t === undefined ? null : Number(row.t);
+  };
   let after: { tsMs: number; seq: number } | null = null;
-  let lo = fromMs;
+  const start = await nextTime(fromMs, true);
+  if (start === null) return;
+  let lo = start;
   let windowMs = FIRST_WINDOW_MS;
   while (lo <= toMs) {
     const hi = Math.min(toMs, lo + windowMs - 1);
@@ -69,9 +82,12 @@ export async function* samplePages(
       lo = after.tsMs;
       windowMs = Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, spanMs * 2));
     } else {
+      // The window ran out: on from the next sample (a gap of months costs one lookup, not many windows).
       after = null;
-      lo = hi + 1;
-      windowMs = Math.min(MAX_WINDOW_MS, windowMs * 16);
+      const next = hi >= toMs ? null : await nextTime(hi, false);
+      if (next === null) return;
+      lo = next;
+      windowMs = Math.min(MAX_WINDOW_MS, windowMs * 4);
     }
   }
 }
