@@ -43,12 +43,17 @@ export function createProcessing(deps: {
   }));
   const { engine, file } = deps.storage;
   if (engine === 'sqlite' && file !== null)
-    return new ProcessingRunner({
-      clock: deps.clock,
-      logger,
-      ...registry,
-      passes: new ThreadPasses({ file, processors: specs }, logger),
-    });
+    return new ProcessingRunner(
+      {
+        clock: deps.clock,
+        logger,
+        ...registry,
+        passes: new ThreadPasses({ file, processors: specs }, logger),
+      },
+      // The thread shares two cores with ingest: a third of the time at most, so a flood of messages
+      // makes passes rarer and rounds bigger (cheaper per sample) rather than ingest slower.
+      { passShare: 1 / 3 },
+    );
   return new ProcessingRunner(
     { clock: deps.clock, logger, ...registry, storage: deps.storage, processors: specs.map(buildProcessor) },
     // In-memory SQLite: every query of a round blocks the event loop; a quarter of its time at most.

@@ -52,6 +52,11 @@ export interface Processor<S> {
    */
   idle?(db: Db, vehicleId: string): Promise<boolean>;
   /**
+   * Nothing to do for any vehicle now (alerts: no rule at all): a pass drops every mark of the processor
+   * in one statement, and the progress of vehicles not woken meanwhile.
+   */
+  idleAll?(db: Db): Promise<boolean>;
+  /**
    * Folds the next samples after the cursor (device-time order; empty when the round only ticks), and
    * says when it wants to look again without new data (null: only on new data).
    */
@@ -75,9 +80,19 @@ export interface RunnerOptions {
    * ingest (the server runs SQLite's processing in a thread of its own instead: `ProcessingRunner.inThread`).
    */
   duty: number;
+  /**
+   * Commit the rounds of a pass together, up to `GROUP_ROUNDS` in one transaction, instead of one each
+   * (the SQLite processing thread: every commit takes the write lock beside the telemetry writer thread).
+   * Only where passes never overlap.
+   */
+  groupCommit: boolean;
+  /** The share of the time scheduled passes may take (the rest between them grows with a pass's length). */
+  passShare: number;
 }
 
-const defaults: RunnerOptions = { chunk: 5000, pollMs: 250, duty: 1 };
+const defaults: RunnerOptions = { chunk: 5000, pollMs: 250, duty: 1, groupCommit: false, passShare: 1 };
+/** Rounds committed in one transaction at most (grouped commits). */
+const GROUP_ROUNDS = 100;
 const MAX_RETRY_MS = 5 * 60_000;
 /** Marks consumed per round at most (a long backlog is consumed over several rounds). */
 const MAX_MARKS_PER_ROUND = 5000;
@@ -114,6 +129,13 @@ export interface PassLogger {
  */
 export class LocalPasses implements PassSource {
   private stopping = false;
+  /** Rounds done but not yet committed (grouped commits), with what follows each commit. */
+  private readonly group: Array<{
+    processor: Processor<unknown>;
+    vehicleId: string;
+    write: Write;
+    after: () => void;
+  }> = [];
 
   constructor(
     private readonly deps: {
@@ -121,7 +143,7 @@ export class LocalPasses implements PassSource {
       logger: PassLogger;
       processors: ReadonlyArray<Processor<unknown>>;
     },
-    private readonly options: Pick<RunnerOptions, 'chunk' | 'duty'> = defaults,
+    private readonly options: Pick<RunnerOptions, 'chunk' | 'duty' | 'groupCommit'> = defaults,
   ) {}
 
   async close(): Promise<void> {
@@ -133,13 +155,25 @@ export class LocalPasses implements PassSource {
     const lags: Array<readonly [string, number]> = [];
     const failed: string[] = [];
     for (const processor of this.deps.processors) {
+      if (processor.idleAll && (await processor.idleAll(this.deps.storage.db))) {
+        await this.commit(this.deps.storage.db, processor, '', async (trx) => {
+          await trx.deleteFrom('processing_marks').where('processor', '=', processor.name).execute();
+          await trx
+            .deleteFrom('processing_state')
+            .where('processor', '=', processor.name)
+            .where('pending', '=', 0)
+            .execute();
+        });
+        continue;
+      }
       const vehicles = await this.candidates(processor.name, nowMs);
       for (const vehicleId of vehicles) {
-        if (this.stopping) return { more: false, lags, failed };
+        if (this.stopping) break;
         const started = performance.now();
         const result = await this.round(processor, vehicleId, nowMs, (ms) => lags.push([processor.name, ms]));
         if (result === 'more') more = true;
         if (result === 'failed') failed.push(processor.name);
+        if (this.group.length >= GROUP_ROUNDS && !(await this.flush(nowMs, failed))) more = true;
         // Sockets and ingest go first between rounds (on SQLite each query of a round blocks the thread).
         const rest = ((performance.now() - started) * (1 - this.options.duty)) / this.options.duty;
         await new Promise((resolve) =>
@@ -147,7 +181,58 @@ export class LocalPasses implements PassSource {
         );
       }
     }
-    return { more, lags, failed };
+    if (!(await this.flush(nowMs, failed))) more = true;
+    return { more: more && !this.stopping, lags, failed };
+  }
+
+  /**
+   * Commits the grouped rounds in one transaction. The write lock taken meanwhile (the telemetry writer):
+   * nothing is lost, their marks remain and the next pass does them again (returns false). One round's
+   * write failing: each is committed alone, so only that vehicle fails.
+   */
+  private async flush(now: number, failed: string[]): Promise<boolean> {
+    const items = this.group.splice(0);
+    if (items.length === 0) return true;
+    const { db } = this.deps.storage;
+    try {
+      await inTransaction(db, async (trx) => {
+        for (const item of items) await item.write(trx);
+      });
+      for (const item of items) item.after();
+      return true;
+    } catch (error) {
+      if (isContention(error)) return false;
+    }
+    let all = true;
+    for (const item of items) {
+      try {
+        await inTransaction(db, item.write);
+        item.after();
+      } catch (error) {
+        if (isContention(error)) all = false;
+        else {
+          await this.failed(item.processor, item.vehicleId, now, error);
+          failed.push(item.processor.name);
+        }
+      }
+    }
+    return all;
+  }
+
+  /** Commits a round's output now, or (grouped commits) with the others of the pass. */
+  private async commit(
+    db: Db,
+    processor: Processor<unknown>,
+    vehicleId: string,
+    write: Write,
+    after: () => void = () => {},
+  ): Promise<void> {
+    if (!this.options.groupCommit) {
+      await inTransaction(db, write);
+      after();
+      return;
+    }
+    this.group.push({ processor, vehicleId, write, after });
   }
 
   /** Vehicles with unconsumed marks, more samples to read, or a tick due; not while backing off. */
@@ -262,7 +347,7 @@ export class LocalPasses implements PassSource {
     if (read.gone) {
       // Deleted meanwhile (its samples and state went with it), or nothing to do for it: its marks have
       // no use left, and an idle vehicle's progress is forgotten (`start` says where it resumes).
-      await inTransaction(db, async (trx) => {
+      await this.commit(db, processor, vehicleId, async (trx) => {
         await deleteMarks(trx, read.markIds);
         if (read.forget)
           await trx
@@ -286,20 +371,25 @@ export class LocalPasses implements PassSource {
       failed_ms: null,
       updated_ms: now,
     };
-    await inTransaction(db, async (trx) => {
-      if (read.undo) await read.undo(trx);
-      await folded.write(trx);
-      await trx
-        .insertInto('processing_state')
-        .values({ processor: processor.name, vehicle_id: vehicleId, ...stateRow })
-        .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(stateRow))
-        .execute();
-      await deleteMarks(trx, read.markIds);
-    });
-    if (read.markedMs !== null) {
-      const lagMs = Math.max(0, Date.now() - read.markedMs);
-      lagged(lagMs);
-    }
+    const markedMs = read.markedMs;
+    await this.commit(
+      db,
+      processor,
+      vehicleId,
+      async (trx) => {
+        if (read.undo) await read.undo(trx);
+        await folded.write(trx);
+        await trx
+          .insertInto('processing_state')
+          .values({ processor: processor.name, vehicle_id: vehicleId, ...stateRow })
+          .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(stateRow))
+          .execute();
+        await deleteMarks(trx, read.markIds);
+      },
+      () => {
+        if (markedMs !== null) lagged(Math.max(0, Date.now() - markedMs));
+      },
+    );
     return more ? 'more' : 'done';
   }
 
@@ -462,8 +552,15 @@ export class ProcessingRunner {
           this.running = null;
           const now = this.again || busy;
           this.again = false;
+          // Passes take at most `passShare` of the time: a long pass (a flood, a backlog) rests longer,
+          // and its next pass finds more marks per vehicle, which costs less per sample.
+          const took = Date.now() - this.lastPassMs;
+          const rest = (took * (1 - this.options.passShare)) / this.options.passShare;
           this.schedule(
-            now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
+            Math.max(
+              now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
+              rest,
+            ),
           );
         });
     }, ms);
