@@ -1,4 +1,4 @@
-import type { VehicleState } from '@tacho/protocol';
+import type { Alert, VehicleState } from '@tacho/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestUser, type TestUser } from '../../../apps/server/src/features/auth/testing.js';
@@ -144,6 +144,38 @@ for (const engine of engines) {
       // And the stream goes on after the reconnect.
       await api.telemetry.publish(VIN, { ts: T0 + 3000, metrics: { battery_level_pct: 77 } });
       await eventually(() => expect(seen.at(-1)?.metrics.battery_level_pct?.value).toBe(77));
+    });
+
+    it("hands a followed vehicle's alerts to its listener as they fire and resolve, beside its updates", async () => {
+      const api = client({ token: owner.token, live: { socket: nodeSocket } });
+      const vehicle = await api.vehicles.create({ vin: VIN, name: 'Road' });
+      await api.alerts.createRule({
+        name: 'Battery low',
+        vehicleId: vehicle.id,
+        condition: { metric: 'battery_level_pct', op: '<', value: 20 },
+        channels: [{ type: 'inapp' }],
+      });
+      const alerts: Alert[] = [];
+      const states: VehicleState[] = [];
+      api.live.subscribe(vehicle.id, { state: (s) => states.push(s), alert: (a) => alerts.push(a) });
+      await eventually(() => expect(states.length).toBeGreaterThan(0));
+
+      await api.telemetry.publish(VIN, [
+        { ts: T0, metrics: { battery_level_pct: 30 } },
+        { ts: T0 + 1000, metrics: { battery_level_pct: 15 } },
+      ]);
+      await eventually(() => expect(alerts.map((a) => a.state)).toEqual(['open']));
+      expect(alerts[0]).toMatchObject({
+        ruleName: 'Battery low',
+        vehicleId: vehicle.id,
+        message: 'Battery level 15 % < 20 %',
+      });
+      await eventually(() => expect(states.at(-1)?.metrics.battery_level_pct?.value).toBe(15));
+
+      await api.telemetry.publish(VIN, { ts: T0 + 2000, metrics: { battery_level_pct: 40 } });
+      await eventually(() => expect(alerts.map((a) => a.state)).toEqual(['open', 'resolved']));
+      expect(alerts[1]?.id).toBe(alerts[0]?.id);
+      await eventually(() => expect(states.at(-1)?.metrics.battery_level_pct?.value).toBe(40));
     });
 
     it('opens the live socket with the login cookie (no token message), as a browser does', async () => {

@@ -1,6 +1,5 @@
 import {
   type Alert,
-  type AlertLiveMessage,
   applyUpdate,
   LIVE_PATH,
   type LiveServerMessage,
@@ -217,9 +216,9 @@ export class LiveClient {
   }
 
   private onMessage(text: string): void {
-    let message: LiveServerMessage | AlertLiveMessage;
+    let message: LiveServerMessage;
     try {
-      message = JSON.parse(text) as LiveServerMessage | AlertLiveMessage;
+      message = JSON.parse(text) as LiveServerMessage;
     } catch {
       return;
     }
