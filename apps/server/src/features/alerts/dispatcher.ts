@@ -148,6 +148,13 @@ export class AlertDispatcher {
           `test-${nowMs}`,
           nowMs,
         );
+      } else if (input.vehicle.id === '') {
+        // The live socket streams per vehicle: a rule for all of them shows in-app when it fires.
+        outcome = {
+          ok: false,
+          status: null,
+          error: 'a rule for every vehicle has no one vehicle to show a test on',
+        };
       } else {
         outcome = await this.live(alert);
       }
