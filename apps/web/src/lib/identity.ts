@@ -1,28 +1,10 @@
-import type { AuthProviders, CliLoginView, IdentityView, TokenView } from '@tacho/protocol';
+import type { TokenView } from '@tacho/protocol';
 import { client } from './api.js';
 
-/**
- * Sign-in with the OpenID provider, linked sign-ins, CLI logins and `tacho login` confirmations: the
- * dashboard's part of issue 20, through the same client as every other call.
- */
-export const identityApi = {
-  providers: (): Promise<AuthProviders> => client.auth.providers(),
-  identities: (): Promise<IdentityView[]> => client.auth.identities(),
-  unlinkIdentity: (id: string): Promise<void> => client.auth.unlinkIdentity(id),
-  /** The CLI logins are the API tokens a `tacho login` made. */
-  cliLogins: async (): Promise<TokenView[]> => (await client.tokens.list()).filter((t) => t.cliHost),
-  revokeCliLogin: (id: string): Promise<void> => client.tokens.revoke(id),
-  cliLogin: (connectionId: string): Promise<CliLoginView> => client.auth.cliLogin(connectionId),
-  confirmCliLogin: (connectionId: string, userCode: string) =>
-    client.auth.confirmCliLogin(connectionId, userCode),
-  denyCliLogin: (connectionId: string) => client.auth.denyCliLogin(connectionId),
-  /** Admin: any user's linked identities. */
-  userIdentities: (userId: string): Promise<IdentityView[]> => client.users.identities(userId),
-  linkUserIdentity: (userId: string, issuer: string, subject: string): Promise<IdentityView> =>
-    client.users.linkIdentity(userId, { issuer, subject }),
-  unlinkUserIdentity: (userId: string, identityId: string): Promise<void> =>
-    client.users.unlinkIdentity(userId, identityId),
-};
+/** The CLI logins are the API tokens a `tacho login` made. */
+export async function cliLogins(): Promise<TokenView[]> {
+  return (await client.tokens.list()).filter((t) => t.cliHost);
+}
 
 /** Where the browser goes to sign in with the provider (a full navigation: the provider's page). */
 export function providerStartUrl(startUrl: string, next: string, link = false): string {

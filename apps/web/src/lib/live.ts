@@ -1,6 +1,6 @@
 import type { VehicleState } from '@tacho/protocol';
 import { useEffect, useState } from 'react';
-import { api, type LiveStatus } from './api.js';
+import { type LiveStatus, watchVehicles } from './api.js';
 
 /**
  * Current state of some vehicles: from REST at once, then kept live by the client's socket (snapshot on
@@ -19,7 +19,7 @@ export function useLiveStates(vehicleIds: readonly string[]): {
   // biome-ignore lint/correctness/useExhaustiveDependencies: `key` stands for the id list
   useEffect(() => {
     if (vehicleIds.length === 0) return;
-    return api.watchVehicles(vehicleIds, {
+    return watchVehicles(vehicleIds, {
       status: setStatus,
       state: (state) => setStates((all) => new Map(all).set(state.vehicleId, state)),
       error: (vehicleId, message) => setErrors((all) => new Map(all).set(vehicleId, message)),

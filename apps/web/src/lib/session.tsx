@@ -1,6 +1,6 @@
 import type { UserView } from '@tacho/protocol';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
-import { api, onSessionLost } from './api.js';
+import { client, logout, onSessionLost } from './api.js';
 import { navigate, useLocation } from './router.js';
 
 interface SessionContext {
@@ -30,7 +30,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
   const refreshUser = useCallback(async () => {
     try {
-      setUser(await api.me());
+      setUser(await client.auth.me());
     } catch {
       setUser(null);
     }
@@ -64,7 +64,7 @@ export function SessionProvider({ children }: { children: ReactNode }) {
             refreshUser,
             async logout() {
               try {
-                await api.logout();
+                await logout();
               } finally {
                 setUser(null);
                 navigate('/login', { replace: true });

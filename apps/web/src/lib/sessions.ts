@@ -163,3 +163,18 @@ export function mergeNewest(current: SessionPage, fresh: SessionPage): SessionPa
   const older = current.items.filter((s) => !seen.has(s.id) && isOlder(s, last));
   return older.length === 0 ? fresh : { items: [...fresh.items, ...older], nextBefore: current.nextBefore };
 }
+
+/** The list a session page returns to after a deletion: the one it was opened from, with its filters. */
+let lastList: string | null = null;
+
+/** Remembers the session list being shown (its path and filters). */
+export function rememberList(href: string): void {
+  lastList = href;
+}
+
+export function listToReturnTo(vehicleId: string): string {
+  const own = `/vehicles/${encodeURIComponent(vehicleId)}/sessions`;
+  if (lastList && (lastList.startsWith('/sessions?') || lastList === '/sessions')) return lastList;
+  if (lastList?.startsWith(own)) return lastList;
+  return own;
+}

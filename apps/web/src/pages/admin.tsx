@@ -1,9 +1,8 @@
-import type { Role, UserView } from '@tacho/protocol';
+import type { DeadLetter, Role, UserView } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
 import { Button, Empty, ErrorBox, Field, Loading, SelectField, Tabs } from '../components/ui.js';
-import { api, type DeadLetter } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
-import { identityApi } from '../lib/identity.js';
 import { navigate, useLocation } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
@@ -33,7 +32,7 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
       const { password, ...rest } = form;
       // Without a password the user is invited: their first provider sign-in with this verified email links.
       onCreated(
-        await api.createUser({
+        await client.users.create({
           ...rest,
           ...(password ? { password } : {}),
           name: form.name.trim(),
@@ -93,7 +92,7 @@ function CreateUser({ onCreated }: { onCreated: (user: UserView) => void }) {
 
 /** An admin's view of one user's provider identities: (issuer, subject) each, linked or unlinked here. */
 function UserIdentities({ userId }: { userId: string }) {
-  const identities = useAsync(() => identityApi.userIdentities(userId), [userId]);
+  const identities = useAsync(() => client.users.identities(userId), [userId]);
   const [form, setForm] = useState({ issuer: '', subject: '' });
   const [error, setError] = useState<string | null>(null);
   if (identities.status === 'error') return <ErrorBox error={identities.error} onRetry={identities.reload} />;
@@ -115,7 +114,7 @@ function UserIdentities({ userId }: { userId: string }) {
             onClick={async () => {
               setError(null);
               try {
-                await identityApi.unlinkUserIdentity(userId, identity.id);
+                await client.users.unlinkIdentity(userId, identity.id);
                 identities.setData((all) => all.filter((i) => i.id !== identity.id));
               } catch (failure) {
                 setError(message(failure));
@@ -132,11 +131,10 @@ function UserIdentities({ userId }: { userId: string }) {
           event.preventDefault();
           setError(null);
           try {
-            const linked = await identityApi.linkUserIdentity(
-              userId,
-              form.issuer.trim(),
-              form.subject.trim(),
-            );
+            const linked = await client.users.linkIdentity(userId, {
+              issuer: form.issuer.trim(),
+              subject: form.subject.trim(),
+            });
             identities.setData((all) => [...all, linked]);
             setForm({ issuer: '', subject: '' });
           } catch (failure) {
@@ -164,7 +162,7 @@ function UserIdentities({ userId }: { userId: string }) {
 
 function Users() {
   const me = useUser();
-  const users = useAsync(() => api.listUsers(), []);
+  const users = useAsync(() => client.users.list(), []);
   const [error, setError] = useState<string | null>(null);
 
   const [open, setOpen] = useState<string | null>(null);
@@ -174,7 +172,7 @@ function Users() {
   ) {
     setError(null);
     try {
-      const updated = await api.updateUser(user.id, changes);
+      const updated = await client.users.update(user.id, changes);
       users.setData((all) => all.map((u) => (u.id === user.id ? updated : u)));
     } catch (failure) {
       setError(message(failure));
@@ -280,9 +278,12 @@ function Users() {
 }
 
 function DeadLetters() {
-  const [pages, setPages] = useState<string[]>([]);
-  const cursor = pages.at(-1);
-  const letters = useAsync(() => api.listDeadLetters(cursor), [cursor]);
+  const [pages, setPages] = useState<number[]>([]);
+  const before = pages.at(-1);
+  const letters = useAsync(
+    () => client.telemetry.deadLetters({ limit: 50, ...(before !== undefined ? { before } : {}) }),
+    [before],
+  );
   const [open, setOpen] = useState<DeadLetter | null>(null);
 
   if (letters.status === 'error') return <ErrorBox error={letters.error} onRetry={letters.reload} />;
@@ -311,7 +312,7 @@ function DeadLetters() {
               <tr key={letter.id}>
                 <td title={formatTime(letter.receivedMs)}>{formatRelative(letter.receivedMs)}</td>
                 <td>{letter.source}</td>
-                <td className="mono">{letter.topic ?? '—'}</td>
+                <td className="mono">{letter.topic}</td>
                 <td>
                   {letter.reason}{' '}
                   <button
@@ -338,10 +339,10 @@ function DeadLetters() {
         </button>
         <button
           type="button"
-          disabled={!letters.data.nextCursor}
+          disabled={letters.data.nextBefore === null}
           onClick={() => {
-            const next = letters.data?.nextCursor;
-            if (next) setPages((p) => [...p, next]);
+            const next = letters.data?.nextBefore;
+            if (next != null) setPages((p) => [...p, next]);
           }}
         >
           Older

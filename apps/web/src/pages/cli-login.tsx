@@ -1,8 +1,8 @@
 import type { CliLoginView } from '@tacho/protocol';
 import { useState } from 'react';
 import { Button, ErrorBox, Loading } from '../components/ui.js';
+import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
-import { identityApi } from '../lib/identity.js';
 import { useLocation } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
@@ -20,7 +20,7 @@ export function CliLoginPage() {
   const user = useUser();
   const connectionId = useLocation().search.get('c') ?? '';
   const request = useAsync(
-    () => (connectionId ? identityApi.cliLogin(connectionId) : Promise.reject(new Error('no login request'))),
+    () => (connectionId ? client.auth.cliLogin(connectionId) : Promise.reject(new Error('no login request'))),
     [connectionId],
   );
   const [outcome, setOutcome] = useState<'confirmed' | 'denied' | null>(null);
@@ -31,8 +31,8 @@ export function CliLoginPage() {
     setBusy(action);
     setError(null);
     try {
-      if (action === 'confirm') await identityApi.confirmCliLogin(connectionId, view.userCode);
-      else await identityApi.denyCliLogin(connectionId);
+      if (action === 'confirm') await client.auth.confirmCliLogin(connectionId, view.userCode);
+      else await client.auth.denyCliLogin(connectionId);
       setOutcome(action === 'confirm' ? 'confirmed' : 'denied');
     } catch (failure) {
       setError(failure);

@@ -3,7 +3,7 @@ import { useMemo, useState } from 'react';
 import { ExportControl } from '../components/export-control.js';
 import { Chart } from '../components/lazy.js';
 import { Empty, ErrorBox, Loading, SelectField } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
 import { formatMetric, isNumericMetric, metricLabel, metricUnit } from '../lib/metrics.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
@@ -73,8 +73,8 @@ export function HistoryPage({ id }: { id: string }) {
     navigate(`${path}?${next}`, { replace: true });
   };
 
-  const vehicle = useAsync(() => api.getVehicle(id), [id]);
-  const state = useAsync(() => api.state(id), [id]);
+  const vehicle = useAsync(() => client.vehicles.get(id), [id]);
+  const state = useAsync(() => client.readings.state(id), [id]);
   const available = useMemo(() => {
     const reported = Object.keys(state.data?.metrics ?? {}).filter(isNumericMetric);
     return [...new Set([...reported, ...chosen])].sort((a, b) =>
@@ -85,7 +85,7 @@ export function HistoryPage({ id }: { id: string }) {
   const metricsKey = chosen.join(',');
   const samples = useAsync<DownsampledSamples | null>(async () => {
     if (chosen.length === 0) return null;
-    const answer = await api.samples(id, { ...span, metrics: metricsKey, maxPoints: MAX_POINTS });
+    const answer = await client.readings.samples(id, { ...span, metrics: chosen, maxPoints: MAX_POINTS });
     return answer.kind === 'downsampled' ? answer : null;
   }, [id, span.from, span.to, metricsKey]);
 
@@ -108,7 +108,13 @@ export function HistoryPage({ id }: { id: string }) {
         <div className="row" style={{ alignItems: 'end' }}>
           <ExportControl
             what="this range"
-            urlFor={(format) => api.vehicleExportUrl(id, format, Math.round(span.from), Math.round(span.to))}
+            urlFor={(format) =>
+              client.transfer.vehicleExportUrl(id, {
+                format,
+                from: Math.round(span.from),
+                to: Math.round(span.to),
+              })
+            }
           />
           {vehicle.data && vehicle.data.access !== 'viewer' && (
             <Link href={`/vehicles/${id}/import`} className="button">
@@ -203,6 +209,7 @@ export function HistoryPage({ id }: { id: string }) {
                   v={series.v}
                   syncKey={`history-${id}`}
                   onZoom={zoomTo}
+                  range={span}
                 />
               )}
             </section>

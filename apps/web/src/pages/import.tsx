@@ -1,7 +1,7 @@
 import type { ImportFormat, ImportResult } from '@tacho/protocol';
 import { type FormEvent, useId, useState } from 'react';
 import { Button, ErrorBox, Field, SelectField } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { Link } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
 
@@ -30,7 +30,7 @@ function size(bytes: number): string {
 
 /** `/vehicles/:id/import`: a file picker, the upload's progress, and what the server stored. */
 export function ImportPage({ id }: { id: string }) {
-  const vehicle = useAsync(() => api.getVehicle(id), [id]);
+  const vehicle = useAsync(() => client.vehicles.get(id), [id]);
   const fileId = useId();
   const [file, setFile] = useState<File | null>(null);
   const [format, setFormat] = useState<ImportFormat | ''>('');
@@ -51,7 +51,7 @@ export function ImportPage({ id }: { id: string }) {
     setProgress({ sent: 0, total: file.size });
     try {
       setResult(
-        await api.importFile(id, chosen, file, {
+        await client.transfer.importFile(id, chosen, file, {
           ...(name.trim() ? { name: name.trim() } : {}),
           onProgress: (sent, total) => setProgress({ sent, total }),
         }),

@@ -2,8 +2,8 @@ import type { AuthProviders } from '@tacho/protocol';
 import { type FormEvent, useEffect, useState } from 'react';
 import { Logo } from '../components/layout.js';
 import { Button, ErrorBox, Field, Loading } from '../components/ui.js';
-import { ApiError, api } from '../lib/api.js';
-import { identityApi, providerErrorMessage, providerStartUrl } from '../lib/identity.js';
+import { ApiError, client } from '../lib/api.js';
+import { providerErrorMessage, providerStartUrl } from '../lib/identity.js';
 import { navigate, safeNext, useLocation } from '../lib/router.js';
 import { useSession } from '../lib/session.js';
 
@@ -25,7 +25,7 @@ function ProviderSignIn({ next, error }: { next: string; error: string | null })
   useEffect(() => {
     let live = true;
     const load = () =>
-      identityApi.providers().then(
+      client.auth.providers().then(
         (p) => live && setProviders(p),
         () => {},
       );
@@ -82,7 +82,7 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
-      signedIn(await api.login({ email: email.trim(), password }));
+      signedIn((await client.auth.login(email.trim(), password)).user);
     } catch (failure) {
       setError(loginErrorMessage(failure));
     } finally {
@@ -145,7 +145,7 @@ export function SetupPage() {
       setValid(false);
       return;
     }
-    api.setupStatus(token).then(
+    client.auth.setupStatus(token).then(
       (status) => setValid(status.valid),
       (failure: unknown) => setCheckError(failure),
     );
@@ -161,7 +161,14 @@ export function SetupPage() {
     setError(null);
     try {
       signedIn(
-        await api.setup({ token, email: form.email.trim(), name: form.name.trim(), password: form.password }),
+        (
+          await client.auth.setup({
+            token,
+            email: form.email.trim(),
+            name: form.name.trim(),
+            password: form.password,
+          })
+        ).user,
       );
       navigate('/vehicles', { replace: true });
     } catch (failure) {

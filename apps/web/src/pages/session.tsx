@@ -3,15 +3,14 @@ import { useEffect, useMemo, useState } from 'react';
 import { ExportControl } from '../components/export-control.js';
 import { Chart, MapView } from '../components/lazy.js';
 import { Button, ConfirmDialog, ErrorBox, errorMessage, Loading } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
 import { formatSince, formatTime } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
 import { metricLabel, metricUnit } from '../lib/metrics.js';
 import { Link, navigate } from '../lib/router.js';
-import { formatSessionDuration, kindLabels, statRows } from '../lib/sessions.js';
+import { formatSessionDuration, kindLabels, listToReturnTo, statRows } from '../lib/sessions.js';
 import { useAsync } from '../lib/use-async.js';
-import { listToReturnTo } from './sessions.js';
 
 /** About one point per horizontal pixel of a laptop-wide chart or map. */
 const MAX_POINTS = 1000;
@@ -122,7 +121,7 @@ function DeleteSession({ session, onClose }: { session: Session; onClose: () => 
         setBusy(true);
         setError(null);
         try {
-          await api.deleteSession(session.id);
+          await client.sessions.delete(session.id);
           navigate(listToReturnTo(session.vehicleId), { replace: true });
         } catch (failure) {
           setError(errorMessage(failure));
@@ -141,18 +140,21 @@ function DeleteSession({ session, onClose }: { session: Session; onClose: () => 
 }
 
 export function SessionDetailPage({ id }: { id: string }) {
-  const session = useAsync(() => api.getSession(id), [id]);
+  const session = useAsync(() => client.sessions.get(id), [id]);
   const s = session.data;
   const open = s ? s.endMs === null : false;
   const vehicle = useAsync<VehicleView | null>(
-    () => (s ? api.getVehicle(s.vehicleId) : Promise.resolve(null)),
+    () => (s ? client.vehicles.get(s.vehicleId) : Promise.resolve(null)),
     [s?.vehicleId],
   );
   // Bumped to fetch the track and charts again while the session is open.
   const [version, setVersion] = useState(0);
-  const track = useAsync(() => api.sessionTrack(id, MAX_POINTS), [id, version]);
+  const track = useAsync(() => client.sessions.track(id, MAX_POINTS), [id, version]);
   const samples = useAsync<DownsampledSamples | null>(
-    () => (s ? api.sessionSamples(id, chartsFor[s.kind], MAX_POINTS) : Promise.resolve(null)),
+    () =>
+      s
+        ? client.sessions.samples(id, { metrics: chartsFor[s.kind], maxPoints: MAX_POINTS })
+        : Promise.resolve(null),
     [id, s?.kind, version],
   );
   const now = useNow(open ? 15_000 : 3_600_000);
@@ -181,7 +183,7 @@ export function SessionDetailPage({ id }: { id: string }) {
   const stop = async () => {
     setStopping({ busy: true, error: null });
     try {
-      const stopped = await api.stopRecording(s.id);
+      const stopped = await client.sessions.stopRecording(s.id);
       session.setData(() => stopped);
       setVersion((v) => v + 1);
       setStopping({ busy: false, error: null });
@@ -215,7 +217,10 @@ export function SessionDetailPage({ id }: { id: string }) {
           </div>
         </div>
         <div className="row" style={{ alignItems: 'end' }}>
-          <ExportControl what="this session" urlFor={(format) => api.sessionExportUrl(s.id, format)} />
+          <ExportControl
+            what="this session"
+            urlFor={(format) => client.transfer.sessionExportUrl(s.id, format)}
+          />
           {canManage && s.kind === 'manual' && open && (
             <Button className="primary" busy={stopping.busy} onClick={stop}>
               Stop recording

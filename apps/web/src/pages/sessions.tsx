@@ -1,7 +1,8 @@
 import type { Session, SessionPage, VehicleView } from '@tacho/protocol';
 import { useEffect, useMemo, useState } from 'react';
+import { RecordingControl, useOpenSessions } from '../components/session-now.js';
 import { Button, Empty, ErrorBox, errorMessage, Loading, SelectField } from '../components/ui.js';
-import { api, type SessionListQuery } from '../lib/api.js';
+import { client, type SessionListQuery } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
@@ -16,24 +17,14 @@ import {
   kindLabels,
   mergeNewest,
   rangeFrom,
+  rememberList,
   sessionRanges,
 } from '../lib/sessions.js';
 import { useAsync } from '../lib/use-async.js';
-import { RecordingControl, useOpenSessions } from './session-now.js';
 
 const PAGE_SIZE = 25;
 /** The newest page is asked again this often, so a drive in progress grows and a new one appears. */
 const REFRESH_MS = 30_000;
-
-/** The list a session page returns to after a deletion: the one it was opened from, with its filters. */
-let lastList: string | null = null;
-
-export function listToReturnTo(vehicleId: string): string {
-  const own = `/vehicles/${encodeURIComponent(vehicleId)}/sessions`;
-  if (lastList && (lastList.startsWith('/sessions?') || lastList === '/sessions')) return lastList;
-  if (lastList?.startsWith(own)) return lastList;
-  return own;
-}
 
 function SessionRow({
   session,
@@ -126,7 +117,7 @@ export function SessionsPage({ vehicleId }: { vehicleId?: string }) {
   const from = rangeFrom(range, loadedAt);
   const now = useNow(30_000);
   useEffect(() => {
-    lastList = href;
+    rememberList(href);
   }, [href]);
 
   const setQuery = (key: string, value: string) => {
@@ -138,12 +129,12 @@ export function SessionsPage({ vehicleId }: { vehicleId?: string }) {
   };
 
   const vehicle = useAsync<VehicleView | null>(
-    () => (vehicleId ? api.getVehicle(vehicleId) : Promise.resolve(null)),
+    () => (vehicleId ? client.vehicles.get(vehicleId) : Promise.resolve(null)),
     [vehicleId],
   );
   // Names for the list across vehicles; the list works without them.
   const vehicles = useAsync<VehicleView[]>(
-    () => (vehicleId ? Promise.resolve([]) : api.listVehicles()),
+    () => (vehicleId ? Promise.resolve([]) : client.vehicles.list()),
     [vehicleId],
   );
   const names = useMemo(() => new Map((vehicles.data ?? []).map((v) => [v.id, v.name])), [vehicles.data]);
@@ -152,7 +143,10 @@ export function SessionsPage({ vehicleId }: { vehicleId?: string }) {
     () => ({ limit: PAGE_SIZE, ...(kind ? { kind } : {}), ...(from !== undefined ? { from } : {}) }),
     [kind, from],
   );
-  const list = useAsync<SessionPage>(() => api.listSessions(vehicleId ?? null, query), [vehicleId, query]);
+  const list = useAsync<SessionPage>(
+    () => client.sessions.list(vehicleId ?? null, query),
+    [vehicleId, query],
+  );
   const [older, setOlder] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
 
   const { setData } = list;
@@ -160,7 +154,7 @@ export function SessionsPage({ vehicleId }: { vehicleId?: string }) {
     let current = true;
     const timer = setInterval(() => {
       if (document.hidden) return;
-      api.listSessions(vehicleId ?? null, query).then(
+      client.sessions.list(vehicleId ?? null, query).then(
         (fresh) => {
           if (current) setData((shown) => mergeNewest(shown, fresh));
         },
@@ -178,7 +172,7 @@ export function SessionsPage({ vehicleId }: { vehicleId?: string }) {
     if (!before) return;
     setOlder({ busy: true, error: null });
     try {
-      const page = await api.listSessions(vehicleId ?? null, { ...query, before });
+      const page = await client.sessions.list(vehicleId ?? null, { ...query, before });
       list.setData((shown) => {
         const seen = new Set(shown.items.map((s) => s.id));
         return {

@@ -1,13 +1,13 @@
 import { type FormEvent, useState } from 'react';
+import { Sharing } from '../components/settings-sharing.js';
+import { CliLogins, LinkedSignIns } from '../components/settings-signins.js';
+import { ApiTokens } from '../components/settings-tokens.js';
 import { Button, ErrorBox, Field, Loading, Tabs } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { navigate, useLocation } from '../lib/router.js';
 import { useSession, useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
-import { Sharing } from './settings-sharing.js';
-import { CliLogins, LinkedSignIns } from './settings-signins.js';
-import { ApiTokens } from './settings-tokens.js';
 
 const tabs = [
   { id: 'profile', label: 'Profile' },
@@ -57,7 +57,7 @@ function PasswordForm() {
     setError(null);
     setDone(false);
     try {
-      await api.changePassword({ currentPassword: form.current, newPassword: form.next });
+      await client.auth.changePassword({ currentPassword: form.current, newPassword: form.next });
       setForm({ current: '', next: '', repeat: '' });
       setDone(true);
     } catch (failure) {
@@ -134,7 +134,7 @@ const signedInWith: Record<string, string> = {
 
 function Logins() {
   const { logout } = useSession();
-  const logins = useAsync(() => api.listLogins(), []);
+  const logins = useAsync(() => client.auth.logins(), []);
   const [error, setError] = useState<string | null>(null);
   if (logins.status === 'error') return <ErrorBox error={logins.error} onRetry={logins.reload} />;
   if (!logins.data) return <Loading what="Loading logins" />;
@@ -181,7 +181,7 @@ function Logins() {
                     onClick={async () => {
                       setError(null);
                       try {
-                        await api.endLogin(login.id);
+                        await client.auth.endLogin(login.id);
                         if (login.current) await logout();
                         else logins.setData((all) => all.filter((l) => l.id !== login.id));
                       } catch (failure) {
@@ -204,7 +204,7 @@ function Logins() {
           onClick={async () => {
             setError(null);
             try {
-              await api.endAllLogins();
+              await client.auth.endAllLogins();
               await logout();
             } catch (failure) {
               setError(message(failure));

@@ -1,20 +1,21 @@
 import type { VehicleState } from '@tacho/protocol';
 import { useEffect, useRef, useState } from 'react';
+import { DeviceToken } from '../components/add-vehicle.js';
+import { DeepScan } from '../components/deep-scan.js';
 import { MapView } from '../components/lazy.js';
+import { SessionNow } from '../components/session-now.js';
 import { ConnectivityBadge, LiveIndicator } from '../components/status.js';
 import { ErrorBox, Loading } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { RefusalNotice } from '../components/vehicle-refusals.js';
+import { client } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
+import { connectivityAt, isStale } from '../lib/connectivity.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { useLiveStates, useNow } from '../lib/live.js';
 import { formatMetric, metricLabel } from '../lib/metrics.js';
 import { Link } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
-import { DeviceToken } from './add-vehicle.js';
-import { DeepScan } from './deep-scan.js';
-import { SessionNow } from './session-now.js';
-import { RefusalNotice } from './vehicle-refusals.js';
-import { describeModel } from './vehicles.js';
+import { describeModel } from '../lib/vehicles.js';
 
 const TRAIL_MS = 60 * 60 * 1000;
 const TRAIL_POINTS = 500;
@@ -40,14 +41,27 @@ const shown = new Set<string>([...headline, ...groups.flatMap((g) => g.keys)]);
 /** Fraction of a gauge's span, for the metrics that have a natural full scale. */
 const gaugeMax: Record<string, number> = { battery_level_pct: 100, speed_kmh: 200, power_kw: 150 };
 
-function Readout({ metricKey, state, big }: { metricKey: string; state: VehicleState; big?: boolean }) {
+function Readout({
+  metricKey,
+  state,
+  big,
+  now,
+  offlineAfterS,
+}: {
+  metricKey: string;
+  state: VehicleState;
+  big?: boolean;
+  now: number;
+  offlineAfterS: number;
+}) {
   const reading = state.metrics[metricKey];
+  const stale = reading ? isStale(reading.ts_ms, now, offlineAfterS) : false;
   const text = formatMetric(metricKey, reading?.value);
   // Show the unit smaller than the number, as instrument clusters do.
   const split = /^(-?[\d.,\s]+)\s(.+)$/.exec(text);
   const max = gaugeMax[metricKey];
   return (
-    <div className={big ? 'readout big' : 'readout'} data-metric={metricKey}>
+    <div className={`readout${big ? ' big' : ''}${stale ? ' stale' : ''}`} data-metric={metricKey}>
       <div className="label">{metricLabel(metricKey)}</div>
       <div
         className={typeof reading?.value === 'number' ? 'value' : 'value text'}
@@ -62,6 +76,11 @@ function Readout({ metricKey, state, big }: { metricKey: string; state: VehicleS
           text
         )}
       </div>
+      {reading && (
+        <div className="age" data-age>
+          {formatRelative(reading.ts_ms, now)}
+        </div>
+      )}
       {max !== undefined && typeof reading?.value === 'number' && (
         <div className="gauge-bar" aria-hidden="true">
           <span style={{ width: `${Math.max(0, Math.min(100, (Math.abs(reading.value) / max) * 100))}%` }} />
@@ -72,25 +91,31 @@ function Readout({ metricKey, state, big }: { metricKey: string; state: VehicleS
 }
 
 export function VehicleLivePage({ id }: { id: string }) {
-  const { mapTiles } = useWebConfig();
-  const vehicle = useAsync(() => api.getVehicle(id), [id]);
+  const { mapTiles, offlineAfterS } = useWebConfig();
+  const vehicle = useAsync(() => client.vehicles.get(id), [id]);
   const { states, status, errors } = useLiveStates(vehicle.data ? [id] : []);
   const state = states.get(id);
   const now = useNow(1000);
   const [scanOpen, setScanOpen] = useState(false);
   const [connecting, setConnecting] = useState(false);
-  const [trail, setTrail] = useState<Array<readonly [number, number]>>([]);
+  const [trail, setTrail] = useState<{ points: Array<readonly [number, number]>; times: number[] }>({
+    points: [],
+    times: [],
+  });
   const lastTs = useRef(0);
 
   useEffect(() => {
     if (!vehicle.data) return;
     const to = Date.now();
-    api.track(id, { from: to - TRAIL_MS, to, maxPoints: TRAIL_POINTS }).then(
+    client.readings.track(id, { from: to - TRAIL_MS, to, maxPoints: TRAIL_POINTS }).then(
       (track) => {
-        setTrail(track.geometry.coordinates.map(([lon, lat]) => [lat ?? 0, lon ?? 0] as const));
+        setTrail({
+          points: track.geometry.coordinates.map(([lon, lat]) => [lat ?? 0, lon ?? 0] as const),
+          times: track.properties.times_ms,
+        });
         lastTs.current = track.properties.times_ms.at(-1) ?? 0;
       },
-      () => setTrail([]),
+      () => setTrail({ points: [], times: [] }),
     );
   }, [id, vehicle.data]);
 
@@ -99,7 +124,10 @@ export function VehicleLivePage({ id }: { id: string }) {
     const p = state?.position;
     if (!p || p.ts_ms <= lastTs.current) return;
     lastTs.current = p.ts_ms;
-    setTrail((t) => [...t.slice(-(TRAIL_POINTS - 1)), [p.lat, p.lon] as const]);
+    setTrail((t) => ({
+      points: [...t.points.slice(-(TRAIL_POINTS - 1)), [p.lat, p.lon] as const],
+      times: [...t.times.slice(-(TRAIL_POINTS - 1)), p.ts_ms],
+    }));
   }, [state?.position]);
 
   if (vehicle.status === 'error') return <ErrorBox error={vehicle.error} onRetry={vehicle.reload} />;
@@ -131,7 +159,7 @@ export function VehicleLivePage({ id }: { id: string }) {
         </div>
         <div className="row">
           <LiveIndicator status={status} />
-          <ConnectivityBadge connectivity={state?.connectivity} />
+          <ConnectivityBadge connectivity={connectivityAt(state, now, offlineAfterS)} />
           <Link href={`/vehicles/${id}/history`} className="button">
             History
           </Link>
@@ -167,16 +195,22 @@ export function VehicleLivePage({ id }: { id: string }) {
           </p>
           <div className="readouts">
             {headline.map((key) => (
-              <Readout key={key} metricKey={key} state={state} big />
+              <Readout key={key} metricKey={key} state={state} big now={now} offlineAfterS={offlineAfterS} />
             ))}
           </div>
-          <MapView tiles={mapTiles} position={state.position} trail={trail} label={`Map of ${v.name}`} />
+          <MapView
+            tiles={mapTiles}
+            position={state.position}
+            trail={trail.points}
+            trailTimes={trail.times}
+            label={`Map of ${v.name}`}
+          />
           {groups.map((group) => (
             <section key={group.title} aria-label={group.title}>
               <h2>{group.title}</h2>
               <div className="readouts">
                 {group.keys.map((key) => (
-                  <Readout key={key} metricKey={key} state={state} />
+                  <Readout key={key} metricKey={key} state={state} now={now} offlineAfterS={offlineAfterS} />
                 ))}
               </div>
             </section>
@@ -186,7 +220,7 @@ export function VehicleLivePage({ id }: { id: string }) {
               <h2>Other metrics</h2>
               <div className="readouts">
                 {extra.map((key) => (
-                  <Readout key={key} metricKey={key} state={state} />
+                  <Readout key={key} metricKey={key} state={state} now={now} offlineAfterS={offlineAfterS} />
                 ))}
               </div>
             </section>

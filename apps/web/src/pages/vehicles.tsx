@@ -1,27 +1,22 @@
 import type { VehicleState, VehicleView } from '@tacho/protocol';
 import { useMemo, useState } from 'react';
+import { AddVehicle } from '../components/add-vehicle.js';
 import { MapView } from '../components/lazy.js';
 import { ConnectivityBadge, LiveIndicator } from '../components/status.js';
 import { Empty, ErrorBox, Loading } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
+import { connectivityAt } from '../lib/connectivity.js';
 import { formatRelative } from '../lib/format.js';
 import { useLiveStates, useNow } from '../lib/live.js';
 import { formatMetric } from '../lib/metrics.js';
 import { Link } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
-import { AddVehicle } from './add-vehicle.js';
-
-export function describeModel(vehicle: VehicleView): string {
-  const model = [vehicle.year, vehicle.make, vehicle.model].filter(Boolean).join(' ');
-  if (model) return model;
-  // A phone or a tracker has no model to set: its kind says what it is.
-  return vehicle.kind === 'car' ? 'Model not set' : vehicle.kind[0]!.toUpperCase() + vehicle.kind.slice(1);
-}
+import { describeModel } from '../lib/vehicles.js';
 
 function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: VehicleState; now: number }) {
-  const { mapTiles } = useWebConfig();
+  const { mapTiles, offlineAfterS } = useWebConfig();
   const metric = (key: string) => state?.metrics[key]?.value;
   const battery = metric('battery_level_pct');
   return (
@@ -33,7 +28,7 @@ function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: Ve
           </h2>
           <div className="muted small">{describeModel(vehicle)}</div>
         </div>
-        <ConnectivityBadge connectivity={state?.connectivity} />
+        <ConnectivityBadge connectivity={connectivityAt(state, now, offlineAfterS)} />
       </div>
       <div className="row" style={{ gap: '1.5rem' }}>
         <div>
@@ -82,7 +77,7 @@ function VehicleCard({ vehicle, state, now }: { vehicle: VehicleView; state?: Ve
 
 export function VehiclesPage() {
   const user = useUser();
-  const vehicles = useAsync(() => api.listVehicles(), []);
+  const vehicles = useAsync(() => client.vehicles.list(), []);
   const ids = useMemo(() => (vehicles.data ?? []).map((v) => v.id), [vehicles.data]);
   const { states, status } = useLiveStates(ids);
   const now = useNow();

@@ -1,9 +1,10 @@
 import type { AuthProviders } from '@tacho/protocol';
 import { useEffect, useState } from 'react';
-import { Empty, ErrorBox, Loading } from '../components/ui.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
-import { identityApi, providerStartUrl } from '../lib/identity.js';
+import { cliLogins, providerStartUrl } from '../lib/identity.js';
 import { useAsync } from '../lib/use-async.js';
+import { Empty, ErrorBox, Loading } from './ui.js';
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -14,11 +15,11 @@ function message(error: unknown): string {
  * (the provider asks who you are; it links to the account signed in here), and unlinking.
  */
 export function LinkedSignIns() {
-  const identities = useAsync(() => identityApi.identities(), []);
+  const identities = useAsync(() => client.auth.identities(), []);
   const [providers, setProviders] = useState<AuthProviders | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
-    identityApi.providers().then(setProviders, () => {});
+    client.auth.providers().then(setProviders, () => {});
   }, []);
   const oidc = providers?.oidc;
   if (identities.status === 'error') return <ErrorBox error={identities.error} onRetry={identities.reload} />;
@@ -60,7 +61,7 @@ export function LinkedSignIns() {
                       onClick={async () => {
                         setError(null);
                         try {
-                          await identityApi.unlinkIdentity(identity.id);
+                          await client.auth.unlinkIdentity(identity.id);
                           identities.setData((all) => all.filter((i) => i.id !== identity.id));
                         } catch (failure) {
                           setError(message(failure));
@@ -93,7 +94,7 @@ export function LinkedSignIns() {
 
 /** Settings → Logins: the command lines logged in with `tacho login`, with their host and last use. */
 export function CliLogins() {
-  const logins = useAsync(() => identityApi.cliLogins(), []);
+  const logins = useAsync(() => cliLogins(), []);
   const [error, setError] = useState<string | null>(null);
   if (logins.status === 'error') return <ErrorBox error={logins.error} onRetry={logins.reload} />;
   if (!logins.data) return <Loading what="Loading CLI logins" />;
@@ -137,7 +138,7 @@ export function CliLogins() {
                       onClick={async () => {
                         setError(null);
                         try {
-                          await identityApi.revokeCliLogin(token.id);
+                          await client.tokens.revoke(token.id);
                           logins.setData((all) => all.filter((t) => t.id !== token.id));
                         } catch (failure) {
                           setError(message(failure));

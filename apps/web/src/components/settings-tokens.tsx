@@ -1,10 +1,10 @@
 import type { CreatedToken, TokenScope } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
-import { Button, Empty, ErrorBox, Field, Loading, SecretLine, SelectField } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
+import { Button, Empty, ErrorBox, Field, Loading, SecretLine, SelectField } from './ui.js';
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -19,7 +19,7 @@ const scopeOptions: ReadonlyArray<{ id: TokenScope; label: string }> = [
 /** API tokens for scripts: created (shown once), listed, revoked. */
 export function ApiTokens() {
   const user = useUser();
-  const tokens = useAsync(() => api.listTokens(), []);
+  const tokens = useAsync(() => client.tokens.list(), []);
   const [name, setName] = useState('');
   const [scopes, setScopes] = useState<TokenScope[]>(['read']);
   const [days, setDays] = useState('90');
@@ -32,7 +32,7 @@ export function ApiTokens() {
     setBusy(true);
     setError(null);
     try {
-      const token = await api.createToken({
+      const token = await client.tokens.create({
         name: name.trim(),
         scopes,
         ...(days ? { expiresInDays: Number(days) } : {}),
@@ -158,7 +158,7 @@ export function ApiTokens() {
                       onClick={async () => {
                         setError(null);
                         try {
-                          await api.revokeToken(token.id);
+                          await client.tokens.revoke(token.id);
                           tokens.setData((all) => all.filter((t) => t.id !== token.id));
                         } catch (failure) {
                           setError(message(failure));

@@ -6,9 +6,9 @@ import {
   type VehicleView,
 } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
-import { Button, Field, SecretLine, SelectField } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
+import { Button, Field, SecretLine, SelectField } from './ui.js';
 
 function vinProblem(vin: string): string | null {
   if (vin.length === 0) return null;
@@ -58,7 +58,7 @@ export function AddVehicle({
     setBusy(true);
     setError(null);
     try {
-      const created = await api.createVehicle({
+      const created = await client.vehicles.create({
         ...(vin ? { vin } : {}),
         kind,
         name: form.name.trim(),
@@ -155,7 +155,7 @@ export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClos
     setBusy(true);
     setError(null);
     try {
-      setCreated(await api.createVehicleToken(vehicle.id, { name: 'device' }));
+      setCreated(await client.vehicles.createToken(vehicle.id, 'device'));
     } catch (failure) {
       setError(failure instanceof Error ? failure.message : String(failure));
     } finally {

@@ -1,6 +1,6 @@
 import type { VehicleRefusals } from '@tacho/protocol';
 import { useEffect, useState } from 'react';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { Link } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
@@ -16,7 +16,7 @@ function useRefusals(vehicleId: string, initial: VehicleRefusals | null): Vehicl
   useEffect(() => setRefusals(initial), [initial]);
   useEffect(() => {
     const timer = setInterval(() => {
-      api.getVehicle(vehicleId).then(
+      client.vehicles.get(vehicleId).then(
         (v) => setRefusals(v.refusals ?? null),
         // A failed poll keeps what is shown; the page's own error handling speaks for the vehicle.
         () => {},

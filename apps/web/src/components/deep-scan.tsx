@@ -1,11 +1,11 @@
 import { metricKeys, type RawKey, type VehicleView } from '@tacho/protocol';
 import { type FormEvent, useEffect, useMemo, useState } from 'react';
-import { Button, Drawer, Empty, ErrorBox, Loading } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { formatDuration, formatValue } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
 import { metricLabel } from '../lib/metrics.js';
 import { useAsync } from '../lib/use-async.js';
+import { Button, Drawer, Empty, ErrorBox, Loading } from './ui.js';
 
 /** The raw keys change with every message; re-reading them this often keeps the drawer live enough. */
 const REFRESH_MS = 2000;
@@ -30,7 +30,7 @@ function ProposeAlias({
     setBusy(true);
     setResult(null);
     try {
-      await api.proposeAlias({
+      await client.aliases.propose({
         vehicleId: vehicle.id,
         deviceKey: rawKey.key,
         canonicalKey,
@@ -93,7 +93,7 @@ function ProposeAlias({
 
 /** Every raw device key with its value, mapping and age, grouped by object id, searchable, refreshed. */
 export function DeepScan({ vehicle, onClose }: { vehicle: VehicleView; onClose: () => void }) {
-  const scan = useAsync(() => api.raw(vehicle.id), [vehicle.id]);
+  const scan = useAsync(() => client.readings.raw(vehicle.id), [vehicle.id]);
   const [query, setQuery] = useState('');
   const [proposing, setProposing] = useState<string | null>(null);
   const now = useNow(1000);

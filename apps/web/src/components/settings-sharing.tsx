@@ -1,15 +1,15 @@
 import type { ShareRole, VehicleView } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
-import { Button, Empty, ErrorBox, Field, Loading, SelectField } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { useAsync } from '../lib/use-async.js';
+import { Button, Empty, ErrorBox, Field, Loading, SelectField } from './ui.js';
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
 function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
-  const access = useAsync(() => api.listAccess(vehicle.id), [vehicle.id]);
+  const access = useAsync(() => client.vehicles.access(vehicle.id), [vehicle.id]);
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<ShareRole>('viewer');
   const [busy, setBusy] = useState(false);
@@ -20,7 +20,7 @@ function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
     setBusy(true);
     setError(null);
     try {
-      await api.share(vehicle.id, { email: email.trim(), role });
+      await client.vehicles.share(vehicle.id, { email: email.trim(), role });
       setEmail('');
       access.reload();
     } catch (failure) {
@@ -49,7 +49,7 @@ function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
                   className="danger"
                   onClick={async () => {
                     try {
-                      await api.unshare(vehicle.id, entry.userId);
+                      await client.vehicles.unshare(vehicle.id, entry.userId);
                       access.setData((all) => all.filter((a) => a.userId !== entry.userId));
                     } catch (failure) {
                       setError(message(failure));
@@ -94,7 +94,7 @@ function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
 
 /** Sharing each vehicle the user owns with other users, by email. */
 export function Sharing() {
-  const vehicles = useAsync(() => api.listVehicles(), []);
+  const vehicles = useAsync(() => client.vehicles.list(), []);
   if (vehicles.status === 'error') return <ErrorBox error={vehicles.error} onRetry={vehicles.reload} />;
   if (!vehicles.data) return <Loading what="Loading vehicles" />;
   const shareable = vehicles.data.filter((v) => v.access === 'owner' || v.access === 'admin');

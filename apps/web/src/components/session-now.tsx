@@ -1,10 +1,10 @@
 import type { Session } from '@tacho/protocol';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { Button, errorMessage } from '../components/ui.js';
-import { api } from '../lib/api.js';
+import { client } from '../lib/api.js';
 import { useNow } from '../lib/live.js';
 import { Link } from '../lib/router.js';
 import { inProgressText } from '../lib/sessions.js';
+import { Button, errorMessage } from './ui.js';
 
 /** A fallback when no live update comes (a drive's figures are computed after the data is stored). */
 const POLL_MS = 30_000;
@@ -22,7 +22,7 @@ export interface OpenSessions {
 /** Is it still open? The newest of each kind, since sessions of one kind never overlap. */
 async function loadOpen(vehicleId: string): Promise<Omit<OpenSessions, 'reload'>> {
   const newest = (kind: Session['kind']) =>
-    api.listSessions(vehicleId, { kind, limit: 1 }).then((page) => {
+    client.sessions.list(vehicleId, { kind, limit: 1 }).then((page) => {
       const session = page.items[0];
       return session && session.endMs === null ? session : null;
     });
@@ -94,7 +94,11 @@ export function RecordingControl({
     setBusy(true);
     setError(null);
     try {
-      onChange(recording ? await api.stopRecording(recording.id) : await api.startRecording(vehicleId));
+      onChange(
+        recording
+          ? await client.sessions.stopRecording(recording.id)
+          : await client.sessions.startRecording(vehicleId),
+      );
     } catch (failure) {
       // A 409: someone else started or stopped it meanwhile; what is shown is refreshed.
       setError(errorMessage(failure));
