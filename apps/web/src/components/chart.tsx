@@ -1,6 +1,7 @@
 import 'uplot/dist/uPlot.min.css';
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
+import { withGaps } from '../lib/chart-data.js';
 
 export interface ChartProps {
   title: string;
@@ -14,6 +15,8 @@ export interface ChartProps {
   onZoom?: (fromMs: number, toMs: number) => void;
   /** A chart against something other than time (a charge curve: power against battery level). */
   x?: { label: string; unit: string };
+  /** The time span the x axis covers (epoch ms), whatever part of it has data. */
+  range?: { from: number; to: number };
 }
 
 function cssVar(name: string, fallback: string): string {
@@ -24,7 +27,7 @@ function cssVar(name: string, fallback: string): string {
  * One metric over time with uPlot: drag to zoom (the page then asks the server for that range at full
  * resolution), double-click to zoom out, crosshair shared between the charts on a page.
  */
-export default function Chart({ title, unit, t, v, syncKey, onZoom, x }: ChartProps) {
+export default function Chart({ title, unit, t, v, syncKey, onZoom, x, range }: ChartProps) {
   const element = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const zoom = useRef(onZoom);
@@ -32,6 +35,9 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x }: ChartPr
   // Plain values as dependencies: callers pass `x` as a new object literal on every render.
   const xLabel = x?.label;
   const xUnit = x?.unit;
+  const zoomable = onZoom !== undefined;
+  const rangeFrom = range?.from;
+  const rangeTo = range?.to;
 
   useEffect(() => {
     const host = element.current;
@@ -39,13 +45,24 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x }: ChartPr
     const text = cssVar('--muted', '#888');
     const grid = cssVar('--border', '#ddd');
     const accent = cssVar('--accent', '#1f6feb');
+    // uPlot's time scale is in seconds; a pause in the data is a break in the line (null).
+    const gapped = xUnit !== undefined ? { t: [...t], v: [...v] } : withGaps(t, v);
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const options: uPlot.Options = {
       width: Math.max(300, host.clientWidth),
       height: 240,
-      cursor: { sync: syncKey ? { key: syncKey } : undefined, drag: { x: true, y: false } },
+      // The page zooms (it asks the server for the dragged span), so uPlot does not zoom by itself.
+      cursor: {
+        sync: syncKey ? { key: syncKey } : undefined,
+        drag: { x: true, y: false, setScale: !zoomable },
+      },
       legend: { show: true },
-      scales: { x: { time: xUnit === undefined } },
+      scales: {
+        x:
+          rangeFrom !== undefined && rangeTo !== undefined && xUnit === undefined
+            ? { time: true, range: () => [rangeFrom / 1000, rangeTo / 1000] }
+            : { time: xUnit === undefined },
+      },
       axes: [
         xUnit === undefined
           ? axis
@@ -65,18 +82,33 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x }: ChartPr
         },
       ],
       hooks: {
+        // What the chart really shows, for tests and tools: the x axis's span and the breaks in the line.
+        draw: [
+          (u) => {
+            const min = u.scales.x?.min;
+            const max = u.scales.x?.max;
+            if (min == null || max == null) return;
+            const scale = xUnit === undefined ? 1000 : 1;
+            host.dataset.xFrom = String(Math.round(min * scale));
+            host.dataset.xTo = String(Math.round(max * scale));
+            host.dataset.breaks = String(gapped.v.filter((value) => value === null).length);
+          },
+        ],
         setSelect: [
           (u) => {
             if (u.select.width < 5 || xUnit !== undefined) return;
             const from = u.posToVal(u.select.left, 'x');
             const to = u.posToVal(u.select.left + u.select.width, 'x');
             zoom.current?.(Math.round(from * 1000), Math.round(to * 1000));
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
           },
         ],
       },
     };
-    // uPlot's time scale is in seconds.
-    const data: uPlot.AlignedData = [xUnit !== undefined ? [...t] : t.map((ms) => ms / 1000), [...v]];
+    const data: uPlot.AlignedData = [
+      xUnit !== undefined ? gapped.t : gapped.t.map((ms) => ms / 1000),
+      gapped.v,
+    ];
     const instance = new uPlot(options, data, host);
     plot.current = instance;
     const resize = new ResizeObserver(() =>
@@ -88,7 +120,7 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x }: ChartPr
       instance.destroy();
       plot.current = null;
     };
-  }, [t, v, title, unit, syncKey, xLabel, xUnit]);
+  }, [t, v, title, unit, syncKey, xLabel, xUnit, rangeFrom, rangeTo, zoomable]);
 
   return <div className="chart" ref={element} role="img" aria-label={`Chart of ${title}`} />;
 }

@@ -1,6 +1,7 @@
 import 'leaflet/dist/leaflet.css';
 import L from 'leaflet';
 import { useEffect, useRef, useState } from 'react';
+import { splitTrack } from '../lib/chart-data.js';
 
 export interface MapViewProps {
   /** Leaflet tile URL template; empty for a plain background. */
@@ -8,6 +9,8 @@ export interface MapViewProps {
   position: { lat: number; lon: number } | null;
   /** Recent positions, oldest first, as [lat, lon]. */
   trail?: ReadonlyArray<readonly [number, number]>;
+  /** The time of each trail point (epoch ms): a long pause between two breaks the line. */
+  trailTimes?: readonly number[];
   /** A small, non-interactive map for cards. */
   compact?: boolean;
   label: string;
@@ -26,6 +29,7 @@ export default function MapView({
   tiles,
   position,
   trail = [],
+  trailTimes,
   compact = false,
   label,
   fit = false,
@@ -83,7 +87,10 @@ export default function MapView({
   useEffect(() => {
     const m = map.current;
     if (!m) return;
-    line.current?.setLatLngs(trail.map(([lat, lon]) => [lat, lon]));
+    const points = trail.map(([lat, lon]): L.LatLngTuple => [lat, lon]);
+    line.current?.setLatLngs(
+      trailTimes && trailTimes.length === points.length ? splitTrack(points, trailTimes) : points,
+    );
     if (fit && !followed.current && trail.length > 0) {
       m.fitBounds(L.latLngBounds(trail.map(([lat, lon]) => [lat, lon])), { padding: [24, 24], maxZoom: 16 });
       followed.current = true;
@@ -120,7 +127,7 @@ export default function MapView({
     } else if (!m.getBounds().pad(-0.1).contains(at)) {
       m.panTo(at);
     }
-  }, [position, trail, compact, fit, start]);
+  }, [position, trail, trailTimes, compact, fit, start]);
 
   return (
     <div className={compact ? 'map small' : 'map'} style={{ position: 'relative' }}>

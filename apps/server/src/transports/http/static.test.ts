@@ -69,6 +69,7 @@ describe('dashboard files', () => {
     expect(res.json()).toEqual({
       mapTiles: 'https://tiles.example.org/{z}/{x}/{y}.png',
       mqttUrl: 'mqtt://tacho.example.org:1884',
+      offlineAfterS: 600,
     });
   });
 

@@ -11,6 +11,8 @@ export interface WebConfig {
   mapTiles: string;
   /** Where devices reach the MQTT broker (shown with a new device token), or null without a TCP broker. */
   mqttUrl: string | null;
+  /** TACHO_OFFLINE_AFTER_S: the dashboard turns a vehicle "offline" at this age itself, without a reload. */
+  offlineAfterS: number;
 }
 
 /** The broker address a device should use: the embedded one on the public host name, or the external one. */
@@ -37,12 +39,18 @@ export async function registerWebApp(
   webDir: string = defaultWebDir,
 ): Promise<void> {
   http.get('/config.json', { schema: { hide: true } }, async (_request, reply) => {
-    const body: WebConfig = { mapTiles: config.mapTiles, mqttUrl: deviceMqttUrl(config) };
+    const body: WebConfig = {
+      mapTiles: config.mapTiles,
+      mqttUrl: deviceMqttUrl(config),
+      offlineAfterS: config.offlineAfterS,
+    };
     return reply.header('cache-control', 'no-cache').send(body);
   });
 
   const root = normalize(webDir);
-  await http.register(fastifyStatic, { root, serve: false, decorateReply: true });
+  // The build writes a brotli and a gzip copy beside each text file (apps/web/build-compress.ts): sent as
+  // they are to a browser that accepts them, with Vary: Accept-Encoding.
+  await http.register(fastifyStatic, { root, serve: false, decorateReply: true, preCompressed: true });
 
   http.get('/*', { schema: { hide: true } }, async (request, reply) => {
     const path = decodeURIComponent(request.url.split('?')[0] ?? '/');
