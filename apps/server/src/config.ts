@@ -56,7 +56,17 @@ export interface Config {
   readonly oidc?: OidcConfig;
   /** Issuers whose ID tokens phones may post with (bearer), each with the audience its tokens carry. */
   readonly deviceIssuers: ReadonlyArray<{ readonly issuer: string; readonly audience: string }>;
+  /**
+   * Where the vault's key comes from (decision 0025): `TACHO_ENCRYPTION_KEY` (checked here, kept out of
+   * enumeration so no dump of the Config shows it) or a key file, created on first start when it is the
+   * default one.
+   */
+  readonly encryption: EncryptionKeySource;
 }
+
+export type EncryptionKeySource =
+  | { readonly kind: 'env'; readonly key: string }
+  | { readonly kind: 'file'; readonly path: string; readonly explicit: boolean };
 
 export type ConfigRole = 'viewer' | 'operator' | 'admin';
 
@@ -136,6 +146,16 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_REDIS_URL',
     default: '(none: in-process bus)',
     meaning: 'redis://host:port to fan live updates out between instances.',
+  },
+  {
+    name: 'TACHO_ENCRYPTION_KEY',
+    default: '(none: the key file)',
+    meaning: 'The vault key sealing secrets at rest: 32 bytes in base64 (openssl rand -base64 32).',
+  },
+  {
+    name: 'TACHO_ENCRYPTION_KEY_FILE',
+    default: '$TACHO_DATA_DIR/secret.key',
+    meaning: 'A file holding that key in base64; the default one is created (mode 0600) on first start.',
   },
   { name: 'TACHO_LOG_LEVEL', default: 'info', meaning: 'fatal, error, warn, info, debug, trace or silent.' },
   {
@@ -555,6 +575,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     ),
     ...(oidc ? { oidc } : {}),
     deviceIssuers: deviceIssuers(merged),
+    encryption: encryptionKeySource(merged, dataDir, cwd),
   };
   return deepFreeze(config);
 }
@@ -565,6 +586,32 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** The 32 bytes a base64 key decodes to, or null when it is not one (the value is never echoed). */
+export function decodeVaultKey(text: string): Buffer | null {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) return null;
+  const bytes = Buffer.from(trimmed, 'base64');
+  return bytes.length === 32 ? bytes : null;
+}
+
+function encryptionKeySource(env: Env, dataDir: string, cwd: string): EncryptionKeySource {
+  const key = str(env, 'TACHO_ENCRYPTION_KEY');
+  const file = str(env, 'TACHO_ENCRYPTION_KEY_FILE');
+  if (key !== undefined && file !== undefined)
+    fail('TACHO_ENCRYPTION_KEY and TACHO_ENCRYPTION_KEY_FILE are both set: set only one');
+  if (key !== undefined) {
+    if (!decodeVaultKey(key))
+      fail('TACHO_ENCRYPTION_KEY must be 32 bytes in base64 (openssl rand -base64 32), got something else');
+    // Not enumerable: a Config logged or serialised whole does not carry the key.
+    const source = { kind: 'env' } as { kind: 'env'; key: string };
+    Object.defineProperty(source, 'key', { value: key, enumerable: false });
+    return source;
+  }
+  if (file !== undefined)
+    return { kind: 'file', path: isAbsolute(file) ? file : resolve(cwd, file), explicit: true };
+  return { kind: 'file', path: join(dataDir, 'secret.key'), explicit: false };
 }
 
 /** `TACHO_SMTP_URL` and `TACHO_SMTP_FROM`; undefined when no SMTP server is configured. */
