@@ -2,6 +2,7 @@ import { TachoClient } from '@tacho/client';
 import type { NativeMessage } from '@tacho/protocol';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIRST_LOAD_BUDGET_BYTES } from '../apps/web/build-size.js';
 import { launchBrowser, noBrowser, screenshot } from './support/browser.js';
 import { driveMessage, publish } from './support/device.js';
 import { type RunningServer, startServer } from './support/server.js';
@@ -25,6 +26,7 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
   let page: Page;
   let vehicleId = '';
   let deviceToken = '';
+  let api: TachoClient;
 
   /** A burst of driving: `count` messages 10 s apart, the last at `endMs`. */
   const burst = (count: number, endMs: number, firstStep = 0): NativeMessage[] =>
@@ -45,7 +47,7 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       TACHO_ADMIN_PASSWORD: admin.password,
       TACHO_OFFLINE_AFTER_S: String(OFFLINE_AFTER_S),
     });
-    const api = new TachoClient({ baseUrl: server.url, mode: 'cookie', cookieJar: true });
+    api = new TachoClient({ baseUrl: server.url, mode: 'cookie', cookieJar: true });
     await api.auth.login(admin.email, admin.password);
     const vehicle = await api.vehicles.create({
       vin: VIN,
@@ -126,5 +128,258 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
 
     await page.goto('/vehicles');
     await page.getByRole('article').filter({ hasText: 'Family car' }).getByText('Vehicle offline').waitFor();
+  });
+
+  it('live view: tiles only for what the vehicle sends; a charging EV shows its power and no coolant temperature', async () => {
+    const ev = await api.vehicles.create({
+      vin: 'WVWZZZ1JZXW000230',
+      name: 'Charging EV',
+      make: 'VinFast',
+      model: 'VF 8',
+    });
+    const evToken = (await api.vehicles.createToken(ev.id, 'device')).token;
+    await publish(server.url, 'WVWZZZ1JZXW000230', evToken, [
+      {
+        ts: Date.now(),
+        metrics: { battery_level_pct: 54, charging_state: 'charging', power_kw: -48.5, charger_power_kw: 50 },
+      },
+    ]);
+    await page.goto(`/vehicles/${ev.id}`);
+    await page.locator('.readout[data-metric="battery_level_pct"]').getByText('54').waitFor();
+    await page.locator('.readout[data-metric="power_kw"]').waitFor();
+    await page.locator('.readout[data-metric="charger_power_kw"]').waitFor();
+    await page.locator('.readout[data-metric="charging_state"]').waitFor();
+    for (const absent of ['coolant_temp_c', 'range_km', 'speed_kmh', 'tyre_pressure_fl_kpa', 'gear'])
+      await expect(page.locator(`.readout[data-metric="${absent}"]`).count(), absent).resolves.toBe(0);
+    await expect(page.getByRole('region', { name: 'Tyre pressures' }).count()).resolves.toBe(0);
+    await expect(page.locator('.readout .value').getByText('—', { exact: true }).count()).resolves.toBe(0);
+    await screenshot(page, 'first-minutes-live-charging-ev');
+  });
+
+  it('sends the dashboard compressed: the first load transfers less than the budget, the main script as brotli', async () => {
+    const fresh = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    try {
+      const p = await fresh.newPage();
+      const loaded: Array<{ url: string; type: string; encoding: string | undefined; bytes: number }> = [];
+      p.on('requestfinished', async (request) => {
+        const response = await request.response();
+        if (!response) return;
+        const sizes = await request.sizes();
+        loaded.push({
+          url: request.url(),
+          type: request.resourceType(),
+          encoding: (await response.allHeaders())['content-encoding'],
+          bytes: sizes.responseBodySize + sizes.responseHeadersSize,
+        });
+      });
+      await p.goto('/login');
+      await p.getByRole('heading', { name: 'Log in to Tacho' }).waitFor();
+      await p.waitForLoadState('networkidle');
+      const scripts = loaded.filter((r) => r.type === 'script');
+      expect(scripts.length).toBeGreaterThan(0);
+      for (const script of scripts) expect(script.encoding, script.url).toBe('br');
+      const css = loaded.filter((r) => r.type === 'stylesheet');
+      for (const sheet of css) expect(sheet.encoding, sheet.url).toBe('br');
+      const total = loaded.reduce((sum, r) => sum + r.bytes, 0);
+      console.log(`[first load] ${loaded.length} requests, ${(total / 1024).toFixed(1)} KB transferred`);
+      expect(total).toBeLessThan(FIRST_LOAD_BUDGET_BYTES);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('small things: a favicon, "1 second", the sidebar down the whole page, a confirmation before Stop sharing', async () => {
+    // The favicon the page names is there.
+    await page.goto('/vehicles');
+    const icon = await page.locator('link[rel="icon"]').getAttribute('href');
+    expect(icon).toBeTruthy();
+    const iconResponse = await page.request.get(icon ?? '');
+    expect(iconResponse.status()).toBe(200);
+    expect(iconResponse.headers()['content-type']).toContain('image/svg+xml');
+
+    // A login refused for a second says "1 second" (the server's 429 stood in for by the browser).
+    const loggedOut = await browser.newPage({ baseURL: server.url });
+    try {
+      await loggedOut.route('**/api/v1/auth/login', (route) =>
+        route.fulfill({
+          status: 429,
+          headers: { 'retry-after': '1', 'content-type': 'application/json' },
+          body: JSON.stringify({ error: { code: 'too_many_requests', message: 'too many failed logins' } }),
+        }),
+      );
+      await loggedOut.goto('/login');
+      await loggedOut.getByLabel('Email').fill(admin.email);
+      await loggedOut.getByLabel('Password', { exact: true }).fill('wrong password');
+      await loggedOut.getByRole('button', { name: 'Log in' }).click();
+      await loggedOut.getByRole('alert').getByText('Wait 1 second and try again.').waitFor();
+    } finally {
+      await loggedOut.close();
+    }
+
+    // On a page longer than the window, the sidebar's colour reaches the bottom.
+    await page.goto(
+      `/vehicles/${vehicleId}/history?range=day&metrics=battery_level_pct,speed_kmh,power_kw,range_km,odometer_km`,
+    );
+    await page.getByRole('region', { name: 'Odometer' }).locator('canvas').first().waitFor();
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    expect(height).toBeGreaterThan(860 * 1.5);
+    const shot = await page.screenshot({ fullPage: true });
+    const [bottom, top] = await page.evaluate(async (png) => {
+      const image = new Image();
+      image.src = `data:image/png;base64,${png}`;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      canvas.width = image.width;
+      canvas.height = image.height;
+      const context = canvas.getContext('2d');
+      if (!context) throw new Error('no canvas');
+      context.drawImage(image, 0, 0);
+      const at = (y: number) => [...context.getImageData(20, y, 1, 1).data.slice(0, 3)].join(',');
+      return [at(image.height - 5), at(image.height / 3)];
+    }, shot.toString('base64'));
+    expect(bottom).toBe(top);
+
+    // Ending a share asks first; cancelling keeps it.
+    await api.users.create({
+      email: 'vera@example.org',
+      name: 'Vera Viewer',
+      password: 'another long password',
+      role: 'viewer',
+    });
+    await api.vehicles.share(vehicleId, { email: 'vera@example.org', role: 'viewer' });
+    await page.goto('/settings?tab=sharing');
+    const shared = page.getByRole('region', { name: 'Sharing of Family car' });
+    await shared.getByText('(vera@example.org)').waitFor();
+    await shared.getByRole('button', { name: /Stop sharing/ }).click();
+    const dialog = page.getByRole('dialog', { name: 'Stop sharing Family car?' });
+    await dialog.getByText('Vera Viewer (vera@example.org) will no longer see Family car').waitFor();
+    await screenshot(page, 'first-minutes-stop-sharing-confirm');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect(api.vehicles.access(vehicleId)).resolves.toHaveLength(1);
+    await shared.getByRole('button', { name: /Stop sharing/ }).click();
+    await dialog.getByRole('button', { name: 'Stop sharing' }).click();
+    await shared.getByText('Not shared with anyone.').waitFor();
+    await expect(api.vehicles.access(vehicleId)).resolves.toHaveLength(0);
+  });
+
+  it('every page, at desktop and phone size, is saved as a screenshot and none is wider than a 390 px phone', async () => {
+    // Something on every page: a recording, a token, a dead letter, an alert rule.
+    const recording = await api.sessions.startRecording(vehicleId);
+    await publish(server.url, VIN, deviceToken, [driveMessage(50, Date.now())]);
+    await api.sessions.stopRecording(recording.id);
+    await api.tokens.create({ name: 'home assistant', scopes: ['read'] });
+    await fetch(`${server.url}/api/v1/vehicles/${VIN}/telemetry`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${deviceToken}`, 'content-type': 'application/json' },
+      body: '{"ts": "yesterday"}',
+    });
+    await api.alerts.createRule({
+      name: 'Battery low',
+      vehicleId,
+      condition: { metric: 'battery_level_pct', op: '<', value: 20 },
+      channels: [{ type: 'inapp' }],
+    });
+
+    const pages: Array<[string, string]> = [
+      ['vehicles', '/vehicles'],
+      ['vehicle-live', `/vehicles/${vehicleId}`],
+      ['history', `/vehicles/${vehicleId}/history?range=day`],
+      ['vehicle-sessions', `/vehicles/${vehicleId}/sessions`],
+      ['sessions', '/sessions'],
+      ['session', `/sessions/${recording.id}`],
+      ['import', `/vehicles/${vehicleId}/import`],
+      ['alerts', '/alerts'],
+      ['alert-rules', '/alerts/rules'],
+      ['settings-profile', '/settings?tab=profile'],
+      ['settings-password', '/settings?tab=password'],
+      ['settings-logins', '/settings?tab=logins'],
+      ['settings-signins', '/settings?tab=signins'],
+      ['settings-tokens', '/settings?tab=tokens'],
+      ['settings-sharing', '/settings?tab=sharing'],
+      ['admin-users', '/admin?tab=users'],
+      ['admin-dead-letters', '/admin?tab=dead-letters'],
+      ['not-found', '/nothing-here'],
+    ];
+    const tooWide: string[] = [];
+    for (const [size, viewport] of [
+      ['desktop', { width: 1280, height: 860 }],
+      ['phone', { width: 390, height: 844 }],
+    ] as const) {
+      await page.setViewportSize(viewport);
+      for (const [name, url] of pages) {
+        await page.goto(url);
+        await page.locator('main h1').first().waitFor();
+        await page.waitForLoadState('networkidle');
+        await page
+          .locator('[aria-busy="true"], .loading')
+          .first()
+          .waitFor({ state: 'detached' })
+          .catch(() => {});
+        await screenshot(page, `pages/${name}-${size}`);
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        if (size === 'phone' && width > viewport.width) {
+          // Name what sticks out, outermost first, so the failure says where to look.
+          const culprit = await page.evaluate((limit) => {
+            const out = [...document.querySelectorAll('body *')].filter(
+              (e) => e.getBoundingClientRect().right > limit + 1,
+            );
+            const outer = out.filter((e) => !out.some((o) => o !== e && o.contains(e)));
+            return outer
+              .slice(0, 3)
+              .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`)
+              .join(', ');
+          }, viewport.width);
+          tooWide.push(`${name} ${width}px (${culprit})`);
+        }
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+    expect(tooWide).toEqual([]);
+  });
+});
+
+describe.skipIf(noBrowser)('first start, before any user exists', { timeout: 90_000 }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    server = await startServer({});
+    browser = await launchBrowser();
+    page = await browser.newPage({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    page.setDefaultTimeout(10_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('the login page says no user exists yet and where the setup link is', async () => {
+    await page.goto('/vehicles');
+    await page.waitForURL(/\/login/);
+    const hint = page.locator('[data-first-start]');
+    await hint.getByText('No user exists yet.').waitFor();
+    await hint.getByText(/printed a one-time setup link in its output/).waitFor();
+    await expect(hint.textContent()).resolves.toContain('/setup?token=');
+    await screenshot(page, 'pages/login-first-start-desktop');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, 'pages/login-first-start-phone');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('/setup without a token, or with a wrong one, says which', async () => {
+    await page.goto('/setup');
+    await page.getByText('This page needs the setup link the server printed').waitFor();
+    await screenshot(page, 'pages/setup-no-token-desktop');
+    await page.goto('/setup?token=not-the-token');
+    await page.getByText('This setup link is not right').waitFor();
+    await expect(page.getByText('not valid any more').count()).resolves.toBe(0);
+    await page.goto(server.app.auth.setupUrl ?? '');
+    await page.getByRole('button', { name: 'Create administrator' }).waitFor();
+    await screenshot(page, 'pages/setup-desktop');
   });
 });

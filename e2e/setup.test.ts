@@ -26,7 +26,7 @@ describe.skipIf(noBrowser)('first-admin setup in a browser', { timeout: 90_000 }
 
   it('refuses a wrong setup link with an explanation', async () => {
     await page.goto('/setup?token=not-the-token');
-    await page.getByText('This setup link is not valid any more').waitFor();
+    await page.getByText('This setup link is not right').waitFor();
   });
 
   it('creates the first admin from the printed link, logs them in, and spends the link', async () => {
@@ -45,6 +45,6 @@ describe.skipIf(noBrowser)('first-admin setup in a browser', { timeout: 90_000 }
     await page.getByText('Ada Admin · admin').waitFor();
 
     await page.goto(link ?? '');
-    await page.getByText('This setup link is not valid any more').waitFor();
+    await page.getByText('Tacho is already set up: this setup link was used').waitFor();
   });
 });

@@ -1,12 +1,13 @@
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
+import { precompress } from './build-compress.js';
 import { printBundleSize } from './build-size.js';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
-  plugins: [react(), printBundleSize()],
+  plugins: [react(), printBundleSize(), precompress()],
   resolve: {
     alias: {
       '@tacho/protocol': src('../../packages/protocol/src/index.ts'),

@@ -15,6 +15,7 @@ import { SessionDetailPage } from './pages/session.js';
 import { SessionsPage } from './pages/sessions.js';
 import { SettingsPage } from './pages/settings.js';
 import { VehicleLivePage } from './pages/vehicle-live.js';
+import { VehicleSettingsPage } from './pages/vehicle-settings.js';
 import { VehiclesPage } from './pages/vehicles.js';
 
 const titles: Array<[string, string]> = [
@@ -23,6 +24,7 @@ const titles: Array<[string, string]> = [
   ['/vehicles/:id/history', 'History'],
   ['/vehicles/:id/import', 'Import'],
   ['/vehicles/:id/sessions', 'Drives and charges'],
+  ['/vehicles/:id/settings', 'Vehicle settings'],
   ['/sessions/:id', 'Recorded session'],
   ['/sessions', 'Drives and charges'],
   ['/vehicles/:id', 'Vehicle'],
@@ -46,6 +48,8 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (history?.id) return <HistoryPage key={history.id} id={history.id} />;
   const importing = matchPath('/vehicles/:id/import', path);
   if (importing?.id) return <ImportPage key={importing.id} id={importing.id} />;
+  const vehicleSettings = matchPath('/vehicles/:id/settings', path);
+  if (vehicleSettings?.id) return <VehicleSettingsPage key={vehicleSettings.id} id={vehicleSettings.id} />;
   const sessions = matchPath('/vehicles/:id/sessions', path);
   if (sessions?.id) return <SessionsPage key={sessions.id} vehicleId={sessions.id} />;
   if (path === '/sessions') return <SessionsPage key="all" />;

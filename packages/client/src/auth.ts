@@ -2,6 +2,7 @@ import type {
   AuthProviders,
   CliLoginToken,
   CliLoginView,
+  FirstStartStatus,
   IdentityView,
   LoginView,
   PasswordChangeRequest,
@@ -42,6 +43,10 @@ export class AuthApi {
   }
   changePassword(input: PasswordChangeRequest): Promise<SessionView> {
     return this.http.request('POST', 'auth/password', { body: input });
+  }
+  /** Whether the server waits for its first admin (no user yet). */
+  firstStart(): Promise<FirstStartStatus> {
+    return this.http.request('GET', 'auth/setup');
   }
   setupStatus(token: string): Promise<SetupStatus> {
     return this.http.request('GET', `auth/setup/${encodeURIComponent(token)}`);

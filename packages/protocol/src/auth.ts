@@ -54,6 +54,10 @@ export type SetupRequest = Static<typeof SetupRequest>;
 export const SetupStatus = Type.Object({ valid: Type.Boolean() });
 export type SetupStatus = Static<typeof SetupStatus>;
 
+/** `GET /api/v1/auth/setup`: whether no user exists yet, so the login page can point to the setup link. */
+export const FirstStartStatus = Type.Object({ needed: Type.Boolean() });
+export type FirstStartStatus = Static<typeof FirstStartStatus>;
+
 export const PasswordChangeRequest = Type.Object({
   currentPassword: Type.String({ minLength: 1, maxLength: 1024 }),
   newPassword: Password,

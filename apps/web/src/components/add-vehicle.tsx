@@ -141,8 +141,18 @@ export function AddVehicle({
 }
 
 /** Creates a device token and shows it once, with the MQTT and HTTP settings to copy. */
-export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClose: () => void }) {
+export function DeviceToken({
+  vehicle,
+  onClose,
+  onCreated,
+}: {
+  vehicle: VehicleView;
+  onClose: () => void;
+  /** Heard once the token exists (a list of tokens then shows it). */
+  onCreated?: () => void;
+}) {
   const { mqttUrl } = useWebConfig();
+  const [tokenName, setTokenName] = useState('device');
   const [created, setCreated] = useState<CreatedToken | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -155,7 +165,8 @@ export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClos
     setBusy(true);
     setError(null);
     try {
-      setCreated(await client.vehicles.createToken(vehicle.id, 'device'));
+      setCreated(await client.vehicles.createToken(vehicle.id, tokenName.trim() || 'device'));
+      onCreated?.();
     } catch (failure) {
       setError(failure instanceof Error ? failure.message : String(failure));
     } finally {
@@ -177,6 +188,13 @@ export function DeviceToken({ vehicle, onClose }: { vehicle: VehicleView; onClos
             A device token lets one device send telemetry for this vehicle, and nothing else. It is shown only
             once.
           </p>
+          <Field
+            label="Token name"
+            hint="Which device it is for, e.g. “OBD dongle” or “Phone”: the list of tokens shows it."
+            maxLength={100}
+            value={tokenName}
+            onChange={(e) => setTokenName(e.target.value)}
+          />
           <div className="row">
             <Button className="primary" busy={busy} onClick={create}>
               Create device token

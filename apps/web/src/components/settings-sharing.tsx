@@ -1,19 +1,37 @@
-import type { ShareRole, VehicleView } from '@tacho/protocol';
+import type { ShareRole, VehicleAccessView, VehicleView } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
 import { client } from '../lib/api.js';
 import { useAsync } from '../lib/use-async.js';
-import { Button, Empty, ErrorBox, Field, Loading, SelectField } from './ui.js';
+import { Button, ConfirmDialog, Empty, ErrorBox, Field, Loading, SelectField } from './ui.js';
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
+/** Who else sees one vehicle, and sharing it by email. */
+export function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
   const access = useAsync(() => client.vehicles.access(vehicle.id), [vehicle.id]);
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<ShareRole>('viewer');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [ending, setEnding] = useState<VehicleAccessView | null>(null);
+  const [endBusy, setEndBusy] = useState(false);
+  const [endError, setEndError] = useState<string | null>(null);
+
+  async function endSharing(entry: VehicleAccessView) {
+    setEndBusy(true);
+    setEndError(null);
+    try {
+      await client.vehicles.unshare(vehicle.id, entry.userId);
+      access.setData((all) => all.filter((a) => a.userId !== entry.userId));
+      setEnding(null);
+    } catch (failure) {
+      setEndError(message(failure));
+    } finally {
+      setEndBusy(false);
+    }
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -47,13 +65,9 @@ function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
                 <button
                   type="button"
                   className="danger"
-                  onClick={async () => {
-                    try {
-                      await client.vehicles.unshare(vehicle.id, entry.userId);
-                      access.setData((all) => all.filter((a) => a.userId !== entry.userId));
-                    } catch (failure) {
-                      setError(message(failure));
-                    }
+                  onClick={() => {
+                    setEndError(null);
+                    setEnding(entry);
                   }}
                 >
                   Stop sharing<span className="sr-only"> with {entry.email}</span>
@@ -87,6 +101,18 @@ function VehicleSharing({ vehicle }: { vehicle: VehicleView }) {
         <div className="alert error" role="alert">
           {error}
         </div>
+      )}
+      {ending && (
+        <ConfirmDialog
+          title={`Stop sharing ${vehicle.name}?`}
+          confirmLabel="Stop sharing"
+          busy={endBusy}
+          error={endError}
+          onConfirm={() => void endSharing(ending)}
+          onCancel={() => setEnding(null)}
+        >
+          {ending.name} ({ending.email}) will no longer see {vehicle.name} or its data.
+        </ConfirmDialog>
       )}
     </section>
   );

@@ -13,7 +13,9 @@ function loginErrorMessage(error: unknown): string {
     if (error.code === 'provider_only')
       return 'This account signs in with its provider only: use the button below.';
     if (error.status === 429) {
-      return `Too many attempts. Wait ${error.retryAfterS ?? 'a few'} seconds and try again.`;
+      const wait = error.retryAfterS;
+      const seconds = wait === undefined ? 'a few seconds' : wait === 1 ? '1 second' : `${wait} seconds`;
+      return `Too many attempts. Wait ${seconds} and try again.`;
     }
   }
   return error instanceof Error ? error.message : String(error);
@@ -64,8 +66,38 @@ function ProviderSignIn({ next, error }: { next: string; error: string | null })
   );
 }
 
+/** Whether the server still waits for its first admin: null while asking (or when it cannot tell). */
+function useFirstStart(): boolean | null {
+  const [needed, setNeeded] = useState<boolean | null>(null);
+  useEffect(() => {
+    let live = true;
+    client.auth.firstStart().then(
+      (status) => live && setNeeded(status.needed),
+      () => {},
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  return needed;
+}
+
+/** Where the first admin is made: the one-time link the server printed when it started with no user. */
+function SetupHint() {
+  return (
+    <div className="alert info" role="note" data-first-start>
+      <strong>No user exists yet.</strong> When the server started, it printed a one-time setup link in its
+      output (“No user exists yet. Create the first admin within 30 minutes at: …/setup?token=…”). Open that
+      link to create the administrator. Lost it or too late? Restart the server for a new one, or start it
+      with <span className="mono">TACHO_ADMIN_EMAIL</span> and{' '}
+      <span className="mono">TACHO_ADMIN_PASSWORD</span>.
+    </div>
+  );
+}
+
 export function LoginPage() {
   const { user, signedIn } = useSession();
+  const firstStart = useFirstStart();
   const { search } = useLocation();
   const next = safeNext(search.get('next'));
   const [email, setEmail] = useState('');
@@ -100,6 +132,7 @@ export function LoginPage() {
           <h1 id="login-title">Log in to Tacho</h1>
           {search.get('next') && <p className="muted small">Log in to continue where you were.</p>}
         </div>
+        {firstStart && <SetupHint />}
         {error && (
           <div className="alert error" role="alert">
             {error}
@@ -134,6 +167,7 @@ export function LoginPage() {
 export function SetupPage() {
   const { signedIn } = useSession();
   const token = useLocation().search.get('token') ?? '';
+  const firstStart = useFirstStart();
   const [valid, setValid] = useState<boolean | null>(null);
   const [checkError, setCheckError] = useState<unknown>(null);
   const [form, setForm] = useState({ email: '', name: '', password: '', repeat: '' });
@@ -190,12 +224,23 @@ export function SetupPage() {
         <h1>Set up Tacho</h1>
         {checkError ? (
           <ErrorBox error={checkError} />
-        ) : valid === null ? (
+        ) : valid === null || (!valid && firstStart === null) ? (
           <Loading what="Checking the setup link" />
+        ) : !valid && firstStart === false ? (
+          <p role="alert">
+            Tacho is already set up{token ? ': this setup link was used' : ''}. <a href="/login">Log in</a>{' '}
+            instead.
+          </p>
+        ) : !valid && !token ? (
+          <p role="alert">
+            This page needs the setup link the server printed when it started with no user: it ends in{' '}
+            <span className="mono">/setup?token=…</span>. Copy the whole link from the server's output;
+            restart the server for a new one.
+          </p>
         ) : !valid ? (
           <p role="alert">
-            This setup link is not valid any more (it works once, for 30 minutes). Restart the server to print
-            a new one, or <a href="/login">log in</a>.
+            This setup link is not right: it is not the one the server printed, or its 30 minutes are over.
+            Copy the whole link from the server's output, or restart the server to print a new one.
           </p>
         ) : (
           <form className="stack" onSubmit={submit}>

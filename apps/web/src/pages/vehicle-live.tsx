@@ -133,6 +133,8 @@ export function VehicleLivePage({ id }: { id: string }) {
   if (vehicle.status === 'error') return <ErrorBox error={vehicle.error} onRetry={vehicle.reload} />;
   if (!vehicle.data) return <Loading what="Loading vehicle" />;
   const v = vehicle.data;
+  // Tiles for what the vehicle has sent, grouped; an EV that sends no coolant temperature shows none.
+  const reported = (key: string) => state?.metrics[key] !== undefined;
   const extra = state
     ? Object.keys(state.metrics)
         .filter((k) => !shown.has(k))
@@ -174,6 +176,11 @@ export function VehicleLivePage({ id }: { id: string }) {
               Import
             </Link>
           )}
+          {v.access !== 'viewer' && (
+            <Link href={`/vehicles/${id}/settings`} className="button">
+              Vehicle settings
+            </Link>
+          )}
           {v.access !== 'viewer' && !connecting && (
             <button type="button" onClick={() => setConnecting(true)}>
               Connect a device
@@ -193,8 +200,11 @@ export function VehicleLivePage({ id }: { id: string }) {
             Last data {formatRelative(state.lastSeenMs, now)}
             {state.lastSeenMs ? ` (${formatTime(state.lastSeenMs)})` : ''}
           </p>
+          {Object.keys(state.metrics).length === 0 && (
+            <p className="muted">This vehicle has not sent any values yet.</p>
+          )}
           <div className="readouts">
-            {headline.map((key) => (
+            {headline.filter(reported).map((key) => (
               <Readout key={key} metricKey={key} state={state} big now={now} offlineAfterS={offlineAfterS} />
             ))}
           </div>
@@ -205,16 +215,24 @@ export function VehicleLivePage({ id }: { id: string }) {
             trailTimes={trail.times}
             label={`Map of ${v.name}`}
           />
-          {groups.map((group) => (
-            <section key={group.title} aria-label={group.title}>
-              <h2>{group.title}</h2>
-              <div className="readouts">
-                {group.keys.map((key) => (
-                  <Readout key={key} metricKey={key} state={state} now={now} offlineAfterS={offlineAfterS} />
-                ))}
-              </div>
-            </section>
-          ))}
+          {groups
+            .filter((group) => group.keys.some(reported))
+            .map((group) => (
+              <section key={group.title} aria-label={group.title}>
+                <h2>{group.title}</h2>
+                <div className="readouts">
+                  {group.keys.filter(reported).map((key) => (
+                    <Readout
+                      key={key}
+                      metricKey={key}
+                      state={state}
+                      now={now}
+                      offlineAfterS={offlineAfterS}
+                    />
+                  ))}
+                </div>
+              </section>
+            ))}
           {extra.length > 0 && (
             <section aria-label="Other metrics">
               <h2>Other metrics</h2>

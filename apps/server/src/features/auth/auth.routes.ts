@@ -1,4 +1,5 @@
 import {
+  FirstStartStatus,
   LoginRequest,
   LoginView,
   PasswordChangeRequest,
@@ -193,6 +194,18 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
       if (request.authVia === 'cookie') return startLogin(request, reply, user);
       return { user: toUserView(user) };
     },
+  );
+
+  http.get(
+    '/api/v1/auth/setup',
+    {
+      schema: {
+        tags,
+        summary: 'Whether the server waits for its first admin (no user exists yet); anyone may ask',
+        response: { 200: FirstStartStatus },
+      },
+    },
+    async () => ({ needed: await firstStart.needed() }),
   );
 
   http.get(

@@ -101,6 +101,11 @@ export const routeCases: Record<string, RouteCase> = {
     }),
     expect: s(401, 200, 200, 200, 200),
   },
+  'GET /api/v1/auth/setup': {
+    request: () => ({ url: '/api/v1/auth/setup' }),
+    expect: s(200, 200, 200, 200, 200),
+    device: 200,
+  },
   'GET /api/v1/auth/setup/:token': {
     request: () => ({ url: '/api/v1/auth/setup/not-a-token' }),
     expect: s(200, 200, 200, 200, 200),

@@ -63,6 +63,11 @@ export class FirstStart {
     return `${config.publicUrl}/setup?token=${encodeURIComponent(token)}`;
   }
 
+  /** Whether no user exists yet: the login page then says where the setup link is. */
+  async needed(): Promise<boolean> {
+    return (await this.users.count()) === 0;
+  }
+
   async isValid(token: string): Promise<boolean> {
     if (token.length > 200) return false;
     const row = await this.db
