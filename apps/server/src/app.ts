@@ -14,6 +14,7 @@ import { createReadings, type ReadingsService } from './features/readings/index.
 import { createSessions, type Sessions } from './features/sessions/index.js';
 import { createTelemetry, type Telemetry } from './features/telemetry/index.js';
 import { createTransfer, type Transfer } from './features/transfer/index.js';
+import { openVault, type Vault } from './features/vault/index.js';
 import { createVehicles, type Vehicles } from './features/vehicles/index.js';
 import { type Clock, systemClock } from './lib/clock.js';
 import { StartupError } from './lib/errors.js';
@@ -62,6 +63,8 @@ export interface App {
   readonly events: EventBus;
   readonly clock: Clock;
   readonly metrics: Registry;
+  /** Seals and opens secrets at rest (webhook and device secrets, the signing key). */
+  readonly vault: Vault;
   /** Authentication: `authenticateBearer`, `authenticateAccessToken`, `authenticateVehicleDevice`, tokens. */
   readonly auth: Auth;
   /** Vehicles and the one access rule: `vehicles.can(principal, action, vehicle)`. */
@@ -106,6 +109,14 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   for (const wide of storage.file ? widePermissions(storage.file) : []) {
     logger.warn({ path: wide.path, mode: `0${wide.mode.toString(8)}` }, widePermissionMessage(wide));
   }
+  // Secrets at rest are sealed (decision 0025); a missing or wrong key stops the start here.
+  let vault: Vault;
+  try {
+    vault = await openVault(config, storage.db, logger);
+  } catch (error) {
+    await runClosers(closers);
+    throw error;
+  }
 
   let broker: EmbeddedBroker | null = null;
   try {
@@ -138,6 +149,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       http,
       config,
       db: storage.db,
+      vault,
       clock,
       events,
       logger,
@@ -225,6 +237,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const alerts = createAlerts({
     http,
     db: storage.db,
+    vault,
     clock,
     logger,
     vehicles,
@@ -241,7 +254,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   closers.unshift(() => alerts.close());
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
-  createFormats({ http, db: storage.db, clock, logger, auth, vehicles, aliases, telemetry });
+  createFormats({ http, db: storage.db, vault, clock, logger, auth, vehicles, aliases, telemetry });
   createDiagnostics({ http });
   // Export and import (issue 19): imports go through the ingestion pipeline, their tracks become recordings.
   const transfer = createTransfer({
@@ -316,6 +329,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     events,
     clock,
     metrics,
+    vault,
     auth,
     vehicles,
     readings,

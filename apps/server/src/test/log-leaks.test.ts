@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestVehicle } from '../features/formats/test-setup.js';
+import { loadVaultKey, SIGNING_KEY_SETTING } from '../features/vault/index.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { createTestApp, type TestApp } from './app.js';
 import { findLeaks, recordAppSecrets, recordSecrets } from './log-leaks.js';
@@ -63,6 +64,27 @@ for (const engine of engines) {
       const leaks = await findLeaks(dir);
       expect(leaks.length).toBeGreaterThanOrEqual(2);
       expect(leaks[0]).toMatchObject({ file: 'log-case.jsonl', secret: `${vehicle.token.slice(0, 10)}…` });
+    });
+
+    it("records the vault's key and the opened signing key, so a log line holding either fails the run", async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tacho-leak-case-'));
+      app = await createTestApp(engine, {}, { logger: fileLogger(dir, true) });
+      await recordAppSecrets(app, dir);
+      const vaultKey = Buffer.from(loadVaultKey(app.config.encryption).key).toString('base64url');
+      const row = await app.storage.db
+        .selectFrom('settings')
+        .select('value')
+        .where('key', '=', SIGNING_KEY_SETTING)
+        .executeTakeFirstOrThrow();
+      const signingKey = await app.vault.open(row.value, {
+        table: 'settings',
+        column: 'value',
+        rowId: SIGNING_KEY_SETTING,
+      });
+      expect(await findLeaks(dir)).toEqual([]);
+      app.logger.info({ careless: vaultKey }, 'a line that should never be written');
+      app.logger.info({ careless: signingKey }, 'nor this one');
+      expect((await findLeaks(dir)).length).toBe(2);
     });
   });
 }

@@ -4,12 +4,13 @@ import { createInterface } from 'node:readline';
 import { threadId } from 'node:worker_threads';
 import { pino } from 'pino';
 import type { App } from '../app.js';
+import { loadVaultKey } from '../features/vault/index.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 
 /**
  * The CI check that no secret a test created reaches a log (issue 24.6). While the test run lasts, every
  * test app logs at debug level into files under `$TACHO_TEST_LOG_DIR`, and every token, refresh token,
- * access token, setup token and signing key it issues is recorded beside them; when the run ends,
+ * access token, setup token, signing key and vault key it issues is recorded beside them; when the run ends,
  * `findLeaks` reads them all and the run fails if a log holds any of those secrets, or anything shaped like
  * a Tacho token (log-leaks.global.ts sets this up for every vitest run).
  */
@@ -76,15 +77,28 @@ export async function recordAppSecrets(app: App, dir = process.env[LOG_DIR_ENV])
     return issued;
   };
   const setupToken = app.auth.setupUrl ? new URL(app.auth.setupUrl).searchParams.get('token') : null;
-  // The access tokens' signing key (`auth.jwt_signing_key`), wherever the settings keep it.
+  // The access tokens' signing key (`auth.jwt_signing_key`), opened: the settings hold it sealed.
   const keys = await app.storage.db
     .selectFrom('settings')
-    .select('value')
+    .select(['key', 'value'])
     .where('key', 'like', '%signing_key%')
     .execute()
     .catch(() => []);
+  const opened = await Promise.all(
+    keys.map((k) =>
+      app.vault.open(k.value, { table: 'settings', column: 'value', rowId: k.key }).catch(() => k.value),
+    ),
+  );
+  // The vault's key, in each spelling a careless log line might use.
+  const vaultKey = Buffer.from(loadVaultKey(app.config.encryption).key);
   recordSecrets(
-    [setupToken, ...keys.map((k) => k.value)].filter((v): v is string => typeof v === 'string'),
+    [
+      setupToken,
+      ...opened,
+      vaultKey.toString('base64'),
+      vaultKey.toString('base64url'),
+      vaultKey.toString('hex'),
+    ].filter((v): v is string => typeof v === 'string'),
     dir,
   );
 }

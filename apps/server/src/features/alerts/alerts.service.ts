@@ -21,9 +21,10 @@ import { Conflict, Forbidden, Invalid, NotFound } from '../../lib/errors.js';
 import type { Audit } from '../auth/audit.js';
 import { isAdmin, requireScope, type UserPrincipal } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
+import type { Vault } from '../vault/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { ALERTS_PROCESSOR } from './alerts.processor.js';
-import type { AlertDispatcher } from './dispatcher.js';
+import { type AlertDispatcher, openRuleSecret } from './dispatcher.js';
 import { headerSafe, webhookUrlProblem } from './notify.js';
 
 const DEFAULT_LIMIT = 50;
@@ -33,6 +34,7 @@ export class AlertsService {
   constructor(
     private readonly deps: {
       db: Db;
+      vault: Vault;
       clock: Clock;
       vehicles: Vehicles;
       audit: Audit;
@@ -47,8 +49,9 @@ export class AlertsService {
     if (input.vehicleId !== null) await this.deps.vehicles.authorize(user, 'manage', input.vehicleId);
     const checked = await this.check(user, input);
     const now = this.deps.clock.now();
+    const id = newId();
     const row: AlertRulesTable = {
-      id: newId(),
+      id,
       owner_id: user.userId,
       vehicle_id: input.vehicleId,
       name: checked.name,
@@ -56,7 +59,11 @@ export class AlertsService {
       event: checked.event ? JSON.stringify(checked.event) : null,
       cooldown_s: input.cooldownS ?? 0,
       channels: JSON.stringify(checked.channels),
-      secret: randomToken(32),
+      secret: await this.deps.vault.seal(randomToken(32), {
+        table: 'alert_rules',
+        column: 'secret',
+        rowId: id,
+      }),
       enabled: input.enabled === false ? 0 : 1,
       created_ms: now,
       updated_ms: now,
@@ -167,7 +174,7 @@ export class AlertsService {
           .executeTakeFirst()
       : undefined;
     const results = await this.deps.dispatcher.test({
-      rule: { id: row.id, name: row.name, secret: row.secret },
+      rule: { id: row.id, name: row.name, secret: await openRuleSecret(this.deps.vault, row) },
       channels: JSON.parse(row.channels) as AlertChannel[],
       ownerEmail: owner.email,
       vehicle: vehicle ?? { id: '', name: 'All vehicles', vin: null },
@@ -501,7 +508,7 @@ export class AlertsService {
       cooldownS: Number(row.cooldown_s),
       channels: JSON.parse(row.channels) as AlertChannel[],
       enabled: Number(row.enabled) === 1,
-      webhookSecret: mayManage ? row.secret : null,
+      webhookSecret: mayManage ? await openRuleSecret(this.deps.vault, row) : null,
       createdMs: Number(row.created_ms),
       updatedMs: Number(row.updated_ms),
     };

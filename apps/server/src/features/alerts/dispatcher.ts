@@ -5,6 +5,7 @@ import type { Clock } from '../../lib/clock.js';
 import { sha256 } from '../../lib/crypto.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LiveBus } from '../live/bus.js';
+import { type Vault, VaultError } from '../vault/index.js';
 import { toAlert } from './alerts.service.js';
 import { escapeHtml, type Mailer, postWebhook, type SendOutcome, webhookSignature } from './notify.js';
 
@@ -20,7 +21,8 @@ const GIVE_UP_MS = 24 * 3_600_000;
 const CONCURRENCY = 8;
 
 interface Context {
-  readonly rule: { readonly id: string; readonly name: string; readonly secret: string };
+  /** `secret` is null when the sealed one does not open (a key that is not the one it was sealed with). */
+  readonly rule: { readonly id: string; readonly name: string; readonly secret: string | null };
   readonly vehicle: { readonly id: string; readonly name: string; readonly vin: string | null };
 }
 
@@ -41,6 +43,7 @@ export class AlertDispatcher {
   constructor(
     private readonly deps: {
       db: Db;
+      vault: Vault;
       clock: Clock;
       logger: Logger;
       bus: LiveBus;
@@ -299,7 +302,7 @@ export class AlertDispatcher {
       .select(['id', 'name', 'secret'])
       .where('id', '=', alert.rule_id)
       .executeTakeFirst();
-    return rule ? { rule, vehicle } : null;
+    return rule ? { rule: { ...rule, secret: await openRuleSecret(this.deps.vault, rule) }, vehicle } : null;
   }
 
   private async live(alert: AlertsTable): Promise<SendOutcome> {
@@ -356,6 +359,13 @@ export class AlertDispatcher {
     deliveryId: string,
     queuedMs: number,
   ): Promise<SendOutcome> {
+    const secret = ctx.rule.secret;
+    if (secret === null)
+      return Promise.resolve({
+        ok: false,
+        status: null,
+        error: "the rule's webhook secret does not open with this server's encryption key",
+      });
     // The timestamp is in the signed body, so a receiver can refuse an old delivery replayed at it.
     const body = JSON.stringify({
       deliveryId,
@@ -370,10 +380,23 @@ export class AlertDispatcher {
     return postWebhook(
       url,
       body,
-      { 'x-tacho-signature': webhookSignature(ctx.rule.secret, body), 'x-tacho-delivery': deliveryId },
+      { 'x-tacho-signature': webhookSignature(secret, body), 'x-tacho-delivery': deliveryId },
       { allowPrivate },
     );
   }
+}
+
+/** A rule's webhook signing secret, opened; null when it does not open (nothing is sent unsigned). */
+export async function openRuleSecret(
+  vault: Vault,
+  rule: { id: string; secret: string },
+): Promise<string | null> {
+  return vault
+    .open(rule.secret, { table: 'alert_rules', column: 'secret', rowId: rule.id })
+    .catch((error: unknown) => {
+      if (error instanceof VaultError) return null;
+      throw error;
+    });
 }
 
 function stableId(...parts: Array<string | number>): string {

@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
 import type { Audit } from '../auth/audit.js';
 import type { LiveBus } from '../live/bus.js';
+import type { Vault } from '../vault/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { registerAlertRoutes } from './alerts.routes.js';
 import { AlertsService } from './alerts.service.js';
@@ -22,6 +23,7 @@ export interface Alerts {
 export function createAlerts(deps: {
   http: HttpServer;
   db: Db;
+  vault: Vault;
   clock: Clock;
   logger: Logger;
   vehicles: Vehicles;
@@ -37,6 +39,7 @@ export function createAlerts(deps: {
   const mailer = deps.smtp ? new Mailer(deps.smtp.url, deps.smtp.from) : null;
   const dispatcher = new AlertDispatcher({
     db: deps.db,
+    vault: deps.vault,
     clock: deps.clock,
     logger: deps.logger.child({ part: 'alerts' }),
     bus: deps.bus,
@@ -46,6 +49,7 @@ export function createAlerts(deps: {
   });
   const service = new AlertsService({
     db: deps.db,
+    vault: deps.vault,
     clock: deps.clock,
     vehicles: deps.vehicles,
     audit: deps.audit,

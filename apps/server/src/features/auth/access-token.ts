@@ -2,9 +2,9 @@ import { jwtVerify, SignJWT } from 'jose';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { randomToken } from '../../lib/crypto.js';
+import { SIGNING_KEY_SETTING, type Vault } from '../vault/index.js';
 
 export const ACCESS_TOKEN_TTL_MS = 15 * 60_000;
-const SIGNING_KEY_SETTING = 'auth.jwt_signing_key';
 const ISSUER = 'tacho';
 
 export interface AccessClaims {
@@ -16,12 +16,15 @@ export interface AccessClaims {
 
 /**
  * The HMAC key that signs access tokens. It lives in `settings` so every instance behind a load balancer
- * shares it: the first instance to start inserts one, the others (and later starts) read that one.
+ * shares it: the first instance to start inserts one, the others (and later starts) read that one. It is
+ * sealed by the vault (decision 0025): a copy of the database alone cannot forge a login.
  */
-export async function loadSigningKey(db: Db, clock: Clock): Promise<Uint8Array> {
+export async function loadSigningKey(db: Db, clock: Clock, vault: Vault): Promise<Uint8Array> {
+  const place = { table: 'settings', column: 'value', rowId: SIGNING_KEY_SETTING };
+  const fresh = await vault.seal(randomToken(32), place);
   await db
     .insertInto('settings')
-    .values({ key: SIGNING_KEY_SETTING, value: randomToken(32), updated_ms: clock.now() })
+    .values({ key: SIGNING_KEY_SETTING, value: fresh, updated_ms: clock.now() })
     .onConflict((oc) => oc.column('key').doNothing())
     .execute();
   const row = await db
@@ -29,7 +32,7 @@ export async function loadSigningKey(db: Db, clock: Clock): Promise<Uint8Array> 
     .select('value')
     .where('key', '=', SIGNING_KEY_SETTING)
     .executeTakeFirstOrThrow();
-  return new Uint8Array(Buffer.from(row.value, 'base64url'));
+  return new Uint8Array(Buffer.from(await vault.open(row.value, place), 'base64url'));
 }
 
 export class AccessTokens {

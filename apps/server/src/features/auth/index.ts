@@ -4,6 +4,7 @@ import type { Clock } from '../../lib/clock.js';
 import type { EventBus } from '../../lib/events.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HttpServer } from '../../transports/http/server.js';
+import type { Vault } from '../vault/index.js';
 import { AccessTokens, loadSigningKey } from './access-token.js';
 import { ApiTokens } from './api-tokens.js';
 import { Audit } from './audit.js';
@@ -76,6 +77,8 @@ export interface AuthDeps {
   http: HttpServer;
   config: Config;
   db: Db;
+  /** Seals the access tokens' signing key at rest. */
+  vault: Vault;
   clock: Clock;
   events: EventBus;
   logger: Logger;
@@ -87,7 +90,7 @@ export interface AuthDeps {
 export async function createAuth(deps: AuthDeps): Promise<Auth> {
   const { http, config, db, clock, events, logger } = deps;
   const audit = new Audit(logger);
-  const key = await loadSigningKey(db, clock);
+  const key = await loadSigningKey(db, clock, deps.vault);
   const accessTokens = new AccessTokens(key, clock);
   const tokens = new ApiTokens(db, clock, audit, events);
   const authenticator = new Authenticator(db, clock, accessTokens, tokens);

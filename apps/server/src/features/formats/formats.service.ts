@@ -12,6 +12,7 @@ import {
   type IngestSource,
   TooLargeBody,
 } from '../telemetry/index.js';
+import { type Vault, VaultError } from '../vault/index.js';
 import type { Vehicles, VisibleVehicle } from '../vehicles/index.js';
 import type { Decoded, FormatEvent } from './decoded.js';
 import { type DeviceBinding, DeviceBindingsRepo, type DeviceKind } from './device-bindings.repo.js';
@@ -51,6 +52,11 @@ export function eventMessage(event: FormatEvent): NativeMessage {
   };
 }
 
+/** Where a binding's sealed secret lives (its row id is `kind/device id`). */
+function bindingSecretPlace(kind: DeviceKind, deviceId: string) {
+  return { table: 'device_bindings', column: 'secret', rowId: `${kind}/${deviceId}` };
+}
+
 /**
  * Source formats on the ingest path: find the vehicle (token or bound device id), decode, and hand the
  * result to the one ingestion pipeline. Decoder dead letters are kept like validation ones.
@@ -67,6 +73,8 @@ export class FormatIngest {
   constructor(
     private readonly deps: {
       db: Db;
+      /** OwnTracks secrets are sealed at rest (decision 0025). */
+      vault: Vault;
       clock: Clock;
       vehicles: Vehicles;
       aliases: Aliases;
@@ -186,7 +194,7 @@ export class FormatIngest {
     const source = { source: 'owntracks', topic: route, vehicleId };
     if (body instanceof TooLargeBody) return this.refuseTooLarge(source, body);
     const split = splitOversized(this.maxMessageBytes, 'owntracks', body, null);
-    const ctx = { nowMs: this.deps.clock.now(), secret: binding?.secret ?? null };
+    const ctx = { nowMs: this.deps.clock.now(), secret: await this.secretOf(binding) };
     const decoded = decodeSafely(() => decodeOwntracks(split.value, ctx), split.value, {});
     return this.store(source, withTooLarge(decoded, split));
   }
@@ -195,7 +203,7 @@ export class FormatIngest {
   async owntracksMqtt(device: DeviceIdentity, topic: string, payload: Buffer): Promise<FormatResult> {
     const [, user, dev] = topic.split('/');
     const binding = await this.bindings.find('owntracks', `${user}/${dev}`);
-    const secret = binding && binding.vehicle_id === device.vehicleId ? binding.secret : null;
+    const secret = binding && binding.vehicle_id === device.vehicleId ? await this.secretOf(binding) : null;
     const ctx = { nowMs: this.deps.clock.now(), secret };
     const decoded = decodeSafely(() => decodeOwntracks(payload, ctx), payload, {});
     return this.store({ source: 'owntracks', topic, vehicleId: device.vehicleId }, decoded);
@@ -340,12 +348,33 @@ export class FormatIngest {
       kind: input.kind,
       device_id: deviceId,
       vehicle_id: vehicleId,
-      secret: input.secret || null,
+      secret: input.secret
+        ? await this.deps.vault.seal(input.secret, bindingSecretPlace(input.kind, deviceId))
+        : null,
       created_by: principal.kind === 'user' ? principal.userId : null,
       created_ms: this.deps.clock.now(),
     });
     if (stored.vehicle_id !== vehicleId) throw refusal;
     return stored;
+  }
+
+  /**
+   * A binding's OwnTracks secret, opened. One that does not open (sealed under a key this server lacks)
+   * counts as none, so encrypted payloads are refused as dead letters, never read another way; the log
+   * says to enter the secret again.
+   */
+  private async secretOf(binding: DeviceBinding | undefined): Promise<string | null> {
+    if (!binding?.secret) return null;
+    try {
+      return await this.deps.vault.open(binding.secret, bindingSecretPlace(binding.kind, binding.device_id));
+    } catch (error) {
+      if (!(error instanceof VaultError)) throw error;
+      this.deps.logger.warn(
+        { kind: binding.kind, vehicleId: binding.vehicle_id },
+        'an OwnTracks secret does not open with this encryption key: bind the device again with its secret',
+      );
+      return null;
+    }
   }
 
   async unbind(principal: Principal, vehicleId: string, kind: DeviceKind, deviceId: string): Promise<void> {

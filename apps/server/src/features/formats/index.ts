@@ -5,6 +5,7 @@ import type { HttpServer } from '../../transports/http/server.js';
 import type { Aliases } from '../aliases/index.js';
 import type { Auth } from '../auth/index.js';
 import { namesDevice, type Telemetry } from '../telemetry/index.js';
+import type { Vault } from '../vault/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import { registerFormatRoutes } from './formats.routes.js';
 import { FormatIngest } from './formats.service.js';
@@ -31,6 +32,7 @@ export const vinfastTopic = (vin: string): string => `/mobile/${vin}/push`;
 export function createFormats(deps: {
   http: HttpServer;
   db: Db;
+  vault: Vault;
   clock: Clock;
   logger: Logger;
   auth: Auth;
@@ -40,6 +42,7 @@ export function createFormats(deps: {
 }): FormatIngest {
   const ingest = new FormatIngest({
     db: deps.db,
+    vault: deps.vault,
     clock: deps.clock,
     vehicles: deps.vehicles,
     aliases: deps.aliases,

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AlertRule } from '@tacho/protocol';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../../app.js';
+import { loadConfig } from '../../config.js';
+import type { Storage } from '../../db/index.js';
+import { StartupError } from '../../lib/errors.js';
+import { recordAppSecrets, testLogger } from '../../test/log-leaks.js';
+import { engines, freshStorage } from '../../test/storage.js';
+import { owntracksEncrypt } from '../formats/owntracks.js';
+import { createTestVehicle, storedFor, type TestVehicle } from '../formats/test-setup.js';
+import { SIGNING_KEY_SETTING } from './sealed-columns.js';
+import { isSealed } from './vault.js';
+
+/** Every text value of every table: what a database dump would show. */
+export async function dumpText(storage: Storage): Promise<string[]> {
+  const values: string[] = [];
+  for (const table of await storage.db.introspection.getTables()) {
+    const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(table.name)}`.execute(
+      storage.db,
+    );
+    for (const row of rows)
+      for (const value of Object.values(row))
+        if (typeof value === 'string') values.push(value);
+        else if (value instanceof Uint8Array) values.push(Buffer.from(value).toString('latin1'));
+  }
+  return values;
+}
+
+for (const engine of engines) {
+  describe(`secrets at rest [${engine}]`, () => {
+    let storage: (Storage & { drop(): Promise<void> }) | undefined;
+    let dataDir: string;
+    const apps: App[] = [];
+    afterEach(async () => {
+      for (const app of apps.splice(0)) await app.close();
+      await storage?.drop();
+      storage = undefined;
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    /** A server on the shared database; `env` sets the key. */
+    async function start(env: Record<string, string> = {}): Promise<App> {
+      const config = loadConfig(
+        { TACHO_DATA_DIR: dataDir, TACHO_LOG_LEVEL: 'silent', TACHO_PORT: '0', ...env },
+        dataDir,
+      );
+      const logger = testLogger();
+      const app = await createApp(config, {
+        mqttPort: null,
+        ...(logger ? { logger } : {}),
+        storage: storage as Storage,
+      });
+      apps.push(app);
+      await recordAppSecrets(app);
+      return app;
+    }
+
+    async function stopAll() {
+      for (const app of apps.splice(0)) await app.close();
+    }
+
+    async function prepare(app: App) {
+      const car = await createTestVehicle(app);
+      const rule = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/alert-rules',
+        headers: car.owner.headers,
+        payload: {
+          name: 'Battery low',
+          vehicleId: car.id,
+          condition: { metric: 'battery_level_pct', op: '<', value: 20 },
+          channels: [{ type: 'inapp' }],
+        },
+      });
+      expect(rule.statusCode, rule.body).toBe(201);
+      const owntracksSecret = `correct horse ${randomBytes(8).toString('hex')}`;
+      const bind = await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${car.id}/devices`,
+        headers: car.owner.headers,
+        payload: { kind: 'owntracks', deviceId: 'anna/phone', secret: owntracksSecret },
+      });
+      expect(bind.statusCode, bind.body).toBe(201);
+      return { car, rule: rule.json<AlertRule>(), owntracksSecret };
+    }
+
+    async function signingKey(app: App): Promise<string> {
+      const row = await app.storage.db
+        .selectFrom('settings')
+        .select('value')
+        .where('key', '=', SIGNING_KEY_SETTING)
+        .executeTakeFirstOrThrow();
+      return app.vault.open(row.value, { table: 'settings', column: 'value', rowId: SIGNING_KEY_SETTING });
+    }
+
+    async function webhookSecretOf(app: App, car: TestVehicle, ruleId: string) {
+      const res = await app.http.inject({
+        method: 'GET',
+        url: `/api/v1/alert-rules/${ruleId}`,
+        headers: car.owner.headers,
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json<AlertRule>().webhookSecret;
+    }
+
+    it('a database dump holds none of the webhook secrets, OwnTracks secrets or the signing key', async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      const app = await start();
+      const { car, rule, owntracksSecret } = await prepare(app);
+      const plaintexts = [rule.webhookSecret as string, owntracksSecret, await signingKey(app)];
+      expect(rule.webhookSecret).toMatch(/.{32,}/);
+      expect(await webhookSecretOf(app, car, rule.id)).toBe(rule.webhookSecret);
+      const dump = await dumpText(storage);
+      for (const secret of plaintexts) expect(dump.filter((v) => v.includes(secret))).toEqual([]);
+      const sealed = dump.filter(isSealed);
+      expect(sealed.length).toBeGreaterThanOrEqual(3);
+    });
+
+    it('seals values a database from before the vault holds in clear, at the next start, and they still work', async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      const first = await start();
+      const { car, rule } = await prepare(first);
+      const keyBefore = await signingKey(first);
+      const access = await first.auth.accessTokens.sign(car.owner.id, 'login-1');
+      await stopAll();
+      // What a database from before the vault holds: every secret in clear.
+      const db = storage.db;
+      await db.updateTable('alert_rules').set({ secret: 'legacy-webhook-secret-0123456789abcdef' }).execute();
+      await db.updateTable('device_bindings').set({ secret: 'legacy owntracks secret' }).execute();
+      await db
+        .updateTable('settings')
+        .set({ value: keyBefore })
+        .where('key', '=', SIGNING_KEY_SETTING)
+        .execute();
+
+      const second = await start();
+      const dump = await dumpText(storage);
+      for (const secret of ['legacy-webhook-secret-0123456789abcdef', 'legacy owntracks secret', keyBefore])
+        expect(dump.filter((v) => v.includes(secret))).toEqual([]);
+      expect(await webhookSecretOf(second, car, rule.id)).toBe('legacy-webhook-secret-0123456789abcdef');
+      // The same signing key, opened: the access token issued before the restart is still good.
+      expect(await signingKey(second)).toBe(keyBefore);
+      expect(await second.auth.accessTokens.verify(access.token)).toMatchObject({ userId: car.owner.id });
+      // The OwnTracks secret opens the phone's encrypted payloads.
+      const location = { _type: 'location', lat: 52.5, lon: 13.4, tst: 1_750_000_000 };
+      const ingest = await second.http.inject({
+        method: 'POST',
+        url: '/api/v1/ingest/owntracks',
+        headers: {
+          authorization: `Basic ${Buffer.from(`anna:${car.token}`).toString('base64')}`,
+          'x-limit-u': 'anna',
+          'x-limit-d': 'phone',
+        },
+        payload: {
+          _type: 'encrypted',
+          data: owntracksEncrypt(JSON.stringify(location), 'legacy owntracks secret'),
+        },
+      });
+      expect(ingest.statusCode, ingest.body).toBe(200);
+      expect((await storedFor(second, car.id)).samples).toMatchObject([
+        { ts_ms: 1_750_000_000_000, lat: 52.5 },
+      ]);
+      // A third start finds nothing left to seal and changes nothing.
+      const sealedNow = (await db.selectFrom('alert_rules').select('secret').executeTakeFirstOrThrow())
+        .secret;
+      await stopAll();
+      await start();
+      expect((await db.selectFrom('alert_rules').select('secret').executeTakeFirstOrThrow()).secret).toBe(
+        sealedNow,
+      );
+    });
+
+    it("refuses two rules' sealed secrets swapped in the database", async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      const app = await start();
+      const { car, rule } = await prepare(app);
+      const other = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/alert-rules',
+        headers: car.owner.headers,
+        payload: {
+          name: 'Battery very low',
+          vehicleId: car.id,
+          condition: { metric: 'battery_level_pct', op: '<', value: 10 },
+          channels: [{ type: 'inapp' }],
+        },
+      });
+      const otherId = other.json<AlertRule>().id;
+      const rows = await storage.db.selectFrom('alert_rules').select(['id', 'secret']).execute();
+      const secretOf = (id: string) => rows.find((r) => r.id === id)?.secret as string;
+      await storage.db
+        .updateTable('alert_rules')
+        .set({ secret: secretOf(otherId) })
+        .where('id', '=', rule.id)
+        .execute();
+      await storage.db
+        .updateTable('alert_rules')
+        .set({ secret: secretOf(rule.id) })
+        .where('id', '=', otherId)
+        .execute();
+      expect(await webhookSecretOf(app, car, rule.id)).toBeNull();
+      expect(await webhookSecretOf(app, car, otherId)).toBeNull();
+    });
+
+    it('a start with another key than the secrets were sealed with stops with a line naming the variable', async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      await prepare(await start());
+      await stopAll();
+      const wrong = randomBytes(32).toString('base64');
+      const failure = await start({ TACHO_ENCRYPTION_KEY: wrong }).catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(StartupError);
+      expect((failure as Error).message).toMatch(
+        /^the encryption key from TACHO_ENCRYPTION_KEY does not open the secrets in the database .*: set TACHO_ENCRYPTION_KEY to the key they were sealed with$/,
+      );
+      expect((failure as Error).message).not.toContain(wrong);
+      // The right key (the default file) still opens everything.
+      await start();
+    });
+  });
+}
