@@ -321,13 +321,13 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
         if (size === 'phone' && width > viewport.width) {
           // Name what sticks out, outermost first, so the failure says where to look.
           const culprit = await page.evaluate((limit) => {
-            const out = [...document.querySelectorAll('body *')].filter(
+            const out = Array.from(document.querySelectorAll('body *')).filter(
               (e) => e.getBoundingClientRect().right > limit + 1,
             );
             const outer = out.filter((e) => !out.some((o) => o !== e && o.contains(e)));
             return outer
               .slice(0, 3)
-              .map((e) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`)
+              .map((e) => `${e.tagName.toLowerCase()}.${Array.from(e.classList).join('.')}`)
               .join(', ');
           }, viewport.width);
           tooWide.push(`${name} ${width}px (${culprit})`);
