@@ -37,6 +37,8 @@ export async function startCluster(options: AppOptions = {}): Promise<Cluster> {
     { schema: first.schema!, poolSize: 5 },
   );
   const dirs: string[] = [];
+  // One deployment, one vault key: every instance must open the secrets the others sealed.
+  const encryptionKey = randomBytes(32).toString('base64');
   const start = (storage: typeof first | typeof second) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tacho-cluster-'));
     dirs.push(dataDir);
@@ -46,6 +48,7 @@ export async function startCluster(options: AppOptions = {}): Promise<Cluster> {
         TACHO_LOG_LEVEL: 'silent',
         TACHO_PORT: '0',
         TACHO_REDIS_URL: TEST_REDIS_URL,
+        TACHO_ENCRYPTION_KEY: encryptionKey,
       },
       dataDir,
     );
