@@ -263,6 +263,58 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await expect(api.vehicles.access(vehicleId)).resolves.toHaveLength(0);
   });
 
+  it('vehicle settings: named device tokens with last use, a confirmed revoke, rename, sharing, delete with confirmation', async () => {
+    const spare = await api.vehicles.create({ vin: 'WVWZZZ1JZXW000231', name: 'Old van' });
+    await page.goto(`/vehicles/${spare.id}`);
+    await page.getByRole('link', { name: 'Vehicle settings' }).click();
+    await page.waitForURL(new RegExp(`/vehicles/${spare.id}/settings$`));
+
+    // A token named when created, listed with its name and last use.
+    await page.getByRole('button', { name: 'Connect a device' }).click();
+    await page.getByLabel('Token name').fill('OBD dongle');
+    await page.getByRole('button', { name: 'Create device token' }).click();
+    const secret = (await page.locator('code.secret').first().textContent()) ?? '';
+    expect(secret).toMatch(/^tacho_/);
+    const row = page.locator('tr[data-token="OBD dongle"]');
+    await row.getByText('never').waitFor();
+    await publish(server.url, 'WVWZZZ1JZXW000231', secret, [driveMessage(1, Date.now())]);
+    await page.reload();
+    await row.getByText(/just now|second|minute/).waitFor();
+
+    // Renamed.
+    await page.getByLabel('Name', { exact: true }).fill('Blue van');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').getByText('Saved.').waitFor();
+    await expect(api.vehicles.get(spare.id)).resolves.toMatchObject({ name: 'Blue van' });
+
+    // Sharing is here too.
+    await page
+      .getByRole('region', { name: 'Sharing of Blue van' })
+      .getByLabel('Share with (email)')
+      .waitFor();
+    await screenshot(page, 'pages/vehicle-settings-desktop');
+
+    // Revoking asks first; the device is then refused.
+    await row.getByRole('button', { name: /Revoke/ }).click();
+    const revoke = page.getByRole('dialog', { name: 'Revoke the token “OBD dongle”?' });
+    await revoke.getByRole('button', { name: 'Revoke' }).click();
+    await row.waitFor({ state: 'detached' });
+    await expect(
+      publish(server.url, 'WVWZZZ1JZXW000231', secret, [driveMessage(2, Date.now())]),
+    ).rejects.toThrow(/401/);
+
+    // Deleting says it deletes the data, and asks first.
+    await page.getByRole('button', { name: 'Delete vehicle' }).click();
+    const remove = page.getByRole('dialog', { name: 'Delete Blue van and its data?' });
+    await remove.getByText('Every sample, drive, charge and recording of Blue van is deleted').waitFor();
+    await remove.getByRole('button', { name: 'Cancel' }).click();
+    await expect(api.vehicles.get(spare.id)).resolves.toMatchObject({ name: 'Blue van' });
+    await page.getByRole('button', { name: 'Delete vehicle' }).click();
+    await remove.getByRole('button', { name: 'Delete vehicle and data' }).click();
+    await page.waitForURL(/\/vehicles$/);
+    await expect(api.vehicles.get(spare.id)).rejects.toThrow();
+  });
+
   it('every page, at desktop and phone size, is saved as a screenshot and none is wider than a 390 px phone', async () => {
     // Something on every page: a recording, a token, a dead letter, an alert rule.
     const recording = await api.sessions.startRecording(vehicleId);
@@ -289,6 +341,7 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       ['sessions', '/sessions'],
       ['session', `/sessions/${recording.id}`],
       ['import', `/vehicles/${vehicleId}/import`],
+      ['vehicle-settings', `/vehicles/${vehicleId}/settings`],
       ['alerts', '/alerts'],
       ['alert-rules', '/alerts/rules'],
       ['settings-profile', '/settings?tab=profile'],
