@@ -4,11 +4,12 @@ import { registerRecordCommand } from './record.js';
 import { registerSimulateCommand } from './simulate.js';
 import { registerStateCommand } from './state.js';
 import { registerTransferCommands } from './transfer.js';
+import { registerVaultCommand } from './vault.js';
 import { registerVehiclesCommand } from './vehicles.js';
 import { registerWatchCommand } from './watch.js';
 
 /** Builds the `tacho` command. Each subcommand lives in its own module and talks to the server only
- * through @tacho/client, except `serve`, which is the server. */
+ * through @tacho/client, except `serve`, which is the server, and `vault`, which opens its database. */
 export function buildProgram(): Command {
   const program = new Command('tacho')
     .description('Tacho: self-hosted vehicle telemetry')
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerRecordCommand(program);
   registerLoginCommands(program);
   registerTransferCommands(program);
+  registerVaultCommand(program);
 
   return program;
 }

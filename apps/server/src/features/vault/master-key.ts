@@ -16,7 +16,7 @@ export interface LoadedKey {
  * `TACHO_ENCRYPTION_KEY_FILE` must exist. Anything wrong stops the start with a line naming the variable
  * and never the key's bytes (fail closed: nothing is ever stored in clear instead).
  */
-export function loadVaultKey(source: EncryptionKeySource): LoadedKey {
+export function loadVaultKey(source: EncryptionKeySource, options: { create?: boolean } = {}): LoadedKey {
   if (source.kind === 'env') {
     const key = decodeVaultKey(source.key);
     if (!key)
@@ -29,7 +29,7 @@ export function loadVaultKey(source: EncryptionKeySource): LoadedKey {
     text = readFileSync(source.path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !source.explicit)
+    if (code === 'ENOENT' && !source.explicit && options.create !== false)
       return { key: createKeyFile(source.path), created: source.path };
     throw new StartupError(
       `cannot read the encryption key file ${source.path} named by ${variable} (${code}): restore it, or point TACHO_ENCRYPTION_KEY_FILE at the key the secrets were sealed with`,
