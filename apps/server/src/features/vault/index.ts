@@ -2,7 +2,7 @@ import type { Config } from '../../config.js';
 import type { Db } from '../../db/index.js';
 import { StartupError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { loadVaultKey } from './master-key.js';
+import { loadVaultKey, wideKeyFile } from './master-key.js';
 import { sampleSealed, sealPlaintexts } from './sealed-columns.js';
 import { Vault, VaultError } from './vault.js';
 
@@ -21,6 +21,14 @@ export async function openVault(config: Config, db: Db, logger: Logger): Promise
     logger.warn(
       { path: loaded.created },
       'created a new encryption key file: back it up apart from the database; without it the stored secrets cannot be opened',
+    );
+  }
+  const wide = wideKeyFile(config.encryption);
+  if (wide !== null && config.encryption.kind === 'file') {
+    const path = config.encryption.path;
+    logger.warn(
+      { path, mode: `0${wide.toString(8)}` },
+      `the encryption key file ${path} can be read by other accounts: chmod 600 ${path}`,
     );
   }
   const vault = new Vault(db, loaded.key);

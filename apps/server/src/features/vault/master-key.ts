@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decodeVaultKey, type EncryptionKeySource } from '../../config.js';
 import { StartupError } from '../../lib/errors.js';
@@ -61,4 +61,15 @@ export function createKeyFile(path: string): Uint8Array {
     );
   }
   return new Uint8Array(key);
+}
+
+/** The key file's mode when other accounts may read or write it (a start warns, with the chmod), else null. */
+export function wideKeyFile(source: EncryptionKeySource): number | null {
+  if (source.kind !== 'file') return null;
+  try {
+    const mode = statSync(source.path).mode & 0o777;
+    return mode & 0o077 ? mode : null;
+  } catch {
+    return null;
+  }
 }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.js';
 import { StartupError } from '../../lib/errors.js';
-import { loadVaultKey } from './master-key.js';
+import { loadVaultKey, wideKeyFile } from './master-key.js';
 import { isSealed, keyIdOf, openWith, SEALED_PREFIX, sealWith, VaultError } from './vault.js';
 
 const key = new Uint8Array(randomBytes(32));
@@ -75,6 +75,15 @@ describe('the key', () => {
     const again = loadVaultKey(config.encryption);
     expect(again.created).toBeNull();
     expect(Buffer.from(again.key).equals(Buffer.from(first.key))).toBe(true);
+  });
+
+  it('a key file other accounts can read is reported (the start warns with the chmod)', () => {
+    dir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+    const config = loadConfig({ TACHO_DATA_DIR: dir }, dir);
+    loadVaultKey(config.encryption);
+    expect(wideKeyFile(config.encryption)).toBeNull();
+    chmodSync(join(dir, 'secret.key'), 0o644);
+    expect(wideKeyFile(config.encryption)).toBe(0o644);
   });
 
   it('comes from TACHO_ENCRYPTION_KEY, which is checked and never shown in the Config or an error', () => {
