@@ -109,7 +109,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   for (const wide of storage.file ? widePermissions(storage.file) : []) {
     logger.warn({ path: wide.path, mode: `0${wide.mode.toString(8)}` }, widePermissionMessage(wide));
   }
-  // Secrets at rest are sealed (decision 0025); a missing or wrong key stops the start here.
+  // Secrets at rest are sealed (decision 0026); a missing or wrong key stops the start here.
   let vault: Vault;
   try {
     vault = await openVault(config, storage.db, logger);

@@ -57,7 +57,7 @@ export interface Config {
   /** Issuers whose ID tokens phones may post with (bearer), each with the audience its tokens carry. */
   readonly deviceIssuers: ReadonlyArray<{ readonly issuer: string; readonly audience: string }>;
   /**
-   * Where the vault's key comes from (decision 0025): `TACHO_ENCRYPTION_KEY` (checked here, kept out of
+   * Where the vault's key comes from (decision 0026): `TACHO_ENCRYPTION_KEY` (checked here, kept out of
    * enumeration so no dump of the Config shows it) or a key file, created on first start when it is the
    * default one.
    */

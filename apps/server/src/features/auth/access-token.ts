@@ -17,7 +17,7 @@ export interface AccessClaims {
 /**
  * The HMAC key that signs access tokens. It lives in `settings` so every instance behind a load balancer
  * shares it: the first instance to start inserts one, the others (and later starts) read that one. It is
- * sealed by the vault (decision 0025): a copy of the database alone cannot forge a login.
+ * sealed by the vault (decision 0026): a copy of the database alone cannot forge a login.
  */
 export async function loadSigningKey(db: Db, clock: Clock, vault: Vault): Promise<Uint8Array> {
   const place = { table: 'settings', column: 'value', rowId: SIGNING_KEY_SETTING };

@@ -73,7 +73,7 @@ export class FormatIngest {
   constructor(
     private readonly deps: {
       db: Db;
-      /** OwnTracks secrets are sealed at rest (decision 0025). */
+      /** OwnTracks secrets are sealed at rest (decision 0026). */
       vault: Vault;
       clock: Clock;
       vehicles: Vehicles;

@@ -11,7 +11,7 @@ export { SEALED_COLUMNS, SIGNING_KEY_SETTING } from './sealed-columns.js';
 export { isSealed, type SealedPlace, Vault, VaultError } from './vault.js';
 
 /**
- * The vault for this start (decision 0025): loads the key (creating the default key file on a first
+ * The vault for this start (decision 0026): loads the key (creating the default key file on a first
  * start), seals any secret still in clear, and checks the key opens what the database holds. A missing or
  * wrong key stops the start with one line naming the variable to fix; the key itself is never printed.
  */

@@ -25,7 +25,7 @@ export interface RotateResult {
 }
 
 /**
- * Re-seals every secret at rest under a new key (decision 0025), in batches, resumable: running it again
+ * Re-seals every secret at rest under a new key (decision 0026), in batches, resumable: running it again
  * with the same new key carries on where it stopped. Running servers keep working throughout: the new key
  * is stored wrapped by the old one (and the old by the new), so every instance opens values of both keys
  * and seals new ones under the new key, which `vault.current_key_id` names.

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { Db } from '../../db/index.js';
 
 /**
- * Secrets at rest (issue 21.1, decision 0025): AES-256-GCM with a random 96-bit IV per value, the key's id
+ * Secrets at rest (issue 21.1, decision 0026): AES-256-GCM with a random 96-bit IV per value, the key's id
  * in the sealed value, and where the value lives (table, column, row id) as additional authenticated data,
  * so a value copied into another row, column or table does not open.
  *
