@@ -105,7 +105,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   const storage = options.storage ?? (await openStorage(config.database));
   if (!options.storage) closers.push(() => storage.close());
   checks.push({ name: 'database', check: () => storage.ping() });
-  // The database holds the cookie signing key: say so at every start while other accounts can read it.
+  // The database holds password and token hashes and every vehicle's data: say so at every start while
+  // other accounts can read it.
   for (const wide of storage.file ? widePermissions(storage.file) : []) {
     logger.warn({ path: wide.path, mode: `0${wide.mode.toString(8)}` }, widePermissionMessage(wide));
   }
