@@ -98,6 +98,38 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await screenshot(page, 'readme-history');
   });
 
+  it('charts: labels with thousands separators as in the summaries, no fractional seconds, none clipped', async () => {
+    await page.goto(`/vehicles/${vehicleId}/history?range=hour&metrics=odometer_km,speed_kmh`);
+    const odometer = page.getByRole('region', { name: 'Odometer' });
+    const chart = odometer.locator('.chart[data-y-labels]');
+    await chart.waitFor();
+    const yLabels = JSON.parse((await chart.getAttribute('data-y-labels')) ?? '[]') as string[];
+    const xLabels = JSON.parse((await chart.getAttribute('data-x-labels')) ?? '[]') as string[];
+    expect(yLabels.length).toBeGreaterThan(1);
+    // 12,345 km as the summary writes it (the browser's locale), not 12345 km.
+    for (const label of yLabels) expect(label).toMatch(/^\d{1,3}(,\d{3})+ km$/);
+    await odometer.getByText(/max \d{1,3}(,\d{3})+ km/).waitFor();
+    for (const label of xLabels) expect(label).not.toMatch(/\d[.,]\d+\s*$|:\d\d\.\d/);
+    // The axis is at least as wide as its widest label at the chart's font.
+    const widest = await chart.evaluate((element, labels) => {
+      const context = document.createElement('canvas').getContext('2d');
+      if (!context) return 0;
+      const font = getComputedStyle(document.documentElement).getPropertyValue('--font').trim();
+      context.font = `12px ${font}`;
+      return Math.max(...labels.map((l) => context.measureText(l).width));
+    }, yLabels);
+    expect(Number(await chart.getAttribute('data-y-size'))).toBeGreaterThan(widest);
+    // Zoomed in to five minutes, ticks stay on whole seconds.
+    const to = Date.now();
+    await page.goto(
+      `/vehicles/${vehicleId}/history?range=custom&from=${to - 300_000}&to=${to}&metrics=speed_kmh`,
+    );
+    const speed = page.getByRole('region', { name: 'Speed' }).locator('.chart[data-x-labels]');
+    await speed.waitFor();
+    for (const label of JSON.parse((await speed.getAttribute('data-x-labels')) ?? '[]') as string[])
+      expect(label).toMatch(/:\d\d( [AP]M)?$/);
+  });
+
   it('live view: values show their age, the vehicle turns offline at TACHO_OFFLINE_AFTER_S without a reload, and the connection badge is told apart', async () => {
     await publish(server.url, VIN, deviceToken, [driveMessage(40, Date.now())]);
     await page.goto(`/vehicles/${vehicleId}`);
@@ -160,7 +192,13 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     const fresh = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
     try {
       const p = await fresh.newPage();
-      const loaded: Array<{ url: string; type: string; encoding: string | undefined; bytes: number }> = [];
+      const loaded: Array<{
+        url: string;
+        type: string;
+        encoding: string | undefined;
+        body: number;
+        bytes: number;
+      }> = [];
       p.on('requestfinished', async (request) => {
         const response = await request.response();
         if (!response) return;
@@ -169,17 +207,18 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
           url: request.url(),
           type: request.resourceType(),
           encoding: (await response.allHeaders())['content-encoding'],
+          body: sizes.responseBodySize,
           bytes: sizes.responseBodySize + sizes.responseHeadersSize,
         });
       });
       await p.goto('/login');
       await p.getByRole('heading', { name: 'Log in to Tacho' }).waitFor();
       await p.waitForLoadState('networkidle');
-      const scripts = loaded.filter((r) => r.type === 'script');
-      expect(scripts.length).toBeGreaterThan(0);
-      for (const script of scripts) expect(script.encoding, script.url).toBe('br');
-      const css = loaded.filter((r) => r.type === 'stylesheet');
-      for (const sheet of css) expect(sheet.encoding, sheet.url).toBe('br');
+      // Every script and style sheet that arrives at over 1 KB came compressed (smaller ones are not worth
+      // a copy; an uncompressed large one would arrive large and fail here).
+      const large = loaded.filter((r) => (r.type === 'script' || r.type === 'stylesheet') && r.body > 1024);
+      expect(large.filter((r) => r.type === 'script').length).toBeGreaterThan(0);
+      for (const file of large) expect(file.encoding, file.url).toBe('br');
       const total = loaded.reduce((sum, r) => sum + r.bytes, 0);
       console.log(`[first load] ${loaded.length} requests, ${(total / 1024).toFixed(1)} KB transferred`);
       expect(total).toBeLessThan(FIRST_LOAD_BUDGET_BYTES);
@@ -313,6 +352,33 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await remove.getByRole('button', { name: 'Delete vehicle and data' }).click();
     await page.waitForURL(/\/vehicles$/);
     await expect(api.vehicles.get(spare.id)).rejects.toThrow();
+  });
+
+  it('fleet map: every visible vehicle with a position on one map in its state, fitted to them; a click opens it', async () => {
+    const far = await api.vehicles.create({ vin: 'WVWZZZ1JZXW000232', name: 'Munich car' });
+    const farToken = (await api.vehicles.createToken(far.id, 'device')).token;
+    await publish(server.url, 'WVWZZZ1JZXW000232', farToken, [
+      { ts: Date.now(), metrics: { speed_kmh: 50, gear: 'D' }, position: { lat: 48.137, lon: 11.575 } },
+    ]);
+    await page.goto('/vehicles');
+    const map = page.getByRole('region', { name: 'Map of all vehicles' });
+    const family = map.locator(`[data-vehicle="${vehicleId}"]`);
+    const munich = map.locator(`[data-vehicle="${far.id}"]`);
+    await family.waitFor();
+    await munich.waitFor();
+    // Berlin and Munich both inside the map: it was fitted to them.
+    const box = await map.boundingBox();
+    for (const marker of [family, munich]) {
+      const at = await marker.boundingBox();
+      expect(at && box && at.x >= box.x && at.x + at.width <= box.x + box.width).toBe(true);
+      expect(at && box && at.y >= box.y && at.y + at.height <= box.y + box.height).toBe(true);
+    }
+    await expect(munich.getAttribute('aria-label')).resolves.toBe('Munich car, online');
+    await expect(munich.getAttribute('fill')).resolves.toBe('#1a7f37');
+    await expect(family.getAttribute('aria-label')).resolves.toMatch(/^Family car, (online|asleep|offline)$/);
+    await screenshot(page, 'pages/fleet-map-desktop');
+    await munich.click();
+    await page.waitForURL(new RegExp(`/vehicles/${far.id}$`));
   });
 
   it('every page, at desktop and phone size, is saved as a screenshot and none is wider than a 390 px phone', async () => {

@@ -1,6 +1,7 @@
 import 'uplot/dist/uPlot.min.css';
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
+import { axisWidth, TIME_INCREMENTS_S, timeLabels, valueLabels } from '../lib/axis-labels.js';
 import { withGaps } from '../lib/chart-data.js';
 
 export interface ChartProps {
@@ -18,6 +19,8 @@ export interface ChartProps {
   /** The time span the x axis covers (epoch ms), whatever part of it has data. */
   range?: { from: number; to: number };
 }
+
+const legendNumber = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
 
 function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
@@ -47,7 +50,24 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x, range }: 
     const accent = cssVar('--accent', '#1f6feb');
     // uPlot's time scale is in seconds; a pause in the data is a break in the line (null).
     const gapped = xUnit !== undefined ? { t: [...t], v: [...v] } : withGaps(t, v);
-    const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const font = `12px ${cssVar('--font', 'system-ui, sans-serif')}`;
+    const axis = {
+      stroke: text,
+      font,
+      grid: { stroke: grid, width: 1 },
+      ticks: { stroke: grid, width: 1 },
+    };
+    const measurer = document.createElement('canvas').getContext('2d');
+    const measure = (label: string) => {
+      if (!measurer) return label.length * 7;
+      measurer.font = font;
+      return measurer.measureText(label).width;
+    };
+    // The labels last drawn, for tests and tools (data-x-labels, data-y-labels).
+    const record = (name: 'xLabels' | 'yLabels', labels: string[]) => {
+      host.dataset[name] = JSON.stringify(labels);
+      return labels;
+    };
     const options: uPlot.Options = {
       width: Math.max(300, host.clientWidth),
       height: 240,
@@ -65,9 +85,27 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x, range }: 
       },
       axes: [
         xUnit === undefined
-          ? axis
-          : { ...axis, values: (_u, ticks) => ticks.map((tick) => `${tick} ${xUnit}`) },
-        { ...axis, size: 84, values: (_u, ticks) => ticks.map((tick) => `${tick} ${unit}`.trim()) },
+          ? {
+              ...axis,
+              // Whole seconds at least; labels in the browser's locale, with the date past a day.
+              incrs: TIME_INCREMENTS_S,
+              values: (u: uPlot, ticks: number[]) =>
+                record('xLabels', timeLabels(ticks, (u.scales.x?.max ?? 0) - (u.scales.x?.min ?? 0))),
+            }
+          : {
+              ...axis,
+              values: (_u: uPlot, ticks: number[]) => record('xLabels', valueLabels(ticks, xUnit)),
+            },
+        {
+          ...axis,
+          // As wide as the widest label, so none is clipped ("12,345 km").
+          size: (_u: uPlot, values: string[] | null) => {
+            const width = axisWidth(values ?? [], measure);
+            host.dataset.ySize = String(width);
+            return width;
+          },
+          values: (_u: uPlot, ticks: number[]) => record('yLabels', valueLabels(ticks, unit)),
+        },
       ],
       series: [
         xUnit === undefined
@@ -78,7 +116,7 @@ export default function Chart({ title, unit, t, v, syncKey, onZoom, x, range }: 
           stroke: accent,
           width: 2,
           fill: `${accent}22`,
-          value: (_u, value) => (value == null ? '—' : `${Number(value.toFixed(2))} ${unit}`.trim()),
+          value: (_u, value) => (value == null ? '—' : `${legendNumber.format(value)} ${unit}`.trim()),
         },
       ],
       hooks: {

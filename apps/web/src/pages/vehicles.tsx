@@ -1,7 +1,8 @@
 import type { VehicleState, VehicleView } from '@tacho/protocol';
 import { useMemo, useState } from 'react';
 import { AddVehicle } from '../components/add-vehicle.js';
-import { MapView } from '../components/lazy.js';
+import type { FleetVehicle } from '../components/fleet-map.js';
+import { FleetMap, MapView } from '../components/lazy.js';
 import { ConnectivityBadge, LiveIndicator } from '../components/status.js';
 import { Empty, ErrorBox, Loading } from '../components/ui.js';
 import { client } from '../lib/api.js';
@@ -83,6 +84,25 @@ export function VehiclesPage() {
   const now = useNow();
   const [adding, setAdding] = useState(false);
   const canAdd = user.role !== 'viewer';
+  const { mapTiles, offlineAfterS } = useWebConfig();
+  // Every vehicle with a position, on one map, in the colour of its state.
+  const fleet = useMemo<FleetVehicle[]>(
+    () =>
+      (vehicles.data ?? []).flatMap((vehicle) => {
+        const state = states.get(vehicle.id);
+        if (!state?.position) return [];
+        return [
+          {
+            id: vehicle.id,
+            name: vehicle.name,
+            lat: state.position.lat,
+            lon: state.position.lon,
+            connectivity: connectivityAt(state, now, offlineAfterS),
+          },
+        ];
+      }),
+    [vehicles.data, states, now, offlineAfterS],
+  );
 
   return (
     <>
@@ -116,10 +136,13 @@ export function VehiclesPage() {
           )}
         </Empty>
       ) : (
-        <div className="grid">
-          {vehicles.data.map((vehicle) => (
-            <VehicleCard key={vehicle.id} vehicle={vehicle} state={states.get(vehicle.id)} now={now} />
-          ))}
+        <div className="stack">
+          {fleet.length > 0 && <FleetMap tiles={mapTiles} vehicles={fleet} />}
+          <div className="grid">
+            {vehicles.data.map((vehicle) => (
+              <VehicleCard key={vehicle.id} vehicle={vehicle} state={states.get(vehicle.id)} now={now} />
+            ))}
+          </div>
         </div>
       )}
     </>
