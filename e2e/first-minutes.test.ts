@@ -111,7 +111,7 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await odometer.getByText(/max \d{1,3}(,\d{3})+ km/).waitFor();
     for (const label of xLabels) expect(label).not.toMatch(/\d[.,]\d+\s*$|:\d\d\.\d/);
     // The axis is at least as wide as its widest label at the chart's font.
-    const widest = await chart.evaluate((element, labels) => {
+    const widest = await chart.evaluate((_element, labels) => {
       const context = document.createElement('canvas').getContext('2d');
       if (!context) return 0;
       const font = getComputedStyle(document.documentElement).getPropertyValue('--font').trim();
