@@ -271,7 +271,7 @@ export interface DeviceBindingsTable {
   kind: 'owntracks' | 'osmand';
   device_id: string;
   vehicle_id: string;
-  /** OwnTracks encryption secret, needed in clear to open the device's payloads. */
+  /** OwnTracks encryption secret (needed in clear to open the device's payloads): sealed by the vault. */
   secret: string | null;
   created_by: string | null;
   created_ms: number;
@@ -382,7 +382,7 @@ export interface AlertRulesTable {
   event: string | null;
   cooldown_s: number;
   channels: string;
-  /** The webhook signing key. */
+  /** The webhook signing key, sealed by the vault (`tv1:…`, decision 0026). */
   secret: string;
   enabled: number;
   created_ms: number;
