@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlertRule } from '@tacho/protocol';
@@ -11,6 +13,7 @@ import type { Storage } from '../../db/index.js';
 import { StartupError } from '../../lib/errors.js';
 import { recordAppSecrets, testLogger } from '../../test/log-leaks.js';
 import { engines, freshStorage } from '../../test/storage.js';
+import { createTestUser } from '../auth/testing.js';
 import { owntracksEncrypt } from '../formats/owntracks.js';
 import { createTestVehicle, storedFor, type TestVehicle } from '../formats/test-setup.js';
 import { SIGNING_KEY_SETTING } from './sealed-columns.js';
@@ -208,6 +211,87 @@ for (const engine of engines) {
         .execute();
       expect(await webhookSecretOf(app, car, rule.id)).toBeNull();
       expect(await webhookSecretOf(app, car, otherId)).toBeNull();
+    });
+
+    it("an OwnTracks secret that does not open refuses the device's encrypted payloads as dead letters", async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      const app = await start();
+      const { car, owntracksSecret } = await prepare(app);
+      // A sealed value from another table put in the binding's place.
+      const foreign = await storage.db.selectFrom('alert_rules').select('secret').executeTakeFirstOrThrow();
+      await storage.db.updateTable('device_bindings').set({ secret: foreign.secret }).execute();
+      const location = { _type: 'location', lat: 52.5, lon: 13.4, tst: 1_750_000_000 };
+      const res = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/ingest/owntracks',
+        headers: {
+          authorization: `Basic ${Buffer.from(`anna:${car.token}`).toString('base64')}`,
+          'x-limit-u': 'anna',
+          'x-limit-d': 'phone',
+        },
+        payload: { _type: 'encrypted', data: owntracksEncrypt(JSON.stringify(location), owntracksSecret) },
+      });
+      expect(res.statusCode, res.body).toBeLessThan(500);
+      expect((await storedFor(app, car.id)).samples).toEqual([]);
+      const dead = await storage.db
+        .selectFrom('dead_letters')
+        .select('reason')
+        .where('vehicle_id', '=', car.id)
+        .execute();
+      expect(dead.map((d) => d.reason).join('\n')).toMatch(/no key is set/);
+    });
+
+    it('a webhook whose secret does not open is not sent at all, never sent unsigned', async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+      storage = await freshStorage(engine);
+      const app = await start();
+      const { car } = await prepare(app);
+      const requests: string[] = [];
+      const receiver = createServer((req, res) => {
+        requests.push(String(req.url));
+        res.writeHead(200).end('ok');
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+        const admin = await createTestUser(app, 'admin');
+        const created = await app.http.inject({
+          method: 'POST',
+          url: '/api/v1/alert-rules',
+          headers: admin.headers,
+          payload: {
+            name: 'Webhook',
+            vehicleId: car.id,
+            condition: { metric: 'battery_level_pct', op: '<', value: 20 },
+            channels: [{ type: 'webhook', url, allowPrivate: true }],
+          },
+        });
+        expect(created.statusCode, created.body).toBe(201);
+        const id = created.json<AlertRule>().id;
+        const sendTest = () =>
+          app.http.inject({ method: 'POST', url: `/api/v1/alert-rules/${id}/test`, headers: admin.headers });
+        expect((await sendTest()).json()).toMatchObject({ results: [{ channel: 'webhook', ok: true }] });
+        expect(requests).toHaveLength(1);
+        // Another rule's sealed secret copied into this row.
+        const other = await storage.db
+          .selectFrom('alert_rules')
+          .select('secret')
+          .where('id', '<>', id)
+          .executeTakeFirstOrThrow();
+        await storage.db
+          .updateTable('alert_rules')
+          .set({ secret: other.secret })
+          .where('id', '=', id)
+          .execute();
+        const refused = await sendTest();
+        expect(refused.json()).toMatchObject({
+          results: [{ channel: 'webhook', ok: false, error: expect.stringMatching(/does not open/) }],
+        });
+        expect(requests).toHaveLength(1);
+      } finally {
+        await new Promise((resolve) => receiver.close(resolve));
+      }
     });
 
     it('a start with another key than the secrets were sealed with stops with a line naming the variable', async () => {
