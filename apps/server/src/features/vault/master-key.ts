@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { decodeVaultKey, type EncryptionKeySource } from '../../config.js';
 import { StartupError } from '../../lib/errors.js';
@@ -43,15 +43,20 @@ export function loadVaultKey(source: EncryptionKeySource, options: { create?: bo
   return { key: new Uint8Array(key), created: null };
 }
 
-/** A new random key in a file only its owner may read; `wx` never overwrites one another start wrote. */
+/**
+ * A new random key in a file only its owner may read. It is written whole to a temporary name and then
+ * linked into place, which fails if the file exists: a parallel start never reads a half-written key and
+ * never overwrites one another start wrote (it uses that one).
+ */
 export function createKeyFile(path: string): Uint8Array {
   const key = randomBytes(32);
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(temporary, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    linkSync(temporary, path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    // Another process (a second instance, a parallel start) wrote it first: use that one.
     if (code === 'EEXIST') {
       const existing = decodeVaultKey(readFileSync(path, 'utf8'));
       if (existing) return new Uint8Array(existing);
@@ -59,6 +64,8 @@ export function createKeyFile(path: string): Uint8Array {
     throw new StartupError(
       `cannot create the encryption key file ${path} (${code}): set TACHO_DATA_DIR to a writable directory or TACHO_ENCRYPTION_KEY_FILE to a key file`,
     );
+  } finally {
+    rmSync(temporary, { force: true });
   }
   return new Uint8Array(key);
 }

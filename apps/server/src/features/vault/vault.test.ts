@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../config.js';
 import { StartupError } from '../../lib/errors.js';
-import { loadVaultKey, wideKeyFile } from './master-key.js';
+import { createKeyFile, loadVaultKey, wideKeyFile } from './master-key.js';
 import { isSealed, keyIdOf, openWith, SEALED_PREFIX, sealWith, VaultError } from './vault.js';
 
 const key = new Uint8Array(randomBytes(32));
@@ -75,6 +75,16 @@ describe('the key', () => {
     const again = loadVaultKey(config.encryption);
     expect(again.created).toBeNull();
     expect(Buffer.from(again.key).equals(Buffer.from(first.key))).toBe(true);
+  });
+
+  it('a start that finds the key file just written by another uses that key and leaves no stray file', () => {
+    dir = mkdtempSync(join(tmpdir(), 'tacho-vault-'));
+    const path = join(dir, 'secret.key');
+    const first = createKeyFile(path);
+    const second = createKeyFile(path);
+    expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
+    expect(readdirSync(dir)).toEqual(['secret.key']);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
   it('a key file other accounts can read is reported (the start warns with the chmod)', () => {
