@@ -16,6 +16,11 @@ export interface SimulatorOptions {
   /** Start in this phase (e.g. `driving` so a demo moves at once). */
   startPhase?: Phase;
   batteryKwh?: number;
+  /**
+   * The phases it goes through, in order, again and again (default parked → driving → parked → charging).
+   * `['parked']` stays parked; `['charging']` charges to the limit and then stays plugged in, complete.
+   */
+  cycle?: readonly Phase[];
 }
 
 const CYCLE: readonly Phase[] = ['parked', 'driving', 'parked', 'charging'];
@@ -40,6 +45,7 @@ export class VehicleSimulator {
   private readonly random: () => number;
   private readonly phaseMs: Record<Phase, number>;
   private readonly batteryKwh: number;
+  private readonly cycle: readonly Phase[];
   private cycleIndex: number;
   private phaseStartedMs: number | null = null;
   private lastMs: number | null = null;
@@ -59,7 +65,8 @@ export class VehicleSimulator {
     this.random = prng(options.seed);
     this.phaseMs = { ...DEFAULT_PHASE_MS, ...options.phaseMs };
     this.batteryKwh = options.batteryKwh ?? 75;
-    this.cycleIndex = Math.max(0, CYCLE.indexOf(options.startPhase ?? 'parked'));
+    this.cycle = options.cycle && options.cycle.length > 0 ? options.cycle : CYCLE;
+    this.cycleIndex = Math.max(0, this.cycle.indexOf(options.startPhase ?? this.cycle[0]!));
     const home = options.home ?? { lat: 48.137, lon: 11.575 };
     this.lat = home.lat + (this.random() - 0.5) * 0.05;
     this.lon = home.lon + (this.random() - 0.5) * 0.05;
@@ -71,7 +78,7 @@ export class VehicleSimulator {
   }
 
   get phase(): Phase {
-    return CYCLE[this.cycleIndex % CYCLE.length]!;
+    return this.cycle[this.cycleIndex % this.cycle.length]!;
   }
 
   /** Advances the vehicle to `tsMs` (epoch ms, not before the previous call) and describes it. */
@@ -80,11 +87,13 @@ export class VehicleSimulator {
     const dtS = this.lastMs === null ? 0 : Math.max(0, (tsMs - this.lastMs) / 1000);
     this.lastMs = tsMs;
     if (tsMs - this.phaseStartedMs >= this.phaseMs[this.phase]) {
+      const before = this.phase;
       this.cycleIndex++;
       this.phaseStartedMs = tsMs;
-      this.chargeAdded = 0;
-      // Nothing left to drive with: charge next.
+      // Nothing left to drive with: charge next (a cycle without charging just parks).
       if (this.phase === 'driving' && this.battery < 15) this.cycleIndex++;
+      // A session of charging goes on counting while the vehicle stays plugged in.
+      if (this.phase !== before) this.chargeAdded = 0;
     }
     this.outside += (this.random() - 0.5) * 0.02 * dtS;
     this.outside = Math.min(40, Math.max(-20, this.outside));

@@ -1,16 +1,50 @@
-import { VehicleSimulator } from '@tacho/protocol';
+import { type NativeMessage, VehicleSimulator } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/crypto.js';
 import type { Logger } from '../../lib/logger.js';
 import type { IngestPipeline } from '../telemetry/index.js';
 
-/** The three demo vehicles: fixed VINs so a restart continues them instead of adding more. */
+/**
+ * The three demo vehicles: fixed VINs so a restart continues them instead of adding more. Each does what
+ * its name says, for as long as it runs: the city run drives and parks (charging when its battery runs
+ * low), the one at the charger charges to its limit and stays plugged in, the parked one stays parked.
+ */
 export const DEMO_VEHICLES = [
-  { vin: 'TACHDEM0000000001', name: 'Demo: city run', startPhase: 'driving' },
-  { vin: 'TACHDEM0000000002', name: 'Demo: at the charger', startPhase: 'charging' },
-  { vin: 'TACHDEM0000000003', name: 'Demo: parked', startPhase: 'parked' },
+  {
+    vin: 'TACHDEM0000000001',
+    name: 'Demo: city run',
+    startPhase: 'driving',
+    cycle: ['driving', 'parked', 'driving', 'parked', 'charging', 'parked'],
+  },
+  { vin: 'TACHDEM0000000002', name: 'Demo: at the charger', startPhase: 'charging', cycle: ['charging'] },
+  { vin: 'TACHDEM0000000003', name: 'Demo: parked', startPhase: 'parked', cycle: ['parked'] },
 ] as const;
+
+/**
+ * VinFast device keys the demo sends beside the canonical metrics, as a VinFast car reports them
+ * (object/instance/resource of the community alias map), so the deep scan has content: mapped keys show
+ * their meaning, `34213_00001_00005` and `34220_00001_00001` stay raw, as unknown keys do on a real car.
+ */
+const VINFAST_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ['34183_00001_00009', 'battery_level_pct'],
+  ['34183_00001_00002', 'speed_kmh'],
+  ['34183_00001_00003', 'odometer_km'],
+  ['34183_00001_00007', 'outside_temp_c'],
+  ['34183_00001_00001', 'gear'],
+];
+
+/** The message with the VinFast-style raw keys of what it reports. */
+export function withDeviceKeys(message: NativeMessage): NativeMessage {
+  const raw: Record<string, number | string | boolean> = {};
+  for (const [key, metric] of VINFAST_KEYS) {
+    const value = message.metrics?.[metric];
+    if (value !== undefined && value !== null) raw[key] = value;
+  }
+  raw['34213_00001_00005'] = message.metrics?.charging_state === 'charging' ? 1 : 0;
+  raw['34220_00001_00001'] = typeof message.ts === 'number' ? Math.round((message.ts / 1000) % 86_400) : 0;
+  return { ...message, raw: { ...message.raw, ...raw } };
+}
 
 const DEMO_OWNER_EMAIL = 'demo@tacho.invalid';
 
@@ -61,14 +95,20 @@ export async function startDemo(deps: {
 
   const sims = DEMO_VEHICLES.map(
     (v, i) =>
-      new VehicleSimulator({ seed: 1000 + i + Math.floor(clock.now() / 1000), startPhase: v.startPhase }),
+      new VehicleSimulator({
+        seed: 1000 + i + Math.floor(clock.now() / 1000),
+        startPhase: v.startPhase,
+        cycle: v.cycle,
+      }),
   );
   let inFlight: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     const now = clock.now();
     inFlight = Promise.all(
       sims.map((sim, i) =>
-        pipeline.ingest({ source: 'demo', topic: 'demo', vehicleId: vehicleIds[i]! }, [sim.next(now)]),
+        pipeline.ingest({ source: 'demo', topic: 'demo', vehicleId: vehicleIds[i]! }, [
+          withDeviceKeys(sim.next(now)),
+        ]),
       ),
     ).catch((error: unknown) => deps.logger.debug({ err: error }, 'demo message not stored'));
   }, deps.periodMs ?? 1000);
