@@ -178,10 +178,18 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     // chosen hour and the drive is its last minutes, so the drag covers the last tenth. The chart is below
     // the fold under the taller header: scrolled to first, as a person would (the mouse only reaches the view).
     await page.getByLabel('Time range').selectOption('hour');
+    await page.waitForURL(/range=hour/);
     const plot = page.getByRole('region', { name: 'Speed' }).locator('.u-over');
-    await plot.scrollIntoViewIfNeeded();
-    const box = await plot.boundingBox();
-    if (!box) throw new Error('chart has no plot area');
+    // The charts are drawn again for the new range: a plot found while the old one goes is retried.
+    let box: { x: number; y: number; width: number; height: number } | null = null;
+    for (let attempt = 0; !box; attempt++) {
+      try {
+        await plot.scrollIntoViewIfNeeded();
+        box = await plot.boundingBox();
+      } catch (error) {
+        if (attempt >= 20 || !String(error).includes('not attached')) throw error;
+      }
+    }
     await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.999, box.y + box.height / 2, { steps: 5 });
