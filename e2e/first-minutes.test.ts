@@ -381,6 +381,54 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await page.waitForURL(new RegExp(`/vehicles/${far.id}$`));
   });
 
+  it('units: a user who reads miles, °F and psi sees tiles and charts in them; the stored data does not change', async () => {
+    await publish(server.url, VIN, deviceToken, [driveMessage(60, Date.now())]);
+    await page.goto('/settings?tab=profile');
+    await page.getByLabel('Distance and speed').selectOption('mi');
+    await page.getByLabel('Temperature').selectOption('f');
+    await page.getByLabel('Tyre pressure').selectOption('psi');
+    await page.getByRole('button', { name: 'Save units' }).click();
+    await expect
+      .poll(() => api.auth.preferences())
+      .toEqual({ distance: 'mi', temperature: 'f', pressure: 'psi' });
+
+    await page.goto(`/vehicles/${vehicleId}`);
+    // driveMessage: 14.5 °C outside, 250 kPa front left, speed in km/h.
+    await page.locator('.readout[data-metric="outside_temp_c"] .value').getByText('58.1').waitFor();
+    await expect(
+      page.locator('.readout[data-metric="outside_temp_c"] .value').textContent(),
+    ).resolves.toContain('°F');
+    await expect(
+      page.locator('.readout[data-metric="tyre_pressure_fl_kpa"] .value').textContent(),
+    ).resolves.toMatch(/36\.3\s*psi/);
+    await expect(page.locator('.readout[data-metric="speed_kmh"] .value').textContent()).resolves.toContain(
+      'mph',
+    );
+    await expect(page.locator('.readout[data-metric="odometer_km"] .value').textContent()).resolves.toContain(
+      'mi',
+    );
+    await screenshot(page, 'first-minutes-live-in-miles');
+
+    await page.goto(`/vehicles/${vehicleId}/history?range=hour&metrics=speed_kmh`);
+    const chart = page.getByRole('region', { name: 'Speed' }).locator('.chart[data-y-labels]');
+    await chart.waitFor();
+    for (const label of JSON.parse((await chart.getAttribute('data-y-labels')) ?? '[]') as string[])
+      expect(label).toMatch(/ mph$/);
+
+    // The data itself stays canonical.
+    const state = await api.readings.state(vehicleId);
+    expect(state.metrics.outside_temp_c?.value).toBe(14.5);
+
+    await page.goto('/settings?tab=profile');
+    await page.getByLabel('Distance and speed').selectOption('km');
+    await page.getByLabel('Temperature').selectOption('c');
+    await page.getByLabel('Tyre pressure').selectOption('kpa');
+    await page.getByRole('button', { name: 'Save units' }).click();
+    await expect
+      .poll(() => api.auth.preferences())
+      .toEqual({ distance: 'km', temperature: 'c', pressure: 'kpa' });
+  });
+
   it('every page, at desktop and phone size, is saved as a screenshot and none is wider than a 390 px phone', async () => {
     // Something on every page: a recording, a token, a dead letter, an alert rule.
     const recording = await api.sessions.startRecording(vehicleId);
@@ -500,5 +548,58 @@ describe.skipIf(noBrowser)('first start, before any user exists', { timeout: 90_
     await page.goto(server.app.auth.setupUrl ?? '');
     await page.getByRole('button', { name: 'Create administrator' }).waitFor();
     await screenshot(page, 'pages/setup-desktop');
+  });
+});
+
+describe.skipIf(noBrowser)('the demo shows the whole product', { timeout: 90_000 }, () => {
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    server = await startServer({
+      TACHO_ADMIN_EMAIL: admin.email,
+      TACHO_ADMIN_PASSWORD: admin.password,
+      TACHO_DEMO: 'true',
+    });
+    browser = await launchBrowser();
+    page = await browser.newPage({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    page.setDefaultTimeout(10_000);
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(admin.email);
+    await page.getByLabel('Password', { exact: true }).fill(admin.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/vehicles$/);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('demo vehicles send VinFast device keys (the deep scan has content) and the parked one does not charge', async () => {
+    const card = page.getByRole('article').filter({ hasText: 'Demo: parked' });
+    await card.getByRole('link', { name: 'Demo: parked' }).click();
+    await page.locator('.readout[data-metric="battery_level_pct"]').waitFor();
+    await page.locator('.readout[data-metric="charging_state"]').getByText('disconnected').waitFor();
+    await expect(page.locator('.readout[data-metric="charger_power_kw"]').count()).resolves.toBe(0);
+    await page.getByRole('button', { name: 'Deep scan' }).click();
+    await page.getByText('34183_00001_00009').first().waitFor();
+    await page.getByText('34213_00001_00005').first().waitFor();
+    await screenshot(page, 'pages/demo-deep-scan-desktop');
+
+    await page.goto('/vehicles');
+    await page
+      .getByRole('article')
+      .filter({ hasText: 'Demo: at the charger' })
+      .getByRole('link')
+      .first()
+      .click();
+    await page
+      .locator('.readout[data-metric="charging_state"]')
+      .getByText(/charging|complete/)
+      .waitFor();
+    await page.locator('.readout[data-metric="charger_power_kw"]').waitFor();
   });
 });

@@ -10,6 +10,7 @@ import type {
   SetupRequest,
   SetupStatus,
   SignupRequest,
+  UnitPreferences,
   UserView,
 } from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
@@ -43,6 +44,13 @@ export class AuthApi {
   }
   changePassword(input: PasswordChangeRequest): Promise<SessionView> {
     return this.http.request('POST', 'auth/password', { body: input });
+  }
+  /** The units the user reads values in. */
+  preferences(): Promise<UnitPreferences> {
+    return this.http.request('GET', 'auth/me/preferences');
+  }
+  setPreferences(input: UnitPreferences): Promise<UnitPreferences> {
+    return this.http.request('PUT', 'auth/me/preferences', { body: input });
   }
   /** Whether the server waits for its first admin (no user yet). */
   firstStart(): Promise<FirstStartStatus> {

@@ -54,6 +54,25 @@ export type SetupRequest = Static<typeof SetupRequest>;
 export const SetupStatus = Type.Object({ valid: Type.Boolean() });
 export type SetupStatus = Static<typeof SetupStatus>;
 
+/**
+ * How a user reads values (`GET`/`PUT /api/v1/auth/me/preferences`): the dashboard converts what it
+ * shows; stored data and exports keep the canonical units (km, °C, kPa).
+ */
+export const UnitPreferences = Type.Object(
+  {
+    distance: Type.Union([Type.Literal('km'), Type.Literal('mi')]),
+    temperature: Type.Union([Type.Literal('c'), Type.Literal('f')]),
+    pressure: Type.Union([Type.Literal('kpa'), Type.Literal('bar'), Type.Literal('psi')]),
+  },
+  { additionalProperties: false },
+);
+export type UnitPreferences = Static<typeof UnitPreferences>;
+export const DEFAULT_UNIT_PREFERENCES: UnitPreferences = {
+  distance: 'km',
+  temperature: 'c',
+  pressure: 'kpa',
+};
+
 /** `GET /api/v1/auth/setup`: whether no user exists yet, so the login page can point to the setup link. */
 export const FirstStartStatus = Type.Object({ needed: Type.Boolean() });
 export type FirstStartStatus = Static<typeof FirstStartStatus>;

@@ -26,14 +26,16 @@ const stateColour: Record<Connectivity, string> = {
 };
 
 /**
- * Every visible vehicle with a position on one map, coloured by its state, fitted to them once; a click
+ * Every visible vehicle with a position on one map, coloured by its state, fitted to them (again when one
+ * appears); a click
  * (or Enter on a focused marker) opens the vehicle. Loaded lazily with Leaflet.
  */
 export default function FleetMap({ tiles, vehicles }: FleetMapProps) {
   const element = useRef<HTMLElement>(null);
   const map = useRef<L.Map | null>(null);
   const layer = useRef<L.LayerGroup | null>(null);
-  const fitted = useRef(false);
+  /** The vehicles the map was last fitted to: it fits again when one appears, not as they move. */
+  const fitted = useRef('');
   const [tilesFailed, setTilesFailed] = useState(!tiles);
 
   useEffect(() => {
@@ -60,7 +62,7 @@ export default function FleetMap({ tiles, vehicles }: FleetMapProps) {
       m.remove();
       map.current = null;
       layer.current = null;
-      fitted.current = false;
+      fitted.current = '';
     };
   }, [tiles]);
 
@@ -92,12 +94,16 @@ export default function FleetMap({ tiles, vehicles }: FleetMapProps) {
         });
       }
     }
-    if (!fitted.current && vehicles.length > 0) {
+    const which = vehicles
+      .map((v) => v.id)
+      .sort()
+      .join(',');
+    if (which !== fitted.current && vehicles.length > 0) {
       m.fitBounds(L.latLngBounds(vehicles.map((v) => [v.lat, v.lon] as L.LatLngTuple)), {
         padding: [40, 40],
         maxZoom: 14,
       });
-      fitted.current = true;
+      fitted.current = which;
     }
   }, [vehicles]);
 

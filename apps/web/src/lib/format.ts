@@ -3,6 +3,8 @@
  * in the browser's zone, relative where "how long ago" matters more than the clock time.
  */
 
+import { toDisplay } from './units.js';
+
 const unitLabels: Record<string, string> = {
   pct: '%',
   km: 'km',
@@ -22,6 +24,10 @@ const unitLabels: Record<string, string> = {
   bar: 'bar',
   wh: 'Wh',
   l: 'L',
+  mi: 'mi',
+  mph: 'mph',
+  f: '°F',
+  psi: 'psi',
 };
 
 /** The unit suffix of a canonical metric key (`speed_kmh` → `kmh`), or null for unitless keys. */
@@ -40,14 +46,18 @@ function decimalsFor(unit: string | null, value: number): number {
   switch (unit) {
     case 'pct':
     case 'kmh':
+    case 'mph':
     case 'rpm':
     case 'm':
     case 'deg':
       return 0;
     case 'km':
+    case 'mi':
       return Math.abs(value) >= 100 ? 0 : 1;
     case 'kw':
     case 'c':
+    case 'f':
+    case 'psi':
     case 'kwh':
     case 'gs':
       return 1;
@@ -84,8 +94,12 @@ export function formatValue(value: unknown, unit: string | null = null): string 
   if (value === null || value === undefined) return '—';
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (typeof value === 'number') {
-    const label = unitLabel(unit);
-    return label ? `${formatNumber(value, unit)} ${label}` : formatNumber(value, unit);
+    // In the units the user chose (lib/units.ts): km → mi, °C → °F, kPa → bar or psi.
+    const shown = toDisplay(value, unit);
+    const label = unitLabel(shown.unit);
+    return label
+      ? `${formatNumber(shown.value, shown.unit)} ${label}`
+      : formatNumber(shown.value, shown.unit);
   }
   return String(value).replaceAll('_', ' ');
 }

@@ -1,7 +1,8 @@
-import type { UserView } from '@tacho/protocol';
+import { DEFAULT_UNIT_PREFERENCES, type UnitPreferences, type UserView } from '@tacho/protocol';
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
 import { client, logout, onSessionLost } from './api.js';
 import { navigate, useLocation } from './router.js';
+import { setDisplayUnits } from './units.js';
 
 interface SessionContext {
   user: UserView | null;
@@ -9,6 +10,9 @@ interface SessionContext {
   signedIn(user: UserView): void;
   logout(): Promise<void>;
   refreshUser(): Promise<void>;
+  /** The units the user reads values in; `chooseUnits` saves them and redraws every page. */
+  units: UnitPreferences;
+  chooseUnits(units: UnitPreferences): Promise<void>;
 }
 
 const Context = createContext<SessionContext | null>(null);
@@ -25,15 +29,31 @@ export function loginPathFor(href: string): string {
  * does `onSessionLost` fire, and the user is sent to login with the current page remembered.
  */
 export function SessionProvider({ children }: { children: ReactNode }) {
-  const [user, setUser] = useState<UserView | null | undefined>(undefined);
+  const [user, setUserState] = useState<UserView | null | undefined>(undefined);
+  const [units, setUnits] = useState<UnitPreferences>(DEFAULT_UNIT_PREFERENCES);
   const { href, path } = useLocation();
+
+  // The user's units arrive with the user, before any page shows a value.
+  const setUser = useCallback(async (next: UserView | null) => {
+    let chosen = DEFAULT_UNIT_PREFERENCES;
+    if (next) chosen = await client.auth.preferences().catch(() => DEFAULT_UNIT_PREFERENCES);
+    setDisplayUnits(chosen);
+    setUnits(chosen);
+    setUserState(next);
+  }, []);
 
   const refreshUser = useCallback(async () => {
     try {
-      setUser(await client.auth.me());
+      await setUser(await client.auth.me());
     } catch {
-      setUser(null);
+      await setUser(null);
     }
+  }, [setUser]);
+
+  const chooseUnits = useCallback(async (next: UnitPreferences) => {
+    const saved = await client.auth.setPreferences(next);
+    setDisplayUnits(saved);
+    setUnits(saved);
   }, []);
 
   useEffect(() => {
@@ -43,11 +63,11 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   useEffect(
     () =>
       onSessionLost(() => {
-        setUser(null);
+        void setUser(null);
         const here = window.location.pathname + window.location.search;
         if (!publicPaths.includes(window.location.pathname)) navigate(loginPathFor(here), { replace: true });
       }),
-    [],
+    [setUser],
   );
 
   useEffect(() => {
@@ -60,18 +80,20 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         ? null
         : {
             user,
-            signedIn: setUser,
+            signedIn: (next: UserView) => void setUser(next),
             refreshUser,
+            units,
+            chooseUnits,
             async logout() {
               try {
                 await logout();
               } finally {
-                setUser(null);
+                await setUser(null);
                 navigate('/login', { replace: true });
               }
             },
           },
-    [user, refreshUser],
+    [user, refreshUser, units, chooseUnits, setUser],
   );
 
   if (!value) {
@@ -81,7 +103,16 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       </div>
     );
   }
-  return <Context.Provider value={value}>{children}</Context.Provider>;
+  // A change of units redraws every page (keyed), so no value is left in the old unit.
+  return (
+    <Context.Provider value={value}>
+      <UnitsScope key={`${units.distance}-${units.temperature}-${units.pressure}`}>{children}</UnitsScope>
+    </Context.Provider>
+  );
+}
+
+function UnitsScope({ children }: { children: ReactNode }) {
+  return <>{children}</>;
 }
 
 export function useSession(): SessionContext {

@@ -5,7 +5,7 @@ import { Chart } from '../components/lazy.js';
 import { Empty, ErrorBox, Loading, SelectField } from '../components/ui.js';
 import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
-import { formatMetric, isNumericMetric, metricLabel, metricUnit } from '../lib/metrics.js';
+import { displaySeries, formatMetric, isNumericMetric, metricLabel, metricUnit } from '../lib/metrics.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
 
@@ -206,7 +206,7 @@ export function HistoryPage({ id }: { id: string }) {
                   title={metricLabel(series.metric)}
                   unit={metricUnit(series.metric)}
                   t={series.t}
-                  v={series.v}
+                  v={displaySeries(series.metric, series.v)}
                   syncKey={`history-${id}`}
                   onZoom={zoomTo}
                   range={span}

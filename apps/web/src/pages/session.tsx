@@ -7,7 +7,7 @@ import { client } from '../lib/api.js';
 import { useWebConfig } from '../lib/config.js';
 import { formatSince, formatTime } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
-import { metricLabel, metricUnit } from '../lib/metrics.js';
+import { displaySeries, metricLabel, metricUnit } from '../lib/metrics.js';
 import { Link, navigate } from '../lib/router.js';
 import { formatSessionDuration, kindLabels, listToReturnTo, statRows } from '../lib/sessions.js';
 import { useAsync } from '../lib/use-async.js';
@@ -78,7 +78,7 @@ function SessionCharts({ session, samples }: { session: Session; samples: Downsa
             title={metricLabel(s.metric)}
             unit={metricUnit(s.metric)}
             t={s.t}
-            v={s.v}
+            v={displaySeries(s.metric, s.v)}
             syncKey={`session-${session.id}`}
           />
         </section>

@@ -1,8 +1,9 @@
+import type { UnitPreferences } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
 import { Sharing } from '../components/settings-sharing.js';
 import { CliLogins, LinkedSignIns } from '../components/settings-signins.js';
 import { ApiTokens } from '../components/settings-tokens.js';
-import { Button, ErrorBox, Field, Loading, Tabs } from '../components/ui.js';
+import { Button, ErrorBox, Field, Loading, SelectField, Tabs } from '../components/ui.js';
 import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
 import { navigate, useLocation } from '../lib/router.js';
@@ -39,6 +40,73 @@ function Profile() {
       <dt className="muted">Member since</dt>
       <dd style={{ margin: 0 }}>{formatTime(user.createdMs)}</dd>
     </dl>
+  );
+}
+
+/** The units values are shown in, everywhere in the dashboard (stored data keeps km, °C, kPa). */
+function UnitsForm() {
+  const { units, chooseUnits } = useSession();
+  const [form, setForm] = useState<UnitPreferences>(units);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      // Every page redraws in the new units (this form too: its values are then the saved ones).
+      await chooseUnits(form);
+    } catch (failure) {
+      setError(failure instanceof Error ? failure.message : String(failure));
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card stack" aria-labelledby="units-title" onSubmit={submit}>
+      <h2 id="units-title">Units</h2>
+      <div className="row" style={{ alignItems: 'end' }}>
+        <SelectField
+          label="Distance and speed"
+          value={form.distance}
+          onChange={(value) => setForm((f) => ({ ...f, distance: value as UnitPreferences['distance'] }))}
+          options={[
+            { value: 'km', label: 'km, km/h' },
+            { value: 'mi', label: 'miles, mph' },
+          ]}
+        />
+        <SelectField
+          label="Temperature"
+          value={form.temperature}
+          onChange={(value) =>
+            setForm((f) => ({ ...f, temperature: value as UnitPreferences['temperature'] }))
+          }
+          options={[
+            { value: 'c', label: '°C' },
+            { value: 'f', label: '°F' },
+          ]}
+        />
+        <SelectField
+          label="Tyre pressure"
+          value={form.pressure}
+          onChange={(value) => setForm((f) => ({ ...f, pressure: value as UnitPreferences['pressure'] }))}
+          options={[
+            { value: 'kpa', label: 'kPa' },
+            { value: 'bar', label: 'bar' },
+            { value: 'psi', label: 'psi' },
+          ]}
+        />
+        <Button type="submit" className="primary" busy={busy}>
+          Save units
+        </Button>
+      </div>
+      {error && (
+        <div className="alert error" role="alert">
+          {error}
+        </div>
+      )}
+    </form>
   );
 }
 
@@ -234,7 +302,12 @@ export function SettingsPage() {
         onChange={(id) => navigate(`${path}?tab=${id}`, { replace: true })}
       />
       <div role="tabpanel" aria-label={tabs.find((t) => t.id === tab)?.label}>
-        {tab === 'profile' && <Profile />}
+        {tab === 'profile' && (
+          <div className="stack">
+            <Profile />
+            <UnitsForm />
+          </div>
+        )}
         {tab === 'password' && <PasswordForm />}
         {tab === 'logins' && <Logins />}
         {tab === 'signins' && <LinkedSignIns />}

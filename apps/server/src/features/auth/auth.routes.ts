@@ -7,6 +7,7 @@ import {
   SetupRequest,
   SetupStatus,
   SignupRequest,
+  UnitPreferences,
   UserView,
 } from '@tacho/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -124,6 +125,40 @@ export function registerAuthRoutes(http: HttpServer, deps: AuthRouteDeps): void 
       const user = await users.byId(principal.userId);
       if (!user) throw new Unauthorized();
       return toUserView(user);
+    },
+  );
+
+  http.get(
+    '/api/v1/auth/me/preferences',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'The units the user reads values in (the dashboard converts; data stays canonical)',
+        response: { 200: UnitPreferences },
+      },
+    },
+    async (request) => {
+      const principal = requireScope(requirePrincipal(request), 'read');
+      return users.preferences(principal.userId);
+    },
+  );
+
+  http.put(
+    '/api/v1/auth/me/preferences',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Choose the units to read values in: km or mi, °C or °F, kPa, bar or psi',
+        body: UnitPreferences,
+        response: { 200: UnitPreferences },
+      },
+    },
+    async (request) => {
+      const principal = requireScope(requirePrincipal(request), 'write');
+      await users.setPreferences(principal.userId, request.body, clock.now());
+      return request.body;
     },
   );
 

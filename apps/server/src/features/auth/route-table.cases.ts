@@ -81,6 +81,17 @@ export const routeCases: Record<string, RouteCase> = {
     device: 204,
   },
   'GET /api/v1/auth/me': { request: () => ({ url: '/api/v1/auth/me' }), expect: s(401, 200, 200, 200, 200) },
+  'GET /api/v1/auth/me/preferences': {
+    request: () => ({ url: '/api/v1/auth/me/preferences' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'PUT /api/v1/auth/me/preferences': {
+    request: () => ({
+      url: '/api/v1/auth/me/preferences',
+      payload: { distance: 'mi', temperature: 'f', pressure: 'psi' },
+    }),
+    expect: s(401, 200, 200, 200, 200),
+  },
   'GET /api/v1/auth/logins': {
     request: () => ({ url: '/api/v1/auth/logins' }),
     expect: s(401, 200, 200, 200, 200),

@@ -1,4 +1,10 @@
-import type { CreateUserRequest, UpdateUserRequest, UserView } from '@tacho/protocol';
+import {
+  type CreateUserRequest,
+  DEFAULT_UNIT_PREFERENCES,
+  type UnitPreferences,
+  type UpdateUserRequest,
+  type UserView,
+} from '@tacho/protocol';
 import type { Db, Role, User } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/crypto.js';
@@ -32,6 +38,8 @@ export function normalizeEmail(email: string): string {
 }
 
 /** People: the admin's user management, and the lookups login, setup and sign-up need. */
+const PREFERENCES_KEY_PREFIX = 'user.units:';
+
 export class Users {
   constructor(
     private readonly db: Db,
@@ -44,6 +52,31 @@ export class Users {
 
   byId(id: string): Promise<User | undefined> {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** The user's display units (stored as a setting; the canonical units when never chosen). */
+  async preferences(userId: string): Promise<UnitPreferences> {
+    const row = await this.db
+      .selectFrom('settings')
+      .select('value')
+      .where('key', '=', `${PREFERENCES_KEY_PREFIX}${userId}`)
+      .executeTakeFirst();
+    if (!row) return { ...DEFAULT_UNIT_PREFERENCES };
+    try {
+      return { ...DEFAULT_UNIT_PREFERENCES, ...(JSON.parse(row.value) as Partial<UnitPreferences>) };
+    } catch {
+      return { ...DEFAULT_UNIT_PREFERENCES };
+    }
+  }
+
+  async setPreferences(userId: string, preferences: UnitPreferences, nowMs: number): Promise<void> {
+    const key = `${PREFERENCES_KEY_PREFIX}${userId}`;
+    const value = JSON.stringify(preferences);
+    await this.db
+      .insertInto('settings')
+      .values({ key, value, updated_ms: nowMs })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, updated_ms: nowMs }))
+      .execute();
   }
 
   byEmail(email: string): Promise<User | undefined> {
