@@ -14,3 +14,4 @@ export * from './sessions.js';
 export * from './telemetry.js';
 export * from './transfer.js';
 export * from './vin.js';
+export * from './web-config.js';

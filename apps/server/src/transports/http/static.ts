@@ -2,18 +2,11 @@ import { existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
+import { WebConfig } from '@tacho/protocol';
 import type { Config } from '../../config.js';
 import type { HttpServer } from './server.js';
 
-/** What the dashboard reads before it starts: settings that are the server's to decide. */
-export interface WebConfig {
-  /** Leaflet tile URL template from TACHO_MAP_TILES. */
-  mapTiles: string;
-  /** Where devices reach the MQTT broker (shown with a new device token), or null without a TCP broker. */
-  mqttUrl: string | null;
-  /** TACHO_OFFLINE_AFTER_S: the dashboard turns a vehicle "offline" at this age itself, without a reload. */
-  offlineAfterS: number;
-}
+export type { WebConfig };
 
 /** The broker address a device should use: the embedded one on the public host name, or the external one. */
 export function deviceMqttUrl(config: Config): string | null {
@@ -38,14 +31,18 @@ export async function registerWebApp(
   config: Config,
   webDir: string = defaultWebDir,
 ): Promise<void> {
-  http.get('/config.json', { schema: { hide: true } }, async (_request, reply) => {
-    const body: WebConfig = {
-      mapTiles: config.mapTiles,
-      mqttUrl: deviceMqttUrl(config),
-      offlineAfterS: config.offlineAfterS,
-    };
-    return reply.header('cache-control', 'no-cache').send(body);
-  });
+  http.get(
+    '/config.json',
+    { schema: { hide: true, response: { 200: WebConfig } } },
+    async (_request, reply) => {
+      const body: WebConfig = {
+        mapTiles: config.mapTiles,
+        mqttUrl: deviceMqttUrl(config),
+        offlineAfterS: config.offlineAfterS,
+      };
+      return reply.header('cache-control', 'no-cache').send(body);
+    },
+  );
 
   const root = normalize(webDir);
   // The build writes a brotli and a gzip copy beside each text file (apps/web/build-compress.ts): sent as
