@@ -305,7 +305,7 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
   it('vehicle settings: named device tokens with last use, a confirmed revoke, rename, sharing, delete with confirmation', async () => {
     const spare = await api.vehicles.create({ vin: 'WVWZZZ1JZXW000231', name: 'Old van' });
     await page.goto(`/vehicles/${spare.id}`);
-    await page.getByRole('link', { name: 'Vehicle settings' }).click();
+    await page.getByRole('link', { name: 'Manage vehicle' }).click();
     await page.waitForURL(new RegExp(`/vehicles/${spare.id}/settings$`));
 
     // A token named when created, listed with its name and last use.
@@ -366,13 +366,21 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     const munich = map.locator(`[data-vehicle="${far.id}"]`);
     await family.waitFor();
     await munich.waitFor();
-    // Berlin and Munich both inside the map: it was fitted to them.
-    const box = await map.boundingBox();
-    for (const marker of [family, munich]) {
-      const at = await marker.boundingBox();
-      expect(at && box && at.x >= box.x && at.x + at.width <= box.x + box.width).toBe(true);
-      expect(at && box && at.y >= box.y && at.y + at.height <= box.y + box.height).toBe(true);
-    }
+    // Berlin and Munich both inside the map: it was fitted to them (again once the second appeared).
+    const inside = async () => {
+      const box = await map.boundingBox();
+      const all = await Promise.all([family.boundingBox(), munich.boundingBox()]);
+      return all.every(
+        (at) =>
+          at !== null &&
+          box !== null &&
+          at.x >= box.x &&
+          at.x + at.width <= box.x + box.width &&
+          at.y >= box.y &&
+          at.y + at.height <= box.y + box.height,
+      );
+    };
+    await expect.poll(inside, { timeout: 5_000 }).toBe(true);
     await expect(munich.getAttribute('aria-label')).resolves.toBe('Munich car, online');
     await expect(munich.getAttribute('fill')).resolves.toBe('#1a7f37');
     await expect(family.getAttribute('aria-label')).resolves.toMatch(/^Family car, (online|asleep|offline)$/);

@@ -24,7 +24,7 @@ const titles: Array<[string, string]> = [
   ['/vehicles/:id/history', 'History'],
   ['/vehicles/:id/import', 'Import'],
   ['/vehicles/:id/sessions', 'Drives and charges'],
-  ['/vehicles/:id/settings', 'Vehicle settings'],
+  ['/vehicles/:id/settings', 'Manage vehicle'],
   ['/sessions/:id', 'Recorded session'],
   ['/sessions', 'Drives and charges'],
   ['/vehicles/:id', 'Vehicle'],

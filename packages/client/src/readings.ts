@@ -2,6 +2,7 @@ import type {
   DownsampledSamples,
   RawScan,
   SamplesPage,
+  SamplesQuery,
   SamplesResponse,
   Track,
   VehicleState,
@@ -10,10 +11,8 @@ import type { HttpTransport } from './http.js';
 
 const v = (id: string) => `vehicles/${encodeURIComponent(id)}`;
 
-export interface RangeQuery {
-  from: number;
-  to: number;
-}
+/** The time range every read takes (epoch ms), as `SamplesQuery` of the protocol defines it. */
+export type RangeQuery = Pick<SamplesQuery, 'from' | 'to'>;
 
 /** Reads: current state, history, deep scan, track. */
 export class ReadingsApi {

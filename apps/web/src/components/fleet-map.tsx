@@ -102,6 +102,7 @@ export default function FleetMap({ tiles, vehicles }: FleetMapProps) {
       m.fitBounds(L.latLngBounds(vehicles.map((v) => [v.lat, v.lon] as L.LatLngTuple)), {
         padding: [40, 40],
         maxZoom: 14,
+        animate: false,
       });
       fitted.current = which;
     }

@@ -178,7 +178,7 @@ export function VehicleLivePage({ id }: { id: string }) {
           )}
           {v.access !== 'viewer' && (
             <Link href={`/vehicles/${id}/settings`} className="button">
-              Vehicle settings
+              Manage vehicle
             </Link>
           )}
           {v.access !== 'viewer' && !connecting && (

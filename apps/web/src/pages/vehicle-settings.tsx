@@ -211,10 +211,10 @@ export function VehicleSettingsPage({ id }: { id: string }) {
   return (
     <>
       <nav aria-label="Breadcrumb" className="small muted" style={{ marginBottom: '0.5rem' }}>
-        <Link href="/vehicles">Vehicles</Link> / <Link href={`/vehicles/${id}`}>{v.name}</Link> / Settings
+        <Link href="/vehicles">Vehicles</Link> / <Link href={`/vehicles/${id}`}>{v.name}</Link> / Manage
       </nav>
       <div className="page-head">
-        <h1>Settings · {v.name}</h1>
+        <h1>Manage {v.name}</h1>
       </div>
       {v.access === 'viewer' ? (
         <Empty>Only who manages {v.name} can change it.</Empty>
