@@ -1,6 +1,7 @@
 import { type NativeMessage, VehicleSimulator } from '@tacho/protocol';
 import { afterEach, expect, it } from 'vitest';
 import { createTestApp, type TestApp } from '../../test/app.js';
+import { type DetectorEvent, detect, initialDetectorState } from '../sessions/detector.js';
 import { DEMO_VEHICLES, withDeviceKeys } from './index.js';
 
 let app: TestApp | undefined;
@@ -67,4 +68,27 @@ it('each demo vehicle does what its name says for hours: the parked one never ch
     expect(m.raw?.['34183_00001_00009']).toBe(m.metrics?.battery_level_pct);
     expect(Object.keys(m.raw ?? {}).length).toBeGreaterThanOrEqual(4);
   }
+});
+
+it('the demo produces sessions: the city run records drives, the one at the charger a charge, the parked one none', () => {
+  const sessionsOf = (messages: NativeMessage[]) => {
+    let state = initialDetectorState();
+    const events: DetectorEvent[] = [];
+    for (const m of messages) {
+      const out = detect(state, {
+        tsMs: Number(m.ts),
+        metrics: m.metrics ?? {},
+        ...(m.position ? { position: m.position } : {}),
+      });
+      state = out.state;
+      events.push(...out.events);
+    }
+    return events
+      .filter((e) => e.type === 'started')
+      .map((e) => (e.type === 'started' ? e.session.kind : ''));
+  };
+  const [city, charger, parked] = [0, 1, 2].map(twoHours);
+  expect(sessionsOf(city!).filter((kind) => kind === 'drive').length).toBeGreaterThanOrEqual(2);
+  expect(sessionsOf(charger!)).toEqual(['charge']);
+  expect(sessionsOf(parked!)).toEqual([]);
 });
