@@ -56,6 +56,20 @@ describe('dashboard files are sent precompressed', () => {
     expect(plain.body).toBe(script);
   });
 
+  it('answers /favicon.ico with the way to the SVG icon', async () => {
+    const app = await serve();
+    writeFileSync(
+      join(dir, 'favicon.svg'),
+      '<svg xmlns="http://www.w3.org/2000/svg"><title>Tacho</title></svg>',
+    );
+    const ico = await app.inject({ method: 'GET', url: '/favicon.ico' });
+    expect(ico.statusCode).toBe(301);
+    expect(ico.headers.location).toBe('/favicon.svg');
+    const svg = await app.inject({ method: 'GET', url: '/favicon.svg' });
+    expect(svg.statusCode).toBe(200);
+    expect(svg.headers['content-type']).toContain('image/svg+xml');
+  });
+
   it('sends index.html compressed too, for a deep link as for /', async () => {
     const app = await serve();
     for (const url of ['/', '/vehicles/12/history']) {

@@ -59,6 +59,9 @@ export async function registerWebApp(
         .type('text/plain; charset=utf-8')
         .send('The dashboard is not built yet: run `npm run build -w @tacho/web` (npm start does it).');
     }
+    // Browsers and tools that ask for the classic icon get the dashboard's SVG one.
+    if (path === '/favicon.ico' && isFile(join(root, 'favicon.svg')))
+      return reply.redirect('/favicon.svg', 301);
     const file = join(root, path);
     // `join` already resolves `..`; a path that still leaves the root is refused rather than served.
     if (file.startsWith(root + sep) && isFile(file)) {
