@@ -200,7 +200,7 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
   });
 
   it('shows settings and admin pages, and lets the admin create a viewer', async () => {
-    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('navigation').getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
     // Keyboard: arrow keys move along the tabs.
     await page.getByRole('tab', { name: 'Profile' }).focus();
@@ -286,7 +286,8 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     await page.getByRole('status').getByText('Live').waitFor();
     // As if 15 minutes had passed: the browser drops the expired access cookie, the refresh cookie stays.
     await context.clearCookies({ name: 'tacho_access' });
-    await page.getByRole('link', { name: 'Settings' }).click();
+    // The account's settings, in the navigation (the vehicle's page has a Settings link of its own).
+    await page.getByRole('navigation').getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByRole('tab', { name: 'Logins' }).click();
     await page.getByText('this browser').waitFor();
     expect(page.url()).toContain('/settings');
