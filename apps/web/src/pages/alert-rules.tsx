@@ -1,5 +1,6 @@
 import type { AlertRule, AlertTestResult, VehicleView } from '@tacho/protocol';
 import { Fragment, useMemo, useState } from 'react';
+import { RuleFormCard } from '../components/alert-rule-form.js';
 import {
   Button,
   ConfirmDialog,
@@ -15,7 +16,6 @@ import { formatDuration } from '../lib/format.js';
 import { Link } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
-import { RuleFormCard } from './alert-rule-form.js';
 
 type TestState = { busy: true } | { busy: false; result?: AlertTestResult; error?: string };
 

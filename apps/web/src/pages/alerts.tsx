@@ -1,6 +1,7 @@
 import type { AlertListQuery } from '@tacho/client';
 import type { Alert, AlertPage, AlertRule, AlertState, VehicleView } from '@tacho/protocol';
 import { Fragment, useCallback, useEffect, useId, useMemo, useState } from 'react';
+import { Deliveries } from '../components/alert-deliveries.js';
 import { Button, Empty, ErrorBox, errorMessage, Loading, SelectField } from '../components/ui.js';
 import { dayToMs, mergeFirstPage, needsAttention, replaceAlert, stateLabels } from '../lib/alerts.js';
 import { useAlerts } from '../lib/alerts-live.js';
@@ -9,7 +10,6 @@ import { formatRelative, formatTime } from '../lib/format.js';
 import { useNow } from '../lib/live.js';
 import { Link, navigate, useLocation } from '../lib/router.js';
 import { useAsync } from '../lib/use-async.js';
-import { Deliveries } from './alert-deliveries.js';
 
 const PAGE_SIZE = 25;
 /** Unresolved alerts shown at the top; more than this many open at once is a rule to fix. */

@@ -1,8 +1,8 @@
 import type { AlertDelivery } from '@tacho/protocol';
-import { ErrorBox, Loading } from '../components/ui.js';
 import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
 import { useAsync } from '../lib/use-async.js';
+import { ErrorBox, Loading } from './ui.js';
 
 const channelLabels: Record<AlertDelivery['channel'], string> = {
   email: 'Email',

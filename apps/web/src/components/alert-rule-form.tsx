@@ -6,7 +6,6 @@ import {
   type VehicleView,
 } from '@tacho/protocol';
 import { type FormEvent, type ReactNode, useId, useState } from 'react';
-import { Button, Field, SecretLine, SelectField } from '../components/ui.js';
 import {
   buildRule,
   emptyRuleForm,
@@ -23,6 +22,7 @@ import {
 } from '../lib/alerts.js';
 import { ApiError, client } from '../lib/api.js';
 import { useUser } from '../lib/session.js';
+import { Button, Field, SecretLine, SelectField } from './ui.js';
 
 function Checkbox({
   label,
