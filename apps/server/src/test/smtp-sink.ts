@@ -43,6 +43,8 @@ export class SmtpSink {
         });
       },
     });
+    // A client that dies mid-conversation (a server killed mid-send) resets its connection: expected here.
+    server.on('error', () => {});
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.server.address() as AddressInfo).port;
     sink = new SmtpSink(server, port);
