@@ -21,3 +21,12 @@ export function safeEqual(a: string, b: string): boolean {
   const bb = Buffer.from(b);
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
+
+/**
+ * A UUID-shaped id derived from its parts (SHA-256 of them joined by NUL): the same whichever run or
+ * instance computes it, so derived rows written again are the same rows.
+ */
+export function stableId(...parts: ReadonlyArray<string | number>): string {
+  const h = sha256(parts.join('\u0000'));
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

@@ -7,7 +7,7 @@ import {
 } from '@tacho/protocol';
 import { sql } from 'kysely';
 import type { AlertDeliveriesTable, AlertsTable, Db } from '../../db/index.js';
-import { sha256 } from '../../lib/crypto.js';
+import { stableId } from '../../lib/crypto.js';
 import type { Cursor, Processor, ProcessorSample } from '../processing/runner.js';
 import {
   type DetectorEvent,
@@ -59,12 +59,6 @@ const SESSION_EVENTS: ReadonlySet<string> = new Set([
 ]);
 /** The trouble codes reach `raw_keys` with the writer's derived rows: look again this much later. */
 const DTC_RECHECK_MS = 2000;
-
-/** An id that is the same whichever run computes it. */
-function stableId(...parts: Array<string | number>): string {
-  const h = sha256(parts.join('\u0000'));
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
 
 /**
  * The alerts processor: evaluates every enabled rule that applies to a vehicle over its committed samples

@@ -2,7 +2,7 @@ import type { AlertChannel, AlertLiveMessage } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { AlertDeliveriesTable, AlertsTable } from '../../db/tables.js';
 import type { Clock } from '../../lib/clock.js';
-import { sha256 } from '../../lib/crypto.js';
+import { sha256, stableId } from '../../lib/crypto.js';
 import type { Logger } from '../../lib/logger.js';
 import type { LiveBus } from '../live/bus.js';
 import { type Vault, VaultError } from '../vault/index.js';
@@ -397,9 +397,4 @@ export async function openRuleSecret(
       if (error instanceof VaultError) return null;
       throw error;
     });
-}
-
-function stableId(...parts: Array<string | number>): string {
-  const h = sha256(parts.join('\u0000'));
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }

@@ -1,7 +1,7 @@
 import type { MetricValue } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import { samplePages } from '../../db/sample-pages.js';
-import { sha256 } from '../../lib/crypto.js';
+import { stableId } from '../../lib/crypto.js';
 import {
   type Cursor,
   PROCESSOR_SAMPLE_COLUMNS,
@@ -41,8 +41,7 @@ type Op = { kind: 'upsert'; session: DetectedSession } | { kind: 'delete' };
 
 /** A session's id: the same for the same vehicle, kind and start, whichever run found it. */
 export function autoSessionId(vehicleId: string, kind: string, startMs: number): string {
-  const h = sha256(`${vehicleId}\u0000${kind}\u0000${startMs}`);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  return stableId(vehicleId, kind, startMs);
 }
 
 export function createSessionsProcessor(overrides: Partial<DetectorSettings> = {}): Processor<SessionsState> {
