@@ -34,6 +34,9 @@ export interface Database {
   user_identities: UserIdentitiesTable;
   oidc_attempts: OidcAttemptsTable;
   cli_logins: CliLoginsTable;
+  connector_accounts: ConnectorAccountsTable;
+  connector_vehicles: ConnectorVehiclesTable;
+  connector_attempts: ConnectorAttemptsTable;
 }
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -431,4 +434,64 @@ export interface AlertDeliveryAttemptsTable {
   status: number | null;
   error: string | null;
   duration_ms: number;
+}
+
+/** A maker-cloud account a user connected (issues 21, 22). Token columns are sealed by the vault. */
+export interface ConnectorAccountsTable {
+  id: string;
+  /** `tesla` or `vinfast`. */
+  kind: string;
+  owner_id: string;
+  /** The maker's id of the account (Tesla's `sub`, VinFast's user id). */
+  external_id: string;
+  label: string;
+  region: string;
+  /** `connected`, `refreshing`, `reauth_needed` or `error`. */
+  state: string;
+  state_reason: string | null;
+  access_token: string | null;
+  refresh_token: string | null;
+  id_token: string | null;
+  /** A refresh token sent to the maker whose answer is not committed yet (a crash in between). */
+  pending_refresh_token: string | null;
+  access_expires_ms: number | null;
+  refresh_expires_ms: number | null;
+  refresh_lock_owner: string | null;
+  refresh_lock_until_ms: number | null;
+  /** The instance that runs the account's poller or stream, until `lease_until_ms`. */
+  lease_owner: string | null;
+  lease_until_ms: number | null;
+  /** The UTC day `budget_used` counts requests of. */
+  budget_day: string | null;
+  budget_used: number;
+  /** JSON: the connector's own non-secret state. */
+  data: string;
+  created_ms: number;
+  updated_ms: number;
+}
+
+/** A maker's vehicle of a connected account that is a Tacho vehicle. */
+export interface ConnectorVehiclesTable {
+  account_id: string;
+  vehicle_id: string;
+  /** The maker's id of the vehicle (Tesla's vehicle id, VinFast's VIN). */
+  external_id: string;
+  state: string | null;
+  /** JSON: the connector's own state for the vehicle (poll timing, last seen). */
+  data: string;
+  next_poll_ms: number | null;
+  created_ms: number;
+  updated_ms: number;
+}
+
+/** An OAuth sign-in at a maker between its start and its callback. */
+export interface ConnectorAttemptsTable {
+  state: string;
+  kind: string;
+  user_id: string;
+  /** PKCE verifier, sealed. */
+  code_verifier: string;
+  region: string | null;
+  created_ms: number;
+  expires_ms: number;
 }

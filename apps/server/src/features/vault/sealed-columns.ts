@@ -4,7 +4,12 @@ import { isSealed, openWith, SEALED_PREFIX, type SealedPlace, sealWith, type Vau
 
 /** A column that holds secrets sealed by the vault, and how its rows are named in the sealed values. */
 export interface SealedColumn {
-  readonly table: 'alert_rules' | 'device_bindings' | 'settings';
+  readonly table:
+    | 'alert_rules'
+    | 'device_bindings'
+    | 'settings'
+    | 'connector_accounts'
+    | 'connector_attempts';
   readonly column: string;
   /** Columns whose values, joined with `/`, are the row id in the additional authenticated data. */
   readonly idColumns: readonly string[];
@@ -20,6 +25,11 @@ export const SEALED_COLUMNS: readonly SealedColumn[] = [
   { table: 'alert_rules', column: 'secret', idColumns: ['id'] },
   { table: 'device_bindings', column: 'secret', idColumns: ['kind', 'device_id'] },
   { table: 'settings', column: 'value', idColumns: ['key'], only: [SIGNING_KEY_SETTING] },
+  { table: 'connector_accounts', column: 'access_token', idColumns: ['id'] },
+  { table: 'connector_accounts', column: 'refresh_token', idColumns: ['id'] },
+  { table: 'connector_accounts', column: 'id_token', idColumns: ['id'] },
+  { table: 'connector_accounts', column: 'pending_refresh_token', idColumns: ['id'] },
+  { table: 'connector_attempts', column: 'code_verifier', idColumns: ['state'] },
 ];
 
 /** Where a row's value of `column` lives, for the vault. */

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AlertRule } from '@tacho/protocol';
-import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../app.js';
 import { loadConfig } from '../../config.js';
 import type { Storage } from '../../db/index.js';
 import { StartupError } from '../../lib/errors.js';
+import { dumpText } from '../../test/dump.js';
 import { recordAppSecrets, testLogger } from '../../test/log-leaks.js';
 import { engines, freshStorage } from '../../test/storage.js';
 import { createTestUser } from '../auth/testing.js';
@@ -18,21 +18,6 @@ import { owntracksEncrypt } from '../formats/owntracks.js';
 import { createTestVehicle, storedFor, type TestVehicle } from '../formats/test-setup.js';
 import { SIGNING_KEY_SETTING } from './sealed-columns.js';
 import { isSealed } from './vault.js';
-
-/** Every text value of every table: what a database dump would show. */
-export async function dumpText(storage: Storage): Promise<string[]> {
-  const values: string[] = [];
-  for (const table of await storage.db.introspection.getTables()) {
-    const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(table.name)}`.execute(
-      storage.db,
-    );
-    for (const row of rows)
-      for (const value of Object.values(row))
-        if (typeof value === 'string') values.push(value);
-        else if (value instanceof Uint8Array) values.push(Buffer.from(value).toString('latin1'));
-  }
-  return values;
-}
 
 for (const engine of engines) {
   describe(`secrets at rest [${engine}]`, () => {
