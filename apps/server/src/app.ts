@@ -255,7 +255,18 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   closers.unshift(() => alerts.close());
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
-  createFormats({ http, db: storage.db, vault, clock, logger, auth, vehicles, aliases, telemetry });
+  createFormats({
+    http,
+    db: storage.db,
+    vault,
+    clock,
+    logger,
+    auth,
+    vehicles,
+    aliases,
+    telemetry,
+    teslaTopicBase: config.teslaTopicBase,
+  });
   createDiagnostics({ http });
   // Export and import (issue 19): imports go through the ingestion pipeline, their tracks become recordings.
   const transfer = createTransfer({

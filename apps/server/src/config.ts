@@ -26,6 +26,8 @@ export interface Config {
         /** Shared-subscription group that instances split the messages in; none: this one takes all. */
         readonly shareGroup?: string;
       };
+  /** Topic base Tesla's fleet-telemetry server publishes under (`<base>/<VIN>/v/<Field>`). */
+  readonly teslaTopicBase: string;
   readonly redisUrl?: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly adminEmail?: string;
@@ -141,6 +143,12 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     name: 'TACHO_MQTT_SHARE_GROUP',
     default: '(none: each instance gets all)',
     meaning: 'Shared-subscription group for several instances (they split the messages; see scale-out).',
+  },
+  {
+    name: 'TACHO_TESLA_TOPIC_BASE',
+    default: 'tesla',
+    meaning:
+      "Topic base of Tesla's fleet-telemetry MQTT dispatcher (<base>/<VIN>/v/<Field>); its topic_base.",
   },
   {
     name: 'TACHO_REDIS_URL',
@@ -414,6 +422,20 @@ function shareGroup(env: Env): { shareGroup?: string } {
   return { shareGroup: name };
 }
 
+/**
+ * TACHO_TESLA_TOPIC_BASE: one or more topic levels, no wildcards, no empty level (fleet-telemetry writes
+ * `<base>/<VIN>/…` with the base as given).
+ */
+function teslaTopicBase(env: Env): string {
+  const base = str(env, 'TACHO_TESLA_TOPIC_BASE') ?? 'tesla';
+  if (/[+#\s]/.test(base) || base.split('/').some((level) => level === '') || base.startsWith('$')) {
+    fail(
+      `TACHO_TESLA_TOPIC_BASE must be topic levels like tesla or fleet/tesla, without + # or spaces, got "${base}"`,
+    );
+  }
+  return base;
+}
+
 /** The URL without its password, for messages and logs. */
 export function redactUrl(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
@@ -502,6 +524,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     dataDir,
     database,
     mqtt,
+    teslaTopicBase: teslaTopicBase(merged),
     ...(url(merged, 'TACHO_REDIS_URL', ['redis', 'rediss'])
       ? { redisUrl: str(merged, 'TACHO_REDIS_URL') }
       : {}),

@@ -5,8 +5,17 @@ import { type Static, Type } from 'typebox';
 export const Role = Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]);
 export type Role = Static<typeof Role>;
 
-/** Scopes an API token can carry: `read` reads, `write` publishes and manages, `admin` manages users. */
-export const TokenScope = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')]);
+/**
+ * Scopes an API token can carry: `read` reads, `write` publishes and manages, `admin` manages users;
+ * `telemetry` is apart from them: it only lets Tesla's fleet-telemetry server log in to the embedded
+ * broker (username `tesla-fleet-telemetry`) and publish for the vehicles the token's user manages.
+ */
+export const TokenScope = Type.Union([
+  Type.Literal('read'),
+  Type.Literal('write'),
+  Type.Literal('admin'),
+  Type.Literal('telemetry'),
+]);
 export type TokenScope = Static<typeof TokenScope>;
 
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' });

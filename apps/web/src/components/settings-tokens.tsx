@@ -14,6 +14,8 @@ const scopeOptions: ReadonlyArray<{ id: TokenScope; label: string }> = [
   { id: 'read', label: 'Read' },
   { id: 'write', label: 'Write' },
   { id: 'admin', label: 'Admin' },
+  // Only for the password of Tesla's fleet-telemetry server at the embedded broker (README).
+  { id: 'telemetry', label: 'Telemetry (Tesla fleet-telemetry)' },
 ];
 
 /** API tokens for scripts: created (shown once), listed, revoked. */

@@ -120,14 +120,20 @@ export class Authenticator {
     return { kind: 'user', userId: principal.userId, role: row.role, loginId: principal.loginId };
   }
 
-  /** Of these device tokens, the ids that still authenticate (few queries for many connections). */
+  /**
+   * Of these device tokens, the ids that still authenticate (few queries for many connections). An API
+   * token with the `telemetry` scope counts: it is the MQTT password of Tesla's fleet-telemetry server.
+   */
   async validDeviceTokens(tokenIds: readonly string[]): Promise<Set<string>> {
     const valid = new Set<string>();
     for (let i = 0; i < tokenIds.length; i += RECHECK_CHUNK) {
       const rows = await this.tokenRows()
         .where('api_tokens.id', 'in', tokenIds.slice(i, i + RECHECK_CHUNK))
         .execute();
-      for (const row of rows) if (this.principalOfToken(row)?.kind === 'vehicle') valid.add(row.id);
+      for (const row of rows) {
+        const principal = this.principalOfToken(row);
+        if (principal?.kind === 'vehicle' || principal?.scopes?.includes('telemetry')) valid.add(row.id);
+      }
     }
     return valid;
   }

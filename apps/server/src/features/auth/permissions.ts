@@ -4,16 +4,20 @@ import type { Principal } from './principal.js';
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
-const scopeRank: Record<TokenScope, number> = { read: 1, write: 2, admin: 3 };
+/** `telemetry` ranks nowhere: it neither includes nor is included in the others. */
+const scopeRank: Record<Exclude<TokenScope, 'telemetry'>, number> = { read: 1, write: 2, admin: 3 };
 
 /**
  * Whether the principal's token allows `scope`. Scopes nest: `write` includes `read`, `admin` includes
- * both. A cookie login has no scopes and may do all its role allows.
+ * both. `telemetry` (the fleet-telemetry broker login) is granted only by itself, and grants nothing
+ * else. A cookie login has no scopes and may do all its role allows.
  */
 export function hasScope(principal: Principal, scope: TokenScope): boolean {
   if (principal.kind !== 'user') return false;
   if (principal.scopes === undefined) return true;
-  return principal.scopes.some((s) => (scopeRank[s as TokenScope] ?? 0) >= scopeRank[scope]);
+  if (scope === 'telemetry') return principal.scopes.includes('telemetry');
+  const wanted = scopeRank[scope];
+  return principal.scopes.some((s) => (scopeRank[s as keyof typeof scopeRank] ?? 0) >= wanted);
 }
 
 /** A person (cookie login or API token), not a device; devices get 403 on people's routes. */

@@ -1,5 +1,6 @@
 import type { Logger } from '../../lib/logger.js';
 import { errorText } from '../../lib/safe-text.js';
+import type { Principal } from '../auth/index.js';
 import type { Rejection } from './validate.js';
 
 /** An authenticated device: MQTT username = VIN or vehicle id, password = that vehicle's token. */
@@ -34,6 +35,12 @@ export interface DeviceTopic {
    * a topic, since there the broker has authenticated the device, not Tacho.
    */
   readonly external?: { readonly filter: string; vinOf(topic: string): string | null };
+  /**
+   * Its messages are held a moment to be grouped with the next ones into one sample (Tesla's one message
+   * per field): the broker must read on before one commits, so a QoS 0 publish is not answered at its
+   * commit (which would let one message through per group) but at once, within a bound.
+   */
+  readonly groups?: boolean;
 }
 
 /** What every topic family's messages go through first (decision 0012). */
@@ -49,8 +56,36 @@ export interface DeviceTopicGuard {
   readonly logger: Logger;
 }
 
+/**
+ * A service that publishes for many vehicles under one broker login, not a device: Tesla's
+ * fleet-telemetry server (username `tesla-fleet-telemetry`, password an API token with the `telemetry`
+ * scope). It may publish only to `matches` topics, and only for the vehicles its token's user manages;
+ * it may not subscribe.
+ */
+export interface FleetLogin {
+  /** The MQTT username it logs in with. */
+  readonly username: string;
+  /** The login, or why not: `bad_credentials` (no such token) or `not_authorized` (token lacks the scope). */
+  authenticate(password: string): Promise<FleetIdentity | 'bad_credentials' | 'not_authorized'>;
+  /** Whether it may publish to this topic at all (under its topic base, naming a vehicle). */
+  matches(topic: string): boolean;
+  /**
+   * Ingests one message; resolves after commit, or with `refused` (nothing stored) when the topic's
+   * vehicle is not one the login may publish for.
+   */
+  handle(identity: FleetIdentity, topic: string, payload: Buffer): Promise<{ refused?: string }>;
+}
+
+/** Who a fleet login authenticated as: the token and its user (the principal the access rule sees). */
+export interface FleetIdentity {
+  readonly userId: string;
+  readonly tokenId: string;
+  readonly principal: Principal;
+}
+
 export class DeviceTopics {
   private readonly topics: DeviceTopic[] = [];
+  private readonly fleetLogins = new Map<string, FleetLogin>();
 
   /** With a guard, every family's messages are held to one size limit and a throw never escapes. */
   constructor(private readonly guard?: DeviceTopicGuard) {}
@@ -66,6 +101,15 @@ export class DeviceTopics {
 
   all(): readonly DeviceTopic[] {
     return this.topics;
+  }
+
+  addFleetLogin(login: FleetLogin): void {
+    this.fleetLogins.set(login.username, login);
+  }
+
+  /** The fleet login with this MQTT username, if one is registered. */
+  fleetLogin(username: string): FleetLogin | undefined {
+    return this.fleetLogins.get(username);
   }
 }
 

@@ -18,6 +18,8 @@ export {
   type DeviceIdentity,
   type DeviceTopic,
   DeviceTopics,
+  type FleetIdentity,
+  type FleetLogin,
   namesDevice,
   nativeTopic,
   nativeTopicRef,

@@ -4,6 +4,8 @@ import {
   commandsTopicRef,
   type DeviceIdentity,
   type DeviceTopics,
+  type FleetIdentity,
+  type FleetLogin,
   namesDevice,
 } from '../../features/telemetry/index.js';
 import type { EventBus } from '../../lib/events.js';
@@ -29,6 +31,7 @@ export interface DeviceIngestDeps {
 // CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3); aedes maps them for MQTT 5 clients.
 const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
 
 /** QoS 1 messages a device may have read but not yet committed before its reads wait for commits. */
 const MAX_UNCOMMITTED = 100;
@@ -55,6 +58,10 @@ function hasWildcard(value: string): boolean {
  */
 export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const devices = new WeakMap<Client, DeviceIdentity>();
+  /** Connections of a fleet login (Tesla's fleet-telemetry server): many vehicles, one user's token. */
+  const fleets = new WeakMap<Client, { login: FleetLogin; identity: FleetIdentity }>();
+  /** Per connection, QoS 0 messages of grouping topic families read and not yet committed. */
+  const unanswered = new WeakMap<Client, number>();
   /** Per connection, the QoS 1 messages read and not yet acknowledged, in arrival order. */
   const acks = new WeakMap<Client, PendingAck[]>();
   /** QoS 1 packets handed to the pipeline, which aedes need not publish to subscribers (see below). */
@@ -64,7 +71,10 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
   const refusals = new RefusalAudit(deps.audit);
   const clientIds = new ClientIdOwners();
   /** Who each connection authenticated as, kept for its audit lines after a revocation ends it. */
-  const identities = new WeakMap<Client, { vin: string | undefined; vehicleId: string; tokenId: string }>();
+  const identities = new WeakMap<
+    Client,
+    { vin: string | undefined; vehicleId: string | undefined; tokenId: string }
+  >();
   /** Connections ended because their credentials were revoked (their last refusals say so). */
   const revoked = new WeakSet<Client>();
   const sessions = new DeviceSessions({
@@ -76,6 +86,7 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     // (authorizePublish finds no device), before the socket is gone.
     end: (client, reason) => {
       devices.delete(client);
+      fleets.delete(client);
       revoked.add(client);
       deps.logger.info({ clientId: client.id, reason }, 'mqtt device disconnected');
       client.close();
@@ -101,6 +112,8 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       done(refuseConnect(client, username, BAD_USERNAME_OR_PASSWORD, reason), false);
       return;
     }
+    const fleet = deps.topics.fleetLogin?.(username);
+    if (fleet) return authenticateFleet(client, fleet, password.toString('utf8'), done);
     deps.authenticateDevice(username, password.toString('utf8')).then(
       (principal) => {
         if (principal?.kind !== 'vehicle') {
@@ -128,12 +141,55 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     );
   };
 
+  /**
+   * A fleet login (username `tesla-fleet-telemetry`): its token must carry the login's scope (CONNACK 5,
+   * not authorised, otherwise); it then publishes for the vehicles its user manages, checked per message.
+   */
+  function authenticateFleet(
+    client: Client,
+    login: FleetLogin,
+    password: string,
+    done: (error: AuthenticateError | null, success: boolean) => void,
+  ): void {
+    const username = login.username;
+    login.authenticate(password).then(
+      (identity) => {
+        if (identity === 'bad_credentials') {
+          done(refuseConnect(client, username, BAD_USERNAME_OR_PASSWORD, 'bad username or password'), false);
+          return;
+        }
+        if (identity === 'not_authorized') {
+          const reason = 'the token lacks the telemetry scope';
+          done(refuseConnect(client, username, NOT_AUTHORIZED, reason), false);
+          return;
+        }
+        if (client.closed) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'connection closed'), false);
+        if (!clientIds.claim(client, `fleet:${identity.userId}`)) {
+          const reason = 'client id in use by a vehicle';
+          done(refuseConnect(client, username, IDENTIFIER_REJECTED, reason), false);
+          return;
+        }
+        fleets.set(client, { login, identity });
+        identities.set(client, { vin: username, vehicleId: undefined, tokenId: identity.tokenId });
+        // Its token is re-checked with the devices' (a revoked token ends the connection at once).
+        sessions.add(client, { vehicleId: '', tokenId: identity.tokenId });
+        done(null, true);
+      },
+      (error: unknown) => {
+        deps.logger.error({ err: error }, 'mqtt authentication failed');
+        done(refusal(BAD_USERNAME_OR_PASSWORD, 'authentication unavailable'), false);
+      },
+    );
+  }
+
   // Ingestion happens here rather than in `published`: aedes would write the QoS 1 PUBACK right after
   // this callback and before `published` runs, so this is the only hook that sees a message before any
   // acknowledgement (see acknowledgeAfterCommit).
   aedes.authorizePublish = (client, packet, done) => {
     // The broker's own messages ($SYS) have no client.
     if (!client) return done(null);
+    const fleet = fleets.get(client);
+    if (fleet) return publishFleet(client, fleet, packet, done);
     const device = devices.get(client);
     const topic = device ? deps.topics.find(packet.topic, device) : undefined;
     if (!device || !topic) {
@@ -155,14 +211,88 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       () => true as const,
       (error: unknown) => error as Error,
     );
-    if (packet.qos === 1) return acknowledgeAfterCommit(client, packet, outcome, done);
-    // QoS 0 (nothing to acknowledge) and QoS 2 (aedes' own handshake): the callback waits for the commit.
+    settle(client, packet, outcome, done, topic.groups === true);
+  };
+
+  /**
+   * A fleet login's publish: under its topic base (else refused like a device's stray publish, which
+   * closes the connection); a vehicle its user does not manage is dropped, acknowledged and audited, so
+   * one misconfigured vehicle does not cut off the others it sends for.
+   */
+  function publishFleet(
+    client: Client,
+    fleet: { login: FleetLogin; identity: FleetIdentity },
+    packet: { topic: string; payload: Buffer | string; qos: number; messageId?: number },
+    done: (error?: Error | null) => void,
+  ): void {
+    if (!fleet.login.matches(packet.topic)) {
+      if (!client.closed) {
+        refusals.refuse('mqtt.publish_refused', client, {
+          ...identityOf(client),
+          reason: 'topic not under the fleet topic base',
+          topic: packet.topic,
+        });
+      }
+      done(new Error(`publishing to ${packet.topic} is not allowed`));
+      return;
+    }
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    let handled: Promise<{ refused?: string }>;
+    try {
+      handled = fleet.login.handle(fleet.identity, packet.topic, payload);
+    } catch (error) {
+      handled = Promise.reject(error);
+    }
+    const outcome = handled.then(
+      (result) => {
+        if (result.refused !== undefined) {
+          refusals.refuse('mqtt.publish_refused', client, {
+            ...identityOf(client),
+            reason: result.refused,
+            topic: packet.topic,
+          });
+        }
+        return true as const;
+      },
+      (error: unknown) => error as Error,
+    );
+    settle(client, packet, outcome, done, true);
+  }
+
+  /**
+   * Answers aedes for a message handed to the pipeline. QoS 1: PUBACK after commit. QoS 0 of a grouping
+   * family: at once, while the connection has at most MAX_UNCOMMITTED such messages waiting (the group
+   * needs the next messages read before it commits). Otherwise (QoS 0 and QoS 2, aedes' own handshake)
+   * the callback waits for the commit.
+   */
+  function settle(
+    client: Client,
+    packet: { qos: number; messageId?: number },
+    outcome: Promise<true | Error>,
+    done: (error?: Error | null) => void,
+    groups: boolean,
+  ): void {
+    if (packet.qos === 1) {
+      acknowledgeAfterCommit(client, packet, outcome, done);
+      return;
+    }
+    if (packet.qos === 0 && groups) {
+      const waiting = (unanswered.get(client) ?? 0) + 1;
+      unanswered.set(client, waiting);
+      void outcome.then((result) => {
+        unanswered.set(client, (unanswered.get(client) ?? 1) - 1);
+        if (result !== true) notStored(client, result);
+        if (waiting > MAX_UNCOMMITTED) done(null);
+      });
+      if (waiting <= MAX_UNCOMMITTED) done(null);
+      return;
+    }
     void outcome.then((result) => {
       if (result === true) return done(null);
       notStored(client, result);
       done(result);
     });
-  };
+  }
 
   /**
    * QoS 1: this server writes the PUBACK itself once the message is committed, in the order the PUBLISH
@@ -242,12 +372,17 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
 
   /** The VIN, vehicle and token a connection authenticated with, for its audit lines. */
   function identityOf(client: Client): { vin: string | undefined; vehicleId?: string; tokenId?: string } {
-    return identities.get(client) ?? { vin: undefined };
+    const identity = identities.get(client);
+    if (!identity) return { vin: undefined };
+    const { vin, vehicleId, tokenId } = identity;
+    // A fleet login names no vehicle: its token is still worth the line.
+    return vehicleId === undefined ? { vin, tokenId } : { vin, vehicleId, tokenId };
   }
 
   /** Why a connection without a device identity is refused. */
   function refusedWhy(client: Client): string {
-    return revoked.has(client) ? 'credentials revoked' : 'not authenticated as a device';
+    if (revoked.has(client)) return 'credentials revoked';
+    return fleets.has(client) ? 'a fleet login may only publish' : 'not authenticated as a device';
   }
 
   function refusePublish(client: Client, topic: string, device: DeviceIdentity | undefined): void {

@@ -8,7 +8,7 @@ export interface RefusalFields {
   vin: string | undefined;
   reason: string;
   topic?: string;
-  /** Set once the device is authenticated. */
+  /** Set once the device is authenticated (a fleet login has a token but no vehicle). */
   vehicleId?: string;
   tokenId?: string;
 }
@@ -90,7 +90,8 @@ export class RefusalAudit {
       clientId: clip(client.id, 64),
       reason: fields.reason,
       ...(fields.topic !== undefined ? { topic: clip(fields.topic, 256) } : {}),
-      ...(fields.vehicleId !== undefined ? { vehicleId: fields.vehicleId, tokenId: fields.tokenId } : {}),
+      ...(fields.vehicleId !== undefined ? { vehicleId: fields.vehicleId } : {}),
+      ...(fields.tokenId !== undefined ? { tokenId: fields.tokenId } : {}),
       ...(repeated > 0 ? { repeated } : {}),
       ...(dropped > 0 ? { dropped } : {}),
     });
