@@ -5,6 +5,11 @@ import { ALERTS_PROCESSOR, type Alerts, createAlerts } from './features/alerts/i
 import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { type CliLoginFeature, createCliLogin } from './features/cli-login/index.js';
+import {
+  createVinFastConnector,
+  type VinFastConnector,
+  type VinFastConnectorOptions,
+} from './features/connectors/vinfast.js';
 import { startDemo } from './features/demo/index.js';
 import { createDiagnostics } from './features/diagnostics/index.js';
 import { createFormats } from './features/formats/index.js';
@@ -52,6 +57,8 @@ export interface AppOptions {
    * when it does not match (on in tests: a reply that drifts from its wire type fails the test).
    */
   checkReplies?: boolean;
+  /** The VinFast connector's runtime tick (tests: null, and they tick it). */
+  vinfast?: VinFastConnectorOptions;
 }
 
 export interface App {
@@ -85,6 +92,8 @@ export interface App {
   readonly telemetry: Telemetry;
   /** Export and import of samples and sessions (CSV, NDJSON, GPX, GeoJSON). */
   readonly transfer: Transfer;
+  /** The VinFast connector (issue 22): accounts, and the live streams of their linked vehicles. */
+  readonly vinfast: VinFastConnector;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -255,7 +264,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   closers.unshift(() => alerts.close());
   checks.push(telemetry.readiness);
   // Source formats add their MQTT topic families before the broker or the external subscriber starts.
-  createFormats({
+  const formats = createFormats({
     http,
     db: storage.db,
     vault,
@@ -282,6 +291,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.
   closers.splice(broker ? 1 : 0, 0, () => telemetry.close(config.shutdownTimeoutMs / 2));
+  // The VinFast streams feed the pipeline (through the VinFast decoder), so they stop before it.
+  const vinfast = createVinFastConnector(
+    { http, config, db: storage.db, vault, clock, logger, vehicles, ingest: formats },
+    options.vinfast,
+  );
+  closers.unshift(() => vinfast.close());
   try {
     if (broker) {
       attachDeviceIngest(broker.aedes, {
@@ -352,6 +367,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     cliLogin,
     telemetry,
     transfer,
+    vinfast,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

@@ -64,6 +64,23 @@ export interface Config {
    * default one.
    */
   readonly encryption: EncryptionKeySource;
+  /** The VinFast connector's endpoints (defaults: the real regions') and the owner's optional signing key. */
+  readonly vinfast: VinFastConfig;
+}
+
+/**
+ * VinFast endpoints that override every region's (null: the region's published value; tests point them
+ * at a fake), and the app signing key the owner may configure. Tacho ships no key.
+ */
+export interface VinFastConfig {
+  readonly authUrl: string | null;
+  readonly apiUrl: string | null;
+  readonly cognitoUrl: string | null;
+  readonly iotUrl: string | null;
+  readonly identityPoolId: string | null;
+  readonly clientId: string | null;
+  /** Read from TACHO_VINFAST_SIGNING_KEY_FILE at start; kept out of enumeration, so no dump shows it. */
+  readonly signingKey: string | null;
 }
 
 export type EncryptionKeySource =
@@ -291,6 +308,42 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
       'Create an account at first sign-in (a verified email is needed); off: an admin invites by email.',
   },
   {
+    name: 'TACHO_VINFAST_AUTH_URL',
+    default: "(the region's Auth0, e.g. https://vin3s.au.auth0.com)",
+    meaning: 'VinFast sign-in (Auth0 tenant) for every region; its host is also the Cognito login key.',
+  },
+  {
+    name: 'TACHO_VINFAST_API_URL',
+    default: "(the region's, e.g. https://mobile.connected-car.vinfast.vn)",
+    meaning: "VinFast's connected-car API for every region.",
+  },
+  {
+    name: 'TACHO_VINFAST_COGNITO_URL',
+    default: 'https://cognito-identity.ap-southeast-1.amazonaws.com/',
+    meaning: 'Cognito Identity endpoint the live-telemetry credentials come from.',
+  },
+  {
+    name: 'TACHO_VINFAST_COGNITO_POOL_ID',
+    default: "(Vietnam's published pool)",
+    meaning: 'Cognito identity pool; needed for live telemetry where VinFast published none (US, EU).',
+  },
+  {
+    name: 'TACHO_VINFAST_IOT_URL',
+    default: 'wss://prod.iot.connected-car.vinfast.vn/mqtt',
+    meaning: 'AWS IoT MQTT-over-WebSocket URL the live telemetry comes from.',
+  },
+  {
+    name: 'TACHO_VINFAST_CLIENT_ID',
+    default: "(the VinFast app's public client id for the region)",
+    meaning: 'Auth0 client id used to sign owners in.',
+  },
+  {
+    name: 'TACHO_VINFAST_SIGNING_KEY_FILE',
+    default: '(none: requests unsigned)',
+    meaning:
+      "A file holding the app key VinFast's API may require for its X-HASH request signature; Tacho ships none (see the README's VinFast section).",
+  },
+  {
     name: 'TACHO_DEVICE_ISSUERS',
     default: '(none)',
     meaning: 'JSON [{"issuer","audience"}]: issuers whose ID tokens phones may post with as bearer tokens.',
@@ -364,6 +417,34 @@ function deviceIssuers(env: Env): Config['deviceIssuers'] {
       fail(`${problem}: entry ${i} needs "issuer" and "audience" strings`);
     return { issuer: issuerUrl(`TACHO_DEVICE_ISSUERS entry ${i}`, e.issuer), audience: e.audience };
   });
+}
+
+/** `TACHO_VINFAST_*`: endpoint overrides and the optional signing key file (read here, at start). */
+function vinfastConfig(env: Env, cwd: string): VinFastConfig {
+  const endpoint = (name: string, protocols: string[]) => url(env, name, protocols) ?? null;
+  const file = str(env, 'TACHO_VINFAST_SIGNING_KEY_FILE');
+  let signingKey: string | null = null;
+  if (file !== undefined) {
+    const path = isAbsolute(file) ? file : resolve(cwd, file);
+    try {
+      signingKey = readFileSync(path, 'utf8').trim();
+    } catch {
+      fail(`TACHO_VINFAST_SIGNING_KEY_FILE must name a readable file, got "${file}"`);
+    }
+    if (!signingKey)
+      fail(`TACHO_VINFAST_SIGNING_KEY_FILE must name a file holding the key, got an empty "${file}"`);
+  }
+  const config = {
+    authUrl: endpoint('TACHO_VINFAST_AUTH_URL', ['https', 'http']),
+    apiUrl: endpoint('TACHO_VINFAST_API_URL', ['https', 'http']),
+    cognitoUrl: endpoint('TACHO_VINFAST_COGNITO_URL', ['https', 'http']),
+    iotUrl: endpoint('TACHO_VINFAST_IOT_URL', ['wss', 'ws']),
+    identityPoolId: str(env, 'TACHO_VINFAST_COGNITO_POOL_ID') ?? null,
+    clientId: str(env, 'TACHO_VINFAST_CLIENT_ID') ?? null,
+  } as VinFastConfig;
+  // Not enumerable: a Config logged or serialised whole does not carry the key.
+  Object.defineProperty(config, 'signingKey', { value: signingKey, enumerable: false });
+  return config;
 }
 
 function fail(message: string): never {
@@ -599,6 +680,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     ...(oidc ? { oidc } : {}),
     deviceIssuers: deviceIssuers(merged),
     encryption: encryptionKeySource(merged, dataDir, cwd),
+    vinfast: vinfastConfig(merged, cwd),
   };
   return deepFreeze(config);
 }

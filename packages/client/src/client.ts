@@ -10,6 +10,7 @@ import { TokensApi } from './tokens.js';
 import { TransferApi } from './transfer.js';
 import { UsersApi } from './users.js';
 import { VehiclesApi } from './vehicles.js';
+import { VinFastApi } from './vinfast.js';
 
 export interface TachoClientOptions extends HttpOptions {
   /** Live socket options (Node 20 needs `socket`, built on the `ws` package). */
@@ -34,6 +35,8 @@ export class TachoClient {
   readonly alerts: AlertsApi;
   /** Export (CSV, NDJSON, GPX, GeoJSON) and import of samples and sessions. */
   readonly transfer: TransferApi;
+  /** The VinFast connector: accounts and their vehicles. */
+  readonly vinfast: VinFastApi;
   private liveClient: LiveClient | null = null;
 
   constructor(private readonly options: TachoClientOptions = {}) {
@@ -48,6 +51,7 @@ export class TachoClient {
     this.aliases = new AliasesApi(this.http);
     this.alerts = new AlertsApi(this.http);
     this.transfer = new TransferApi(this.http);
+    this.vinfast = new VinFastApi(this.http);
   }
 
   /** The live socket, created on first use and shared. */

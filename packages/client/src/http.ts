@@ -87,7 +87,7 @@ export class HttpTransport {
     const sentWith = this.generation;
     let res = await this.send(method, url, options.body);
     const isAuthExchange = /\/auth\/(login|refresh|setup|signup)$/.test(url.split('?')[0]!);
-    if (res.status === 401 && !isAuthExchange) {
+    if (res.status === 401 && !isAuthExchange && !(await isMakerRefusal(res))) {
       const renewed = sentWith !== this.generation || (await this.refresh());
       if (renewed) res = await this.send(method, url, options.body);
       if (res.status === 401) this.options.onSessionLost?.();
@@ -197,6 +197,18 @@ export class HttpTransport {
       else this.jar!.set(name, value);
     }
   }
+}
+
+/**
+ * A 401 about a maker's account (VinFast refused the email and password the user typed: code
+ * `vinfast_…`), not about the Tacho login: no refresh, and the user stays signed in.
+ */
+async function isMakerRefusal(res: Response): Promise<boolean> {
+  const body = (await res
+    .clone()
+    .json()
+    .catch(() => null)) as { error?: { code?: string } } | null;
+  return /^vinfast_/.test(body?.error?.code ?? '');
 }
 
 async function toError(res: Response): Promise<ApiError> {

@@ -27,3 +27,4 @@ export {
 } from './transfer.js';
 export { UsersApi } from './users.js';
 export { VehiclesApi } from './vehicles.js';
+export { VinFastApi } from './vinfast.js';

@@ -14,4 +14,5 @@ export * from './sessions.js';
 export * from './telemetry.js';
 export * from './transfer.js';
 export * from './vin.js';
+export * from './vinfast-connector.js';
 export * from './web-config.js';

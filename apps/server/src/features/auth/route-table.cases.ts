@@ -544,6 +544,37 @@ export const routeCases: Record<string, RouteCase> = {
     request: (f) => ({ url: `/api/v1/aliases/${f.aliasId}` }),
     expect: s(401, 403, 403, 204, 403),
   },
+
+  // VinFast connector (issue 22): operators and admins connect accounts (viewers may not); an account is
+  // its owner's (an admin sees and disconnects it), anyone else gets 404. The table's app points VinFast at
+  // a closed loopback port, so a caller who may sign in gets 503 (VinFast unreachable); the owner's own
+  // paths run against the fake in features/connectors/vinfast.test.ts.
+  'POST /api/v1/connectors/vinfast/accounts': {
+    request: (f) => ({
+      url: '/api/v1/connectors/vinfast/accounts',
+      payload: { email: `owner-${f.n}@example.test`, password: 'not a real one', region: 'vn' },
+    }),
+    expect: s(401, 403, 503, 503, 503),
+  },
+  'GET /api/v1/connectors/vinfast/accounts': {
+    request: () => ({ url: '/api/v1/connectors/vinfast/accounts' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'GET /api/v1/connectors/vinfast/accounts/:id/vehicles': {
+    request: () => ({ url: '/api/v1/connectors/vinfast/accounts/no-such-account/vehicles' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/connectors/vinfast/accounts/:id/vehicles': {
+    request: (f) => ({
+      url: '/api/v1/connectors/vinfast/accounts/no-such-account/vehicles',
+      payload: { vin: vin(f.n) },
+    }),
+    expect: s(401, 403, 404, 404, 404),
+  },
+  'DELETE /api/v1/connectors/vinfast/accounts/:id': {
+    request: () => ({ url: '/api/v1/connectors/vinfast/accounts/no-such-account' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
 };
 
 /** Routes the table does not drive through `inject`, with the reason and where they are tested instead. */

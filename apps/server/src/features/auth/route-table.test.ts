@@ -30,7 +30,11 @@ for (const engine of engines) {
     const cookies = new Map<string, string>();
 
     beforeAll(async () => {
-      app = await createTestApp(engine);
+      // VinFast at a closed loopback port: no route of the table reaches the real one.
+      app = await createTestApp(engine, {
+        TACHO_VINFAST_AUTH_URL: 'http://127.0.0.1:9',
+        TACHO_VINFAST_API_URL: 'http://127.0.0.1:9',
+      });
       passwordHash = await hashPassword(PASSWORD);
     });
     afterAll(async () => {

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import type { VinFastConfig } from '../../config.js';
 
 /**
  * VinFast's cloud as the community dashboards recorded it (sources in shared/notes/reference-facts.md):
@@ -67,17 +68,8 @@ export const VINFAST_DEFAULTS: Readonly<Record<VinFastRegion, VinFastEndpoints>>
   },
 };
 
-/** The settings that override every region's endpoints (tests point them at a fake). */
-export interface VinFastSettings {
-  readonly authUrl: string | null;
-  readonly apiUrl: string | null;
-  readonly cognitoUrl: string | null;
-  readonly iotUrl: string | null;
-  readonly identityPoolId: string | null;
-  readonly clientId: string | null;
-  /** The owner's app signing key (TACHO_VINFAST_SIGNING_KEY_FILE), or null: Tacho ships none. */
-  readonly signingKey: string | null;
-}
+/** The settings that override every region's endpoints (tests point them at a fake): `TACHO_VINFAST_*`. */
+export type VinFastSettings = VinFastConfig;
 
 export function endpointsFor(region: VinFastRegion, s: VinFastSettings): VinFastEndpoints {
   const d = VINFAST_DEFAULTS[region];

@@ -1,0 +1,204 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../../lib/clock.js';
+import { createTestApp, type TestApp } from '../../test/app.js';
+import { type FakeVinFast, startFakeVinFast } from '../../test/fake-vinfast.js';
+import { recordSecrets } from '../../test/log-leaks.js';
+import { engines } from '../../test/storage.js';
+import { createTestUser, type TestUser } from '../auth/testing.js';
+
+const EMAIL = 'Owner@Example.com';
+// Registered with the log-leak check below: it must never reach a log.
+const PASSWORD = 'vinfast-test-password-Qx7m2Lr9Tz4w';
+const VIN = 'RLLVFTEST00000001';
+
+for (const engine of engines) {
+  describe(`VinFast connector [${engine}]`, () => {
+    let fake: FakeVinFast;
+    let app: TestApp;
+    let clock: ManualClock;
+    let owner: TestUser;
+    let other: TestUser;
+    let admin: TestUser;
+    let viewer: TestUser;
+
+    const call = (user: TestUser | null, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) =>
+      app.http.inject({
+        method,
+        url,
+        headers: user?.headers ?? {},
+        ...(payload !== undefined ? { payload: payload as Record<string, unknown> } : {}),
+      });
+
+    async function connect(user = owner) {
+      const res = await call(user, 'POST', '/api/v1/connectors/vinfast/accounts', {
+        email: EMAIL,
+        password: PASSWORD,
+        region: 'vn',
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json() as { id: string; state: string };
+    }
+
+    beforeEach(async () => {
+      recordSecrets([PASSWORD]);
+      clock = new ManualClock(Date.now());
+      fake = await startFakeVinFast({ clock });
+      fake.addUser({
+        email: EMAIL.toLowerCase(),
+        password: PASSWORD,
+        vehicles: [
+          { vin: VIN, model: 'VF 8', year: 2024, name: 'Blue car' },
+          { vin: 'RLLVFTEST00000002', model: 'VF 9', year: 2025 },
+        ],
+      });
+      app = await createTestApp(
+        engine,
+        {
+          TACHO_VINFAST_AUTH_URL: fake.authUrl,
+          TACHO_VINFAST_API_URL: fake.apiUrl,
+          TACHO_VINFAST_COGNITO_URL: fake.cognitoUrl,
+          TACHO_VINFAST_IOT_URL: fake.iotUrl,
+          TACHO_VINFAST_COGNITO_POOL_ID: fake.identityPoolId,
+        },
+        { clock, vinfast: { tickMs: null } },
+      );
+      owner = await createTestUser(app, 'operator');
+      other = await createTestUser(app, 'operator');
+      admin = await createTestUser(app, 'admin');
+      viewer = await createTestUser(app, 'viewer');
+    });
+    afterEach(async () => {
+      await app.dispose();
+      await fake.close();
+    });
+
+    it('names what failed: a bad field (400), a wrong VinFast password (401), a viewer (403)', async () => {
+      const bad = await call(owner, 'POST', '/api/v1/connectors/vinfast/accounts', {
+        email: EMAIL,
+        password: PASSWORD,
+        region: 'mars',
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.body).toContain('region');
+      expect(bad.body).not.toContain(PASSWORD);
+      const noEmail = await call(owner, 'POST', '/api/v1/connectors/vinfast/accounts', {
+        password: 'x',
+        region: 'vn',
+      });
+      expect(noEmail.statusCode).toBe(400);
+      expect(noEmail.body).toContain('email');
+      const wrong = await call(owner, 'POST', '/api/v1/connectors/vinfast/accounts', {
+        email: EMAIL,
+        password: 'not-the-password-Zk81',
+        region: 'vn',
+      });
+      expect(wrong.statusCode).toBe(401);
+      expect(wrong.json().error).toMatchObject({ code: 'vinfast_sign_in_refused' });
+      expect(wrong.json().error.message).toMatch(/VinFast refused this email and password/);
+      expect(wrong.body).not.toContain('not-the-password-Zk81');
+      const byViewer = await call(viewer, 'POST', '/api/v1/connectors/vinfast/accounts', {
+        email: EMAIL,
+        password: PASSWORD,
+        region: 'vn',
+      });
+      expect(byViewer.statusCode).toBe(403);
+    });
+
+    it('connects, lists, adds a vehicle, streams its pushes into the pipeline, and disconnects', async () => {
+      const account = await connect();
+      expect(account.state).toBe('connected');
+      // The password is not stored anywhere; the tokens are sealed.
+      const row = await app.storage.db.selectFrom('connector_accounts').selectAll().executeTakeFirstOrThrow();
+      expect(JSON.stringify(row)).not.toContain(PASSWORD);
+      expect(row.access_token).not.toMatch(/^fakevf_at_/);
+
+      const mine = await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts');
+      expect(mine.json().items).toMatchObject([
+        { id: account.id, label: EMAIL.toLowerCase(), vehicleCount: 0 },
+      ]);
+      expect((await call(other, 'GET', '/api/v1/connectors/vinfast/accounts')).json().items).toEqual([]);
+      expect((await call(admin, 'GET', '/api/v1/connectors/vinfast/accounts')).json().items).toHaveLength(1);
+      expect(
+        (await call(other, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`)).statusCode,
+      ).toBe(404);
+
+      const cars = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
+      expect(cars.json().items).toEqual([
+        { vin: VIN, name: 'Blue car', model: 'VF 8', year: 2024, vehicleId: null },
+        { vin: 'RLLVFTEST00000002', name: 'VF 9', model: 'VF 9', year: 2025, vehicleId: null },
+      ]);
+      const added = await call(owner, 'POST', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`, {
+        vin: VIN,
+      });
+      expect(added.statusCode, added.body).toBe(201);
+      const vehicleId = added.json().vehicleId as string;
+      const vehicle = await call(owner, 'GET', `/api/v1/vehicles/${vehicleId}`);
+      expect(vehicle.json()).toMatchObject({ make: 'VinFast', model: 'VF 8', year: 2024, vin: VIN });
+      const notTheirs = await call(
+        other,
+        'POST',
+        `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`,
+        {
+          vin: 'RLLVFTEST00000002',
+        },
+      );
+      expect(notTheirs.statusCode).toBe(404);
+
+      // The runtime takes the account, connects and asks the car to push the keys Tacho maps for a VF 8.
+      await app.vinfast.runtime.tick();
+      expect(app.vinfast.runtime.stream(account.id)?.connected).toBe(true);
+      await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(1));
+      expect(fake.seen.listResource[0]?.vin).toBe(VIN);
+      expect(fake.seen.listResource[0]?.resources).toContainEqual({
+        objectId: '34183',
+        instanceId: '1',
+        resourceId: '9',
+      });
+      const listed = await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts');
+      expect(listed.json().items[0]).toMatchObject({ stream: 'live', vehicleCount: 1 });
+
+      const ts = clock.now() - 1000;
+      await fake.push(VIN, [
+        { deviceKey: '34183_00001_00009', value: '81', lastUpdateTime: ts },
+        { deviceKey: '34183_00001_00007', value: '12', lastUpdateTime: ts },
+      ]);
+      await vi.waitFor(
+        async () => {
+          const state = await call(owner, 'GET', `/api/v1/vehicles/${vehicleId}/state`);
+          expect(state.statusCode).toBe(200);
+          expect(state.body).toContain('battery_level_pct');
+        },
+        { timeout: 15_000, interval: 100 },
+      );
+
+      const gone = await call(owner, 'DELETE', `/api/v1/connectors/vinfast/accounts/${account.id}`);
+      expect(gone.statusCode).toBe(204);
+      expect(await app.storage.db.selectFrom('connector_accounts').selectAll().execute()).toEqual([]);
+      await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(0));
+      // The Tacho vehicle and its data stay.
+      expect((await call(owner, 'GET', `/api/v1/vehicles/${vehicleId}`)).statusCode).toBe(200);
+    });
+
+    it('refreshes on a 401, and shows "sign in to VinFast again" once the refresh token is revoked', async () => {
+      const account = await connect();
+      fake.expireAccessTokens();
+      const cars = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
+      expect(cars.statusCode, cars.body).toBe(200);
+      expect(fake.seen.tokenGrants.map((g) => g.grant)).toEqual(['password', 'refresh_token']);
+
+      fake.expireAccessTokens();
+      fake.revokeRefreshTokens(EMAIL);
+      const refused = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json().error.code).toBe('vinfast_reauth_needed');
+      const listed = await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts');
+      expect(listed.json().items[0]).toMatchObject({
+        state: 'reauth_needed',
+        stateReason: 'sign in to VinFast again',
+      });
+      // Signing in again brings the account back.
+      const again = await connect();
+      expect(again).toMatchObject({ id: account.id, state: 'connected' });
+    });
+  });
+}
