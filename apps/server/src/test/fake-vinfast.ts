@@ -5,6 +5,7 @@ import { Aedes } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { verifyIotPresigned } from '../features/connectors/vinfast-sigv4.js';
 import { type Clock, systemClock } from '../lib/clock.js';
+import { recordSecrets } from './log-leaks.js';
 
 /**
  * A local stand-in for VinFast's cloud, faithful to what the community dashboards record of it
@@ -70,7 +71,12 @@ interface IssuedCredentials {
   identityId: string;
 }
 
-const token = (prefix: string) => `${prefix}${randomBytes(24).toString('base64url')}`;
+/** A new token; every one is recorded for the log-leak check (none may reach a log). */
+const token = (prefix: string) => {
+  const value = `${prefix}${randomBytes(24).toString('base64url')}`;
+  recordSecrets([value]);
+  return value;
+};
 
 /** The X-HASH the fake expects: the scheme the community documented, with the key the test configured. */
 export function fakeXHash(key: string, method: string, path: string, vin: string | null, ts: string): string {
@@ -233,8 +239,10 @@ export async function startFakeVinFast(
         return;
       }
       const keyId = `ASIA${randomBytes(8).toString('hex').toUpperCase()}`;
+      const secretAccessKey = randomBytes(30).toString('base64url');
+      recordSecrets([secretAccessKey]);
       const issued = {
-        secretAccessKey: randomBytes(30).toString('base64'),
+        secretAccessKey,
         sessionToken: token('fakevf_st_'),
         expirationMs: clock.now() + credentialsTtlMs,
         identityId: body.IdentityId as string,
