@@ -6,6 +6,11 @@ import { type Aliases, createAliases } from './features/aliases/index.js';
 import { type Auth, createAuth } from './features/auth/index.js';
 import { type CliLoginFeature, createCliLogin } from './features/cli-login/index.js';
 import {
+  createTeslaConnector,
+  type TeslaConnector,
+  type TeslaConnectorOptions,
+} from './features/connectors/index.js';
+import {
   createVinFastConnector,
   type VinFastConnector,
   type VinFastConnectorOptions,
@@ -59,6 +64,8 @@ export interface AppOptions {
   checkReplies?: boolean;
   /** The VinFast connector's runtime tick (tests: null, and they tick it). */
   vinfast?: VinFastConnectorOptions;
+  /** The Tesla connector's poller tick (tests: null, and they tick it) and a test hook. */
+  tesla?: TeslaConnectorOptions;
 }
 
 export interface App {
@@ -94,6 +101,8 @@ export interface App {
   readonly transfer: Transfer;
   /** The VinFast connector (issue 22): accounts, and the live streams of their linked vehicles. */
   readonly vinfast: VinFastConnector;
+  /** The Tesla connector (issue 21): sign-in, accounts, and the poller of linked vehicles. */
+  readonly tesla: TeslaConnector;
   /** Starts listening; resolves with the base URL actually bound. */
   listen(): Promise<string>;
   /** Stops accepting, finishes in-flight work, closes the broker and the database. Idempotent. */
@@ -297,6 +306,12 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     options.vinfast,
   );
   closers.unshift(() => vinfast.close());
+  // Maker clouds (issue 21): the Tesla poller feeds the pipeline, so it stops first.
+  const tesla = createTeslaConnector(
+    { http, config, db: storage.db, vault, clock, logger, auth, vehicles, pipeline: telemetry.pipeline },
+    options.tesla,
+  );
+  closers.unshift(() => tesla.close());
   try {
     if (broker) {
       attachDeviceIngest(broker.aedes, {
@@ -368,6 +383,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     telemetry,
     transfer,
     vinfast,
+    tesla,
     async listen() {
       try {
         return await http.listen({ host: config.host, port: config.port });

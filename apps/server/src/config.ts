@@ -66,6 +66,21 @@ export interface Config {
   readonly encryption: EncryptionKeySource;
   /** The VinFast connector's endpoints (defaults: the real regions') and the owner's optional signing key. */
   readonly vinfast: VinFastConfig;
+  /** The Tesla connector (issue 21): Tacho's application at developer.tesla.com; absent when not set up. */
+  readonly tesla?: TeslaConfig;
+}
+
+export interface TeslaConfig {
+  readonly clientId: string;
+  /** None for an open-source application at Tesla; kept out of enumeration, so no dump shows it. */
+  readonly clientSecret?: string;
+  readonly region: 'na' | 'eu' | 'cn';
+  readonly authorizeUrl: string;
+  readonly tokenUrl: string;
+  /** The regional Fleet API base URL, also the tokens' audience. */
+  readonly apiUrl: string;
+  /** Fleet API requests each connected account may make per UTC day. */
+  readonly dailyRequests: number;
 }
 
 /**
@@ -348,6 +363,38 @@ export const configVariables: ReadonlyArray<{ name: string; default: string; mea
     default: '(none)',
     meaning: 'JSON [{"issuer","audience"}]: issuers whose ID tokens phones may post with as bearer tokens.',
   },
+  {
+    name: 'TACHO_TESLA_CLIENT_ID',
+    default: '(none: no Tesla connector)',
+    meaning: "Client ID of Tacho's application at developer.tesla.com (see the README's Tesla section).",
+  },
+  {
+    name: 'TACHO_TESLA_CLIENT_SECRET',
+    default: '(none: an open-source app)',
+    meaning: 'Its client secret.',
+  },
+  {
+    name: 'TACHO_TESLA_REGION',
+    default: 'na',
+    meaning:
+      'Fleet API region of the accounts: na (North America, Asia-Pacific), eu (Europe, Middle East, Africa) or cn.',
+  },
+  {
+    name: 'TACHO_TESLA_DAILY_REQUESTS',
+    default: '500',
+    meaning:
+      'Fleet API requests (billed by Tesla) each connected account may make per UTC day; polling slows to fit.',
+  },
+  {
+    name: 'TACHO_TESLA_AUTH_URL',
+    default: "(Tesla's)",
+    meaning: 'Base of the OAuth endpoints (<url>/authorize, <url>/token): for tests against a fake.',
+  },
+  {
+    name: 'TACHO_TESLA_API_URL',
+    default: "(the region's Fleet API)",
+    meaning: "Fleet API base URL instead of the region's: for tests against a fake.",
+  },
 ];
 
 /** An issuer URL: https, or http on a loopback address (tests, a provider on the same machine). */
@@ -417,6 +464,53 @@ function deviceIssuers(env: Env): Config['deviceIssuers'] {
       fail(`${problem}: entry ${i} needs "issuer" and "audience" strings`);
     return { issuer: issuerUrl(`TACHO_DEVICE_ISSUERS entry ${i}`, e.issuer), audience: e.audience };
   });
+}
+
+/**
+ * Tesla's OAuth endpoints and each region's Fleet API host (developer.tesla.com: Authentication →
+ * Third-party tokens; Getting started → Base URLs). The token endpoint is fleet-auth for every region.
+ */
+const TESLA_AUTHORIZE_URL = 'https://auth.tesla.com/oauth2/v3/authorize';
+const TESLA_TOKEN_URL = 'https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token';
+const TESLA_FLEET_API = {
+  na: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+  eu: 'https://fleet-api.prd.eu.vn.cloud.tesla.com',
+  cn: 'https://fleet-api.prd.cn.vn.cloud.tesla.cn',
+} as const;
+
+function teslaConfig(env: Env): TeslaConfig | undefined {
+  const clientId = str(env, 'TACHO_TESLA_CLIENT_ID');
+  const secret = str(env, 'TACHO_TESLA_CLIENT_SECRET');
+  if (clientId === undefined) {
+    if (secret !== undefined) fail('TACHO_TESLA_CLIENT_SECRET needs TACHO_TESLA_CLIENT_ID');
+    return undefined;
+  }
+  const region = (str(env, 'TACHO_TESLA_REGION') ?? 'na').toLowerCase();
+  if (region !== 'na' && region !== 'eu' && region !== 'cn')
+    fail(`TACHO_TESLA_REGION must be na, eu or cn, got "${region}"`);
+  const authUrl = str(env, 'TACHO_TESLA_AUTH_URL');
+  if (authUrl !== undefined) issuerUrl('TACHO_TESLA_AUTH_URL', authUrl);
+  const apiUrl = str(env, 'TACHO_TESLA_API_URL');
+  if (apiUrl !== undefined) issuerUrl('TACHO_TESLA_API_URL', apiUrl);
+  const base = authUrl?.replace(/\/+$/, '');
+  const tesla = {
+    clientId,
+    region,
+    authorizeUrl: base ? `${base}/authorize` : TESLA_AUTHORIZE_URL,
+    tokenUrl: base ? `${base}/token` : TESLA_TOKEN_URL,
+    apiUrl: (apiUrl ?? TESLA_FLEET_API[region]).replace(/\/+$/, ''),
+    dailyRequests: int(
+      env,
+      'TACHO_TESLA_DAILY_REQUESTS',
+      500,
+      1,
+      10_000_000,
+      'a number of requests (1 to 10000000)',
+    ),
+  } as TeslaConfig;
+  if (secret !== undefined)
+    Object.defineProperty(tesla, 'clientSecret', { value: secret, enumerable: false });
+  return tesla;
 }
 
 /** `TACHO_VINFAST_*`: endpoint overrides and the optional signing key file (read here, at start). */
@@ -682,6 +776,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     encryption: encryptionKeySource(merged, dataDir, cwd),
     vinfast: vinfastConfig(merged, cwd),
   };
+  const tesla = teslaConfig(merged);
+  if (tesla) Object.assign(config, { tesla });
   return deepFreeze(config);
 }
 

@@ -6,6 +6,7 @@ import { LiveClient, type LiveOptions } from './live.js';
 import { ReadingsApi } from './readings.js';
 import { SessionsApi } from './sessions.js';
 import { TelemetryApi } from './telemetry.js';
+import { TeslaApi } from './tesla.js';
 import { TokensApi } from './tokens.js';
 import { TransferApi } from './transfer.js';
 import { UsersApi } from './users.js';
@@ -35,6 +36,8 @@ export class TachoClient {
   readonly alerts: AlertsApi;
   /** Export (CSV, NDJSON, GPX, GeoJSON) and import of samples and sessions. */
   readonly transfer: TransferApi;
+  /** The Tesla connector: sign-in at Tesla, connected accounts and their vehicles. */
+  readonly tesla: TeslaApi;
   /** The VinFast connector: accounts and their vehicles. */
   readonly vinfast: VinFastApi;
   private liveClient: LiveClient | null = null;
@@ -51,6 +54,7 @@ export class TachoClient {
     this.aliases = new AliasesApi(this.http);
     this.alerts = new AlertsApi(this.http);
     this.transfer = new TransferApi(this.http);
+    this.tesla = new TeslaApi(this.http);
     this.vinfast = new VinFastApi(this.http);
   }
 

@@ -17,6 +17,7 @@ export {
 export { type RangeQuery, ReadingsApi } from './readings.js';
 export { type SessionListQuery, SessionsApi } from './sessions.js';
 export { TelemetryApi } from './telemetry.js';
+export { TeslaApi } from './tesla.js';
 export { TokensApi } from './tokens.js';
 export {
   type ExportDownload,

@@ -12,6 +12,7 @@ export * from './readings.js';
 export * from './scenario.js';
 export * from './sessions.js';
 export * from './telemetry.js';
+export * from './tesla-connector.js';
 export * from './transfer.js';
 export * from './vin.js';
 export * from './vinfast-connector.js';

@@ -50,7 +50,10 @@ export type AuditEvent =
   | 'cli_login.confirmed'
   | 'cli_login.denied'
   | 'cli_login.collected'
-  | 'cli_login.refused';
+  | 'cli_login.refused'
+  | 'connector.connected'
+  | 'connector.vehicle_linked'
+  | 'connector.disconnected';
 
 /** Writes audit events as structured log lines: `{"audit":true,"event":"login.failed",…}`. */
 export class Audit {

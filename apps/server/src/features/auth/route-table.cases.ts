@@ -575,6 +575,40 @@ export const routeCases: Record<string, RouteCase> = {
     request: () => ({ url: '/api/v1/connectors/vinfast/accounts/no-such-account' }),
     expect: s(401, 404, 404, 404, 404),
   },
+
+  // Tesla connector (issue 21): operators and admins connect (viewers may not); an account is its
+  // owner's (an admin sees and disconnects it), anyone else gets 404. The table's app has no Tesla
+  // application configured, so starting a sign-in is 404 tesla_not_configured for whoever may start one;
+  // the callback always sends the browser back to the dashboard. The owner's paths run against the fake
+  // Tesla in features/connectors/tesla.test.ts.
+  'GET /api/v1/connectors/tesla/start': {
+    request: () => ({ url: '/api/v1/connectors/tesla/start' }),
+    expect: s(401, 403, 404, 404, 404),
+  },
+  'GET /api/v1/connectors/tesla/callback': {
+    request: () => ({ url: '/api/v1/connectors/tesla/callback?code=x&state=y' }),
+    expect: s(302, 302, 302, 302, 302),
+    device: 302,
+  },
+  'GET /api/v1/connectors/tesla/accounts': {
+    request: () => ({ url: '/api/v1/connectors/tesla/accounts' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
+  'GET /api/v1/connectors/tesla/accounts/:id/vehicles': {
+    request: () => ({ url: '/api/v1/connectors/tesla/accounts/no-such-account/vehicles' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
+  'POST /api/v1/connectors/tesla/accounts/:id/vehicles': {
+    request: (f) => ({
+      url: '/api/v1/connectors/tesla/accounts/no-such-account/vehicles',
+      payload: { vin: vin(f.n) },
+    }),
+    expect: s(401, 403, 404, 404, 404),
+  },
+  'DELETE /api/v1/connectors/tesla/accounts/:id': {
+    request: () => ({ url: '/api/v1/connectors/tesla/accounts/no-such-account' }),
+    expect: s(401, 404, 404, 404, 404),
+  },
 };
 
 /** Routes the table does not drive through `inject`, with the reason and where they are tested instead. */

@@ -1,0 +1,271 @@
+import {
+  isValidVin,
+  normalizeVin,
+  type TeslaAccount,
+  type TeslaAccountList,
+  type TeslaVehicleList,
+} from '@tacho/protocol';
+import type { TeslaConfig } from '../../config.js';
+import type { Clock } from '../../lib/clock.js';
+import { Conflict, Forbidden, Invalid, NotFound, Unavailable } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { Audit } from '../auth/audit.js';
+import { isAdmin, requireScope, type UserPrincipal } from '../auth/permissions.js';
+import type { Principal } from '../auth/principal.js';
+import type { Vehicles } from '../vehicles/index.js';
+import type { ConnectorAccount, ConnectorAccounts } from './accounts.js';
+import {
+  authorizeUrl,
+  jwtClaims,
+  pkcePair,
+  TESLA_REFRESH_TOKEN_MS,
+  type TeslaClient,
+  TeslaError,
+} from './tesla.js';
+import { ReauthNeeded, type TeslaTokenKeeper } from './tesla-tokens.js';
+
+/** How long a sign-in may stay at Tesla. */
+export const TESLA_ATTEMPT_MS = 10 * 60_000;
+
+/** Where the callback sends the browser: the dashboard's Connected accounts page. */
+export const CONNECTED_ACCOUNTS_PAGE = '/settings/connected-accounts';
+
+/**
+ * Tesla accounts of Tacho users: sign-in (authorization code + PKCE, the attempt bound to the signed-in
+ * user), the account's vehicles, adding one as a Tacho vehicle, disconnecting. Only the account's owner
+ * sees it (an admin sees and disconnects every one); anyone else gets 404.
+ */
+export class TeslaService {
+  constructor(
+    private readonly deps: {
+      config: TeslaConfig | undefined;
+      accounts: ConnectorAccounts;
+      client: TeslaClient | null;
+      tokens: TeslaTokenKeeper | null;
+      vehicles: Vehicles;
+      clock: Clock;
+      logger: Logger;
+      audit: Audit;
+    },
+  ) {}
+
+  private connector(): { config: TeslaConfig; client: TeslaClient; tokens: TeslaTokenKeeper } {
+    const { config, client, tokens } = this.deps;
+    if (!config || !client || !tokens)
+      throw new NotFound(
+        'no Tesla application is configured (TACHO_TESLA_CLIENT_ID)',
+        'tesla_not_configured',
+      );
+    return { config, client, tokens };
+  }
+
+  /** Operators and admins connect accounts: the vehicles that come with them are theirs. */
+  private connecting(principal: Principal): UserPrincipal {
+    const user = requireScope(principal, 'write');
+    if (user.role === 'viewer') throw new Forbidden('viewers cannot connect accounts or add vehicles');
+    return user;
+  }
+
+  /** Tesla's sign-in URL for this user's new attempt. */
+  async start(principal: Principal, redirectUri: string): Promise<{ url: string }> {
+    const user = this.connecting(principal);
+    const { config } = this.connector();
+    const { verifier, challenge } = pkcePair();
+    const state = await this.deps.accounts.createAttempt({
+      kind: 'tesla',
+      userId: user.userId,
+      codeVerifier: verifier,
+      region: config.region,
+      ttlMs: TESLA_ATTEMPT_MS,
+    });
+    return { url: authorizeUrl({ ...config, redirectUri }, state, challenge) };
+  }
+
+  /**
+   * Tesla sent the browser back. Returns the page to go to, with `tesla=connected` or `tesla_error=…`.
+   * The attempt must be this signed-in user's: a code arriving in someone else's browser (a link an
+   * attacker sent) does not attach the attacker's Tesla account to them, nor theirs to the attacker.
+   */
+  async callback(principal: Principal | null, query: Record<string, string | undefined>): Promise<string> {
+    const back = (params: Record<string, string>) =>
+      `${CONNECTED_ACCOUNTS_PAGE}?${new URLSearchParams(params)}`;
+    if (!this.deps.config) return back({ tesla_error: 'not_configured' });
+    const attempt = query.state ? await this.deps.accounts.takeAttempt(query.state, 'tesla') : null;
+    if (!attempt) return back({ tesla_error: 'expired' });
+    if (principal?.kind !== 'user' || principal.userId !== attempt.userId)
+      return back({ tesla_error: 'signed_out' });
+    if (query.error) return back({ tesla_error: query.error === 'access_denied' ? 'denied' : 'refused' });
+    if (!query.code) return back({ tesla_error: 'refused' });
+    const { client } = this.connector();
+    try {
+      const tokens = await client.exchangeCode(query.code, attempt.codeVerifier);
+      const claims = { ...jwtClaims(tokens.accessToken), ...jwtClaims(tokens.idToken) };
+      const sub = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null;
+      if (!sub) return back({ tesla_error: 'refused' });
+      const label =
+        typeof claims.email === 'string' && claims.email !== ''
+          ? claims.email
+          : `Tesla account ${sub.slice(0, 8)}`;
+      const refreshExpiresMs = this.deps.clock.now() + TESLA_REFRESH_TOKEN_MS;
+      const existing = await this.deps.accounts.findByExternal('tesla', attempt.userId, sub);
+      const saved = {
+        accessToken: tokens.accessToken,
+        refreshToken: tokens.refreshToken,
+        idToken: tokens.idToken,
+        pendingRefreshToken: null,
+      };
+      let id: string;
+      if (existing) {
+        // Signing in again to the same Tesla account replaces its tokens (and clears "sign in again").
+        await this.deps.accounts.saveTokens(existing.id, saved, {
+          accessExpiresMs: tokens.accessExpiresMs,
+          refreshExpiresMs,
+        });
+        await this.deps.accounts.setState(existing.id, 'connected');
+        id = existing.id;
+      } else {
+        const created = await this.deps.accounts.create({
+          kind: 'tesla',
+          ownerId: attempt.userId,
+          externalId: sub,
+          label,
+          region: attempt.region ?? this.deps.config.region,
+          tokens: saved,
+          accessExpiresMs: tokens.accessExpiresMs,
+          refreshExpiresMs,
+        });
+        id = created.id;
+      }
+      this.deps.audit.log('connector.connected', { userId: attempt.userId, kind: 'tesla', accountId: id });
+      return back({ tesla: 'connected', account: id });
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, 'tesla sign-in failed');
+      return back({
+        tesla_error: error instanceof TeslaError && error.failure === 'transient' ? 'unreachable' : 'refused',
+      });
+    }
+  }
+
+  async list(principal: Principal): Promise<TeslaAccountList> {
+    const user = requireScope(principal, 'read');
+    const accounts = await this.deps.accounts.list({
+      kind: 'tesla',
+      ...(isAdmin(user) ? {} : { ownerId: user.userId }),
+    });
+    const items: TeslaAccount[] = [];
+    for (const account of accounts) items.push(await this.view(account));
+    return { items, configured: this.deps.config !== undefined };
+  }
+
+  private async view(account: ConnectorAccount): Promise<TeslaAccount> {
+    const linked = await this.deps.accounts.vehicles(account.id);
+    return {
+      id: account.id,
+      label: account.label,
+      region: account.region,
+      ownerId: account.ownerId,
+      state: account.state,
+      stateReason: account.stateReason,
+      requestsToday: account.budgetUsed,
+      requestBudget: this.deps.config?.dailyRequests ?? 0,
+      vehicleCount: linked.length,
+      createdMs: account.createdMs,
+    };
+  }
+
+  /** The account, when the principal may see it (its owner, an admin); else 404. */
+  private async visible(principal: Principal, id: string): Promise<ConnectorAccount> {
+    const user = requireScope(principal, 'read');
+    const account = await this.deps.accounts.get(id);
+    if (account?.kind !== 'tesla' || (account.ownerId !== user.userId && !isAdmin(user)))
+      throw new NotFound('no such Tesla account');
+    return account;
+  }
+
+  /** Tesla's list of the account's vehicles (one request, wakes nothing), with which are Tacho vehicles. */
+  async vehicles(principal: Principal, id: string): Promise<TeslaVehicleList> {
+    const account = await this.visible(principal, id);
+    const cars = await this.teslaVehicles(account);
+    const linked = await this.deps.accounts.vehicles(account.id);
+    return {
+      items: cars.map((car) => {
+        const link = linked.find((l) => l.externalId === car.id);
+        return {
+          vin: car.vin,
+          name: car.displayName,
+          state: car.state,
+          vehicleId: link?.vehicleId ?? null,
+          pollState: link?.state ?? null,
+        };
+      }),
+    };
+  }
+
+  private async teslaVehicles(account: ConnectorAccount) {
+    const { client, tokens } = this.connector();
+    try {
+      const token = await tokens.accessToken(account.id);
+      await this.deps.accounts.countRequest(account.id);
+      return await client.vehicles(token);
+    } catch (error) {
+      if (error instanceof ReauthNeeded) throw new Conflict(error.message, 'tesla_reauth_needed');
+      if (error instanceof TeslaError && error.failure === 'rate_limited')
+        throw new Unavailable('Tesla asks to wait before the next request', 'tesla_rate_limited', {
+          retryAfterS: error.retryAfterS ?? 60,
+        });
+      if (error instanceof TeslaError)
+        throw new Unavailable(`Tesla did not answer as expected: ${error.message}`, 'tesla_unavailable');
+      throw error;
+    }
+  }
+
+  /** Makes the account's vehicle with this VIN a Tacho vehicle of the account's owner (make Tesla). */
+  async addVehicle(principal: Principal, id: string, rawVin: string): Promise<{ vehicleId: string }> {
+    const user = this.connecting(principal);
+    const account = await this.visible(principal, id);
+    const vin = normalizeVin(rawVin);
+    if (!isValidVin(vin)) throw new Invalid('vin must be a 17-character VIN', 'invalid_vin');
+    const car = (await this.teslaVehicles(account)).find((v) => v.vin === vin);
+    if (!car)
+      throw new NotFound('this Tesla account has no vehicle with that VIN', 'tesla_vehicle_not_found');
+    let vehicleId: string;
+    const existing = await this.deps.vehicles.findByRef(vin);
+    if (existing) {
+      // The owner's vehicle made earlier (by hand, or through another connector) is linked, not doubled.
+      if (existing.owner_id !== account.ownerId)
+        throw new Conflict(
+          `a vehicle with VIN ${vin} exists already and belongs to someone else`,
+          'duplicate_vin',
+        );
+      vehicleId = existing.id;
+    } else {
+      if (account.ownerId !== user.userId) throw new Forbidden('only the account owner adds its vehicles');
+      const created = await this.deps.vehicles.create(principal, {
+        name: car.displayName ?? `Tesla ${vin.slice(-6)}`,
+        vin,
+        make: 'Tesla',
+        kind: 'car',
+      });
+      vehicleId = created.id;
+    }
+    await this.deps.accounts.linkVehicle(account.id, vehicleId, car.id);
+    this.deps.audit.log('connector.vehicle_linked', {
+      userId: user.userId,
+      accountId: account.id,
+      vehicleId,
+    });
+    return { vehicleId };
+  }
+
+  /**
+   * Forgets the account: its tokens and vehicle links go (the Tacho vehicles and their data stay). Tesla
+   * documents no endpoint that revokes a third-party token; the owner removes Tacho's access on their
+   * Tesla account's security page (the dashboard says so).
+   */
+  async disconnect(principal: Principal, id: string): Promise<void> {
+    const account = await this.visible(principal, id);
+    requireScope(principal, 'write');
+    await this.deps.accounts.remove(account.id);
+    this.deps.audit.log('connector.disconnected', { accountId: account.id, kind: 'tesla' });
+  }
+}
