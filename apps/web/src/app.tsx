@@ -8,6 +8,7 @@ import { AdminPage } from './pages/admin.js';
 import { AlertRulesPage } from './pages/alert-rules.js';
 import { AlertsPage } from './pages/alerts.js';
 import { CliLoginPage } from './pages/cli-login.js';
+import { ConnectedAccountsPage } from './pages/connected-accounts.js';
 import { HistoryPage } from './pages/history.js';
 import { ImportPage } from './pages/import.js';
 import { LoginPage, SetupPage } from './pages/login.js';
@@ -31,6 +32,7 @@ const titles: Array<[string, string]> = [
   ['/vehicles', 'Vehicles'],
   ['/alerts/rules', 'Alert rules'],
   ['/alerts', 'Alerts'],
+  ['/settings/connected-accounts', 'Connected accounts'],
   ['/settings', 'Settings'],
   ['/cli-login', 'Log in the command line'],
   ['/admin', 'Admin'],
@@ -60,6 +62,7 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (path === '/alerts') return <AlertsPage />;
   if (path === '/alerts/rules') return <AlertRulesPage />;
   if (path === '/settings') return <SettingsPage />;
+  if (path === '/settings/connected-accounts') return <ConnectedAccountsPage />;
   if (path === '/cli-login') return <CliLoginPage />;
   if (path === '/admin' && admin) return <AdminPage />;
   return (

@@ -294,6 +294,7 @@ export function SettingsPage() {
     <>
       <div className="page-head">
         <h1>Settings</h1>
+        <a href="/settings/connected-accounts">Connected accounts</a>
       </div>
       <Tabs
         label="Settings"

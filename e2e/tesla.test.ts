@@ -1,0 +1,100 @@
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../apps/server/src/lib/clock.js';
+import { FakeTesla } from '../apps/server/src/test/fake-tesla.js';
+import { launchBrowser, noBrowser } from './support/browser.js';
+import { type RunningServer, startServer } from './support/server.js';
+import { ensureWebBuilt } from './support/web-build.js';
+
+const admin = { email: 'admin@example.org', password: 'correct horse battery staple' };
+const VIN = '5YJ3E1EA7KF000017';
+
+/**
+ * Settings → Connected accounts as an owner meets it, against the fake Tesla: connect (the browser goes to
+ * Tesla's sign-in and comes back), the account's state and requests today, a vehicle picked and polled,
+ * and disconnecting.
+ */
+describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, () => {
+  let fake: FakeTesla;
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    fake = new FakeTesla({
+      clock: systemClock,
+      clientId: 'tacho-e2e',
+      clientSecret: 'e2e-client-secret-0123',
+    });
+    await fake.start();
+    fake.addCar({ id: '3744582737186151', vin: VIN, displayName: 'Red Model 3', state: 'online' });
+    server = await startServer({
+      TACHO_ADMIN_EMAIL: admin.email,
+      TACHO_ADMIN_PASSWORD: admin.password,
+      ...fake.env(),
+    });
+    browser = await launchBrowser();
+    const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+    await page.goto('/login');
+    await page.getByLabel('Email').fill(admin.email);
+    await page.getByLabel('Password', { exact: true }).fill(admin.password);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.waitForURL(/\/vehicles$/);
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await fake?.stop();
+  });
+
+  it('connects a Tesla account, adds its vehicle, shows its state, and disconnects it', async () => {
+    await page.goto('/settings');
+    await page.getByRole('link', { name: 'Connected accounts' }).click();
+    await page.waitForURL(/\/settings\/connected-accounts$/);
+    await page.getByText('No Tesla account is connected.').waitFor();
+
+    // To Tesla's sign-in (the fake approves at once) and back.
+    await page.getByRole('button', { name: 'Connect a Tesla account' }).click();
+    await page.waitForURL(/\/settings\/connected-accounts\?tesla=connected/);
+    await page.getByText('Tesla account connected.').waitFor();
+    const account = page.getByRole('article', { name: 'Tesla account owner@example.org' });
+    await expect(account.getByTestId('tesla-account-state').textContent()).resolves.toBe('Connected');
+    expect(fake.counts.authorize).toBe(1);
+
+    // Its vehicles, as Tesla lists them; add the one.
+    await account.getByRole('button', { name: 'Hide vehicles of owner@example.org' }).waitFor();
+    const row = account.getByRole('row', { name: /Red Model 3/ });
+    await row.getByRole('button', { name: 'Add Red Model 3' }).click();
+    await row.getByRole('link', { name: 'Open' }).waitFor();
+
+    // The poller reads it (it is online): the vehicle has data, and the account counts its requests.
+    await expect.poll(async () => fake.counts.vehicle_data, { timeout: 20_000 }).toBeGreaterThan(0);
+    await page.reload();
+    const budget = await page.getByTestId('tesla-budget').textContent();
+    expect(budget).toMatch(/^\d+ of 500 requests today$/);
+    expect(Number(budget?.split(' ')[0])).toBeGreaterThanOrEqual(2);
+    await page.goto('/vehicles');
+    await page
+      .getByRole('link', { name: /Red Model 3/ })
+      .first()
+      .waitFor();
+
+    // Disconnect: asked first; the account goes, the vehicle stays.
+    await page.goto('/settings/connected-accounts');
+    await page.getByRole('button', { name: 'Disconnect owner@example.org' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Disconnect owner@example.org?' });
+    await dialog.getByText('remove Tacho under Third-party apps').waitFor();
+    await dialog.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByText('No Tesla account is connected.').waitFor();
+    await page.goto('/vehicles');
+    await page
+      .getByRole('link', { name: /Red Model 3/ })
+      .first()
+      .waitFor();
+    expect(fake.counts.wake_up).toBe(0);
+  });
+});
