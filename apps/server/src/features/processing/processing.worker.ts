@@ -2,10 +2,11 @@
  * The processing thread (processing-thread.ts): runs the passes the main thread asks for, one at a time,
  * on a SQLite connection of its own. Loaded by file name, so it imports only what processing needs.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
+import { type CommittedBatch, CommittedTail, committedChannelName } from './committed-tail.js';
 import { buildProcessor } from './index.js';
 import type { ProcessingThreadData, ThreadReply, ThreadRequest } from './processing-thread.js';
 import { LocalPasses } from './runner.js';
@@ -32,11 +33,17 @@ const log =
     const error = err ? { err: { message: String(err.message ?? err), code: err.code } } : {};
     post({ log: { level, obj: { ...rest, ...error }, msg } });
   };
+// What the writer thread commits from now on comes here too (decision 0029).
+const tail = new CommittedTail();
+const committed = new BroadcastChannel(committedChannelName(file));
+committed.onmessage = (event) => tail.add((event as { data: CommittedBatch }).data);
+committed.unref();
 const passes = new LocalPasses(
   {
     storage: { db, engine: 'sqlite' },
     logger: { error: log('error'), warn: log('warn') },
     processors: processors.map(buildProcessor),
+    tail,
   },
   { chunk: chunk ?? 5000, duty: 1, groupCommit: true },
 );
@@ -46,6 +53,7 @@ port.on('message', (request: ThreadRequest) => {
   if ('stop' in request) {
     void passes.close();
     previous = previous.then(async () => {
+      committed.close();
       await db.destroy();
       process.exit(0);
     });

@@ -3,6 +3,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { type Db, exclusively, inTransaction, readSnapshot, type Storage } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
+import type { CommittedTail } from './committed-tail.js';
 
 /**
  * The after-commit processing path (decision 0017): every feature that derives data from stored samples
@@ -142,6 +143,8 @@ export class LocalPasses implements PassSource {
       storage: Pick<Storage, 'db' | 'engine'>;
       logger: PassLogger;
       processors: ReadonlyArray<Processor<unknown>>;
+      /** Samples the SQLite writer thread just committed, so rounds need not read them back. */
+      tail?: CommittedTail;
     },
     private readonly options: Pick<RunnerOptions, 'chunk' | 'duty' | 'groupCommit'> = defaults,
   ) {}
@@ -156,14 +159,20 @@ export class LocalPasses implements PassSource {
     const failed: string[] = [];
     for (const processor of this.deps.processors) {
       if (processor.idleAll && (await processor.idleAll(this.deps.storage.db))) {
-        await this.commit(this.deps.storage.db, processor, '', async (trx) => {
-          await trx.deleteFrom('processing_marks').where('processor', '=', processor.name).execute();
-          await trx
-            .deleteFrom('processing_state')
-            .where('processor', '=', processor.name)
-            .where('pending', '=', 0)
-            .execute();
-        });
+        await this.commit(
+          this.deps.storage.db,
+          processor,
+          '',
+          async (trx) => {
+            await trx.deleteFrom('processing_marks').where('processor', '=', processor.name).execute();
+            await trx
+              .deleteFrom('processing_state')
+              .where('processor', '=', processor.name)
+              .where('pending', '=', 0)
+              .execute();
+          },
+          () => this.deps.tail?.droppedAll(processor.name),
+        );
         continue;
       }
       const vehicles = await this.candidates(processor.name, nowMs);
@@ -336,7 +345,21 @@ export class LocalPasses implements PassSource {
       else if (low !== null && cursor !== null && low <= cursor.tsMs && processor.rewind) {
         ({ state, cursor, undo } = await processor.rewind(trx, vehicleId, low));
       }
-      const samples = await readSamples(trx, vehicleId, cursor, this.options.chunk);
+      // The batches the marks name, as the writer thread handed them over, when it did for every one and
+      // they are all there is after the cursor: not after a rewind, on a first round (the cursor came from
+      // `start`) or with more left from the round before (`pending`), and not past one round's share.
+      // A first round (no progress yet, and the processor starts at the first sample) may too: then no
+      // mark of the vehicle was ever consumed, so the marks name every sample it has, unless some came
+      // before the processor existed (a database from before it: one indexed look for an older sample).
+      const tail = this.deps.tail;
+      const first = !row && !processor.start && cursor === null;
+      const resumes = row && row.cursor_ts_ms !== null && !row.pending && cursor !== null;
+      let fromTail =
+        tail && !undo && (first || resumes) && marks.length > 0 && marks.length < MAX_MARKS_PER_ROUND
+          ? tail.samplesFor(processor.name, vehicleId, markIds, cursor, this.options.chunk - 1)
+          : null;
+      if (fromTail && first && fromTail[0] && (await anyBefore(trx, vehicleId, fromTail[0]))) fromTail = null;
+      const samples = fromTail ?? (await readSamples(trx, vehicleId, cursor, this.options.chunk));
       const folded = await processor.fold(trx, vehicleId, state, samples, now);
       const last = samples[samples.length - 1];
       if (last) cursor = { tsMs: last.tsMs, seq: last.seq };
@@ -347,15 +370,21 @@ export class LocalPasses implements PassSource {
     if (read.gone) {
       // Deleted meanwhile (its samples and state went with it), or nothing to do for it: its marks have
       // no use left, and an idle vehicle's progress is forgotten (`start` says where it resumes).
-      await this.commit(db, processor, vehicleId, async (trx) => {
-        await deleteMarks(trx, read.markIds);
-        if (read.forget)
-          await trx
-            .deleteFrom('processing_state')
-            .where('processor', '=', processor.name)
-            .where('vehicle_id', '=', vehicleId)
-            .execute();
-      });
+      await this.commit(
+        db,
+        processor,
+        vehicleId,
+        async (trx) => {
+          await deleteMarks(trx, read.markIds);
+          if (read.forget)
+            await trx
+              .deleteFrom('processing_state')
+              .where('processor', '=', processor.name)
+              .where('vehicle_id', '=', vehicleId)
+              .execute();
+        },
+        () => this.deps.tail?.consumed(processor.name, vehicleId, read.markIds),
+      );
       return 'done';
     }
     const { folded, cursor, more } = read;
@@ -387,6 +416,7 @@ export class LocalPasses implements PassSource {
         await deleteMarks(trx, read.markIds);
       },
       () => {
+        this.deps.tail?.consumed(processor.name, vehicleId, read.markIds);
         if (markedMs !== null) lagged(Math.max(0, Date.now() - markedMs));
       },
     );
@@ -593,6 +623,20 @@ async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {
       .where('id', 'in', ids.slice(i, i + 1000))
       .execute();
   }
+}
+
+/** Whether the vehicle has a sample before `at` in device-time order. */
+async function anyBefore(db: Db, vehicleId: string, at: Cursor): Promise<boolean> {
+  const row = await db
+    .selectFrom('samples')
+    .select('ts_ms')
+    .where('vehicle_id', '=', vehicleId)
+    .where((eb) =>
+      eb.or([eb('ts_ms', '<', at.tsMs), eb.and([eb('ts_ms', '=', at.tsMs), eb('seq', '<', at.seq)])]),
+    )
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** The vehicle's samples after the cursor, in device-time order. */

@@ -7,11 +7,12 @@
  * the ingest pipeline, or the crash recovery of derived rows would miscount.
  * Loaded by file name, so it imports only what a batch needs.
  */
-import { parentPort, type Worker, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, type Worker, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
+import { type CommittedBatch, committedChannelName } from '../processing/committed-tail.js';
 import { pruneDeadLetters } from './dead-letters.repo.js';
 import { DerivedBuffer } from './derived-buffer.js';
 import {
@@ -55,6 +56,13 @@ checkpointer.on('error', () => {
 const wrote = () => checkpointer?.postMessage(0);
 
 /**
+ * Each batch's stored samples go to the processing thread once committed, with their marks, so it need
+ * not read them back (processing/committed-tail.ts, decision 0029). Nobody listening costs a copy.
+ */
+const committed = processors.length > 0 ? new BroadcastChannel(committedChannelName(file)) : null;
+committed?.unref();
+
+/**
  * Samples go in through one prepared single-row statement each, on the same connection and so in the
  * same transaction as the rest of the batch: with no round trip to save, 1,000 small runs that each
  * report `changes` (0 = stored before, or earlier in this batch) cost half of one 12,000-parameter
@@ -75,6 +83,9 @@ const insertMark = native.prepare(
 async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fold: () => void }> {
   let mark: number | null = null;
   const inserted: boolean[] = [];
+  // For the processing thread: per vehicle, where its stored samples are in the batch, and its marks.
+  const stored = new Map<string, Array<[number, number]>>();
+  const marks = new Map<string, Array<[string, number]>>();
   const any = await db.transaction().execute(async (trx) => {
     const vehicles = new Set<string>();
     for (const part of batch.parts) for (const id of part.vehicles) vehicles.add(id);
@@ -84,7 +95,8 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
     const withRaw: BatchSample[] = [];
     // Per vehicle, the oldest device time stored: the after-commit processors' marks (decision 0017).
     const lows = new Map<string, number>();
-    for (const part of batch.parts) {
+    for (let p = 0; p < batch.parts.length; p++) {
+      const part = batch.parts[p]!;
       const from = inserted.length;
       let low: Float64Array | null = null;
       for (let i = 0; i < part.count; i++) {
@@ -101,6 +113,10 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
           const v = part.vehicle[i]!;
           const ts = tsAt(part, i);
           if (ts < low[v]!) low[v] = ts;
+          const id = part.vehicles[v]!;
+          const list = stored.get(id);
+          if (list) list.push([p, i]);
+          else stored.set(id, [[p, i]]);
         }
       }
       if (low) {
@@ -115,12 +131,28 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
     }
     const markedMs = Date.now();
     for (const processor of processors)
-      for (const [id, low] of lows) insertMark.run(processor, id, low, markedMs);
+      for (const [id, low] of lows) {
+        const markId = Number(insertMark.run(processor, id, low, markedMs).lastInsertRowid);
+        const list = marks.get(id);
+        if (list) list.push([processor, markId]);
+        else marks.set(id, [[processor, markId]]);
+      }
     await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
     return minRowid !== null;
   });
   wrote();
+  if (committed && marks.size > 0) {
+    const message: CommittedBatch = {
+      vehicles: [...marks].map(([vehicleId, m]) => ({
+        vehicleId,
+        marks: m,
+        samples: stored.get(vehicleId) ?? [],
+      })),
+      parts: batch.parts.map((p) => ({ numbers: p.numbers, metrics: p.metrics, metricsEnd: p.metricsEnd })),
+    };
+    committed.postMessage(message);
+  }
   const fold = () => {
     derived.committed(mark);
     foldInserted(batch, inserted);

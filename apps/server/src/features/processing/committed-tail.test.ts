@@ -1,0 +1,247 @@
+import { BroadcastChannel } from 'node:worker_threads';
+import type { MetricValue } from '@tacho/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Db, Storage } from '../../db/index.js';
+import { freshStorage } from '../../test/storage.js';
+import { createSessionsProcessor, SESSIONS_PROCESSOR } from '../sessions/sessions.processor.js';
+import { waitUntil } from '../telemetry/fault-helpers.js';
+import { packBatch } from '../telemetry/packed-batch.js';
+import type { BatchSample } from '../telemetry/sample-batch.js';
+import { createSampleWriter, type SampleWriter } from '../telemetry/sample-writer.js';
+import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
+import { type CommittedBatch, CommittedTail, committedChannelName } from './committed-tail.js';
+import { LocalPasses, PROCESSOR_SAMPLE_COLUMNS, toProcessorSample } from './runner.js';
+
+const T0 = Date.UTC(2026, 5, 1, 8);
+const logger = { error() {}, warn() {} };
+
+function batchOf(vehicleId: string, ts: number[], metrics: (i: number) => Record<string, MetricValue>) {
+  return ts.map(
+    (t, i): BatchSample => ({
+      vehicleId,
+      tsMs: T0 + t * 1000,
+      seq: 0,
+      receivedMs: T0,
+      source: 'test',
+      metrics: metrics(i),
+      ...(i % 3 === 0 ? { position: { lat: 48 + t / 1e5, lon: 11 + t / 1e5, speed_kmh: 30 } } : {}),
+    }),
+  );
+}
+
+describe('the committed tail', () => {
+  const parts = (samples: BatchSample[]) => packBatch({ samples, deadLetters: [] }).parts;
+  const committed = (vehicleId: string, mark: number, samples: BatchSample[]): CommittedBatch => ({
+    vehicles: [{ vehicleId, marks: [[SESSIONS_PROCESSOR, mark]], samples: samples.map((_, i) => [0, i]) }],
+    parts: parts(samples),
+  });
+
+  it('serves a round only when it holds every batch its marks name, and forgets what was consumed', () => {
+    const tail = new CommittedTail();
+    const a = batchOf('v', [10, 11, 12], () => ({ speed_kmh: 1 }));
+    const b = batchOf('v', [5, 13], () => ({ speed_kmh: 2 }));
+    tail.add(committed('v', 1, a));
+    tail.add(committed('v', 2, b));
+    expect(tail.size).toBe(5);
+    // Every sample of the batches named, in device-time order, after the cursor.
+    expect(
+      tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 2], null, 100)?.map((s) => (s.tsMs - T0) / 1000),
+    ).toEqual([5, 10, 11, 12, 13]);
+    expect(
+      tail
+        .samplesFor(SESSIONS_PROCESSOR, 'v', [1], { tsMs: T0 + 10_000, seq: 0 }, 100)
+        ?.map((s) => (s.tsMs - T0) / 1000),
+    ).toEqual([11, 12]);
+    // A mark it never got, another processor's marks, another vehicle, or more than a round takes: no.
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 3], null, 100)).toBeNull();
+    expect(tail.samplesFor('alerts', 'v', [1], null, 100)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'w', [1], null, 100)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 2], null, 4)).toBeNull();
+    tail.consumed(SESSIONS_PROCESSOR, 'v', [1]);
+    expect(tail.size).toBe(2);
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1], null, 100)).toBeNull();
+    tail.droppedAll(SESSIONS_PROCESSOR);
+    expect(tail.size).toBe(0);
+  });
+
+  it('keeps a batch until every processor marked in it consumed it', () => {
+    const tail = new CommittedTail();
+    const samples = batchOf('v', [1, 2], () => ({ speed_kmh: 1 }));
+    tail.add({
+      vehicles: [
+        {
+          vehicleId: 'v',
+          marks: [
+            [SESSIONS_PROCESSOR, 7],
+            ['alerts', 8],
+          ],
+          samples: [
+            [0, 0],
+            [0, 1],
+          ],
+        },
+      ],
+      parts: parts(samples),
+    });
+    tail.consumed(SESSIONS_PROCESSOR, 'v', [7]);
+    expect(tail.samplesFor('alerts', 'v', [8], null, 10)).toHaveLength(2);
+    tail.consumed('alerts', 'v', [8]);
+    expect(tail.size).toBe(0);
+  });
+
+  it('sheds the older half of each vehicle past its limit', () => {
+    const tail = new CommittedTail(10);
+    for (let m = 1; m <= 4; m++)
+      tail.add(
+        committed(
+          'v',
+          m,
+          batchOf('v', [m * 10, m * 10 + 1, m * 10 + 2], () => ({})),
+        ),
+      );
+    expect(tail.size).toBeLessThanOrEqual(10);
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1], null, 10)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [4], null, 10)).toHaveLength(3);
+  });
+});
+
+describe('rounds served from the committed tail [sqlite]', () => {
+  const opened: Array<{ storage: Storage & { drop(): Promise<void> }; writer: SampleWriter }> = [];
+  const channels: BroadcastChannel[] = [];
+  afterEach(async () => {
+    for (const c of channels.splice(0)) c.close();
+    for (const { storage, writer } of opened.splice(0)) {
+      await writer.close();
+      await storage.drop();
+    }
+  });
+
+  async function database() {
+    const storage = await freshStorage('sqlite');
+    const writer = createSampleWriter(storage, { processors: [SESSIONS_PROCESSOR] });
+    opened.push({ storage, writer });
+    const vehicles = [
+      await insertVehicle(storage.db, testVin(1)),
+      await insertVehicle(storage.db, testVin(2)),
+    ];
+    return { storage, writer, vehicles };
+  }
+
+  async function derived(db: Db) {
+    const sessions = await db
+      .selectFrom('sessions')
+      .select(['id', 'kind', 'start_ms', 'end_ms', 'stats'])
+      .orderBy('id')
+      .execute();
+    const state = await db
+      .selectFrom('processing_state')
+      .select(['vehicle_id', 'cursor_ts_ms', 'cursor_seq', 'state'])
+      .orderBy('vehicle_id')
+      .execute();
+    const marks = await db.selectFrom('processing_marks').select('id').execute();
+    return { sessions, state, marks: marks.length };
+  }
+
+  it('derives exactly what reading the samples back derives: in order, late, duplicated, first rounds', async () => {
+    const withTail = await database();
+    const without = await database();
+    const tail = new CommittedTail();
+    let received = 0;
+    const channel = new BroadcastChannel(committedChannelName(withTail.storage.file as string));
+    channel.onmessage = (event) => {
+      tail.add((event as { data: CommittedBatch }).data);
+      received++;
+    };
+    channels.push(channel);
+
+    // Both databases get the same vehicles under the same ids, so their sessions' ids agree.
+    const ids = withTail.vehicles;
+    for (const [i, id] of without.vehicles.entries())
+      await without.storage.db
+        .updateTable('vehicles')
+        .set({ id: ids[i] as string })
+        .where('id', '=', id)
+        .execute();
+
+    const drive = (vehicle: string, from: number, n: number, odo: number) =>
+      batchOf(
+        vehicle,
+        Array.from({ length: n }, (_, i) => from + i * 20),
+        (i) => ({
+          gear: i === 0 || i < n - 1 ? 'D' : 'P',
+          speed_kmh: i < n - 1 ? 40 : 0,
+          odometer_km: odo + i * 0.2,
+          battery_level_pct: 80 - i * 0.1,
+        }),
+      );
+    const [v1, v2] = ids as [string, string];
+    const batches: BatchSample[][] = [
+      [...drive(v1, 0, 10, 100), ...drive(v2, 0, 5, 500)],
+      drive(v1, 200, 10, 102),
+      drive(v2, 100, 20, 501),
+      drive(v1, 200, 10, 102), // the same again: duplicates, stored once
+      drive(v1, 3600, 15, 110),
+      drive(v1, 1000, 8, 105), // late: before the cursor
+      [...drive(v1, 7200, 12, 120), ...drive(v2, 7200, 12, 520)],
+    ];
+    const processor = createSessionsProcessor();
+    const passesWith = new LocalPasses({
+      storage: withTail.storage,
+      logger,
+      processors: [processor],
+      tail,
+    });
+    const passesWithout = new LocalPasses({ storage: without.storage, logger, processors: [processor] });
+    let sent = 0;
+    for (const batch of batches) {
+      await withTail.writer.write(packBatch({ samples: batch, deadLetters: [] }));
+      await without.writer.write(packBatch({ samples: batch, deadLetters: [] }));
+      // A batch whose samples were all stored before has no mark and sends nothing.
+      sent = batch === batches[3] ? sent : sent + 1;
+      await waitUntil('the batch handed over', () => received >= sent);
+      const now = T0 + 86_400_000;
+      await passesWith.pass(now);
+      await passesWithout.pass(now);
+      expect(await derived(withTail.storage.db)).toEqual(await derived(without.storage.db));
+    }
+    const result = await derived(withTail.storage.db);
+    expect(result.marks).toBe(0);
+    expect(result.sessions.filter((s) => s.kind === 'drive').length).toBeGreaterThanOrEqual(4);
+    // The tail served rounds (in order and first rounds); late data read the database.
+    expect(tail.hits).toBeGreaterThan(3);
+    expect(tail.size).toBe(0);
+  });
+
+  it('gives the same samples a read of their rows gives', async () => {
+    const { storage, writer, vehicles } = await database();
+    const tail = new CommittedTail();
+    const channel = new BroadcastChannel(committedChannelName(storage.file as string));
+    channel.onmessage = (event) => tail.add((event as { data: CommittedBatch }).data);
+    channels.push(channel);
+    const vehicle = vehicles[0] as string;
+    const samples = batchOf(vehicle, [1, 2, 3, 4, 5, 6], (i) => ({
+      battery_level_pct: 50 + i / 3,
+      gear: 'D',
+      door_open: i % 2 === 0,
+      note: `ünïcode "${i}"`,
+    }));
+    await writer.write(packBatch({ samples, deadLetters: [] }));
+    await waitUntil('the batch handed over', () => tail.size === samples.length);
+    const marks = await storage.db.selectFrom('processing_marks').select('id').execute();
+    const fromTail = tail.samplesFor(
+      SESSIONS_PROCESSOR,
+      vehicle,
+      marks.map((m) => Number(m.id)),
+      null,
+      100,
+    );
+    const rows = await storage.db
+      .selectFrom('samples')
+      .select(PROCESSOR_SAMPLE_COLUMNS)
+      .where('vehicle_id', '=', vehicle)
+      .orderBy('ts_ms')
+      .orderBy('seq')
+      .execute();
+    expect(fromTail).toEqual(rows.map(toProcessorSample));
+  });
+});

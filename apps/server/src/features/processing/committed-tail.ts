@@ -1,0 +1,180 @@
+import type { MetricValue, Position } from '@tacho/protocol';
+import { POSITION_FIELDS } from '../telemetry/batch-rows.js';
+import type { Cursor, ProcessorSample } from './runner.js';
+
+/**
+ * The samples the SQLite writer thread just committed, handed to the processing thread so its rounds
+ * need not read them back (decision 0029). Reading a vehicle's newest samples back cost ~20 µs a row:
+ * rows of many vehicles share each page, and SQLite drops a connection's page cache whenever another
+ * connection has written, so nearly every row was a page read from the WAL.
+ *
+ * Only ever a shortcut: a round takes its samples from here when every mark it read (in its snapshot)
+ * names a batch held here, and reads them from the database otherwise (a batch whose message has not
+ * arrived yet, a thread started after it, a backlog, late data, a first round). Marks are written in the
+ * batch's transaction and their ids never come back (AUTOINCREMENT), so "every mark held" means "every
+ * committed sample after the cursor held" (see `LocalPasses.work`).
+ */
+
+/** One committed batch's samples, as the writer thread posts them (columns, as they crossed to it). */
+export interface CommittedBatch {
+  /** Per vehicle: the mark each processor got for this batch, and the index of every sample stored. */
+  readonly vehicles: ReadonlyArray<{
+    readonly vehicleId: string;
+    readonly marks: ReadonlyArray<readonly [processor: string, id: number]>;
+    readonly samples: ReadonlyArray<readonly [part: number, index: number]>;
+  }>;
+  readonly parts: ReadonlyArray<{
+    /** ts, seq, received, then the position's fields, `NUMBERS` per sample (packed-batch.ts). */
+    readonly numbers: Float64Array;
+    readonly metrics: string;
+    readonly metricsEnd: Uint32Array;
+  }>;
+}
+
+/** The broadcast channel a database file's committed batches go out on. */
+export function committedChannelName(file: string): string {
+  return `tacho:committed:${file}`;
+}
+
+const NUMBERS = 3 + POSITION_FIELDS.length;
+
+interface Entry {
+  /** Processor → its mark of this batch, until that processor has consumed it. */
+  readonly marks: Map<string, number>;
+  readonly samples: ProcessorSample[];
+}
+
+/** What the processing thread holds of committed batches, per vehicle, until every processor used them. */
+export class CommittedTail {
+  private readonly byVehicle = new Map<string, Entry[]>();
+  private held = 0;
+  /** Rounds served from here, and rounds that read the database instead. */
+  hits = 0;
+  misses = 0;
+
+  /** `limit`: samples held at most; past it the oldest batches go (their rounds read the database). */
+  constructor(private readonly limit = 200_000) {}
+
+  /** Samples held now (tests and metrics). */
+  get size(): number {
+    return this.held;
+  }
+
+  add(batch: CommittedBatch): void {
+    for (const v of batch.vehicles) {
+      if (v.marks.length === 0 || v.samples.length === 0) continue;
+      const samples = v.samples.map(([p, i]) => toSample(batch.parts[p]!, i));
+      const entries = this.byVehicle.get(v.vehicleId) ?? [];
+      entries.push({ marks: new Map(v.marks), samples });
+      this.byVehicle.set(v.vehicleId, entries);
+      this.held += samples.length;
+    }
+    if (this.held > this.limit) this.shed();
+  }
+
+  /**
+   * The samples of exactly the batches `markIds` name for `processor`, in device-time order, if every
+   * one is held and they number at most `limit`; else null (the round reads the database).
+   */
+  samplesFor(
+    processor: string,
+    vehicleId: string,
+    markIds: readonly number[],
+    cursor: Cursor | null,
+    limit: number,
+  ): ProcessorSample[] | null {
+    const found = this.find(processor, vehicleId, markIds, cursor, limit);
+    if (found) this.hits++;
+    else this.misses++;
+    return found;
+  }
+
+  private find(
+    processor: string,
+    vehicleId: string,
+    markIds: readonly number[],
+    cursor: Cursor | null,
+    limit: number,
+  ): ProcessorSample[] | null {
+    const entries = this.byVehicle.get(vehicleId);
+    if (!entries || markIds.length === 0) return null;
+    const byMark = new Map<number, Entry>();
+    for (const e of entries) {
+      const id = e.marks.get(processor);
+      if (id !== undefined) byMark.set(id, e);
+    }
+    const out: ProcessorSample[] = [];
+    for (const id of markIds) {
+      const entry = byMark.get(id);
+      if (!entry) return null;
+      for (const s of entry.samples) if (after(s, cursor)) out.push(s);
+      if (out.length > limit) return null;
+    }
+    if (markIds.length > 1) out.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
+    return out;
+  }
+
+  /** `processor` consumed these marks of the vehicle (its round committed, or the vehicle needs nothing). */
+  consumed(processor: string, vehicleId: string, markIds: readonly number[]): void {
+    const entries = this.byVehicle.get(vehicleId);
+    if (!entries) return;
+    const ids = new Set(markIds);
+    const kept = entries.filter((e) => {
+      const id = e.marks.get(processor);
+      if (id !== undefined && ids.has(id)) e.marks.delete(processor);
+      if (e.marks.size > 0) return true;
+      this.held -= e.samples.length;
+      return false;
+    });
+    if (kept.length > 0) this.byVehicle.set(vehicleId, kept);
+    else this.byVehicle.delete(vehicleId);
+  }
+
+  /** Every mark of `processor` was dropped (it has nothing to do anywhere). */
+  droppedAll(processor: string): void {
+    for (const [vehicleId, entries] of this.byVehicle) {
+      const ids = entries.flatMap((e) => {
+        const id = e.marks.get(processor);
+        return id === undefined ? [] : [id];
+      });
+      if (ids.length > 0) this.consumed(processor, vehicleId, ids);
+    }
+  }
+
+  /** Drops the oldest half of what is held (processing is far behind: its rounds read the database). */
+  private shed(): void {
+    // Per vehicle the entries are in commit order: each vehicle's older half goes.
+    for (const [vehicleId, entries] of this.byVehicle) {
+      const drop = Math.ceil(entries.length / 2);
+      for (const e of entries.slice(0, drop)) this.held -= e.samples.length;
+      const kept = entries.slice(drop);
+      if (kept.length > 0) this.byVehicle.set(vehicleId, kept);
+      else this.byVehicle.delete(vehicleId);
+    }
+  }
+}
+
+function after(s: ProcessorSample, cursor: Cursor | null): boolean {
+  return cursor === null || s.tsMs > cursor.tsMs || (s.tsMs === cursor.tsMs && s.seq > cursor.seq);
+}
+
+/** Sample `i` of a part as a processor sees it: the same values a read of its row gives. */
+function toSample(part: CommittedBatch['parts'][number], i: number): ProcessorSample {
+  const at = i * NUMBERS;
+  const n = part.numbers;
+  const text = part.metrics.slice(i === 0 ? 0 : part.metricsEnd[i - 1], part.metricsEnd[i]);
+  const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
+    tsMs: n[at]!,
+    seq: n[at + 1]!,
+    metrics: JSON.parse(text) as Record<string, MetricValue>,
+  };
+  if (!Number.isNaN(n[at + 3]!) && !Number.isNaN(n[at + 4]!)) {
+    const position: Record<string, number> = {};
+    for (let f = 0; f < POSITION_FIELDS.length; f++) {
+      const value = n[at + 3 + f]!;
+      if (!Number.isNaN(value)) position[POSITION_FIELDS[f]!] = value;
+    }
+    sample.position = position as unknown as Position;
+  }
+  return sample;
+}
