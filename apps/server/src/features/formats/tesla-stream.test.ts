@@ -260,6 +260,65 @@ for (const engine of engines) {
       });
     });
 
+    it('publishes for vehicles shared with its user as operator, not as viewer', async () => {
+      const asOperator = await createTestVehicle(app, { make: 'Tesla' });
+      const asViewer = await createTestVehicle(app, { make: 'Tesla' });
+      for (const [v, role] of [
+        [asOperator, 'operator'],
+        [asViewer, 'viewer'],
+      ] as const) {
+        const shared = await app.http.inject({
+          method: 'POST',
+          url: `/api/v1/vehicles/${v.id}/access`,
+          headers: v.owner.headers,
+          payload: { email: owner.email, role },
+        });
+        expect(shared.statusCode, shared.body).toBeLessThan(300);
+      }
+      const tesla = await fleet();
+      await tesla.record(asOperator.vin, { BatteryLevel: 40 });
+      await tesla.record(asViewer.vin, { BatteryLevel: 41 });
+      expect((await storedFor(app, asOperator.id)).samples).toHaveLength(1);
+      expect((await storedFor(app, asViewer.id)).samples).toEqual([]);
+    });
+
+    it('the telemetry scope grants nothing else, and a token without it cannot mint it', async () => {
+      const asTelemetry = { authorization: `Bearer ${telemetryToken}` };
+      const vehicles = await app.http.inject({
+        method: 'GET',
+        url: '/api/v1/vehicles',
+        headers: asTelemetry,
+      });
+      expect(vehicles.statusCode).toBe(403);
+      const ingest = await app.http.inject({
+        method: 'POST',
+        url: `/api/v1/vehicles/${car.vin}/telemetry`,
+        headers: asTelemetry,
+        payload: { ts: T0, metrics: { battery_level_pct: 50 } },
+      });
+      // It may not even see the vehicle.
+      expect(ingest.statusCode).toBe(404);
+      const minted = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/tokens',
+        headers: owner.headers,
+        payload: { name: 'fleet', scopes: ['telemetry'] },
+      });
+      expect(minted.statusCode).toBe(403);
+      expect(minted.json().error.code).toBe('insufficient_scope');
+    });
+
+    it('ends the connection when its token is revoked', async () => {
+      const tesla = await fleet();
+      const closed = new Promise<void>((resolve) => tesla.client.once('close', () => resolve()));
+      const [info] = (await app.auth.tokens.listForUser(owner.id)).filter((t) =>
+        t.scopes.includes('telemetry'),
+      );
+      await app.auth.tokens.revoke({ userId: owner.id, admin: false }, info!.id);
+      await closed;
+      expect(audit().find((l) => l.event === 'token.revoked')).toBeDefined();
+    });
+
     it('records a drive and a charge published as fleet-telemetry would: GET /api/v1/sessions lists them', async () => {
       const tesla = await fleet();
       const minute = 60_000;
