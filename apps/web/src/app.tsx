@@ -7,6 +7,7 @@ import { SessionProvider, useSession } from './lib/session.js';
 import { AdminPage } from './pages/admin.js';
 import { AlertRulesPage } from './pages/alert-rules.js';
 import { AlertsPage } from './pages/alerts.js';
+import { AliasesPage } from './pages/aliases.js';
 import { CliLoginPage } from './pages/cli-login.js';
 import { ConnectedAccountsPage } from './pages/connected-accounts.js';
 import { HistoryPage } from './pages/history.js';
@@ -32,6 +33,7 @@ const titles: Array<[string, string]> = [
   ['/vehicles', 'Vehicles'],
   ['/alerts/rules', 'Alert rules'],
   ['/alerts', 'Alerts'],
+  ['/aliases', 'Aliases'],
   ['/settings/connected-accounts', 'Connected accounts'],
   ['/settings', 'Settings'],
   ['/cli-login', 'Log in the command line'],
@@ -61,6 +63,7 @@ function pageFor(path: string, admin: boolean): ReactNode {
   if (vehicle?.id) return <VehicleLivePage key={vehicle.id} id={vehicle.id} />;
   if (path === '/alerts') return <AlertsPage />;
   if (path === '/alerts/rules') return <AlertRulesPage />;
+  if (path === '/aliases') return <AliasesPage />;
   if (path === '/settings') return <SettingsPage />;
   if (path === '/settings/connected-accounts') return <ConnectedAccountsPage />;
   if (path === '/cli-login') return <CliLoginPage />;

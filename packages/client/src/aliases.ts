@@ -1,4 +1,11 @@
-import type { AliasQuery, AliasView, CreateAliasRequest, UpdateAliasRequest } from '@tacho/protocol';
+import type {
+  AliasQuery,
+  AliasRegistryList,
+  AliasRegistryQuery,
+  AliasView,
+  CreateAliasRequest,
+  UpdateAliasRequest,
+} from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
 
 /** The alias registry: what raw device keys mean, per make and model. */
@@ -7,6 +14,10 @@ export class AliasesApi {
 
   list(query: AliasQuery): Promise<AliasView[]> {
     return this.http.request('GET', 'aliases', { query: { ...query } });
+  }
+  /** Proposed entries with their state (pending with confirmations, or applied). */
+  registry(query: AliasRegistryQuery = {}): Promise<AliasRegistryList> {
+    return this.http.request('GET', 'aliases/registry', { query: { ...query } });
   }
   propose(input: CreateAliasRequest): Promise<AliasView> {
     return this.http.request('POST', 'aliases', { body: input });

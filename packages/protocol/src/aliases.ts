@@ -72,3 +72,33 @@ export const UpdateAliasRequest = Type.Object(
   { additionalProperties: false, minProperties: 1 },
 );
 export type UpdateAliasRequest = Static<typeof UpdateAliasRequest>;
+
+/** Registry entries to list on the Aliases page: of one make and model, or all. */
+export const AliasRegistryQuery = Type.Object(
+  {
+    make: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    model: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type AliasRegistryQuery = Static<typeof AliasRegistryQuery>;
+
+/**
+ * A registry entry with where it stands: `pending` until `needed` distinct vehicles confirmed it (it
+ * applies only to the vehicles that confirmed it), then `applied` (every vehicle of the model decodes it).
+ */
+export const AliasRegistryEntry = Type.Object({
+  ...AliasView.properties,
+  state: Type.Union([Type.Literal('pending'), Type.Literal('applied')]),
+});
+export type AliasRegistryEntry = Static<typeof AliasRegistryEntry>;
+
+export const AliasRegistryList = Type.Object(
+  {
+    /** Confirmations (distinct vehicles) an entry needs to apply to every vehicle of its model. */
+    needed: Type.Integer({ minimum: 1 }),
+    items: Type.Array(AliasRegistryEntry),
+  },
+  { additionalProperties: false },
+);
+export type AliasRegistryList = Static<typeof AliasRegistryList>;

@@ -36,7 +36,10 @@ function ProposeAlias({
         canonicalKey,
         scale: Number(scale) || 1,
       });
-      setResult({ ok: true, text: 'Thanks: the alias was added to the registry.' });
+      setResult({
+        ok: true,
+        text: 'Proposed. It is pending on the Aliases page until another vehicle of this model confirms it.',
+      });
     } catch (failure) {
       setResult({ ok: false, text: failure instanceof Error ? failure.message : String(failure) });
     } finally {
@@ -74,7 +77,7 @@ function ProposeAlias({
       </div>
       {result && (
         <div className={result.ok ? 'alert success' : 'alert error'} role="status">
-          {result.text}
+          {result.text} {result.ok && <a href="/aliases">Open the Aliases page</a>}
         </div>
       )}
       <div className="row">

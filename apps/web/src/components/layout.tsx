@@ -48,6 +48,9 @@ export function Layout({ children }: { children: ReactNode }) {
             </span>
           )}
         </Link>
+        <Link href="/aliases" className="nav-link">
+          Aliases
+        </Link>
         <Link href="/settings" className="nav-link">
           Settings
         </Link>

@@ -59,6 +59,22 @@ export class AliasesRepo {
       );
   }
 
+  /** Every entry, or those of one make and/or model, by make, model, year and device key. */
+  async all(make: string | null, model: string | null): Promise<AliasRow[]> {
+    let q = this.selectWithCount();
+    if (make !== null) q = q.where('a.make', '=', make);
+    if (model !== null) q = q.where('a.model', '=', model);
+    const rows = await q
+      .orderBy('a.make')
+      .orderBy('a.model')
+      .orderBy('a.year')
+      .orderBy('a.device_key')
+      .orderBy('a.id')
+      .limit(5000)
+      .execute();
+    return rows.map(AliasesRepo.withCount);
+  }
+
   async byId(id: string): Promise<AliasRow | undefined> {
     const row = await this.selectWithCount().where('a.id', '=', id).executeTakeFirst();
     return row ? AliasesRepo.withCount(row) : undefined;

@@ -1,4 +1,11 @@
-import { AliasQuery, AliasView, CreateAliasRequest, UpdateAliasRequest } from '@tacho/protocol';
+import {
+  AliasQuery,
+  AliasRegistryList,
+  AliasRegistryQuery,
+  AliasView,
+  CreateAliasRequest,
+  UpdateAliasRequest,
+} from '@tacho/protocol';
 import { Type } from 'typebox';
 import type { HttpServer } from '../../transports/http/server.js';
 import { authSecurity as security } from '../auth/http-auth.js';
@@ -20,6 +27,21 @@ export function registerAliasRoutes(http: HttpServer, aliases: Aliases): void {
       },
     },
     async (request) => aliases.list(request.principal, request.query),
+  );
+
+  http.get(
+    '/api/v1/aliases/registry',
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          'Registry entries users proposed, each pending (with its confirmations) or applied once enough vehicles confirmed it',
+        querystring: AliasRegistryQuery,
+        response: { 200: AliasRegistryList },
+      },
+    },
+    async (request) => aliases.registry(request.principal, request.query),
   );
 
   http.post(

@@ -1,5 +1,7 @@
 import {
   type AliasQuery,
+  type AliasRegistryList,
+  type AliasRegistryQuery,
   type AliasView,
   type CreateAliasRequest,
   metricCatalog,
@@ -102,6 +104,25 @@ export class Aliases {
       }),
     );
     return [...registry, ...builtIn];
+  }
+
+  /**
+   * Registry entries (not the built-in catalog) with their state: pending until MIN_CONFIRMATIONS distinct
+   * vehicles confirmed them, applied after. What the Aliases page shows, so a proposal is visibly there.
+   */
+  async registry(principal: Principal | null, query: AliasRegistryQuery): Promise<AliasRegistryList> {
+    requireScope(principal, 'read');
+    const rows = await this.repo.all(
+      query.make === undefined ? null : normalizeName(query.make),
+      query.model === undefined ? null : normalizeName(query.model),
+    );
+    return {
+      needed: MIN_CONFIRMATIONS,
+      items: rows.map((row) => ({
+        ...toView(row),
+        state: row.confirmations >= MIN_CONFIRMATIONS ? 'applied' : 'pending',
+      })),
+    };
   }
 
   async get(principal: Principal | null, id: string): Promise<AliasView> {

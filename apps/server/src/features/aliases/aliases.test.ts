@@ -84,6 +84,35 @@ for (const engine of engines) {
       });
     });
 
+    it('lists proposals as pending with their confirmations, and applied once enough vehicles confirmed', async () => {
+      const proposal = { deviceKey: '34183/1/98', canonicalKey: 'power_kw', scale: 0.001 };
+      const first = await post(alice, { vehicleId: await vehicle(alice), ...proposal });
+      expect(first.statusCode, first.body).toBe(201);
+      const registry = async (user: TestUser, query = '') => {
+        const res = await app.http.inject({
+          method: 'GET',
+          url: `/api/v1/aliases/registry${query}`,
+          headers: user.headers,
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json() as {
+          needed: number;
+          items: Array<{ id: string; state: string; confirmations: number; model: string }>;
+        };
+      };
+      const pending = await registry(bob);
+      expect(pending.needed).toBe(2);
+      expect(pending.items).toMatchObject([
+        { id: first.json().id, state: 'pending', confirmations: 1, model: 'VF8' },
+      ]);
+      const second = await post(bob, { vehicleId: await vehicle(bob), ...proposal });
+      expect(second.statusCode, second.body).toBe(200);
+      expect((await registry(alice, '?make=vinfast&model=VF 8')).items).toMatchObject([
+        { id: first.json().id, state: 'applied', confirmations: 2 },
+      ]);
+      expect((await registry(alice, '?make=vinfast&model=VF9')).items).toEqual([]);
+    });
+
     it('merges identical posts into one entry and counts distinct vehicles, not posts', async () => {
       const [a1, a2, b1] = [await vehicle(alice), await vehicle(alice), await vehicle(bob)];
       const entry = { deviceKey: '34183_00001_00099', canonicalKey: 'power_kw', scale: 0.001 };
