@@ -1,4 +1,5 @@
 import { TeslaAccounts } from '../components/tesla-accounts.js';
+import { VinFastAccounts } from '../components/vinfast-accounts.js';
 
 /**
  * Settings → Connected accounts: the maker clouds Tacho reads vehicles from, one section per maker
@@ -13,6 +14,7 @@ export function ConnectedAccountsPage() {
       </div>
       <div className="stack">
         <TeslaAccounts />
+        <VinFastAccounts />
       </div>
     </>
   );
