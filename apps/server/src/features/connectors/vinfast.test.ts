@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
@@ -199,6 +202,76 @@ for (const engine of engines) {
       // Signing in again brings the account back.
       const again = await connect();
       expect(again).toMatchObject({ id: account.id, state: 'connected' });
+    });
+  });
+
+  describe(`VinFast connector with the owner's signing key [${engine}]`, () => {
+    it('signs every API call when TACHO_VINFAST_SIGNING_KEY_FILE is set, and says what is missing when not', async () => {
+      const key = 'owner-supplied-signing-key-for-tests';
+      const clock = new ManualClock(Date.now());
+      const fake = await startFakeVinFast({ clock, signingKey: key });
+      const dir = mkdtempSync(join(tmpdir(), 'tacho-vinfast-key-'));
+      const keyFile = join(dir, 'vinfast.key');
+      writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+      recordSecrets([key, PASSWORD]);
+      fake.addUser({
+        email: EMAIL.toLowerCase(),
+        password: PASSWORD,
+        vehicles: [{ vin: VIN, model: 'VF 8', year: 2024 }],
+      });
+      const env = {
+        TACHO_VINFAST_AUTH_URL: fake.authUrl,
+        TACHO_VINFAST_API_URL: fake.apiUrl,
+        TACHO_VINFAST_COGNITO_URL: fake.cognitoUrl,
+        TACHO_VINFAST_IOT_URL: fake.iotUrl,
+        TACHO_VINFAST_COGNITO_POOL_ID: fake.identityPoolId,
+      };
+      const unsigned = await createTestApp(engine, env, { clock, vinfast: { tickMs: null } });
+      const signed = await createTestApp(
+        engine,
+        { ...env, TACHO_VINFAST_SIGNING_KEY_FILE: keyFile },
+        { clock, vinfast: { tickMs: null } },
+      );
+      try {
+        const body = { email: EMAIL, password: PASSWORD, region: 'vn' };
+        const alice = await createTestUser(unsigned, 'operator');
+        const refused = await unsigned.http.inject({
+          method: 'POST',
+          url: '/api/v1/connectors/vinfast/accounts',
+          headers: alice.headers,
+          payload: body,
+        });
+        expect(refused.statusCode).toBe(503);
+        expect(refused.json().error).toMatchObject({ code: 'vinfast_refused' });
+        expect(refused.json().error.message).toContain('TACHO_VINFAST_SIGNING_KEY_FILE');
+
+        const bob = await createTestUser(signed, 'operator');
+        const ok = await signed.http.inject({
+          method: 'POST',
+          url: '/api/v1/connectors/vinfast/accounts',
+          headers: bob.headers,
+          payload: body,
+        });
+        expect(ok.statusCode, ok.body).toBe(201);
+        const account = ok.json().id as string;
+        const added = await signed.http.inject({
+          method: 'POST',
+          url: `/api/v1/connectors/vinfast/accounts/${account}/vehicles`,
+          headers: bob.headers,
+          payload: { vin: VIN },
+        });
+        expect(added.statusCode, added.body).toBe(201);
+        await signed.vinfast.runtime.tick();
+        expect(signed.vinfast.runtime.stream(account)?.connected).toBe(true);
+        expect(fake.seen.listResource.map((r) => r.vin)).toEqual([VIN]);
+        // The key is in no reply and no dump of the config.
+        expect(JSON.stringify(signed.config)).not.toContain(key);
+      } finally {
+        await signed.dispose();
+        await unsigned.dispose();
+        await fake.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 }
