@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../lib/clock.js';
+import { recordSecrets } from './log-leaks.js';
 
 /**
  * A fake of Tesla's auth server and Fleet API on a loopback port, following what developer.tesla.com
@@ -303,19 +304,20 @@ export class FakeTesla {
     const refresh = `EU_${randomBytes(32).toString('hex')}`;
     this.access.set(access, { sub, expiresMs: now + 28_800_000 });
     this.refreshTokens.set(refresh, { sub, used: false, graceUsed: false });
+    const idToken = withIdToken
+      ? this.jwt({
+          sub,
+          email: this.account.email,
+          aud: this.options.clientId,
+          iss: 'https://auth.tesla.com/oauth2/v3',
+        })
+      : null;
+    // The run's log-leak check fails if any of these reaches a log of Tacho's.
+    recordSecrets([access, refresh, ...(idToken ? [idToken] : [])]);
     return {
       access_token: access,
       refresh_token: refresh,
-      ...(withIdToken
-        ? {
-            id_token: this.jwt({
-              sub,
-              email: this.account.email,
-              aud: this.options.clientId,
-              iss: 'https://auth.tesla.com/oauth2/v3',
-            }),
-          }
-        : {}),
+      ...(idToken ? { id_token: idToken } : {}),
       expires_in: 28_800,
       token_type: 'Bearer',
     };

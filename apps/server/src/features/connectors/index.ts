@@ -16,6 +16,7 @@ import { TeslaPoller } from './tesla-poller.js';
 import { TeslaTokenKeeper } from './tesla-tokens.js';
 
 export { ConnectorAccounts } from './accounts.js';
+export { TeslaClient } from './tesla.js';
 export { TeslaService } from './tesla.service.js';
 export { TESLA_API_SOURCE, TeslaPoller } from './tesla-poller.js';
 export { TeslaTokenKeeper } from './tesla-tokens.js';
@@ -27,6 +28,8 @@ export interface TeslaConnector {
   /** Null when Tesla is not configured. */
   readonly poller: TeslaPoller | null;
   readonly tokens: TeslaTokenKeeper | null;
+  /** Tesla's OAuth server and Fleet API; null when Tesla is not configured. */
+  readonly client: TeslaClient | null;
   readonly instanceId: string;
   close(): Promise<void>;
 }
@@ -113,6 +116,7 @@ export function createTeslaConnector(
     accounts,
     poller,
     tokens,
+    client,
     instanceId,
     close: async () => {
       await poller?.stop();

@@ -6,7 +6,8 @@ import { FakeTesla } from '../../test/fake-tesla.js';
 import { engines } from '../../test/storage.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
 import { waitUntil } from '../telemetry/fault-helpers.js';
-import { INTERRUPTED_REASON } from './tesla-tokens.js';
+import { TeslaPoller } from './tesla-poller.js';
+import { INTERRUPTED_REASON, TeslaTokenKeeper } from './tesla-tokens.js';
 
 const T0 = Date.UTC(2026, 5, 1, 8, 0, 0);
 const VIN = '5YJ3E1EA7KF000017';
@@ -307,6 +308,55 @@ for (const engine of engines) {
       expect(await today()).toBeGreaterThan(0);
       expect(await today()).toBeLessThan(40);
       expect(accountId).toBeTruthy();
+    });
+
+    it('with two instances, one polls each account and one refreshes its tokens at a time', async () => {
+      await startApp();
+      const { accountId } = await connectWithCar();
+      const first = app.tesla;
+      const tokens2 = new TeslaTokenKeeper({
+        accounts: first.accounts,
+        client: first.client!,
+        clock,
+        logger: app.logger,
+        instanceId: 'instance-2',
+      });
+      const poller2 = new TeslaPoller({
+        accounts: first.accounts,
+        client: first.client!,
+        tokens: tokens2,
+        pipeline: app.telemetry.pipeline,
+        clock,
+        logger: app.logger,
+        instanceId: 'instance-2',
+        dailyRequests: 100_000,
+      });
+      fake.update(fake.cars[0]!.id, { state: 'online', shift: 'D', speedMph: 40 });
+      // Both tick every second for a minute of driving: the car is read every 5 s, not twice as often.
+      for (let t = 0; t < 60_000; t += 1000) {
+        await Promise.all([first.poller!.tick(), poller2.tick()]);
+        clock.advance(1000);
+      }
+      expect(fake.counts.vehicle_data).toBeGreaterThanOrEqual(11);
+      expect(fake.counts.vehicle_data).toBeLessThanOrEqual(13);
+      // The first stops (its leases go at once): the second goes on with the account.
+      await first.poller!.stop();
+      const before = fake.counts.vehicle_data;
+      for (let t = 0; t < 30_000; t += 1000) {
+        await poller2.tick();
+        clock.advance(1000);
+      }
+      expect(fake.counts.vehicle_data - before).toBeGreaterThanOrEqual(5);
+      // Both find the access token about to expire at once: one refresh at Tesla, one new token for both.
+      clock.advance(8 * 3_600_000 - 5 * 60_000);
+      const refreshes = fake.counts.refresh;
+      const [a, b] = await Promise.all([
+        first.tokens!.accessToken(accountId),
+        tokens2.accessToken(accountId),
+      ]);
+      expect(fake.counts.refresh - refreshes).toBe(1);
+      expect(a).toBe(b);
+      await poller2.stop();
     });
 
     it('refreshes before the access token expires, rotating the single-use refresh token', async () => {
