@@ -52,8 +52,11 @@ export class CommittedTail {
   hits = 0;
   misses = 0;
 
-  /** `limit`: samples held at most; past it the oldest batches go (their rounds read the database). */
-  constructor(private readonly limit = 200_000) {}
+  /**
+   * `limit`: samples held at most (~0.5 KB each once parsed; a pass takes a few thousand); past it the
+   * older half goes, and their rounds read the database.
+   */
+  constructor(private readonly limit = 50_000) {}
 
   /** Samples held now (tests and metrics). */
   get size(): number {

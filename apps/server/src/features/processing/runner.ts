@@ -625,18 +625,19 @@ async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {
   }
 }
 
-/** Whether the vehicle has a sample before `at` in device-time order. */
+/** Whether the vehicle has a sample before `at` in device-time order (its first one: an index lookup). */
 async function anyBefore(db: Db, vehicleId: string, at: Cursor): Promise<boolean> {
-  const row = await db
+  const first = await db
     .selectFrom('samples')
-    .select('ts_ms')
+    .select(['ts_ms', 'seq'])
     .where('vehicle_id', '=', vehicleId)
-    .where((eb) =>
-      eb.or([eb('ts_ms', '<', at.tsMs), eb.and([eb('ts_ms', '=', at.tsMs), eb('seq', '<', at.seq)])]),
-    )
+    .orderBy('ts_ms')
+    .orderBy('seq')
     .limit(1)
     .executeTakeFirst();
-  return row !== undefined;
+  if (!first) return false;
+  const ts = Number(first.ts_ms);
+  return ts < at.tsMs || (ts === at.tsMs && Number(first.seq) < at.seq);
 }
 
 /** The vehicle's samples after the cursor, in device-time order. */
