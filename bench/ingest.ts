@@ -9,13 +9,17 @@
  * 2. paced: the same publishers at a fixed total rate (default 10,000 msg/s); zero loss expected. With
  *    --login-flood N it runs again beside N concurrent wrong logins (login-flood.ts), and both print
  *    publish→PUBACK p99, /health answer times and the server's event-loop delay (issue 24.7).
- * 3. HTTP: concurrent POSTs of batches of 1,000 messages, after a few untimed ones (JIT warm-up).
+ * 3. HTTP: concurrent POSTs of batches of 1,000 messages, after a few untimed ones (JIT warm-up). They
+ *    continue each vehicle's data a day after its MQTT messages; with --http-backfill they lie 30 days
+ *    before them instead (a backfill behind live data: every batch is late data, and the sessions
+ *    processor re-derives what follows it — issue 17's late-data rule, costed here).
  * 4. idle devices: connects many idle MQTT clients and prints the server's memory per connection.
  * With the embedded broker the PUBACK leaves after the commit, so publish→PUBACK is publish→commit. With
  * an external broker the broker acknowledges on receipt; commits are then counted from /metrics.
  *
  * Flags: --publishers 100 --duration 60 (flood, s) --rate 10000 --paced-duration 20 (s) --window 50
  *        --http-batches 400 --http-concurrency 4 --http-warmup 20 (batches sent before the clock starts) --settle 5 (s between phases) --idle 1000 --login-flood 0 --postgres [--pg-url url] --broker <mqtt url> --quick
+ *        --http-backfill
  *        --alert-rules N: N alert rules spread over the publishers' vehicles (issue 18; conditions and
  *        events, in-app only), and each phase prints the alerts processor's commit → alert lag p99
  */
@@ -57,6 +61,7 @@ const { values: flags } = parseArgs({
     idle: { type: 'string', default: '1000' },
     'login-flood': { type: 'string', default: '0' },
     'alert-rules': { type: 'string', default: '0' },
+    'http-backfill': { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     'pg-url': { type: 'string' },
     broker: { type: 'string' },
@@ -266,9 +271,11 @@ async function httpBatches(
   batches: number,
   concurrency: number,
   warmup: number,
+  backfill: boolean,
 ): Promise<{ samples: number; elapsedS: number; latencies: Float64Array; cpu: NodeJS.CpuUsage }> {
   const sims = vehicles.map((_, i) => new VehicleSimulator({ seed: 10_000 + i, startPhase: 'driving' }));
-  const clocks = vehicles.map(() => Date.now() - 60 * 86_400_000);
+  // The MQTT devices' data starts 30 days ago and spans hours at most.
+  const clocks = vehicles.map(() => Date.now() - (backfill ? 60 : 29) * 86_400_000);
   // Bodies are encoded before the clock starts, and sent with node:http over kept-alive connections:
   // the sender shares the machine's two cores with the server, so it should cost as little as it can
   // (fetch took ~3 µs of CPU per sample, this ~1).
@@ -491,9 +498,10 @@ async function main(): Promise<void> {
       Number(flags['http-batches']),
       Number(flags['http-concurrency']),
       Number(flags['http-warmup']),
+      flags['http-backfill'] === true,
     );
     console.log(
-      `HTTP batches of 1,000 × ${flags['http-batches']} (${flags['http-concurrency']} concurrent): ` +
+      `HTTP batches of 1,000 × ${flags['http-batches']} (${flags['http-concurrency']} concurrent${flags['http-backfill'] ? ', a backfill behind the MQTT data' : ''}): ` +
         `${(h.samples / h.elapsedS).toFixed(0)} samples/s stored; request p50 ${pct(h.latencies, 50).toFixed(0)} ms, ` +
         `p99 ${pct(h.latencies, 99).toFixed(0)} ms; the sender's own CPU ${cpuPerSample(h.cpu, h.samples)} µs/sample`,
     );
