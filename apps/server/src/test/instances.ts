@@ -27,9 +27,12 @@ export interface Cluster {
 /**
  * Two instances of one deployment, as behind a load balancer: each with its own connection pool on one
  * PostgreSQL schema, its own embedded broker (`mqttPort` 0: any free port) and its own HTTP port, and a
- * Redis live bus under a prefix of their own (parallel runs never hear each other).
+ * Redis live bus under a prefix of their own (parallel runs never hear each other). `env` adds settings.
  */
-export async function startCluster(options: AppOptions = {}): Promise<Cluster> {
+export async function startCluster(
+  options: AppOptions = {},
+  env: Record<string, string> = {},
+): Promise<Cluster> {
   const prefix = `test:${process.pid}:${randomBytes(4).toString('hex')}:`;
   const first = await freshStorage('postgres');
   const second = await openStorage(
@@ -49,6 +52,7 @@ export async function startCluster(options: AppOptions = {}): Promise<Cluster> {
         TACHO_PORT: '0',
         TACHO_REDIS_URL: TEST_REDIS_URL,
         TACHO_ENCRYPTION_KEY: encryptionKey,
+        ...env,
       },
       dataDir,
     );

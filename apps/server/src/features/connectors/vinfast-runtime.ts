@@ -121,10 +121,12 @@ export class VinFastRuntime {
     for (const account of wanted.values()) {
       const vins = await this.linkedVins(account.id);
       const running = this.running.get(account.id);
-      if (running) {
+      if (running && !running.stream.needsSignIn) {
         running.vins = vins;
         continue;
       }
+      // The owner signed in again since this stream gave up: start afresh.
+      if (running) await running.stream.stop();
       if (vins.size === 0) continue;
       this.running.set(account.id, { stream: this.newStream(account), vins });
     }

@@ -63,6 +63,11 @@ export class VinFastStream {
 
   constructor(private readonly deps: VinFastStreamDeps) {}
 
+  /** Stopped for good: the account needs a new sign-in (a new stream starts once it has one). */
+  get needsSignIn(): boolean {
+    return this.state === 'reauth';
+  }
+
   get connected(): boolean {
     return this.client?.connected === true;
   }

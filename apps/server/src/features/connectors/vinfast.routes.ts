@@ -15,7 +15,12 @@ const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const tags = ['connectors'];
 
 /** The VinFast connector's routes (issue 22). */
-export function registerVinFastRoutes(http: HttpServer, vinfast: VinFastService, onAdded: () => void): void {
+/** `onChanged`: an account or its vehicles changed, so the runtime reads its leases again. */
+export function registerVinFastRoutes(
+  http: HttpServer,
+  vinfast: VinFastService,
+  onChanged: () => void,
+): void {
   http.post(
     '/api/v1/connectors/vinfast/accounts',
     {
@@ -28,8 +33,12 @@ export function registerVinFastRoutes(http: HttpServer, vinfast: VinFastService,
         response: { 201: VinFastAccount },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(await vinfast.connect(requirePrincipal(request), request.body)),
+    async (request, reply) => {
+      const account = await vinfast.connect(requirePrincipal(request), request.body);
+      // A new sign-in of a known account restarts its stream at once.
+      onChanged();
+      return reply.code(201).send(account);
+    },
   );
 
   http.get(
@@ -75,7 +84,7 @@ export function registerVinFastRoutes(http: HttpServer, vinfast: VinFastService,
     },
     async (request, reply) => {
       const added = await vinfast.addVehicle(requirePrincipal(request), request.params.id, request.body.vin);
-      onAdded();
+      onChanged();
       return reply.code(201).send(added);
     },
   );

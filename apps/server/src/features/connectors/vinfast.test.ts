@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
 import { type FakeVinFast, startFakeVinFast } from '../../test/fake-vinfast.js';
+import { clusterProblem, startCluster } from '../../test/instances.js';
 import { recordSecrets } from '../../test/log-leaks.js';
 import { engines } from '../../test/storage.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
@@ -13,6 +14,15 @@ const EMAIL = 'Owner@Example.com';
 // Registered with the log-leak check below: it must never reach a log.
 const PASSWORD = 'vinfast-test-password-Qx7m2Lr9Tz4w';
 const VIN = 'RLLVFTEST00000001';
+
+/** Settings that point the connector at the fake. */
+const fakeEnv = (fake: FakeVinFast) => ({
+  TACHO_VINFAST_AUTH_URL: fake.authUrl,
+  TACHO_VINFAST_API_URL: fake.apiUrl,
+  TACHO_VINFAST_COGNITO_URL: fake.cognitoUrl,
+  TACHO_VINFAST_IOT_URL: fake.iotUrl,
+  TACHO_VINFAST_COGNITO_POOL_ID: fake.identityPoolId,
+});
 
 for (const engine of engines) {
   describe(`VinFast connector [${engine}]`, () => {
@@ -205,6 +215,68 @@ for (const engine of engines) {
     });
   });
 
+  describe(`VinFast connector stream and sign-in [${engine}]`, () => {
+    it('stops the stream when the refresh token is revoked, and starts it again after a new sign-in', async () => {
+      const clock = new ManualClock(Date.now());
+      const fake = await startFakeVinFast({ clock });
+      recordSecrets([PASSWORD]);
+      fake.addUser({
+        email: EMAIL.toLowerCase(),
+        password: PASSWORD,
+        vehicles: [{ vin: VIN, model: 'VF 8', year: 2024 }],
+      });
+      const app = await createTestApp(engine, fakeEnv(fake), { clock, vinfast: { tickMs: null } });
+      try {
+        const owner = await createTestUser(app, 'operator');
+        const connect = async () => {
+          const res = await app.http.inject({
+            method: 'POST',
+            url: '/api/v1/connectors/vinfast/accounts',
+            headers: owner.headers,
+            payload: { email: EMAIL, password: PASSWORD, region: 'vn' },
+          });
+          expect(res.statusCode, res.body).toBe(201);
+          return res.json().id as string;
+        };
+        const id = await connect();
+        const added = await app.http.inject({
+          method: 'POST',
+          url: `/api/v1/connectors/vinfast/accounts/${id}/vehicles`,
+          headers: owner.headers,
+          payload: { vin: VIN },
+        });
+        expect(added.statusCode, added.body).toBe(201);
+        await app.vinfast.runtime.tick();
+        expect(app.vinfast.runtime.stream(id)?.connected).toBe(true);
+
+        // The hour's credentials run out; renewing them needs the API, whose token is gone, and the
+        // refresh token was revoked meanwhile.
+        fake.expireAccessTokens();
+        fake.revokeRefreshTokens(EMAIL);
+        clock.advance(56 * 60_000);
+        await app.vinfast.runtime.tick();
+        const listed = await app.http.inject({
+          method: 'GET',
+          url: '/api/v1/connectors/vinfast/accounts',
+          headers: owner.headers,
+        });
+        expect(listed.json().items[0]).toMatchObject({
+          state: 'reauth_needed',
+          stateReason: 'sign in to VinFast again',
+        });
+        await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(0));
+
+        expect(await connect()).toBe(id);
+        await app.vinfast.runtime.tick();
+        expect(app.vinfast.runtime.stream(id)?.connected).toBe(true);
+        await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(1));
+      } finally {
+        await app.dispose();
+        await fake.close();
+      }
+    });
+  });
+
   describe(`VinFast connector with the owner's signing key [${engine}]`, () => {
     it('signs every API call when TACHO_VINFAST_SIGNING_KEY_FILE is set, and says what is missing when not', async () => {
       const key = 'owner-supplied-signing-key-for-tests';
@@ -219,13 +291,7 @@ for (const engine of engines) {
         password: PASSWORD,
         vehicles: [{ vin: VIN, model: 'VF 8', year: 2024 }],
       });
-      const env = {
-        TACHO_VINFAST_AUTH_URL: fake.authUrl,
-        TACHO_VINFAST_API_URL: fake.apiUrl,
-        TACHO_VINFAST_COGNITO_URL: fake.cognitoUrl,
-        TACHO_VINFAST_IOT_URL: fake.iotUrl,
-        TACHO_VINFAST_COGNITO_POOL_ID: fake.identityPoolId,
-      };
+      const env = fakeEnv(fake);
       const unsigned = await createTestApp(engine, env, { clock, vinfast: { tickMs: null } });
       const signed = await createTestApp(
         engine,
@@ -275,3 +341,52 @@ for (const engine of engines) {
     });
   });
 }
+
+const cluster = await clusterProblem();
+describe.skipIf(cluster)('VinFast connector on two instances', () => {
+  it('streams each account from one instance only, and the other takes over when it stops', async () => {
+    const clock = new ManualClock(Date.now());
+    const fake = await startFakeVinFast({ clock });
+    recordSecrets([PASSWORD]);
+    fake.addUser({
+      email: EMAIL.toLowerCase(),
+      password: PASSWORD,
+      vehicles: [{ vin: VIN, model: 'VF 8', year: 2024 }],
+    });
+    const { one, two, dispose } = await startCluster({ clock, vinfast: { tickMs: null } }, fakeEnv(fake));
+    try {
+      const owner = await createTestUser(one, 'operator');
+      const res = await one.http.inject({
+        method: 'POST',
+        url: '/api/v1/connectors/vinfast/accounts',
+        headers: owner.headers,
+        payload: { email: EMAIL, password: PASSWORD, region: 'vn' },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      const id = res.json().id as string;
+      const added = await one.http.inject({
+        method: 'POST',
+        url: `/api/v1/connectors/vinfast/accounts/${id}/vehicles`,
+        headers: owner.headers,
+        payload: { vin: VIN },
+      });
+      expect(added.statusCode, added.body).toBe(201);
+      await Promise.all([one.vinfast.runtime.tick(), two.vinfast.runtime.tick()]);
+      await Promise.all([one.vinfast.runtime.tick(), two.vinfast.runtime.tick()]);
+      const holders = [one, two].filter((app) => app.vinfast.runtime.stream(id)?.connected);
+      expect(holders).toHaveLength(1);
+      await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(1));
+      // The holder stops (a clean shutdown gives its lease up): the other takes the account over.
+      const [holder] = holders;
+      const other = holder === one ? two : one;
+      await holder!.vinfast.close();
+      clock.advance(20_000);
+      await other.vinfast.runtime.tick();
+      expect(other.vinfast.runtime.stream(id)?.connected).toBe(true);
+      await vi.waitFor(() => expect(fake.subscribers(VIN)).toBe(1));
+    } finally {
+      await dispose();
+      await fake.close();
+    }
+  });
+});
