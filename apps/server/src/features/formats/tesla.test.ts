@@ -1,4 +1,7 @@
+import { checkMetric } from '@tacho/protocol';
 import { describe, expect, it } from 'vitest';
+import { EXTREME_NUMBERS_JSON } from '../telemetry/extreme-numbers.js';
+import { TESLA_FIELDS } from './tesla/fields.js';
 import { decodeTeslaEvent, decodeTeslaFields, parseTeslaTopic, readFieldPayload } from './tesla.js';
 
 const T = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -211,4 +214,35 @@ describe('Tesla fleet-telemetry topics and events', () => {
     ]);
     expect(decodeTeslaEvent({ vin: 'V', kind: 'error', name: 'E' }, '42', 0).deadLetters).toHaveLength(1);
   });
+});
+
+describe('Tesla fleet-telemetry fields with extreme values (issue 24.1)', () => {
+  const odd = [
+    ...EXTREME_NUMBERS_JSON,
+    '"1e400"',
+    '"NaN"',
+    '[]',
+    '[1,2]',
+    '{}',
+    '{"latitude":"x"}',
+    'true',
+    '"ShiftStateZ"',
+    `"${'x'.repeat(5000)}"`,
+  ];
+  it.each([...TESLA_FIELDS.keys(), 'Unmapped'])(
+    '%s never throws and never stores an implausible metric',
+    (field) => {
+      for (const json of odd) {
+        const read = readFieldPayload(field, json);
+        if ('deadLetter' in read) continue;
+        const decoded = decodeTeslaFields(new Map([[field, read.value]]), T, 1);
+        for (const message of decoded.messages) {
+          for (const [key, value] of Object.entries(message.metrics ?? {}))
+            expect(checkMetric(key, value)).toBeNull();
+          for (const value of Object.values(message.raw ?? {}))
+            expect(typeof value === 'string' ? value.length : 0).toBeLessThanOrEqual(1024);
+        }
+      }
+    },
+  );
 });
