@@ -1,4 +1,4 @@
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../apps/server/src/lib/clock.js';
 import { FakeTesla } from '../apps/server/src/test/fake-tesla.js';
@@ -19,6 +19,7 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
   let server: RunningServer;
   let browser: Browser;
   let page: Page;
+  let context: BrowserContext;
 
   beforeAll(async () => {
     await ensureWebBuilt();
@@ -35,7 +36,7 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
       ...fake.env(),
     });
     browser = await launchBrowser();
-    const context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
+    context = await browser.newContext({ baseURL: server.url, viewport: { width: 1280, height: 860 } });
     page = await context.newPage();
     page.setDefaultTimeout(15_000);
     await page.goto('/login');
@@ -96,5 +97,27 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
       .first()
       .waitFor();
     expect(fake.counts.wake_up).toBe(0);
+  });
+
+  it("finishes the sign-in when the login's access cookie ran out while at Tesla", async () => {
+    await page.goto('/settings/connected-accounts');
+    await page.getByText('No Tesla account is connected.').waitFor();
+    // At Tesla, the dashboard's short-lived access cookie expires (the refresh cookie stays).
+    await context.route('**/oauth2/v3/authorize**', async (route) => {
+      await context.clearCookies({ name: 'tacho_access' });
+      await route.continue();
+    });
+    const visited: string[] = [];
+    page.on('framenavigated', (frame) => visited.push(frame.url()));
+    await page.getByRole('button', { name: 'Connect a Tesla account' }).click();
+    await page.waitForURL(/\/settings\/connected-accounts\?tesla=connected/);
+    await page.getByText('Tesla account connected.').waitFor();
+    // It came back signed out, with Tesla's answer in the fragment, and finished after renewing the login.
+    expect(visited.some((url) => url.includes('/settings/connected-accounts#tesla_finish='))).toBe(true);
+    // The code never stays in the address or the history.
+    expect(page.url()).not.toContain('code');
+    const account = page.getByRole('article', { name: 'Tesla account owner@example.org' });
+    await expect(account.getByTestId('tesla-account-state').textContent()).resolves.toBe('Connected');
+    await context.unroute('**/oauth2/v3/authorize**');
   });
 });

@@ -1,4 +1,10 @@
-import type { TeslaAccount, TeslaAccountList, TeslaVehicleList } from '@tacho/protocol';
+import type {
+  TeslaAccount,
+  TeslaAccountList,
+  TeslaFinish,
+  TeslaSignInOutcome,
+  TeslaVehicleList,
+} from '@tacho/protocol';
 import type { HttpTransport } from './http.js';
 
 const account = (id: string) => `connectors/tesla/accounts/${encodeURIComponent(id)}`;
@@ -10,6 +16,10 @@ export class TeslaApi {
   /** Tesla's sign-in URL for a new attempt; the browser goes there and comes back to Connected accounts. */
   async signInUrl(): Promise<string> {
     return (await this.http.request<{ url: string }>('GET', 'connectors/tesla/start')).url;
+  }
+  /** Finishes a sign-in whose browser came back signed out: what Tesla sent, posted once logged in. */
+  finish(input: TeslaFinish): Promise<TeslaSignInOutcome> {
+    return this.http.request('POST', 'connectors/tesla/finish', { body: input });
   }
   /** The caller's Tesla accounts (an admin: everyone's), and whether the server has Tesla configured. */
   accounts(): Promise<TeslaAccountList> {

@@ -14,6 +14,32 @@ export const TeslaStart = Type.Object(
 );
 export type TeslaStart = Static<typeof TeslaStart>;
 
+/**
+ * `POST /api/v1/connectors/tesla/finish`: what Tesla sent back, when the browser came back signed out
+ * (the page renews its login and posts it).
+ */
+export const TeslaFinish = Type.Object(
+  {
+    state: Type.String({ minLength: 1, maxLength: 256 }),
+    code: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    error: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type TeslaFinish = Static<typeof TeslaFinish>;
+
+/** How a Tesla sign-in ended: `connected` with the account, or `error` with its code in a word. */
+export const TeslaSignInOutcome = Type.Object(
+  {
+    outcome: Type.Union([Type.Literal('connected'), Type.Literal('error')]),
+    accountId: Type.Optional(Type.String()),
+    /** expired, signed_out, denied, refused, unreachable, not_configured. */
+    error: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type TeslaSignInOutcome = Static<typeof TeslaSignInOutcome>;
+
 export const ConnectorAccountState = Type.Union([
   Type.Literal('connected'),
   Type.Literal('refreshing'),

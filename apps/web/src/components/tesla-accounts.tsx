@@ -1,8 +1,8 @@
 import type { TeslaAccount, TeslaVehicleItem } from '@tacho/protocol';
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { client } from '../lib/api.js';
 import { formatTime } from '../lib/format.js';
-import { useLocation } from '../lib/router.js';
+import { navigate, useLocation } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
 import { Button, ConfirmDialog, Empty, ErrorBox, errorMessage, Loading } from './ui.js';
@@ -121,6 +121,32 @@ export function TeslaAccounts() {
   const signInError = search.get('tesla_error');
   const justConnected = search.get('tesla') === 'connected';
   const canConnect = user.role !== 'viewer';
+
+  // Back from Tesla after the login's access cookie ran out: Tesla's answer is in the fragment. Drop it
+  // from the address at once (it holds the code), then finish with the renewed login.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: once, on arrival
+  useEffect(() => {
+    const prefix = '#tesla_finish=';
+    if (!window.location.hash.startsWith(prefix)) return;
+    const sent = new URLSearchParams(decodeURIComponent(window.location.hash.slice(prefix.length)));
+    window.history.replaceState(null, '', window.location.pathname);
+    const state = sent.get('state');
+    if (!state) return;
+    const code = sent.get('code');
+    const refused = sent.get('error');
+    client.tesla.finish({ state, ...(code ? { code } : {}), ...(refused ? { error: refused } : {}) }).then(
+      (outcome) => {
+        const query =
+          outcome.outcome === 'connected'
+            ? `tesla=connected&account=${encodeURIComponent(outcome.accountId ?? '')}`
+            : `tesla_error=${encodeURIComponent(outcome.error ?? 'refused')}`;
+        if (outcome.accountId) setOpen(outcome.accountId);
+        navigate(`/settings/connected-accounts?${query}`, { replace: true });
+        accounts.reload();
+      },
+      (failure: unknown) => setError(errorMessage(failure)),
+    );
+  }, []);
 
   const connect = async () => {
     setConnecting(true);

@@ -594,6 +594,14 @@ export const routeCases: Record<string, RouteCase> = {
     expect: s(302, 302, 302, 302, 302),
     device: 302,
   },
+  // A sign-in that came back signed out, finished once logged in: an unknown state is `expired` (200).
+  'POST /api/v1/connectors/tesla/finish': {
+    request: () => ({
+      url: '/api/v1/connectors/tesla/finish',
+      payload: { state: 'no-such-state', code: 'x' },
+    }),
+    expect: s(401, 403, 200, 200, 200),
+  },
   'GET /api/v1/connectors/tesla/accounts': {
     request: () => ({ url: '/api/v1/connectors/tesla/accounts' }),
     expect: s(401, 200, 200, 200, 200),

@@ -1,4 +1,11 @@
-import { AddTeslaVehicle, TeslaAccountList, TeslaStart, TeslaVehicleList } from '@tacho/protocol';
+import {
+  AddTeslaVehicle,
+  TeslaAccountList,
+  TeslaFinish,
+  TeslaSignInOutcome,
+  TeslaStart,
+  TeslaVehicleList,
+} from '@tacho/protocol';
 import { Type } from 'typebox';
 import type { HttpServer } from '../../transports/http/server.js';
 import { requirePrincipal, authSecurity as security } from '../auth/http-auth.js';
@@ -48,6 +55,21 @@ export function registerTeslaRoutes(http: HttpServer, tesla: TeslaService, publi
       reply.header('referrer-policy', 'no-referrer');
       return reply.redirect(page, 302);
     },
+  );
+
+  http.post(
+    '/api/v1/connectors/tesla/finish',
+    {
+      schema: {
+        tags,
+        security,
+        body: TeslaFinish,
+        summary:
+          'Finishes a sign-in whose browser came back from Tesla signed out (after renewing its login)',
+        response: { 200: TeslaSignInOutcome },
+      },
+    },
+    async (request) => tesla.finish(requirePrincipal(request), request.body),
   );
 
   http.get(

@@ -3,6 +3,7 @@ import {
   normalizeVin,
   type TeslaAccount,
   type TeslaAccountList,
+  type TeslaSignInOutcome,
   type TeslaVehicleList,
 } from '@tacho/protocol';
 import type { TeslaConfig } from '../../config.js';
@@ -82,26 +83,27 @@ export class TeslaService {
   }
 
   /**
-   * Tesla sent the browser back. Returns the page to go to, with `tesla=connected` or `tesla_error=…`.
-   * The attempt must be this signed-in user's: a code arriving in someone else's browser (a link an
-   * attacker sent) does not attach the attacker's Tesla account to them, nor theirs to the attacker.
+   * Tesla sent the browser back. The attempt must be this signed-in user's: a code arriving in someone
+   * else's browser (a link an attacker sent) attaches neither the attacker's Tesla account to them nor
+   * theirs to the attacker. Says `connected` with the account, or the error in a word.
    */
-  async callback(principal: Principal | null, query: Record<string, string | undefined>): Promise<string> {
-    const back = (params: Record<string, string>) =>
-      `${CONNECTED_ACCOUNTS_PAGE}?${new URLSearchParams(params)}`;
-    if (!this.deps.config) return back({ tesla_error: 'not_configured' });
+  async complete(
+    principal: Principal | null,
+    query: { code?: string | undefined; state?: string | undefined; error?: string | undefined },
+  ): Promise<TeslaSignInOutcome> {
+    const failed = (error: string): TeslaSignInOutcome => ({ outcome: 'error', error });
+    if (!this.deps.config) return failed('not_configured');
     const attempt = query.state ? await this.deps.accounts.takeAttempt(query.state, 'tesla') : null;
-    if (!attempt) return back({ tesla_error: 'expired' });
-    if (principal?.kind !== 'user' || principal.userId !== attempt.userId)
-      return back({ tesla_error: 'signed_out' });
-    if (query.error) return back({ tesla_error: query.error === 'access_denied' ? 'denied' : 'refused' });
-    if (!query.code) return back({ tesla_error: 'refused' });
+    if (!attempt) return failed('expired');
+    if (principal?.kind !== 'user' || principal.userId !== attempt.userId) return failed('signed_out');
+    if (query.error) return failed(query.error === 'access_denied' ? 'denied' : 'refused');
+    if (!query.code) return failed('refused');
     const { client } = this.connector();
     try {
       const tokens = await client.exchangeCode(query.code, attempt.codeVerifier);
       const claims = { ...jwtClaims(tokens.accessToken), ...jwtClaims(tokens.idToken) };
       const sub = typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null;
-      if (!sub) return back({ tesla_error: 'refused' });
+      if (!sub) return failed('refused');
       const label =
         typeof claims.email === 'string' && claims.email !== ''
           ? claims.email
@@ -137,13 +139,46 @@ export class TeslaService {
         id = created.id;
       }
       this.deps.audit.log('connector.connected', { userId: attempt.userId, kind: 'tesla', accountId: id });
-      return back({ tesla: 'connected', account: id });
+      return { outcome: 'connected', accountId: id };
     } catch (error) {
       this.deps.logger.warn({ err: error }, 'tesla sign-in failed');
-      return back({
-        tesla_error: error instanceof TeslaError && error.failure === 'transient' ? 'unreachable' : 'refused',
-      });
+      return failed(error instanceof TeslaError && error.failure === 'transient' ? 'unreachable' : 'refused');
     }
+  }
+
+  /** `POST …/finish`: the sign-in of a browser that came back signed out, posted once logged in again. */
+  finish(
+    principal: Principal,
+    query: { code?: string | undefined; state: string; error?: string | undefined },
+  ): Promise<TeslaSignInOutcome> {
+    this.connecting(principal);
+    return this.complete(principal, query);
+  }
+
+  /**
+   * Where the callback sends the browser. Signed in: the sign-in is finished here and the page gets its
+   * outcome. Not signed in (the dashboard's short-lived access cookie ran out while the owner was at
+   * Tesla): the page gets what Tesla sent in its fragment (never sent to a server, dropped from the
+   * address at once), renews its login and finishes with `POST /api/v1/connectors/tesla/finish`.
+   */
+  async callback(
+    principal: Principal | null,
+    query: { code?: string; state?: string; error?: string },
+  ): Promise<string> {
+    if (principal === null && query.state) {
+      const pass = new URLSearchParams();
+      for (const key of ['code', 'state', 'error'] as const) {
+        const value = query[key];
+        if (value !== undefined) pass.set(key, value);
+      }
+      return `${CONNECTED_ACCOUNTS_PAGE}#tesla_finish=${encodeURIComponent(pass.toString())}`;
+    }
+    const outcome = await this.complete(principal, query);
+    const params: Record<string, string> =
+      outcome.outcome === 'connected'
+        ? { tesla: 'connected', account: outcome.accountId ?? '' }
+        : { tesla_error: outcome.error ?? 'refused' };
+    return `${CONNECTED_ACCOUNTS_PAGE}?${new URLSearchParams(params)}`;
   }
 
   async list(principal: Principal): Promise<TeslaAccountList> {

@@ -193,6 +193,44 @@ for (const engine of engines) {
       expect((await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts')).body.items).toEqual([]);
     });
 
+    it('finishes a sign-in whose browser came back signed out, once its login is renewed', async () => {
+      await startApp();
+      const start = await get<{ url: string }>('/api/v1/connectors/tesla/start');
+      const back = new URL((await fetch(start.body.url, { redirect: 'manual' })).headers.get('location')!);
+      // No cookie came along (the access cookie ran out while at Tesla): the page gets Tesla's answer in
+      // its fragment, which no server sees; nothing is spent yet.
+      const anonymous = await app.http.inject({ method: 'GET', url: `${back.pathname}${back.search}` });
+      const location = anonymous.headers.location as string;
+      expect(location.startsWith('/settings/connected-accounts#tesla_finish=')).toBe(true);
+      const sent = new URLSearchParams(decodeURIComponent(location.split('#tesla_finish=')[1]!));
+      expect(sent.get('state')).toBe(back.searchParams.get('state'));
+      // Someone else's login cannot finish it (and spends it)...
+      const other = await createTestUser(app, 'operator');
+      const body = { state: sent.get('state'), code: sent.get('code') };
+      const stolen = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/connectors/tesla/finish',
+        headers: other.headers,
+        payload: body,
+      });
+      expect(stolen.json()).toEqual({ outcome: 'error', error: 'signed_out' });
+      expect((await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts', other)).body.items).toEqual(
+        [],
+      );
+      // ...the owner's renewed login does, with a fresh attempt.
+      const again = await get<{ url: string }>('/api/v1/connectors/tesla/start');
+      const back2 = new URL((await fetch(again.body.url, { redirect: 'manual' })).headers.get('location')!);
+      const finished = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/connectors/tesla/finish',
+        headers: owner.headers,
+        payload: { state: back2.searchParams.get('state'), code: back2.searchParams.get('code') },
+      });
+      expect(finished.json()).toMatchObject({ outcome: 'connected', accountId: expect.any(String) });
+      const list = await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts');
+      expect(list.body.items.map((a) => a.id)).toEqual([finished.json().accountId]);
+    });
+
     it('shows an account only to its owner and admins; others get 404', async () => {
       await startApp();
       const { accountId } = await connectWithCar();
