@@ -89,6 +89,11 @@ describe.skipIf(noBrowser)('VinFast account in a browser', { timeout: 120_000 },
       .first()
       .waitFor({ timeout: 20_000 });
 
+    // The Aliases page reports what the model's cars actually sent.
+    await page.getByRole('link', { name: 'Aliases' }).click();
+    await page.waitForURL(/\/aliases$/);
+    await page.getByTestId('seen-model').filter({ hasText: 'VINFAST VF8 2024' }).waitFor();
+
     await page.goto('/settings/connected-accounts');
     await page.getByRole('button', { name: `Disconnect ${owner.email}` }).click();
     const dialog = page.getByRole('dialog', { name: `Disconnect ${owner.email}?` });

@@ -2,6 +2,7 @@ import type {
   AliasQuery,
   AliasRegistryList,
   AliasRegistryQuery,
+  AliasSeenList,
   AliasView,
   CreateAliasRequest,
   UpdateAliasRequest,
@@ -18,6 +19,10 @@ export class AliasesApi {
   /** Proposed entries with their state (pending with confirmations, or applied). */
   registry(query: AliasRegistryQuery = {}): Promise<AliasRegistryList> {
     return this.http.request('GET', 'aliases/registry', { query: { ...query } });
+  }
+  /** VinFast device keys the caller's cars sent, per model. */
+  seen(): Promise<AliasSeenList> {
+    return this.http.request('GET', 'aliases/seen');
   }
   propose(input: CreateAliasRequest): Promise<AliasView> {
     return this.http.request('POST', 'aliases', { body: input });

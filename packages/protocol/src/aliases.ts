@@ -102,3 +102,35 @@ export const AliasRegistryList = Type.Object(
   { additionalProperties: false },
 );
 export type AliasRegistryList = Static<typeof AliasRegistryList>;
+
+/** Device keys a model's cars actually sent (the VinFast connector's and pushes'), from the caller's cars. */
+export const AliasSeenKey = Type.Object(
+  {
+    deviceKey: Type.String(),
+    name: Type.Optional(Type.String()),
+    /** How many of the model's cars sent it. */
+    vehicles: Type.Integer({ minimum: 1 }),
+    /** What it is decoded as today (catalog or an applied alias), or null: raw only. */
+    canonicalKey: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type AliasSeenKey = Static<typeof AliasSeenKey>;
+
+export const AliasSeenModel = Type.Object(
+  {
+    make: Type.String(),
+    model: Type.String(),
+    year: Type.Integer(),
+    vehicles: Type.Integer({ minimum: 1 }),
+    keys: Type.Array(AliasSeenKey),
+  },
+  { additionalProperties: false },
+);
+export type AliasSeenModel = Static<typeof AliasSeenModel>;
+
+export const AliasSeenList = Type.Object(
+  { models: Type.Array(AliasSeenModel) },
+  { additionalProperties: false },
+);
+export type AliasSeenList = Static<typeof AliasSeenList>;

@@ -1,4 +1,4 @@
-import type { AliasRegistryEntry } from '@tacho/protocol';
+import type { AliasRegistryEntry, AliasSeenModel } from '@tacho/protocol';
 import { useMemo, useState } from 'react';
 import { Empty, ErrorBox, Field, Loading } from '../components/ui.js';
 import { client } from '../lib/api.js';
@@ -13,6 +13,47 @@ function modelName(entry: AliasRegistryEntry): string {
     .join(' ');
 }
 
+/** One model's keys as its cars send them: how many are decoded, and the raw-only ones to propose. */
+function SeenModel({ model }: { model: AliasSeenModel }) {
+  const raw = model.keys.filter((k) => k.canonicalKey === null);
+  const name = [model.make, model.model || '(model unknown)', model.year ? String(model.year) : '']
+    .filter(Boolean)
+    .join(' ');
+  return (
+    <details className="card" data-testid="seen-model">
+      <summary>
+        {name}: {model.keys.length} keys from {model.vehicles} {model.vehicles === 1 ? 'car' : 'cars'},{' '}
+        {model.keys.length - raw.length} decoded, {raw.length} raw only
+      </summary>
+      <div className="table-wrap">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Device key</th>
+              <th scope="col">Decoded as</th>
+              <th scope="col">Cars</th>
+            </tr>
+          </thead>
+          <tbody>
+            {model.keys.map((key) => (
+              <tr key={key.deviceKey}>
+                <td>
+                  <span className="mono">{key.deviceKey}</span>
+                  {key.name && <div className="muted">{key.name}</div>}
+                </td>
+                <td>
+                  {key.canonicalKey ? metricLabel(key.canonicalKey) : <span className="muted">raw only</span>}
+                </td>
+                <td>{key.vehicles}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </details>
+  );
+}
+
 /**
  * The shared alias registry: what owners proposed a raw device key means, per model. A proposal stays
  * pending (it decodes only the cars that confirmed it) until enough distinct cars confirmed it; then it is
@@ -21,6 +62,7 @@ function modelName(entry: AliasRegistryEntry): string {
 export function AliasesPage() {
   const [filter, setFilter] = useState('');
   const registry = useAsync(() => client.aliases.registry(), []);
+  const seen = useAsync(() => client.aliases.seen(), []);
   const groups = useMemo(() => {
     const out = new Map<string, AliasRegistryEntry[]>();
     const needle = filter.trim().toLowerCase();
@@ -104,6 +146,20 @@ export function AliasesPage() {
           ))}
         </div>
       )}
+      <section className="stack" aria-labelledby="seen-title">
+        <h2 id="seen-title">Keys your VinFast cars send</h2>
+        <p className="muted">
+          What your cars actually pushed (through a connected VinFast account or to Tacho's broker), per
+          model. A raw-only key has no meaning yet: open a car's deep scan to propose one.
+        </p>
+        {seen.status === 'error' && <ErrorBox error={seen.error} onRetry={seen.reload} />}
+        {seen.data && seen.data.models.length === 0 && (
+          <Empty>None of your VinFast cars has sent anything yet.</Empty>
+        )}
+        {seen.data?.models.map((model) => (
+          <SeenModel key={`${model.model}/${model.year}`} model={model} />
+        ))}
+      </section>
     </>
   );
 }

@@ -2,6 +2,7 @@ import {
   AliasQuery,
   AliasRegistryList,
   AliasRegistryQuery,
+  AliasSeenList,
   AliasView,
   CreateAliasRequest,
   UpdateAliasRequest,
@@ -42,6 +43,20 @@ export function registerAliasRoutes(http: HttpServer, aliases: Aliases): void {
       },
     },
     async (request) => aliases.registry(request.principal, request.query),
+  );
+
+  http.get(
+    '/api/v1/aliases/seen',
+    {
+      schema: {
+        tags,
+        security,
+        summary:
+          "VinFast device keys the caller's cars actually sent, per model, with what each is decoded as",
+        response: { 200: AliasSeenList },
+      },
+    },
+    async (request) => aliases.seen(request.principal),
   );
 
   http.post(

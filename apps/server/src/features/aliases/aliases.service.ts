@@ -2,6 +2,8 @@ import {
   type AliasQuery,
   type AliasRegistryList,
   type AliasRegistryQuery,
+  type AliasSeenList,
+  type AliasSeenModel,
   type AliasView,
   type CreateAliasRequest,
   metricCatalog,
@@ -69,7 +71,7 @@ export class Aliases {
   private readonly repo: AliasesRepo;
 
   constructor(
-    db: Db,
+    private readonly db: Db,
     private readonly clock: Clock,
     private readonly vehicles: Vehicles,
   ) {
@@ -123,6 +125,56 @@ export class Aliases {
         state: row.confirmations >= MIN_CONFIRMATIONS ? 'applied' : 'pending',
       })),
     };
+  }
+
+  /**
+   * The VinFast device keys the caller's cars actually sent, per model (make, model, year): what the
+   * connector and pushes report, with what each is decoded as today. The unmapped ones are what is left to
+   * propose (from a car's deep scan).
+   */
+  async seen(principal: Principal | null): Promise<AliasSeenList> {
+    const user = requireScope(principal, 'read');
+    const cars = (await this.vehicles.list(user)).filter((v) => normalizeName(v.make) === VINFAST);
+    const byModel = new Map<string, { model: string; year: number; ids: string[] }>();
+    for (const car of cars) {
+      const model = normalizeName(car.model);
+      const year = car.year ?? 0;
+      const group = byModel.get(`${model}/${year}`) ?? { model, year, ids: [] };
+      group.ids.push(car.id);
+      byModel.set(`${model}/${year}`, group);
+    }
+    const models: AliasSeenModel[] = [];
+    for (const group of byModel.values()) {
+      const rows = await this.db
+        .selectFrom('raw_keys')
+        .select(['vehicle_id', 'device_key', 'canonical_key'])
+        .where('vehicle_id', 'in', group.ids)
+        .execute();
+      const keys = new Map<string, { vehicles: Set<string>; canonicalKey: string | null }>();
+      for (const row of rows) {
+        if (!/^\d+_\d{5}_\d{5}$/.test(row.device_key)) continue;
+        const key = keys.get(row.device_key) ?? { vehicles: new Set<string>(), canonicalKey: null };
+        key.vehicles.add(row.vehicle_id);
+        key.canonicalKey ??= row.canonical_key;
+        keys.set(row.device_key, key);
+      }
+      if (keys.size === 0) continue;
+      models.push({
+        make: VINFAST,
+        model: group.model,
+        year: group.year,
+        vehicles: group.ids.length,
+        keys: [...keys.entries()]
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([deviceKey, k]) => ({
+            deviceKey,
+            ...(aliasName(deviceKey) ? { name: aliasName(deviceKey)! } : {}),
+            vehicles: k.vehicles.size,
+            canonicalKey: k.canonicalKey,
+          })),
+      });
+    }
+    return { models: models.sort((a, b) => a.model.localeCompare(b.model) || a.year - b.year) };
   }
 
   async get(principal: Principal | null, id: string): Promise<AliasView> {

@@ -113,6 +113,57 @@ for (const engine of engines) {
       expect((await registry(alice, '?make=vinfast&model=VF9')).items).toEqual([]);
     });
 
+    it("lists the device keys the caller's cars actually sent, per model, with their mapping", async () => {
+      const car = await vehicle(alice, 'VF 8', 2024);
+      const now = app.clock.now();
+      const raw = (device_key: string, canonical_key: string | null) => ({
+        vehicle_id: car,
+        device_key,
+        value: '1',
+        first_seen_ms: now,
+        last_seen_ms: now,
+        canonical_key,
+        unit: null,
+      });
+      await app.storage.db
+        .insertInto('raw_keys')
+        .values([
+          raw('34183_00001_00009', 'battery_level_pct'),
+          raw('34183_00001_00098', null),
+          raw('lwt', null),
+        ])
+        .execute();
+      const seen = async (user: TestUser) => {
+        const res = await app.http.inject({
+          method: 'GET',
+          url: '/api/v1/aliases/seen',
+          headers: user.headers,
+        });
+        expect(res.statusCode, res.body).toBe(200);
+        return res.json();
+      };
+      expect(await seen(alice)).toEqual({
+        models: [
+          {
+            make: 'VINFAST',
+            model: 'VF8',
+            year: 2024,
+            vehicles: 1,
+            keys: [
+              {
+                deviceKey: '34183_00001_00009',
+                name: 'VEHICLE_STATUS_HV_BATTERY_SOC',
+                vehicles: 1,
+                canonicalKey: 'battery_level_pct',
+              },
+              { deviceKey: '34183_00001_00098', vehicles: 1, canonicalKey: null },
+            ],
+          },
+        ],
+      });
+      expect(await seen(bob)).toEqual({ models: [] });
+    });
+
     it('merges identical posts into one entry and counts distinct vehicles, not posts', async () => {
       const [a1, a2, b1] = [await vehicle(alice), await vehicle(alice), await vehicle(bob)];
       const entry = { deviceKey: '34183_00001_00099', canonicalKey: 'power_kw', scale: 0.001 };

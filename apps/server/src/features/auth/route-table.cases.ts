@@ -533,6 +533,10 @@ export const routeCases: Record<string, RouteCase> = {
     request: () => ({ url: '/api/v1/aliases/registry?make=VinFast' }),
     expect: s(401, 200, 200, 200, 200),
   },
+  'GET /api/v1/aliases/seen': {
+    request: () => ({ url: '/api/v1/aliases/seen' }),
+    expect: s(401, 200, 200, 200, 200),
+  },
   'POST /api/v1/aliases': {
     request: (f) => ({
       url: '/api/v1/aliases',
