@@ -2,7 +2,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../apps/server/src/lib/clock.js';
 import { FakeTesla } from '../apps/server/src/test/fake-tesla.js';
-import { launchBrowser, noBrowser } from './support/browser.js';
+import { launchBrowser, noBrowser, screenshot } from './support/browser.js';
 import { type RunningServer, startServer } from './support/server.js';
 import { ensureWebBuilt } from './support/web-build.js';
 
@@ -75,6 +75,9 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
     // The poller reads it (it is online): the vehicle has data, and the account counts its requests.
     await expect.poll(async () => fake.counts.vehicle_data, { timeout: 20_000 }).toBeGreaterThan(0);
     await page.reload();
+    // The address still names the account just connected: its vehicles are open.
+    await account.getByRole('row', { name: /Red Model 3/ }).getByRole('link', { name: 'Open' }).waitFor();
+    await screenshot(page, 'tesla-connected-accounts');
     const budget = await page.getByTestId('tesla-budget').textContent();
     expect(budget).toMatch(/^\d+ of 500 requests today$/);
     expect(Number(budget?.split(' ')[0])).toBeGreaterThanOrEqual(2);
