@@ -296,6 +296,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     sessions: sessions.service,
     pipeline: telemetry.pipeline,
     maxImportBytes: config.maxImportBytes,
+    unitPreferences: (userId) => auth.users.preferences(userId),
   });
   // Close order: whatever feeds the pipeline (broker, at closers[0]) first, then the pipeline drains its
   // queue, then the database.

@@ -65,7 +65,8 @@ export type SetupStatus = Static<typeof SetupStatus>;
 
 /**
  * How a user reads values (`GET`/`PUT /api/v1/auth/me/preferences`): the dashboard converts what it
- * shows; stored data and exports keep the canonical units (km, °C, kPa).
+ * shows, and CSV exports are written in them unless `units=stored` is asked for (units.ts holds the
+ * conversions); stored data, the API, NDJSON, GPX and GeoJSON keep the canonical units (km, °C, kPa).
  */
 export const UnitPreferences = Type.Object(
   {

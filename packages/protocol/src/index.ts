@@ -14,6 +14,7 @@ export * from './sessions.js';
 export * from './telemetry.js';
 export * from './tesla-connector.js';
 export * from './transfer.js';
+export * from './units.js';
 export * from './vin.js';
 export * from './vinfast-connector.js';
 export * from './web-config.js';

@@ -29,21 +29,34 @@ const Format = Type.Union([
 ]);
 
 /**
- * `?format=&from=&to=&metrics=`: `from` and `to` are epoch milliseconds or ISO-8601 (a date alone is
- * midnight UTC); `metrics` is a comma-separated list of catalog keys (CSV columns; all the vehicle's
- * metrics when absent).
+ * Which units a CSV export writes: `preferred` (the default) those of the requesting user's setting
+ * (`GET /api/v1/auth/me/preferences`), each column named with its unit (`speed_mph`, `outside_temp_f`);
+ * `stored` the canonical units Tacho stores (`speed_kmh`, `outside_temp_c`, `tyre_pressure_fl_kpa`).
+ * NDJSON, GPX and GeoJSON are always in their canonical or standard units, whatever this says: NDJSON
+ * must re-import losslessly, GPX has its own units (metres, m/s), GeoJSON is read by programs.
+ */
+export const EXPORT_UNITS = ['preferred', 'stored'] as const;
+export type ExportUnits = (typeof EXPORT_UNITS)[number];
+const Units = Type.Union([Type.Literal('preferred'), Type.Literal('stored')]);
+
+/**
+ * `?format=&from=&to=&metrics=&units=`: `from` and `to` are epoch milliseconds or ISO-8601 (a date alone
+ * is midnight UTC); `metrics` is a comma-separated list of catalog keys (CSV columns; all the vehicle's
+ * metrics when absent); `units` as in EXPORT_UNITS.
  */
 export const ExportQuery = Type.Object({
   format: Format,
   from: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
   to: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
   metrics: Type.Optional(Type.String({ maxLength: 2000 })),
+  units: Type.Optional(Units),
 });
 export type ExportQuery = Static<typeof ExportQuery>;
 
 export const SessionExportQuery = Type.Object({
   format: Format,
   metrics: Type.Optional(Type.String({ maxLength: 2000 })),
+  units: Type.Optional(Units),
 });
 export type SessionExportQuery = Static<typeof SessionExportQuery>;
 

@@ -6,6 +6,7 @@ import {
   type SessionExportQuery,
   type SessionStats,
   TRANSFER_MEDIA,
+  type UnitPreferences,
 } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
@@ -53,6 +54,8 @@ export class ExportService {
       logger: Logger;
       /** Resolves once the vehicles' current state includes every committed batch (CSV columns come from it). */
       derivedReady: () => Promise<void>;
+      /** The units a user reads values in (their setting; the canonical units when never chosen). */
+      unitPreferences: (userId: string) => Promise<UnitPreferences>;
     },
   ) {}
 
@@ -74,7 +77,7 @@ export class ExportService {
       body = this.geojson(vehicleId, from, to, null);
     } else if (format === 'csv') {
       const columns = metrics ?? (await this.knownMetrics(vehicleId));
-      body = csv(db, vehicleId, from, to, columns);
+      body = csv(db, vehicleId, from, to, columns, await this.csvUnits(actor, query.units));
     } else if (format === 'ndjson') {
       body = ndjson(db, vehicleId, from, to, metrics);
     } else {
@@ -109,7 +112,14 @@ export class ExportService {
         body = this.geojson(session.vehicleId, from, to, session);
         break;
       case 'csv':
-        body = csv(db, session.vehicleId, from, to, metrics ?? (await this.knownMetrics(session.vehicleId)));
+        body = csv(
+          db,
+          session.vehicleId,
+          from,
+          to,
+          metrics ?? (await this.knownMetrics(session.vehicleId)),
+          await this.csvUnits(actor, query.units),
+        );
         break;
       case 'ndjson':
         body = ndjson(db, session.vehicleId, from, to, metrics);
@@ -126,6 +136,18 @@ export class ExportService {
     }
     this.deps.logger.info({ sessionId, format: query.format, userId: actor.userId }, 'export started');
     return { contentType: TRANSFER_MEDIA[query.format].contentType, fileName, body: guarded(body, release) };
+  }
+
+  /**
+   * The units a CSV export is written in: the reader's preferences unless `stored` is asked for (a device
+   * token reads in those of the user who made it); null for the canonical units, as stored.
+   */
+  private async csvUnits(actor: Principal, units: ExportQuery['units']): Promise<UnitPreferences | null> {
+    if (units === 'stored') return null;
+    const preferences = await this.deps.unitPreferences(actor.userId);
+    const canonical =
+      preferences.distance === 'km' && preferences.temperature === 'c' && preferences.pressure === 'kpa';
+    return canonical ? null : preferences;
   }
 
   /** One export per user at a time; the returned function ends it. */
@@ -248,8 +270,15 @@ async function* sessionsOverlapping(
   }
 }
 
-async function* csv(db: Db, vehicleId: string, from: number, to: number, metrics: readonly string[]) {
-  const writer = new CsvWriter(metrics);
+async function* csv(
+  db: Db,
+  vehicleId: string,
+  from: number,
+  to: number,
+  metrics: readonly string[],
+  units: UnitPreferences | null,
+) {
+  const writer = new CsvWriter(metrics, units);
   yield writer.head();
   for await (const page of samplePages(db, vehicleId, from, to)) yield writer.page(page);
 }

@@ -1,3 +1,4 @@
+import type { UnitPreferences } from '@tacho/protocol';
 import type { Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
@@ -27,6 +28,8 @@ export function createTransfer(deps: {
   sessions: SessionsService;
   pipeline: IngestPipeline;
   maxImportBytes: number;
+  /** The units a user reads values in: CSV exports are written in them unless `units=stored`. */
+  unitPreferences: (userId: string) => Promise<UnitPreferences>;
 }): Transfer {
   const logger = deps.logger.child({ part: 'transfer' });
   const exports = new ExportService({ ...deps, logger, derivedReady: () => deps.pipeline.flushDerived() });

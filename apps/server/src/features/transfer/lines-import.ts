@@ -1,4 +1,10 @@
-import { type MetricValue, metricCatalog, type NativeMessage } from '@tacho/protocol';
+import {
+  canonicalKeyOf,
+  type MetricValue,
+  metricCatalog,
+  type NativeMessage,
+  toCanonical,
+} from '@tacho/protocol';
 import { parse } from 'csv-parse';
 import { type ImportItem, ImportProblem, messageTime, RunSplitter } from './import-items.js';
 
@@ -102,7 +108,9 @@ const POSITION_COLUMNS = new Set(['lat', 'lon', 'alt_m', 'heading_deg', 'accurac
  * CSV (RFC 4180, csv-parse) with a header row as Tacho exports it: `ts_iso` or `ts_ms` (or both), `lat`,
  * `lon`, `alt_m`, and catalog metrics named with their units. A column that is none of these stops the
  * import before anything is stored (the header names the problem); a value the export escaped against
- * formula injection (`'=…`) is read back without its `'`.
+ * formula injection (`'=…`) is read back without its `'`. A metric named in another unit of the
+ * conversion table, as an export in the user's units writes it (`speed_mph`, `tyre_pressure_fl_psi`), is
+ * converted back to the catalog's unit.
  */
 export async function* decodeCsv(
   body: AsyncIterable<Buffer>,
@@ -133,7 +141,12 @@ export async function* decodeCsv(
       if (!header) {
         header = record.map((h) => h.trim());
         const unknown = header.filter(
-          (h) => h !== 'ts_iso' && h !== 'ts_ms' && !POSITION_COLUMNS.has(h) && !metricCatalog.has(h),
+          (h) =>
+            h !== 'ts_iso' &&
+            h !== 'ts_ms' &&
+            !POSITION_COLUMNS.has(h) &&
+            !metricCatalog.has(h) &&
+            !metricCatalog.has(canonicalKeyOf(h)?.key ?? ''),
         );
         if (unknown.length > 0)
           throw new ImportProblem(
@@ -199,11 +212,15 @@ function csvMessage(header: readonly string[], record: readonly string[]): Nativ
       const n = Number(value);
       if (!Number.isFinite(n)) return `${column} "${value.slice(0, 30)}" is not a number`;
       position[column] = n;
-    } else {
+    } else if (metricCatalog.has(column)) {
       const def = metricCatalog.get(column)!;
       if (def.type === 'number') metrics[column] = Number(value);
       else if (def.type === 'boolean') metrics[column] = value === 'true' || value === '1';
       else metrics[column] = value;
+    } else {
+      // `speed_mph` and the like (the header check let only convertible ones through).
+      const named = canonicalKeyOf(column)!;
+      metrics[named.key] = toCanonical(Number(value), named.unit);
     }
   }
   if (ts === undefined) return 'no time (ts_ms or ts_iso)';

@@ -39,10 +39,12 @@ export function registerTransferRoutes(
         summary: "Exports a vehicle's samples over a range as CSV, NDJSON, GPX or GeoJSON, streamed",
         description:
           'Anyone who may read the vehicle. `from`/`to`: epoch ms or ISO-8601 (default: everything until now). ' +
-          'CSV: `ts_iso,ts_ms,lat,lon,alt_m,<metric>…` (RFC 4180, formula-escaped strings); NDJSON: native ' +
-          'messages the telemetry route accepts; GPX 1.1: one track for the range, speed and battery level in ' +
-          'the `urn:tacho:gpx:1` extension; GeoJSON: a FeatureCollection of the sessions in the range. One ' +
-          'export per user at a time (429).',
+          'CSV: `ts_iso,ts_ms,lat,lon,alt_m,<metric>…` (RFC 4180, formula-escaped strings), in the units of ' +
+          "the user's setting with the unit in each column's name (`speed_mph`, `outside_temp_f`), or as " +
+          'stored with `units=stored`; NDJSON: native messages the telemetry route accepts (canonical units, ' +
+          're-imports losslessly); GPX 1.1: one track for the range, speed and battery level in the ' +
+          '`urn:tacho:gpx:1` extension; GeoJSON: a FeatureCollection of the sessions in the range, its stats ' +
+          'in canonical units named with them. One export per user at a time (429).',
       },
     },
     async (request, reply) =>
@@ -58,6 +60,8 @@ export function registerTransferRoutes(
         params: Id,
         querystring: SessionExportQuery,
         summary: "Exports one session's samples as CSV, NDJSON, GPX or GeoJSON, streamed",
+        description:
+          "As the vehicle's export: CSV in the user's units unless `units=stored`; the other formats canonical.",
       },
     },
     async (request, reply) =>

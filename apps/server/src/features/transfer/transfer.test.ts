@@ -148,6 +148,111 @@ for (const engine of engines) {
       expect(Number(row[header.indexOf('lat')])).toBeCloseTo(48.1011, 6);
     });
 
+    it("CSV in the user's units (miles, °F, psi) with the unit in each column's name, or as stored with units=stored; NDJSON and GeoJSON stay canonical", async () => {
+      const { id, drive: original } = await drive('5YJ3E1EA7KF190020');
+      await send('5YJ3E1EA7KF190020', [
+        { ts: T0 + 15_000, seq: 7, metrics: { tyre_pressure_fl_kpa: 250, odometer_km: 16_093.44 } },
+      ]);
+      const prefs = await app.http.inject({
+        method: 'PUT',
+        url: '/api/v1/auth/me/preferences',
+        headers: owner.headers,
+        payload: { distance: 'mi', temperature: 'f', pressure: 'psi' },
+      });
+      expect(prefs.statusCode, prefs.body).toBe(200);
+      const csvOf = async (url: string) => {
+        const res = await app.http.inject({ method: 'GET', url, headers: owner.headers });
+        expect(res.statusCode, res.body).toBe(200);
+        const [head, ...rows] = res.body.trimEnd().split('\r\n');
+        const header = head!.split(',');
+        return {
+          header,
+          rows: rows.map((line) => {
+            const cells = line.split(',');
+            return Object.fromEntries(header.map((h, i) => [h, cells[i]]));
+          }),
+        };
+      };
+
+      const preferred = await csvOf(`/api/v1/vehicles/${id}/export?format=csv`);
+      expect(preferred.header.slice(0, 5)).toEqual(['ts_iso', 'ts_ms', 'lat', 'lon', 'alt_m']);
+      for (const column of ['speed_mph', 'outside_temp_f', 'tyre_pressure_fl_psi', 'odometer_mi'])
+        expect(preferred.header).toContain(column);
+      for (const column of ['speed_kmh', 'outside_temp_c', 'tyre_pressure_fl_kpa', 'odometer_km'])
+        expect(preferred.header).not.toContain(column);
+      expect(preferred.header).toContain('battery_level_pct');
+      const row = preferred.rows.find((r) => r.ts_ms === String(T0 + 15_000) && r.speed_mph !== '')!;
+      expect(row).toMatchObject({ speed_mph: '31.689931', outside_temp_f: '25.7', alt_m: '501' });
+      expect(Number(row.battery_level_pct)).toBeCloseTo(79.975, 9);
+      const tyres = preferred.rows.find((r) => r.tyre_pressure_fl_psi !== '')!;
+      expect(Number(tyres.tyre_pressure_fl_psi)).toBeCloseTo(36.259434, 6);
+      expect(tyres.odometer_mi).toBe('10000');
+      // Asked for explicitly, the same; a session's export follows the setting too.
+      expect(await csvOf(`/api/v1/vehicles/${id}/export?format=csv&units=preferred`)).toEqual(preferred);
+      const session = await csvOf(`/api/v1/sessions/${original.id}/export?format=csv&metrics=speed_kmh`);
+      expect(session.header).toEqual(['ts_iso', 'ts_ms', 'lat', 'lon', 'alt_m', 'speed_mph']);
+
+      const stored = await csvOf(`/api/v1/vehicles/${id}/export?format=csv&units=stored`);
+      expect(stored.header).toContain('speed_kmh');
+      expect(stored.header).not.toContain('speed_mph');
+      expect(stored.rows.find((r) => r.ts_ms === String(T0 + 15_000) && r.speed_kmh !== '')).toMatchObject({
+        speed_kmh: '51',
+        outside_temp_c: '-3.5',
+      });
+      const storedSession = await csvOf(
+        `/api/v1/sessions/${original.id}/export?format=csv&metrics=tyre_pressure_fl_kpa&units=stored`,
+      );
+      expect(storedSession.header.at(-1)).toBe('tyre_pressure_fl_kpa');
+      const bad = await app.http.inject({
+        method: 'GET',
+        url: `/api/v1/vehicles/${id}/export?format=csv&units=imperial`,
+        headers: owner.headers,
+      });
+      expect(bad.statusCode).toBe(400);
+
+      // A CSV in the user's units re-imports into the catalog's units.
+      const other = await vehicle('5YJ3E1EA7KF190021', 'Copy');
+      const csvBody = (
+        await app.http.inject({
+          method: 'GET',
+          url: `/api/v1/vehicles/${id}/export?format=csv`,
+          headers: owner.headers,
+        })
+      ).body;
+      const back = await importFile(other, 'csv', csvBody, 'text/csv');
+      expect(back.statusCode, back.body).toBe(200);
+      expect(back.json()).toMatchObject({ rejected: 0 });
+      const copied = (await samplesOf(other)).find((r) => r.ts_ms === T0 + 15_000 && r.metrics.speed_kmh)!;
+      expect(copied.metrics.speed_kmh).toBeCloseTo(51, 5);
+      expect(copied.metrics.outside_temp_c).toBeCloseTo(-3.5, 9);
+
+      // NDJSON is canonical whatever is asked, and re-imports losslessly; GeoJSON's stats stay canonical.
+      const ndjson = await app.http.inject({
+        method: 'GET',
+        url: `/api/v1/vehicles/${id}/export?format=ndjson&units=preferred`,
+        headers: owner.headers,
+      });
+      expect(ndjson.statusCode).toBe(200);
+      expect(JSON.parse(ndjson.body.split('\n')[1]!).metrics).toEqual({
+        speed_kmh: 51,
+        battery_level_pct: 80 - 1 / 40,
+        outside_temp_c: -3.5,
+      });
+      const third = await vehicle('5YJ3E1EA7KF190022', 'Third');
+      const lossless = await importFile(third, 'ndjson', ndjson.body, 'application/x-ndjson');
+      expect(lossless.statusCode, lossless.body).toBe(200);
+      expect(await samplesOf(third)).toEqual(await samplesOf(id));
+      const geojson = await app.http.inject({
+        method: 'GET',
+        url: `/api/v1/sessions/${original.id}/export?format=geojson`,
+        headers: owner.headers,
+      });
+      expect(geojson.json().features[0].properties).toMatchObject({
+        distance_km: original.stats.distance_km,
+      });
+      expect(geojson.json().features[0].properties).not.toHaveProperty('distance_mi');
+    });
+
     it('NDJSON: native messages that the telemetry route takes; re-imported into another vehicle, the same samples', async () => {
       const { id } = await drive('5YJ3E1EA7KF190002');
       const res = await app.http.inject({
