@@ -116,4 +116,30 @@ describe('loadConfig', () => {
     writeFileSync(join(dir, '.env'), 'TACHO_PORT=eighty\n');
     expect(() => loadConfig({}, dir)).toThrow('TACHO_PORT must be a port number, got "eighty"');
   });
+
+  it('reads the VinFast settings, and the signing key from its file without showing it in a dump', () => {
+    expect(loadConfig({}, cwd).vinfast).toEqual({
+      authUrl: null,
+      apiUrl: null,
+      cognitoUrl: null,
+      iotUrl: null,
+      identityPoolId: null,
+      clientId: null,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'tacho-vinfast-key-'));
+    writeFileSync(join(dir, 'vinfast.key'), 'config-test-signing-key\n');
+    const config = loadConfig(
+      { TACHO_VINFAST_SIGNING_KEY_FILE: 'vinfast.key', TACHO_VINFAST_IOT_URL: 'ws://127.0.0.1:9/mqtt' },
+      dir,
+    );
+    expect(config.vinfast.signingKey).toBe('config-test-signing-key');
+    expect(config.vinfast.iotUrl).toBe('ws://127.0.0.1:9/mqtt');
+    expect(JSON.stringify(config)).not.toContain('config-test-signing-key');
+    expect(() => loadConfig({ TACHO_VINFAST_SIGNING_KEY_FILE: 'missing.key' }, dir)).toThrow(
+      'TACHO_VINFAST_SIGNING_KEY_FILE must name a readable file, got "missing.key"',
+    );
+    expect(() => loadConfig({ TACHO_VINFAST_IOT_URL: 'https://iot.example/mqtt' }, dir)).toThrow(
+      'TACHO_VINFAST_IOT_URL must start with wss:// or ws://',
+    );
+  });
 });
