@@ -107,6 +107,15 @@ describe('VinFast decoder', () => {
     });
   });
 
+  it('takes `timestamp` where a record has no `lastUpdateTime`', () => {
+    const result = decodeVinfast(
+      [{ deviceKey: '34183_00001_00009', value: '80', timestamp: T }],
+      mappingsFor('VF8'),
+    );
+    expect(result.deadLetters).toEqual([]);
+    expect(result.messages).toMatchObject([{ ts: T, metrics: { battery_level_pct: 80 } }]);
+  });
+
   it('reads the same key per model: ignition on a VF9 comes from 34183/1/58', () => {
     const push = [rec('34183_00001_00010', '0'), rec('34183_00001_00058', '1')];
     expect(decodeVinfast(push, mappingsFor('VF9')).messages[0]?.metrics).toEqual({ ignition: true });

@@ -11,7 +11,8 @@ import { type AliasMapping, normalizeDeviceKey } from './vinfast/catalog.js';
 
 /**
  * VinFast device-key telemetry (MQTT `/mobile/<VIN>/push`, `POST /api/v1/ingest/vinfast/:vin`): an array of
- * `{deviceKey: "34183_00001_00009", value: "80", lastUpdateTime: "1732000000000", …}`. Every key, mapped or
+ * `{deviceKey: "34183_00001_00009", value: "80", lastUpdateTime: "1732000000000", …}` (or `timestamp` in
+ * place of `lastUpdateTime`). Every key, mapped or
  * not, is kept as a raw key (the deep scan); mapped keys also become canonical metrics or the position.
  */
 
@@ -145,7 +146,8 @@ function readRecord(
     fail('deviceKey is missing or not like "34183_00001_00009"');
     return;
   }
-  const tsMs = toNumber(record.lastUpdateTime);
+  // The app's pushes carry `lastUpdateTime`; some relays name it `timestamp` (issue 22): either will do.
+  const tsMs = toNumber(record.lastUpdateTime ?? record.timestamp);
   if (tsMs === null || tsMs <= 0) {
     fail(`lastUpdateTime of ${key} is not epoch milliseconds`);
     return;
