@@ -131,6 +131,30 @@ describe('tacho export and import', { timeout: 90_000 }, () => {
     expect(refused.stderr).toMatch(/tacho: GPX: the root element is <gpx>|tacho: GPX is not well-formed XML/);
   });
 
+  it("--units: a CSV in the user's units by default, in the stored ones with --units stored", async () => {
+    const env = { TACHO_TOKEN: owner.token };
+    const prefs = await app.http.inject({
+      method: 'PUT',
+      url: '/api/v1/auth/me/preferences',
+      headers: owner.headers,
+      payload: { distance: 'mi', temperature: 'c', pressure: 'kpa' },
+    });
+    expect(prefs.statusCode).toBe(200);
+    const args = ['export', VIN, '--format', 'csv', '--metrics', 'speed_kmh', '--url', base];
+    const preferred = await runCli(args, env);
+    expect(preferred.code, preferred.stderr).toBe(0);
+    const [head, first] = preferred.stdout.split('\r\n');
+    expect(head).toBe('ts_iso,ts_ms,lat,lon,alt_m,speed_mph');
+    expect(Number(first!.split(',')[5])).toBeCloseTo(40 / 1.609344, 6);
+    const stored = await runCli([...args, '--units', 'stored'], env);
+    expect(stored.code, stored.stderr).toBe(0);
+    expect(stored.stdout.split('\r\n')[0]).toBe('ts_iso,ts_ms,lat,lon,alt_m,speed_kmh');
+    expect(stored.stdout.split('\r\n')[1]!.split(',')[5]).toBe('40');
+    const bad = await runCli([...args, '--units', 'imperial'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--units must be one of preferred, stored, got "imperial"');
+  });
+
   it('draws a progress bar with the rate and ETA when stderr is a terminal', () => {
     let screen = '';
     const tty = Object.assign(

@@ -3,7 +3,14 @@ import { basename } from 'node:path';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatOfFileName } from '@tacho/client';
-import { EXPORT_FORMATS, type ExportFormat, IMPORT_FORMATS, type ImportFormat } from '@tacho/protocol';
+import {
+  EXPORT_FORMATS,
+  EXPORT_UNITS,
+  type ExportFormat,
+  type ExportUnits,
+  IMPORT_FORMATS,
+  type ImportFormat,
+} from '@tacho/protocol';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { action, createClient, findVehicle, resolveConnection } from './api.js';
@@ -109,6 +116,10 @@ export function registerTransferCommands(program: Command): void {
     .option('--to <time>', 'end, inclusive (default: now)')
     .option('--metrics <keys>', 'comma-separated metrics (CSV columns, GPX extensions)')
     .option('--session <id>', 'export this session instead of a range')
+    .option(
+      '--units <units>',
+      `CSV values: ${EXPORT_UNITS.join(' or ')} (your unit setting, the server's default; or the units Tacho stores). The other formats are always in the stored units`,
+    )
     .option('-o, --output <file>', 'write to this file (default: standard output)')
     .option('--url <url>', 'server URL (default: TACHO_URL, the saved login, or http://127.0.0.1:8080)')
     .action(
@@ -121,19 +132,24 @@ export function registerTransferCommands(program: Command): void {
             to?: string;
             metrics?: string;
             session?: string;
+            units?: string;
             output?: string;
             url?: string;
           },
         ) => {
           if (!(EXPORT_FORMATS as readonly string[]).includes(options.format))
             throw new Error(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got "${options.format}"`);
+          if (options.units !== undefined && !(EXPORT_UNITS as readonly string[]).includes(options.units))
+            throw new Error(`--units must be one of ${EXPORT_UNITS.join(', ')}, got "${options.units}"`);
           const format = options.format as ExportFormat;
+          const units = options.units as ExportUnits | undefined;
           const client = createClient(resolveConnection(options.url));
           const vehicle = await findVehicle(client, vin);
           const download = options.session
-            ? await client.transfer.exportSession(options.session, format)
+            ? await client.transfer.exportSession(options.session, format, undefined, units)
             : await client.transfer.exportVehicle(vehicle.id, {
                 format,
+                ...(units ? { units } : {}),
                 ...(options.from ? { from: options.from } : {}),
                 ...(options.to ? { to: options.to } : {}),
                 ...(options.metrics ? { metrics: options.metrics.split(',') } : {}),

@@ -1,4 +1,10 @@
-import { type ExportFormat, type ImportFormat, type ImportResult, TRANSFER_MEDIA } from '@tacho/protocol';
+import {
+  type ExportFormat,
+  type ExportUnits,
+  type ImportFormat,
+  type ImportResult,
+  TRANSFER_MEDIA,
+} from '@tacho/protocol';
 import { ApiError } from './errors.js';
 import type { HttpTransport, Query } from './http.js';
 
@@ -9,6 +15,11 @@ export interface ExportRange {
   to?: number | string;
   /** Catalog metric keys (CSV columns, GPX extensions). */
   metrics?: readonly string[];
+  /**
+   * CSV: `preferred` (the server's default) writes the user's units, `stored` the canonical ones. The
+   * other formats are always canonical.
+   */
+  units?: ExportUnits;
 }
 
 /** An export as it streams: the file name the server suggests, its type, and the body. */
@@ -45,9 +56,9 @@ export class TransferApi {
     return this.http.url(`vehicles/${encodeURIComponent(vehicleId)}/export`, exportQuery(range));
   }
 
-  /** The address of a session's export. */
-  sessionExportUrl(sessionId: string, format: ExportFormat): string {
-    return this.http.url(`sessions/${encodeURIComponent(sessionId)}/export`, { format });
+  /** The address of a session's export (`units` as in ExportRange). */
+  sessionExportUrl(sessionId: string, format: ExportFormat, units?: ExportUnits): string {
+    return this.http.url(`sessions/${encodeURIComponent(sessionId)}/export`, { format, units });
   }
 
   /** A vehicle's samples over a range, streamed. */
@@ -59,14 +70,15 @@ export class TransferApi {
     return download(res, range.format);
   }
 
-  /** One session's samples, streamed. */
+  /** One session's samples, streamed (`units` as in ExportRange). */
   async exportSession(
     sessionId: string,
     format: ExportFormat,
     signal?: AbortSignal,
+    units?: ExportUnits,
   ): Promise<ExportDownload> {
     const res = await this.http.raw('GET', `sessions/${encodeURIComponent(sessionId)}/export`, {
-      query: { format },
+      query: { format, units },
       ...(signal ? { signal } : {}),
     });
     return download(res, format);
@@ -100,6 +112,7 @@ function exportQuery(range: ExportRange): Query {
     from: range.from,
     to: range.to,
     metrics: range.metrics && range.metrics.length > 0 ? range.metrics.join(',') : undefined,
+    units: range.units,
   };
 }
 

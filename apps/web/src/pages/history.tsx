@@ -108,9 +108,10 @@ export function HistoryPage({ id }: { id: string }) {
         <div className="row" style={{ alignItems: 'end' }}>
           <ExportControl
             what="this range"
-            urlFor={(format) =>
+            urlFor={(format, units) =>
               client.transfer.vehicleExportUrl(id, {
                 format,
+                ...(units ? { units } : {}),
                 from: Math.round(span.from),
                 to: Math.round(span.to),
               })

@@ -219,7 +219,7 @@ export function SessionDetailPage({ id }: { id: string }) {
         <div className="row" style={{ alignItems: 'end' }}>
           <ExportControl
             what="this session"
-            urlFor={(format) => client.transfer.sessionExportUrl(s.id, format)}
+            urlFor={(format, units) => client.transfer.sessionExportUrl(s.id, format, units)}
           />
           {canManage && s.kind === 'manual' && open && (
             <Button className="primary" busy={stopping.busy} onClick={stop}>
