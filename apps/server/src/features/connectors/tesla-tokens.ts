@@ -41,13 +41,23 @@ export class TeslaTokenKeeper {
     },
   ) {}
 
-  /** A usable access token, refreshed first when it expires within the margin. */
+  /**
+   * A usable access token, refreshed first when it expires within the margin, or when a refresh was
+   * interrupted (state `refreshing` with the refresh token still pending: the process that sent it died
+   * before its answer was stored). That one retry is made at once rather than when the old access token
+   * runs out, so the account says soon whether it needs a new sign-in.
+   */
   async accessToken(accountId: string, force = false): Promise<string> {
     const account = await this.deps.accounts.get(accountId);
     if (!account) throw new ReauthNeeded('the account is gone');
     if (account.state === 'reauth_needed') throw new ReauthNeeded(account.stateReason ?? REAUTH_REASON);
     const tokens = await this.openTokens(accountId);
     const fresh = (account.accessExpiresMs ?? 0) - REFRESH_MARGIN_MS > this.deps.clock.now();
+    const interrupted =
+      account.state === 'refreshing' &&
+      tokens.pendingRefreshToken !== null &&
+      tokens.pendingRefreshToken === tokens.refreshToken;
+    if (interrupted) return this.refresh(accountId, { stale: tokens.accessToken });
     if (tokens.accessToken && fresh && !force) return tokens.accessToken;
     return this.refresh(accountId, force ? { stale: tokens.accessToken } : { unlessFresh: true });
   }

@@ -239,9 +239,17 @@ export class TeslaService {
   private async teslaVehicles(account: ConnectorAccount) {
     const { client, tokens } = this.connector();
     try {
-      const token = await tokens.accessToken(account.id);
+      let token = await tokens.accessToken(account.id);
       await this.deps.accounts.countRequest(account.id);
-      return await client.vehicles(token);
+      try {
+        return await client.vehicles(token);
+      } catch (error) {
+        if (!(error instanceof TeslaError && error.failure === 'unauthorized')) throw error;
+        // Refused before its time (revoked, or Tesla rotated it): once more with a refreshed one.
+        token = await tokens.refresh(account.id, { stale: token });
+        await this.deps.accounts.countRequest(account.id);
+        return await client.vehicles(token);
+      }
     } catch (error) {
       if (error instanceof ReauthNeeded) throw new Conflict(error.message, 'tesla_reauth_needed');
       if (error instanceof TeslaError && error.failure === 'rate_limited')
