@@ -76,7 +76,10 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
     await expect.poll(async () => fake.counts.vehicle_data, { timeout: 20_000 }).toBeGreaterThan(0);
     await page.reload();
     // The address still names the account just connected: its vehicles are open.
-    await account.getByRole('row', { name: /Red Model 3/ }).getByRole('link', { name: 'Open' }).waitFor();
+    await account
+      .getByRole('row', { name: /Red Model 3/ })
+      .getByRole('link', { name: 'Open' })
+      .waitFor();
     await screenshot(page, 'tesla-connected-accounts');
     const budget = await page.getByTestId('tesla-budget').textContent();
     expect(budget).toMatch(/^\d+ of 500 requests today$/);
