@@ -260,6 +260,24 @@ for (const engine of engines) {
       });
     });
 
+    it('takes a fleet at once: 20 cars × 60 fields in flight, one sample per car, every PUBACK', async () => {
+      const cars = [car];
+      for (let i = 1; i < 20; i++) cars.push(await createTestVehicle(app, { make: 'Tesla' }, owner));
+      const tesla = await fleet();
+      const record = (level: number) =>
+        Object.fromEntries([
+          ['BatteryLevel', level],
+          ...Array.from({ length: 59 }, (_, i) => [`Field${i}`, i]),
+        ]) as Record<string, number>;
+      const started = Date.now();
+      await Promise.all(cars.map((c, i) => tesla.record(c.vin, record(i + 1))));
+      expect(Date.now() - started).toBeLessThan(10_000);
+      for (const [i, c] of cars.entries()) {
+        const { samples } = await storedFor(app, c.id);
+        expect(samples.map((s) => s.metrics)).toEqual([{ battery_level_pct: i + 1 }]);
+      }
+    });
+
     it('publishes for vehicles shared with its user as operator, not as viewer', async () => {
       const asOperator = await createTestVehicle(app, { make: 'Tesla' });
       const asViewer = await createTestVehicle(app, { make: 'Tesla' });

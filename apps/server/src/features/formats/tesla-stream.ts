@@ -24,12 +24,15 @@ import {
 export const TESLA_FLEET_USERNAME = 'tesla-fleet-telemetry';
 
 /**
- * How long a vehicle's field messages are gathered into one sample. fleet-telemetry publishes the fields
- * of one vehicle record back to back (in no fixed order: a Go map), and sends records at most once a
- * second per field; with QoS 1 it waits 2.5 s (publish_timeout_ms) for the PUBACKs, which leave after
- * the group's commit.
+ * How long a vehicle's field messages are gathered into one sample: a group closes once no field has come
+ * for TESLA_GROUP_WINDOW_MS, and TESLA_GROUP_MAX_MS after it opened at the latest. fleet-telemetry
+ * publishes the fields of one vehicle record back to back (in no fixed order: a Go map), and sends
+ * records at most once a second per field; with QoS 1 it waits 2.5 s (publish_timeout_ms) for the
+ * PUBACKs, which leave after the group's commit. A gap rather than a fixed span keeps a record whole when
+ * a busy server reads its messages late.
  */
 export const TESLA_GROUP_WINDOW_MS = 250;
+export const TESLA_GROUP_MAX_MS = 1000;
 
 /** A record has ~250 fields at most; beyond this a group is closed and the next one opened. */
 const MAX_FIELDS_PER_GROUP = 500;
@@ -41,6 +44,8 @@ interface Group {
   readonly vehicleId: string;
   readonly vin: string;
   readonly startMs: number;
+  /** performance.now() when it opened (the clock above may be a test's). */
+  readonly openedAt: number;
   readonly fields: Map<string, unknown>;
   readonly deadLetters: DecodeDeadLetter[];
   readonly timer: NodeJS.Timeout;
@@ -58,8 +63,8 @@ function fieldSetSeq(fields: Iterable<string>): number {
 
 /**
  * Tesla fleet-telemetry messages into the pipeline. Field messages carry no time: those of one vehicle
- * that arrive within `windowMs` of the group's first become one sample timed at that first message's
- * receipt; a field that comes again inside the window closes the group and opens the next, so nothing is
+ * that arrive each within `windowMs` of the previous (`maxMs` in all) become one sample timed at the
+ * first one's receipt; a field that comes again closes the group and opens the next, so nothing is
  * overwritten and nothing stored twice. Each message's promise settles with its group's commit (the
  * transport sends the PUBACKs then). Connectivity, alerts and errors are events, stored at once.
  */
@@ -74,6 +79,7 @@ export class TeslaStream {
       clock: Clock;
       store(source: IngestSource, decoded: Decoded): Promise<FormatResult>;
       windowMs?: number;
+      maxMs?: number;
     },
   ) {}
 
@@ -99,13 +105,15 @@ export class TeslaStream {
     // null is Tesla's "invalid": nothing to keep, but the message is acknowledged with its group.
     else if (read.value !== null) group.fields.set(parsed.field, read.value);
     if (group.fields.size >= MAX_FIELDS_PER_GROUP) this.close(group);
+    else group.timer.refresh();
     return group.done;
   }
 
   /** The vehicle's open group, unless `field` is in it already (then it is closed and a new one opened). */
   private groupFor(vehicleId: string, vin: string, field: string): Group {
     const current = this.open.get(vehicleId);
-    if (current && !current.fields.has(field)) return current;
+    const maxMs = this.deps.maxMs ?? TESLA_GROUP_MAX_MS;
+    if (current && !current.fields.has(field) && performance.now() - current.openedAt < maxMs) return current;
     if (current) this.close(current);
     let resolve!: (value: unknown) => void;
     let reject!: (error: unknown) => void;
@@ -119,6 +127,7 @@ export class TeslaStream {
       vehicleId,
       vin,
       startMs: this.deps.clock.now(),
+      openedAt: performance.now(),
       fields: new Map(),
       deadLetters: [],
       timer: setTimeout(() => this.close(group), this.deps.windowMs ?? TESLA_GROUP_WINDOW_MS),

@@ -35,6 +35,12 @@ const NOT_AUTHORIZED = 5;
 
 /** QoS 1 messages a device may have read but not yet committed before its reads wait for commits. */
 const MAX_UNCOMMITTED = 100;
+/**
+ * The same for a fleet login: one connection carries every car's fields (one message per field), each
+ * held for its group's window before it commits, so a bound of 100 would let a fleet through at 100
+ * messages per window.
+ */
+const MAX_UNCOMMITTED_FLEET = 20_000;
 
 interface PendingAck {
   readonly messageId: number;
@@ -261,9 +267,9 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
 
   /**
    * Answers aedes for a message handed to the pipeline. QoS 1: PUBACK after commit. QoS 0 of a grouping
-   * family: at once, while the connection has at most MAX_UNCOMMITTED such messages waiting (the group
-   * needs the next messages read before it commits). Otherwise (QoS 0 and QoS 2, aedes' own handshake)
-   * the callback waits for the commit.
+   * family: at once, while the connection has at most MAX_UNCOMMITTED (a fleet login:
+   * MAX_UNCOMMITTED_FLEET) such messages waiting, since a group needs the next messages read before it
+   * commits. Otherwise (QoS 0 and QoS 2, aedes' own handshake) the callback waits for the commit.
    */
   function settle(
     client: Client,
@@ -282,9 +288,9 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
       void outcome.then((result) => {
         unanswered.set(client, (unanswered.get(client) ?? 1) - 1);
         if (result !== true) notStored(client, result);
-        if (waiting > MAX_UNCOMMITTED) done(null);
+        if (waiting > uncommittedLimit(client)) done(null);
       });
-      if (waiting <= MAX_UNCOMMITTED) done(null);
+      if (waiting <= uncommittedLimit(client)) done(null);
       return;
     }
     void outcome.then((result) => {
@@ -328,8 +334,12 @@ export function attachDeviceIngest(aedes: Aedes, deps: DeviceIngestDeps): void {
     });
     packet.qos = 0;
     ingested.add(packet);
-    if (queue.length <= MAX_UNCOMMITTED) done(null);
+    if (queue.length <= uncommittedLimit(client)) done(null);
     else void outcome.then(() => done(null));
+  }
+
+  function uncommittedLimit(client: Client): number {
+    return fleets.has(client) ? MAX_UNCOMMITTED_FLEET : MAX_UNCOMMITTED;
   }
 
   /**
