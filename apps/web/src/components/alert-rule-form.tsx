@@ -21,6 +21,7 @@ import {
   withMetric,
 } from '../lib/alerts.js';
 import { ApiError, client } from '../lib/api.js';
+import { metricUnit } from '../lib/metrics.js';
 import { useUser } from '../lib/session.js';
 import { Button, Field, SecretLine, SelectField } from './ui.js';
 
@@ -94,7 +95,9 @@ export function RuleFormCard({
       set(key, e.target.value as never);
 
   const def = metricCatalog.get(form.metric);
-  const unit = def?.unit ? ` (${def.unit})` : '';
+  // In the user's units (mph, °F, psi, …): the form converts to the stored unit when saving.
+  const unitText = metricUnit(form.metric);
+  const unit = unitText ? ` (${unitText})` : '';
   const managed = vehicles.filter((v) => v.access !== 'viewer');
   const vehicleOptions = [
     { value: '', label: 'All my vehicles (now and later)' },
@@ -182,7 +185,7 @@ export function RuleFormCard({
               label="Metric"
               value={form.metric}
               onChange={(metric) => setForm((f) => withMetric(f, metric))}
-              options={metricOptions}
+              options={metricOptions()}
               error={errors['condition.metric']}
             />
             <SelectField

@@ -9,6 +9,7 @@ import {
   useRef,
   useState,
 } from 'react';
+import { alertMessageForDisplay } from './alerts.js';
 import { client } from './api.js';
 import { Link, useLocation } from './router.js';
 
@@ -191,7 +192,7 @@ function Toast({
           {alert.ruleName}
           {vehicleName ? ` · ${vehicleName}` : ''}
         </strong>
-        <div>{alert.message}</div>
+        <div>{alertMessageForDisplay(alert.message)}</div>
         <Link href="/alerts" onClick={() => onClose(alert.id)}>
           See alerts
         </Link>

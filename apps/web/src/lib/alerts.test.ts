@@ -1,12 +1,14 @@
 import type { Alert, AlertRule } from '@tacho/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alertMessageForDisplay,
   buildRule,
   dayToMs,
   describeRule,
   emptyRuleForm,
   fieldOfError,
   mergeFirstPage,
+  metricHint,
   metricOptions,
   needsAttention,
   opsFor,
@@ -15,6 +17,7 @@ import {
   ruleToForm,
   withMetric,
 } from './alerts.js';
+import { setDisplayUnits } from './units.js';
 
 const form = (change: Partial<RuleForm>): RuleForm => ({ ...emptyRuleForm(), ...change });
 
@@ -36,9 +39,9 @@ function alert(id: string, firedMs: number, state: Alert['state'] = 'open'): Ale
 
 describe('the rule form', () => {
   it('offers every catalog metric with its unit', () => {
-    expect(metricOptions).toContainEqual({ value: 'battery_level_pct', label: 'Battery level (%)' });
-    expect(metricOptions).toContainEqual({ value: 'speed_kmh', label: 'Speed (km/h)' });
-    expect(metricOptions).toContainEqual({ value: 'charging_state', label: 'Charging state' });
+    expect(metricOptions()).toContainEqual({ value: 'battery_level_pct', label: 'Battery level (%)' });
+    expect(metricOptions()).toContainEqual({ value: 'speed_kmh', label: 'Speed (km/h)' });
+    expect(metricOptions()).toContainEqual({ value: 'charging_state', label: 'Charging state' });
   });
 
   it('offers only the operators that fit the metric, and keeps the value typed by it', () => {
@@ -153,6 +156,81 @@ describe('the rule form', () => {
     expect(describeRule({ condition: null, event: { type: 'offline', forS: 900 } })).toBe(
       'No data for 15 min',
     );
+  });
+});
+
+describe("the rule form in the user's units", () => {
+  afterEach(() => setDisplayUnits({ distance: 'km', temperature: 'c', pressure: 'kpa' }));
+
+  const rule = (condition: AlertRule['condition']): AlertRule => ({
+    id: 'r1',
+    name: 'Fast',
+    ownerId: 'u1',
+    vehicleId: null,
+    condition,
+    event: null,
+    cooldownS: 600,
+    channels: [{ type: 'inapp' }],
+    enabled: true,
+    webhookSecret: null,
+    createdMs: 0,
+    updatedMs: 0,
+  });
+
+  it('shows a stored rule converted, and saved unchanged keeps the exact stored values', () => {
+    setDisplayUnits({ distance: 'mi', temperature: 'f', pressure: 'psi' });
+    const fast = rule({ metric: 'speed_kmh', op: '>', value: 100, hysteresis: 5 });
+    const shown = ruleToForm(fast, 'me@example.org');
+    expect(shown).toMatchObject({ value: '62.1371', hysteresis: '3.1069' });
+    const saved = buildRule(shown);
+    expect(saved.ok && saved.rule.condition).toEqual({
+      metric: 'speed_kmh',
+      op: '>',
+      value: 100,
+      hysteresis: 5,
+    });
+    expect(describeRule(fast)).toBe('Speed > 62 mph (hysteresis 3.1069 mph)');
+  });
+
+  it('converts what the user types to the stored unit: mph to km/h, °F to °C (a difference without the offset)', () => {
+    setDisplayUnits({ distance: 'mi', temperature: 'f', pressure: 'psi' });
+    const speed = buildRule(form({ name: 'Fast', metric: 'speed_kmh', op: '>', value: '65' }));
+    expect(speed.ok && speed.rule.condition?.value).toBeCloseTo(104.60736, 9);
+    const cold = buildRule(
+      form({ name: 'Cold', metric: 'outside_temp_c', op: '<', value: '41', hysteresis: '3.6' }),
+    );
+    expect(cold.ok && cold.rule.condition?.value).toBeCloseTo(5, 9);
+    expect(cold.ok && cold.rule.condition?.hysteresis).toBeCloseTo(2, 9);
+    const tyre = buildRule(form({ name: 'Flat', metric: 'tyre_pressure_fl_kpa', op: '<', value: '30' }));
+    expect(tyre.ok && tyre.rule.condition?.value).toBeCloseTo(206.8427, 4);
+    // Another metric than the stored one: the typed text counts, converted.
+    const edited = ruleToForm(rule({ metric: 'speed_kmh', op: '>', value: 100 }), 'me@example.org');
+    const moved = buildRule(withMetric(edited, 'range_km'));
+    expect(moved.ok && moved.rule.condition?.value).toBeCloseTo(62.1371 * 1.609344, 9);
+    // Percentages are nobody's preference.
+    const battery = buildRule(form({ name: 'Low', value: '20' }));
+    expect(battery.ok && battery.rule.condition?.value).toBe(20);
+  });
+
+  it("labels metrics, ranges and alert messages in the user's units", () => {
+    setDisplayUnits({ distance: 'mi', temperature: 'f', pressure: 'bar' });
+    expect(metricOptions()).toContainEqual({ value: 'speed_kmh', label: 'Speed (mph)' });
+    expect(metricOptions()).toContainEqual({ value: 'outside_temp_c', label: 'Outside temperature (°F)' });
+    expect(metricOptions()).toContainEqual({
+      value: 'tyre_pressure_fl_kpa',
+      label: 'Tyre pressure front left (bar)',
+    });
+    expect(metricHint('outside_temp_c')).toBe('Plausible range -76 – 158 °F');
+    expect(alertMessageForDisplay('Speed 120 km/h > 100 km/h')).toBe('Speed 75 mph > 62 mph');
+    expect(alertMessageForDisplay('Outside temperature -3.5 °C < 0 °C')).toBe(
+      'Outside temperature 25.7 °F < 32.0 °F',
+    );
+    expect(alertMessageForDisplay('Tyre pressure front left 180 kPa < 200 kPa')).toBe(
+      'Tyre pressure front left 1.80 bar < 2.00 bar',
+    );
+    expect(alertMessageForDisplay('Battery level 18 % < 20 %')).toBe('Battery level 18 % < 20 %');
+    setDisplayUnits({ distance: 'km', temperature: 'c', pressure: 'kpa' });
+    expect(alertMessageForDisplay('Speed 120.5 km/h > 100 km/h')).toBe('Speed 120.5 km/h > 100 km/h');
   });
 });
 

@@ -15,8 +15,16 @@ import {
   metricCatalog,
   metricKeys,
 } from '@tacho/protocol';
-import { formatDuration } from './format.js';
-import { formatMetric } from './metrics.js';
+import { formatDuration, formatValue, unitOf } from './format.js';
+import { formatMetric, metricUnit } from './metrics.js';
+import {
+  differenceFromDisplay,
+  differenceToDisplay,
+  displayUnitOf,
+  displayUnits,
+  fromDisplay,
+  toDisplay,
+} from './units.js';
 
 /**
  * How the dashboard shows and edits alert rules and alerts: the rule form's fields and their checks, the
@@ -61,19 +69,66 @@ export const eventLabels: Record<AlertEvent, string> = {
 
 export const eventOptions = ALERT_EVENTS.map((e) => ({ value: e, label: eventLabels[e] }));
 
-/** The metric picker: every catalog metric, labelled with its unit ("Battery level (%)"). */
-export const metricOptions = metricKeys.map((key) => {
-  const def = metricCatalog.get(key) as MetricDefinition;
-  return { value: key, label: def.unit ? `${def.label} (${def.unit})` : def.label };
-});
+/**
+ * The metric picker: every catalog metric, labelled with its unit as the user reads it ("Battery level
+ * (%)", "Speed (mph)" for who reads miles). A function, as the units may change while the page is open.
+ */
+export function metricOptions(): Array<{ value: string; label: string }> {
+  return metricKeys.map((key) => {
+    const def = metricCatalog.get(key) as MetricDefinition;
+    const unit = metricUnit(key);
+    return { value: key, label: unit ? `${def.label} (${unit})` : def.label };
+  });
+}
 
-/** "Plausible range 0 – 100 %" for numbers, the allowed values for an enum. */
+/**
+ * A converted number as a form shows it: at most 4 decimals (62.1371 mph), so that a threshold stored
+ * in km/h does not read as 62.13711922373339; canonical values are shown as stored.
+ */
+function shownNumber(value: number, converted: boolean): string {
+  return converted ? String(Math.round(value * 1e4) / 1e4) : String(value);
+}
+
+/** "Plausible range 0 – 100 %" for numbers (in the user's units), the allowed values for an enum. */
 export function metricHint(metric: string): string | null {
   const def = metricCatalog.get(metric);
   if (!def) return null;
-  if (def.type === 'number' && def.min !== undefined && def.max !== undefined)
-    return `Plausible range ${def.min} – ${def.max}${def.unit ? ` ${def.unit}` : ''}`;
+  if (def.type === 'number' && def.min !== undefined && def.max !== undefined) {
+    const unit = unitOf(metric);
+    const round = (v: number) => String(Math.round(toDisplay(v, unit).value * 10) / 10);
+    const label = metricUnit(metric);
+    return `Plausible range ${round(def.min)} – ${round(def.max)}${label ? ` ${label}` : ''}`;
+  }
   return null;
+}
+
+/** The threshold of a numeric condition in the user's units, as the form's input shows it. */
+export function thresholdToForm(metric: string, value: number): string {
+  const unit = unitOf(metric);
+  return shownNumber(toDisplay(value, unit).value, displayUnitOf(unit) !== unit);
+}
+
+/** A hysteresis (a difference) in the user's units, as the form shows it. */
+export function hysteresisToForm(metric: string, value: number): string {
+  const unit = unitOf(metric);
+  return shownNumber(differenceToDisplay(value, unit), displayUnitOf(unit) !== unit);
+}
+
+const canonicalUnitLabels: Record<string, string> = { 'km/h': 'kmh', km: 'km', '°C': 'c', kPa: 'kpa' };
+
+/**
+ * An alert's message in the user's units: the server writes values with the catalog's units
+ * ("Speed 120 km/h > 100 km/h"); for who reads miles it says "Speed 75 mph > 62 mph". Values in other
+ * units, and every message of a user who reads the canonical units, stay as the server wrote them.
+ */
+export function alertMessageForDisplay(message: string): string {
+  const units = displayUnits();
+  if (units.distance === 'km' && units.temperature === 'c' && units.pressure === 'kpa') return message;
+  return message.replace(/(-?\d+(?:\.\d+)?(?:e-?\d+)?) (km\/h|km|°C|kPa)(?![\w/])/g, (whole, n, label) => {
+    const value = Number(n);
+    const code = canonicalUnitLabels[label as string];
+    return Number.isFinite(value) && code ? formatValue(value, code) : whole;
+  });
 }
 
 /** What a condition says: "Battery level < 20 % for 1 min (hysteresis 2)". */
@@ -89,7 +144,10 @@ export function describeCondition(condition: AlertCondition): string {
         : condition.value;
   let text = `${def?.label ?? condition.metric} ${opSymbols[condition.op]} ${value}`;
   if (condition.forS) text += ` for ${formatDuration(condition.forS * 1000)}`;
-  if (condition.hysteresis) text += ` (hysteresis ${condition.hysteresis}${def?.unit ? ` ${def.unit}` : ''})`;
+  if (condition.hysteresis) {
+    const unit = metricUnit(condition.metric);
+    text += ` (hysteresis ${hysteresisToForm(condition.metric, condition.hysteresis)}${unit ? ` ${unit}` : ''})`;
+  }
   return text;
 }
 
@@ -158,6 +216,16 @@ export interface RuleForm {
   allowPrivate: boolean;
   inapp: boolean;
   enabled: boolean;
+  /**
+   * The stored (canonical) threshold and hysteresis of the rule being edited, with the text the form
+   * first showed for them in the user's units: saved unchanged, the exact stored value is kept (the
+   * rounded text converted back would move it a little each time).
+   */
+  stored?: {
+    metric: string;
+    value?: { shown: string; value: number };
+    hysteresis?: { shown: string; value: number };
+  };
 }
 
 /**
@@ -257,13 +325,20 @@ export function ruleToForm(rule: AlertRule, ownEmail: string): RuleForm {
   });
   if (rule.condition) {
     const c = rule.condition;
+    const value = typeof c.value === 'number' ? thresholdToForm(c.metric, c.value) : String(c.value);
+    const hysteresis = c.hysteresis === undefined ? '' : hysteresisToForm(c.metric, c.hysteresis);
     Object.assign(form, {
       kind: 'condition',
       metric: c.metric,
       op: c.op,
-      value: String(c.value),
+      value,
       forS: text(c.forS),
-      hysteresis: text(c.hysteresis),
+      hysteresis,
+      stored: {
+        metric: c.metric,
+        ...(typeof c.value === 'number' ? { value: { shown: value, value: c.value } } : {}),
+        ...(c.hysteresis !== undefined ? { hysteresis: { shown: hysteresis, value: c.hysteresis } } : {}),
+      },
     });
   } else if (rule.event) {
     const e = rule.event;
@@ -339,14 +414,24 @@ export function buildRule(form: RuleForm): BuiltRule {
   if (form.kind === 'condition') {
     const def = metricCatalog.get(form.metric);
     if (!def) errors['condition.metric'] = 'Choose a metric.';
+    // Numbers are typed in the user's units and stored in the catalog's (lib/units.ts).
+    const unit = unitOf(form.metric);
+    const stored = form.stored?.metric === form.metric ? form.stored : undefined;
     let value: AlertCondition['value'] | undefined;
-    if (def?.type === 'number')
+    if (def?.type === 'number') {
       value = parseNumber(form.value, errors, 'condition.value', { required: true });
-    else if (def?.type === 'boolean') value = form.value === 'true';
+      if (value !== undefined)
+        value = stored?.value?.shown === form.value.trim() ? stored.value.value : fromDisplay(value, unit);
+    } else if (def?.type === 'boolean') value = form.value === 'true';
     else if (form.value === '') errors['condition.value'] = 'Required.';
     else value = form.value;
     const forS = parseNumber(form.forS, errors, 'condition.forS', seconds);
-    const hysteresis = parseNumber(form.hysteresis, errors, 'condition.hysteresis', { min: 0 });
+    let hysteresis = parseNumber(form.hysteresis, errors, 'condition.hysteresis', { min: 0 });
+    if (hysteresis !== undefined)
+      hysteresis =
+        stored?.hysteresis?.shown === form.hysteresis.trim()
+          ? stored.hysteresis.value
+          : differenceFromDisplay(hysteresis, unit);
     if (value !== undefined)
       rule.condition = {
         metric: form.metric,

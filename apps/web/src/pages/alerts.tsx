@@ -3,7 +3,14 @@ import type { Alert, AlertPage, AlertRule, AlertState, VehicleView } from '@tach
 import { Fragment, useCallback, useEffect, useId, useMemo, useState } from 'react';
 import { Deliveries } from '../components/alert-deliveries.js';
 import { Button, Empty, ErrorBox, errorMessage, Loading, SelectField } from '../components/ui.js';
-import { dayToMs, mergeFirstPage, needsAttention, replaceAlert, stateLabels } from '../lib/alerts.js';
+import {
+  alertMessageForDisplay,
+  dayToMs,
+  mergeFirstPage,
+  needsAttention,
+  replaceAlert,
+  stateLabels,
+} from '../lib/alerts.js';
 import { useAlerts } from '../lib/alerts-live.js';
 import { client } from '../lib/api.js';
 import { formatRelative, formatTime } from '../lib/format.js';
@@ -108,7 +115,7 @@ function AlertTable({
                   </td>
                   <td data-label="Rule">{alert.ruleName}</td>
                   <td data-label="What happened" className="message">
-                    {alert.message}
+                    {alertMessageForDisplay(alert.message)}
                   </td>
                   <td data-label="State">
                     <StateBadge alert={alert} now={now} />
@@ -121,7 +128,7 @@ function AlertTable({
                           busy={busy === alert.id}
                           onClick={() => void acknowledge(alert)}
                         >
-                          Acknowledge<span className="sr-only"> {alert.message}</span>
+                          Acknowledge<span className="sr-only"> {alertMessageForDisplay(alert.message)}</span>
                         </Button>
                       )}
                       <button
