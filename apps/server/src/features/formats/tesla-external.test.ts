@@ -48,7 +48,7 @@ for (const engine of engines) {
         for (const c of cleanup.splice(0).reverse()) await c().catch(() => {});
       });
 
-      it('groups the field messages of each record into one sample, keeps events, dead-letters unknown VINs', async () => {
+      it('groups the field messages of each record into one sample (QoS 1 and 0), keeps events, dead-letters unknown VINs', async () => {
         const clientId = `tacho-test-${randomBytes(4).toString('hex')}`;
         // A base of its own: other runs' messages on the shared broker never reach this one.
         const base = `fleet/t${randomBytes(4).toString('hex')}`;
@@ -109,11 +109,28 @@ for (const engine of engines) {
         await tesla.record(unknown, { BatteryLevel: 1 });
         const letters = await waitFor(
           () =>
-            app.storage.db.selectFrom('dead_letters').selectAll().where('vehicle_id', 'is', null).execute(),
+            app.storage.db
+              .selectFrom('dead_letters')
+              .selectAll()
+              .where('vehicle_id', 'is', null)
+              // Other tests' messages on the shared broker reach this subscriber too (tacho/v1/+/telemetry).
+              .where('topic', 'like', `${base}/%`)
+              .execute(),
           (l) => l.length > 0,
           'the unknown VIN dead letter',
         );
         expect(letters[0]).toMatchObject({ topic: `${base}/${unknown}/v/BatteryLevel` });
+
+        // fleet-telemetry's default QoS 0: stored as well (nothing to acknowledge), grouped the same way.
+        const qos0 = await FleetTelemetryPublisher.connect({ url: BROKER, topicBase: base, qos: 0 });
+        cleanup.push(() => qos0.end());
+        await qos0.record(car.vin, { BatteryLevel: 62, InsideTemp: 19, Gear: 'ShiftStateP' });
+        const last = await waitFor(
+          () => storedFor(app, car.vehicleId),
+          (s) => s.samples.length === 4,
+          'the QoS 0 record',
+        );
+        expect(last.samples.at(-1)!.metrics).toEqual({ battery_level_pct: 62, inside_temp_c: 19, gear: 'P' });
       });
     },
   );

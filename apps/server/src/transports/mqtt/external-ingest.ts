@@ -128,6 +128,31 @@ export async function startExternalIngest(options: ExternalIngestOptions): Promi
       done(0);
     },
   });
+  // QoS 0 (the publisher's choice: fleet-telemetry's default): mqtt.js gives such messages to
+  // `customHandleAcks` never, only to `handleMessage`, whose answer it awaits before reading on. They are
+  // stored too (nothing to acknowledge): the answer comes at once while at most `receiveMaximum` messages
+  // wait for their commit (a group of Tesla fields needs the next messages read before it commits), and
+  // at the commit beyond that, so a flood waits at the broker, not in this process.
+  const handleMessage = client.handleMessage.bind(client);
+  client.handleMessage = (packet, callback) => {
+    if (packet.qos !== 0) return handleMessage(packet, callback);
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const stored = handle(packet.topic, payload);
+    stored.catch((error: unknown) =>
+      options.logger.warn({ err: error, topic: packet.topic }, 'external MQTT message not stored'),
+    );
+    uncommitted++;
+    const settled = () => {
+      uncommitted--;
+    };
+    stored.then(settled, settled);
+    if (uncommitted > receiveMaximum)
+      stored.then(
+        () => callback(),
+        () => callback(),
+      );
+    else callback();
+  };
   let subscribed = false;
   client.on('close', () => {
     subscribed = false;
