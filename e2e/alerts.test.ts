@@ -298,4 +298,87 @@ describe.skipIf(noBrowser)('alerts in a browser', { timeout: 90_000 }, () => {
       .getByText('Resolved', { exact: true })
       .waitFor();
   });
+
+  it('in miles and °F: a threshold typed in °F is stored in °C, the rule, its alert and a CSV export read in °F', async () => {
+    await page.goto('/settings?tab=profile');
+    await page.getByLabel('Distance and speed').selectOption('mi');
+    await page.getByLabel('Temperature').selectOption('f');
+    await page.getByLabel('Tyre pressure').selectOption('psi');
+    await page.getByRole('button', { name: 'Save units' }).click();
+    await expect
+      .poll(async () => (await call(page, 'GET', '/api/v1/auth/me/preferences')).body)
+      .toEqual({ distance: 'mi', temperature: 'f', pressure: 'psi' });
+
+    await nav().getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.getByRole('main').getByRole('link', { name: 'Rules', exact: true }).click();
+    await page.waitForURL(/\/alerts\/rules$/);
+    await page.getByRole('button', { name: 'New rule' }).click();
+    const form = page.getByRole('region', { name: 'New rule' });
+    await form.getByLabel('Name', { exact: true }).fill('Too warm');
+    const metric = form.getByLabel('Metric', { exact: true });
+    await expect(metric.locator('option', { hasText: 'Speed (mph)' }).count()).resolves.toBe(1);
+    await metric.selectOption({ label: 'Outside temperature (°F)' });
+    await form.getByLabel('Condition', { exact: true }).selectOption('>');
+    await form.getByLabel('Value (°F)', { exact: true }).fill('77');
+    await expect(description(form.getByLabel('Value (°F)', { exact: true }))).resolves.toContain(
+      'Plausible range -76 – 158 °F',
+    );
+    await form.getByLabel('Hysteresis (°F)', { exact: true }).fill('9');
+    await form.getByLabel('Vehicle', { exact: true }).selectOption({ label: VEHICLE });
+    await form.getByRole('checkbox', { name: `Email to ${admin.email}` }).uncheck();
+    await form.getByRole('button', { name: 'Create rule' }).click();
+    const row = page.getByRole('table', { name: 'Alert rules' }).getByRole('row', { name: /Too warm/ });
+    await row.getByText('Outside temperature > 77.0 °F (hysteresis 9 °F)').waitFor();
+
+    // The API keeps the canonical unit: 77 °F is 25 °C, a 9 °F hysteresis is 5 °C.
+    const stored = await call<AlertRuleList>(page, 'GET', '/api/v1/alert-rules');
+    const condition = stored.body.items.find((r) => r.name === 'Too warm')?.condition;
+    expect(condition?.metric).toBe('outside_temp_c');
+    expect(condition?.value).toBeCloseTo(25, 9);
+    expect(condition?.hysteresis).toBeCloseTo(5, 9);
+    await row.getByRole('button', { name: 'Edit Too warm' }).click();
+    const edit = page.getByRole('region', { name: 'Edit “Too warm”' });
+    await expect(edit.getByLabel('Value (°F)', { exact: true }).inputValue()).resolves.toBe('77');
+    await expect(edit.getByLabel('Hysteresis (°F)', { exact: true }).inputValue()).resolves.toBe('9');
+    await edit.getByRole('button', { name: 'Cancel' }).click();
+
+    // 30 °C outside fires it; the dashboard says 86.0 °F > 77.0 °F, the stored message names °C.
+    await nav().getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.waitForURL(/\/alerts$/);
+    await publish(server.url, VIN, deviceToken, [
+      { ts: tick(), metrics: { outside_temp_c: 20 } },
+      { ts: tick(), metrics: { outside_temp_c: 30 } },
+    ]);
+    const open = attention().getByRole('row', { name: /Too warm/ });
+    await open.waitFor({ timeout: 20_000 });
+    await open.getByRole('cell', { name: 'Outside temperature 86.0 °F > 77.0 °F', exact: true }).waitFor();
+    const fired = (await alerts('?state=open')).items.find((a) => a.ruleName === 'Too warm');
+    expect(fired?.message).toMatch(/^Outside temperature 30 °C > 25(\.0+\d*)? °C$/);
+    await screenshot(page, 'alerts-07-in-fahrenheit');
+
+    // The history's Export: a CSV in the user's units by default, with °F in the column's name.
+    await page.goto(`/vehicles/${vehicleId}/history?range=day`);
+    await page.getByLabel('Export format').selectOption('csv');
+    await expect(page.getByLabel('Units').inputValue()).resolves.toBe('preferred');
+    await page.getByLabel('Units').locator('option', { hasText: 'My units (mi, °F, psi)' }).waitFor({
+      state: 'attached',
+    });
+    const link = page.getByRole('link', { name: 'Export this range as CSV' });
+    const href = (await link.getAttribute('href')) ?? '';
+    expect(href).toContain('units=preferred');
+    const csv = await page.evaluate(async (url) => (await fetch(url)).text(), href);
+    const [head, ...lines] = csv.trimEnd().split('\r\n');
+    const columns = head!.split(',');
+    expect(columns).toContain('outside_temp_f');
+    expect(columns).not.toContain('outside_temp_c');
+    const temps = lines.map((l) => l.split(',')[columns.indexOf('outside_temp_f')]).filter((v) => v !== '');
+    expect(temps).toEqual(['68', '86']);
+    await page.getByLabel('Units').selectOption('stored');
+    expect(await link.getAttribute('href')).toContain('units=stored');
+    const canonical = await page.evaluate(
+      async (url) => (await fetch(url)).text(),
+      (await link.getAttribute('href')) ?? '',
+    );
+    expect(canonical.split('\r\n')[0]).toContain('outside_temp_c');
+  });
 });
