@@ -18,6 +18,9 @@ import { ReauthNeeded, type TeslaTokenKeeper } from './tesla-tokens.js';
 /** What the samples read from Tesla's Fleet API are stored as coming from. */
 export const TESLA_API_SOURCE = 'tesla-api';
 
+/** How often the account leases are claimed and renewed (they last `leaseMs`, a minute by default). */
+const CLAIM_EVERY_MS = 5_000;
+
 export interface TeslaPollerDeps {
   accounts: ConnectorAccounts;
   client: TeslaClient;
@@ -47,6 +50,9 @@ export class TeslaPoller {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** When this instance last claimed its leases, and the accounts it holds since. */
+  private claimedAtMs: number | null = null;
+  private held: string[] = [];
 
   constructor(private readonly deps: TeslaPollerDeps) {}
 
@@ -79,11 +85,25 @@ export class TeslaPoller {
 
   private async tickNow(): Promise<void> {
     if (this.stopped) return;
-    const accounts = await this.deps.accounts.claimLeases(
-      'tesla',
-      this.deps.instanceId,
-      this.deps.leaseMs ?? 60_000,
-    );
+    const now = this.deps.clock.now();
+    let accounts: ConnectorAccount[];
+    // The leases are claimed (a write) every few seconds, not every tick: a lease lasts a minute, and in
+    // between the accounts this instance holds are only read.
+    if (this.claimedAtMs === null || now - this.claimedAtMs >= CLAIM_EVERY_MS) {
+      accounts = await this.deps.accounts.claimLeases(
+        'tesla',
+        this.deps.instanceId,
+        this.deps.leaseMs ?? 60_000,
+      );
+      this.claimedAtMs = now;
+      this.held = accounts.map((a) => a.id);
+    } else {
+      accounts = [];
+      for (const id of this.held) {
+        const account = await this.deps.accounts.get(id);
+        if (account) accounts.push(account);
+      }
+    }
     for (const account of accounts) {
       try {
         await this.pollAccount(account);
