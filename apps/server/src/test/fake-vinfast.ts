@@ -86,6 +86,24 @@ export function fakeXHash(key: string, method: string, path: string, vin: string
   return createHmac('sha256', key).update(parts.join('_').toLowerCase()).digest('base64');
 }
 
+/**
+ * One device-key record as the cloud pushes it (the shape of mvn-bachhuynh-dn/VFDashboard's recorded
+ * `docs/api/responses/vfdash_telemetry_*.json`): ids as numbers, the time as a string of epoch ms.
+ */
+export function recordedRecord(deviceKey: string, value: string, tsMs: number): Record<string, unknown> {
+  const [objectId, instanceId, resourceId] = deviceKey.split('_').map(Number);
+  return {
+    resourceId,
+    instanceId,
+    deviceKey,
+    value,
+    objectId,
+    lastUpdateTime: String(tsMs),
+    name: null,
+    units: null,
+  };
+}
+
 export async function startFakeVinFast(
   options: { clock?: Clock; signingKey?: string; credentialsTtlMs?: number } = {},
 ): Promise<FakeVinFast> {

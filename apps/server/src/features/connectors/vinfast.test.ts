@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
-import { type FakeVinFast, startFakeVinFast } from '../../test/fake-vinfast.js';
+import { type FakeVinFast, recordedRecord, startFakeVinFast } from '../../test/fake-vinfast.js';
 import { clusterProblem, startCluster } from '../../test/instances.js';
 import { recordSecrets } from '../../test/log-leaks.js';
 import { engines } from '../../test/storage.js';
@@ -172,8 +172,8 @@ for (const engine of engines) {
 
       const ts = clock.now() - 1000;
       await fake.push(VIN, [
-        { deviceKey: '34183_00001_00009', value: '81', lastUpdateTime: ts },
-        { deviceKey: '34183_00001_00007', value: '12', lastUpdateTime: ts },
+        recordedRecord('34183_00001_00009', '81', ts),
+        recordedRecord('34183_00001_00007', '12', ts),
       ]);
       await vi.waitFor(
         async () => {
