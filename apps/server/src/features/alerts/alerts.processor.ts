@@ -297,9 +297,15 @@ function label(metric: string): string {
   return metricCatalog.get(metric)?.label ?? metric;
 }
 
+/**
+ * A value with the catalog's unit, always named (emails and webhooks are in the canonical units; the
+ * dashboard rewrites them in the reader's). Rounded to 2 decimals: a threshold typed as 70 °F is stored
+ * as 21.111… °C, which a message should not spell out.
+ */
 function show(metric: string, value: MetricValue | AlertCondition['value']): string {
   const unit = metricCatalog.get(metric)?.unit;
-  return unit ? `${value} ${unit}` : String(value);
+  const text = typeof value === 'number' ? String(Math.round(value * 100) / 100) : String(value);
+  return unit ? `${text} ${unit}` : text;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { MetricValue } from '@tacho/protocol';
 import { describe, expect, it } from 'vitest';
+import { describe as describeAlert } from './alerts.processor.js';
 import { type Effect, evaluate, type Input, initialRuleState, nextTick, type RuleSpec } from './evaluator.js';
 
 const T0 = Date.UTC(2026, 5, 1, 8);
@@ -180,5 +181,24 @@ describe('alert evaluation', () => {
       ['fire', 10, ''],
       ['resolve', 40, ''],
     ]);
+  });
+});
+
+describe("an alert's message (what emails and webhooks say)", () => {
+  it('names the canonical unit, with the value rounded to 2 decimals', () => {
+    const rule: RuleSpec = {
+      // 70 °F typed in the dashboard, stored in °C.
+      condition: { metric: 'outside_temp_c', op: '>', value: ((70 - 32) * 5) / 9 },
+      event: null,
+      cooldownS: 0,
+    };
+    const fire = { type: 'fire' as const, key: '', atMs: 0, value: 30.456, instant: false };
+    expect(describeAlert(rule, fire)).toBe('Outside temperature 30.46 °C > 21.11 °C');
+    const speed: RuleSpec = {
+      condition: { metric: 'speed_kmh', op: '>', value: 100 },
+      event: null,
+      cooldownS: 0,
+    };
+    expect(describeAlert(speed, { ...fire, value: 120 })).toBe('Speed 120 km/h > 100 km/h');
   });
 });
