@@ -58,6 +58,8 @@ export interface FakeTeslaOptions {
   /** A used refresh token may be used once more (a grace Tesla does not document; off by default). */
   graceReuse?: boolean;
   sleepAfterMs?: number;
+  /** Lifetime of access tokens (Tesla: 8 hours); a test makes it short to see a refresh soon. */
+  accessTtlS?: number;
 }
 
 type Counted = 'authorize' | 'token' | 'refresh' | 'vehicles' | 'vehicle_data' | 'wake_up' | 'rate_limited';
@@ -87,6 +89,8 @@ export class FakeTesla {
   consent: 'allow' | 'deny' = 'allow';
   /** Process the next refresh (rotate the token) and then drop the connection instead of answering. */
   dropNextRefreshAnswer = false;
+  /** Runs after a refresh was accepted (the old token is spent) and before its answer goes out. */
+  onRefreshAccepted: (() => Promise<void>) | null = null;
   private rateLimited: { left: number; retryAfterS: number } = { left: 0, retryAfterS: 0 };
   private readonly codes = new Map<string, Grant & { used: boolean }>();
   private readonly access = new Map<string, { sub: string; expiresMs: number }>();
@@ -97,6 +101,10 @@ export class FakeTesla {
   baseUrl = '';
 
   constructor(private readonly options: FakeTeslaOptions) {}
+
+  private get ttlS(): number {
+    return this.options.accessTtlS ?? 28_800;
+  }
 
   get account(): { sub: string; email: string } {
     return this.options.account ?? { sub: 'tesla-sub-0001', email: 'owner@example.org' };
@@ -283,6 +291,7 @@ export class FakeTesla {
       }
       entry.used = true;
       const answer = this.issue(entry.sub, false);
+      await this.onRefreshAccepted?.();
       if (this.dropNextRefreshAnswer) {
         this.dropNextRefreshAnswer = false;
         req.socket.destroy();
@@ -298,11 +307,11 @@ export class FakeTesla {
     const access = this.jwt({
       sub,
       aud: [this.apiUrl],
-      exp: Math.floor(now / 1000) + 28_800,
+      exp: Math.floor(now / 1000) + this.ttlS,
       n: randomBytes(8).toString('hex'),
     });
     const refresh = `EU_${randomBytes(32).toString('hex')}`;
-    this.access.set(access, { sub, expiresMs: now + 28_800_000 });
+    this.access.set(access, { sub, expiresMs: now + this.ttlS * 1000 });
     this.refreshTokens.set(refresh, { sub, used: false, graceUsed: false });
     const idToken = withIdToken
       ? this.jwt({
@@ -318,7 +327,7 @@ export class FakeTesla {
       access_token: access,
       refresh_token: refresh,
       ...(idToken ? { id_token: idToken } : {}),
-      expires_in: 28_800,
+      expires_in: this.ttlS,
       token_type: 'Bearer',
     };
   }
