@@ -57,13 +57,17 @@ export async function readSnapshot<T>(
   fn: (db: Db) => Promise<T>,
 ): Promise<T> {
   if (storage.engine !== 'sqlite' || db.isTransaction) return fn(db);
-  await sql`begin deferred`.execute(db);
-  try {
-    const value = await fn(db);
-    await sql`commit`.execute(db);
-    return value;
-  } catch (error) {
-    await sql`rollback`.execute(db).catch(() => {});
-    throw error;
-  }
+  // Held for the whole snapshot: on a connection others share (in-memory SQLite, two runners in a test),
+  // their statements wait instead of running inside this transaction or failing to begin their own.
+  return db.connection().execute(async (conn) => {
+    await sql`begin deferred`.execute(conn);
+    try {
+      const value = await fn(conn);
+      await sql`commit`.execute(conn);
+      return value;
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw error;
+    }
+  });
 }

@@ -105,7 +105,7 @@ describe('the committed tail', () => {
   });
 });
 
-describe('rounds served from the committed tail [sqlite]', () => {
+describe('rounds served from the committed tail, in a shared snapshot [sqlite]', () => {
   const opened: Array<{ storage: Storage & { drop(): Promise<void> }; writer: SampleWriter }> = [];
   const channels: BroadcastChannel[] = [];
   afterEach(async () => {
@@ -185,12 +185,11 @@ describe('rounds served from the committed tail [sqlite]', () => {
       [...drive(v1, 7200, 12, 120), ...drive(v2, 7200, 12, 520)],
     ];
     const processor = createSessionsProcessor();
-    const passesWith = new LocalPasses({
-      storage: withTail.storage,
-      logger,
-      processors: [processor],
-      tail,
-    });
+    // As the processing thread runs them: grouped commits, the group's rounds in one snapshot.
+    const passesWith = new LocalPasses(
+      { storage: withTail.storage, logger, processors: [processor], tail },
+      { chunk: 5000, duty: 1, groupCommit: true, sharedSnapshot: true },
+    );
     const passesWithout = new LocalPasses({ storage: without.storage, logger, processors: [processor] });
     let sent = 0;
     for (const batch of batches) {

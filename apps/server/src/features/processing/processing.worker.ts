@@ -45,7 +45,7 @@ const passes = new LocalPasses(
     processors: processors.map(buildProcessor),
     tail,
   },
-  { chunk: chunk ?? 5000, duty: 1, groupCommit: true },
+  { chunk: chunk ?? 5000, duty: 1, groupCommit: true, sharedSnapshot: true },
 );
 
 let previous: Promise<unknown> = Promise.resolve();
