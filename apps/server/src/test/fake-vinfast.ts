@@ -1,10 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { Aedes } from 'aedes';
-import { createWebSocketStream, WebSocketServer } from 'ws';
-import { verifyIotPresigned } from '../features/connectors/vinfast-sigv4.js';
 import { type Clock, systemClock } from '../lib/clock.js';
+import { attachFakeIot } from './fake-vinfast-iot.js';
 import { recordSecrets } from './log-leaks.js';
 
 /**
@@ -126,15 +123,6 @@ export async function startFakeVinFast(
     iot: [],
     badSignatures: 0,
   };
-
-  const aedes = await Aedes.createBroker({});
-  aedes.on('publish', (packet, client) => {
-    if (client && /^\/vehicles\/[^/]+\/push\/connected\/heartbeat$/.test(packet.topic)) {
-      seen.heartbeats.push(packet.topic.split('/')[2]!);
-    }
-  });
-  const wss = new WebSocketServer({ noServer: true });
-  const sockets = new Set<import('ws').WebSocket>();
 
   const http: Server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -363,46 +351,16 @@ export async function startFakeVinFast(
     send(res, 404, { code: 404000, message: 'not found' });
   }
 
-  function refuse(socket: Duplex, status: number, reason: string): void {
-    seen.iot.push({ ok: false, reason });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Bad Request'}\r\nConnection: close\r\n\r\n`,
-    );
-  }
-
-  http.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
-    if (url.pathname !== '/mqtt') {
-      refuse(socket, 400, 'path');
-      return;
-    }
-    const check = verifyIotPresigned({
-      path: url.pathname,
-      search: url.searchParams,
-      host: req.headers.host ?? '',
-      region: FAKE_REGION,
-      nowMs: clock.now(),
-      lookup: (id) => {
-        const c = credentials.get(id);
-        return c && c.expirationMs > clock.now() ? c : null;
-      },
-    });
-    if (!check.ok) {
-      refuse(socket, 403, check.reason);
-      return;
-    }
-    if (!policies.has(credentials.get(check.accessKeyId)!.identityId)) {
-      refuse(socket, 403, 'no_policy');
-      return;
-    }
-    seen.iot.push({ ok: true });
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      sockets.add(ws);
-      ws.on('close', () => sockets.delete(ws));
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => stream.destroy());
-      aedes.handle(stream, req);
-    });
+  const iot = await attachFakeIot(http, {
+    clock,
+    region: FAKE_REGION,
+    credentials: (id) => {
+      const c = credentials.get(id);
+      return c && c.expirationMs > clock.now() ? c : null;
+    },
+    policyAttached: (identityId) => policies.has(identityId),
+    onConnection: (result) => seen.iot.push(result),
+    onHeartbeat: (vin) => seen.heartbeats.push(vin),
   });
 
   const port = await new Promise<number>((resolve) => {
@@ -431,39 +389,11 @@ export async function startFakeVinFast(
     revokeRefreshTokens(email) {
       for (const [t, e] of refresh) if (e === email.toLowerCase()) refresh.delete(t);
     },
-    dropSockets() {
-      for (const ws of sockets) ws.terminate();
-    },
-    subscribers(vin) {
-      let n = 0;
-      const topic = `/mobile/${vin}/push`;
-      for (const client of Object.values(
-        (aedes as unknown as { clients: Record<string, { subscriptions?: Record<string, unknown> }> })
-          .clients,
-      )) {
-        if (client.subscriptions && topic in client.subscriptions) n += 1;
-      }
-      return n;
-    },
-    push(vin, records) {
-      return new Promise<void>((resolve, reject) => {
-        aedes.publish(
-          {
-            cmd: 'publish',
-            topic: `/mobile/${vin}/push`,
-            payload: Buffer.from(JSON.stringify(records)),
-            qos: 0,
-            retain: false,
-            dup: false,
-          },
-          (error) => (error ? reject(error) : resolve()),
-        );
-      });
-    },
+    dropSockets: () => iot.dropSockets(),
+    subscribers: (vin) => iot.subscribers(vin),
+    push: (vin, records) => iot.push(vin, records),
     async close() {
-      for (const ws of sockets) ws.terminate();
-      wss.close();
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await iot.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
