@@ -16,6 +16,9 @@ import {
 import { ReauthNeeded, type TeslaTokenKeeper } from './tesla-tokens.js';
 
 /** What the samples read from Tesla's Fleet API are stored as coming from. */
+/** An account with nothing to poll refreshes its tokens once its access token is this long expired. */
+export const KEEP_ALIVE_AFTER_MS = 7 * 86_400_000;
+
 export const TESLA_API_SOURCE = 'tesla-api';
 
 /** How often the account leases are claimed and renewed (they last `leaseMs`, a minute by default). */
@@ -123,7 +126,20 @@ export class TeslaPoller {
     const due: Due[] = linked
       .filter((v) => v.nextPollMs === null || v.nextPollMs <= now)
       .map((vehicle) => ({ vehicle, plan: storedPlan(vehicle) ?? firstPlan(now), touched: false }));
-    if (due.length === 0) return;
+    if (due.length === 0) {
+      // Nothing to poll (no vehicle added yet): the sign-in is kept alive all the same. Tesla's refresh
+      // tokens lapse after three months unused; one refresh once the access token is a week past its
+      // expiry keeps the account connected at a cost of a few refreshes a month.
+      if (account.accessExpiresMs !== null && now - account.accessExpiresMs >= KEEP_ALIVE_AFTER_MS)
+        await this.deps.tokens.accessToken(account.id).catch((error) => {
+          if (!(error instanceof ReauthNeeded))
+            this.deps.logger.warn(
+              { accountId: account.id, err: error },
+              'tesla token refresh failed; retrying later',
+            );
+        });
+      return;
+    }
 
     let token: string;
     try {

@@ -425,6 +425,27 @@ for (const engine of engines) {
       );
     });
 
+    it('keeps the sign-in of an account with no vehicle alive: one refresh a week, not more', async () => {
+      await startApp();
+      const page = await signIn();
+      const accountId = new URL(page, 'http://x').searchParams.get('account')!;
+      const before = await app.tesla.accounts.tokens(accountId);
+      // Past the access token's 8 hours, nothing to poll: no refresh yet.
+      clock.advance(3 * 86_400_000);
+      await run(3000);
+      expect(fake.counts.refresh).toBe(0);
+      // A week past its expiry: one refresh, and the rotated pair works on.
+      clock.advance(5 * 86_400_000);
+      await run(3000);
+      expect(fake.counts.refresh).toBe(1);
+      expect((await app.tesla.accounts.tokens(accountId)).refreshToken).not.toBe(before.refreshToken);
+      await run(60_000, 5000);
+      expect(fake.counts.refresh).toBe(1);
+      expect((await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts')).body.items[0]!.state).toBe(
+        'connected',
+      );
+    });
+
     it('a crash between Tesla\'s answer and the commit: retried once, then "sign in again"; other accounts go on', async () => {
       await startApp();
       const { accountId } = await connectWithCar();
