@@ -33,7 +33,7 @@ function start(env: Record<string, string>): Run {
   return { child, output: () => out + err, stderr: () => err, exit };
 }
 
-async function waitFor(check: () => boolean, ms = 30_000): Promise<void> {
+async function waitFor(check: () => boolean, ms = 120_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (check()) return;
@@ -87,5 +87,6 @@ describe('the vault key at start (real process)', () => {
     runs.push(again);
     await waitFor(() => again.output().includes('Tacho is running'));
     expect(again.output()).not.toContain('created a new encryption key file');
-  });
+    // Four real server starts, ~20 s each on a loaded two-core machine.
+  }, 300_000);
 });
