@@ -40,7 +40,7 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-async function waitFor(check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+async function waitFor(check: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -60,7 +60,8 @@ function dataDir(): string {
   return mkdtempSync(join(tmpdir(), 'tacho-main-'));
 }
 
-describe('starting the server', () => {
+// Real server processes: a start takes ~20 s on a loaded two-core machine.
+describe('starting the server', { timeout: 180_000 }, () => {
   it('serves /health, then shuts down gracefully on SIGTERM with exit code 0', async () => {
     const port = await freePort();
     const run = start({
