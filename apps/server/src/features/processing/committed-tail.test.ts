@@ -32,7 +32,13 @@ function batchOf(vehicleId: string, ts: number[], metrics: (i: number) => Record
 describe('the committed tail', () => {
   const parts = (samples: BatchSample[]) => packBatch({ samples, deadLetters: [] }).parts;
   const committed = (vehicleId: string, mark: number, samples: BatchSample[]): CommittedBatch => ({
-    vehicles: [{ vehicleId, marks: [[SESSIONS_PROCESSOR, mark]], samples: samples.map((_, i) => [0, i]) }],
+    vehicles: [
+      {
+        vehicleId,
+        marks: [[SESSIONS_PROCESSOR, mark]],
+        samples: Uint32Array.from(samples.flatMap((_, i) => [0, i])),
+      },
+    ],
     parts: parts(samples),
   });
 
@@ -75,10 +81,7 @@ describe('the committed tail', () => {
             [SESSIONS_PROCESSOR, 7],
             ['alerts', 8],
           ],
-          samples: [
-            [0, 0],
-            [0, 1],
-          ],
+          samples: Uint32Array.from([0, 0, 0, 1]),
         },
       ],
       parts: parts(samples),

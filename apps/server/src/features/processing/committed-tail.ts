@@ -21,7 +21,8 @@ export interface CommittedBatch {
   readonly vehicles: ReadonlyArray<{
     readonly vehicleId: string;
     readonly marks: ReadonlyArray<readonly [processor: string, id: number]>;
-    readonly samples: ReadonlyArray<readonly [part: number, index: number]>;
+    /** Where each of its stored samples is: part, index, part, index, … */
+    readonly samples: Uint32Array;
   }>;
   readonly parts: ReadonlyArray<{
     /** ts, seq, received, then the position's fields, `NUMBERS` per sample (packed-batch.ts). */
@@ -41,7 +42,12 @@ const NUMBERS = 3 + POSITION_FIELDS.length;
 interface Entry {
   /** Processor → its mark of this batch, until that processor has consumed it. */
   readonly marks: Map<string, number>;
-  readonly samples: ProcessorSample[];
+  /**
+   * The batch's columns and where the vehicle's samples are in them: kept as they came (a few large
+   * values, not thousands of small objects for the garbage collector to trace) and parsed when used.
+   */
+  readonly parts: CommittedBatch['parts'];
+  readonly at: Uint32Array;
 }
 
 /** What the processing thread holds of committed batches, per vehicle, until every processor used them. */
@@ -53,10 +59,10 @@ export class CommittedTail {
   misses = 0;
 
   /**
-   * `limit`: samples held at most (~0.5 KB each once parsed; a pass takes a few thousand); past it the
-   * older half goes, and their rounds read the database.
+   * `limit`: samples held at most (~0.4 KB each as they came; a pass under a flood takes tens of
+   * thousands); past it each vehicle's older half goes, and their rounds read the database.
    */
-  constructor(private readonly limit = 50_000) {}
+  constructor(private readonly limit = 150_000) {}
 
   /** Samples held now (tests and metrics). */
   get size(): number {
@@ -66,11 +72,10 @@ export class CommittedTail {
   add(batch: CommittedBatch): void {
     for (const v of batch.vehicles) {
       if (v.marks.length === 0 || v.samples.length === 0) continue;
-      const samples = v.samples.map(([p, i]) => toSample(batch.parts[p]!, i));
       const entries = this.byVehicle.get(v.vehicleId) ?? [];
-      entries.push({ marks: new Map(v.marks), samples });
+      entries.push({ marks: new Map(v.marks), parts: batch.parts, at: v.samples });
       this.byVehicle.set(v.vehicleId, entries);
-      this.held += samples.length;
+      this.held += v.samples.length / 2;
     }
     if (this.held > this.limit) this.shed();
   }
@@ -110,8 +115,11 @@ export class CommittedTail {
     for (const id of markIds) {
       const entry = byMark.get(id);
       if (!entry) return null;
-      for (const s of entry.samples) if (after(s, cursor)) out.push(s);
-      if (out.length > limit) return null;
+      if (out.length + entry.at.length / 2 > limit) return null;
+      for (let k = 0; k < entry.at.length; k += 2) {
+        const s = toSample(entry.parts[entry.at[k]!]!, entry.at[k + 1]!);
+        if (after(s, cursor)) out.push(s);
+      }
     }
     if (markIds.length > 1) out.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
     return out;
@@ -126,7 +134,7 @@ export class CommittedTail {
       const id = e.marks.get(processor);
       if (id !== undefined && ids.has(id)) e.marks.delete(processor);
       if (e.marks.size > 0) return true;
-      this.held -= e.samples.length;
+      this.held -= e.at.length / 2;
       return false;
     });
     if (kept.length > 0) this.byVehicle.set(vehicleId, kept);
@@ -149,7 +157,7 @@ export class CommittedTail {
     // Per vehicle the entries are in commit order: each vehicle's older half goes.
     for (const [vehicleId, entries] of this.byVehicle) {
       const drop = Math.ceil(entries.length / 2);
-      for (const e of entries.slice(0, drop)) this.held -= e.samples.length;
+      for (const e of entries.slice(0, drop)) this.held -= e.at.length / 2;
       const kept = entries.slice(drop);
       if (kept.length > 0) this.byVehicle.set(vehicleId, kept);
       else this.byVehicle.delete(vehicleId);

@@ -50,9 +50,9 @@ export function createProcessing(deps: {
         ...registry,
         passes: new ThreadPasses({ file, processors: specs }, logger),
       },
-      // The thread shares two cores with ingest: a third of the time at most, so a flood of messages
-      // makes passes rarer and rounds bigger (cheaper per sample) rather than ingest slower.
-      { passShare: 1 / 3 },
+      // The thread shares two cores with ingest: a third of the time at most and once a second at most,
+      // so a flood of messages makes rounds bigger (cheaper per sample) rather than ingest slower.
+      { passShare: 1 / 3, pollMs: 1000 },
     );
   return new ProcessingRunner(
     { clock: deps.clock, logger, ...registry, storage: deps.storage, processors: specs.map(buildProcessor) },

@@ -84,7 +84,7 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
   let mark: number | null = null;
   const inserted: boolean[] = [];
   // For the processing thread: per vehicle, where its stored samples are in the batch, and its marks.
-  const stored = new Map<string, Array<[number, number]>>();
+  const stored = new Map<string, number[]>();
   const marks = new Map<string, Array<[string, number]>>();
   const any = await db.transaction().execute(async (trx) => {
     const vehicles = new Set<string>();
@@ -115,8 +115,8 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
           if (ts < low[v]!) low[v] = ts;
           const id = part.vehicles[v]!;
           const list = stored.get(id);
-          if (list) list.push([p, i]);
-          else stored.set(id, [[p, i]]);
+          if (list) list.push(p, i);
+          else stored.set(id, [p, i]);
         }
       }
       if (low) {
@@ -147,7 +147,7 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
       vehicles: [...marks].map(([vehicleId, m]) => ({
         vehicleId,
         marks: m,
-        samples: stored.get(vehicleId) ?? [],
+        samples: Uint32Array.from(stored.get(vehicleId) ?? []),
       })),
       parts: batch.parts.map((p) => ({ numbers: p.numbers, metrics: p.metrics, metricsEnd: p.metricsEnd })),
     };
