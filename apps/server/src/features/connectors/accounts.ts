@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { ConnectorAccountsTable, ConnectorVehiclesTable, Db } from '../../db/index.js';
+import { type ExpressionBuilder, sql } from 'kysely';
+import type { ConnectorAccountsTable, ConnectorVehiclesTable, Database, Db } from '../../db/index.js';
 import type { Clock } from '../../lib/clock.js';
 import { newId, randomToken } from '../../lib/crypto.js';
 import type { Vault } from '../vault/index.js';
@@ -269,18 +269,28 @@ export class ConnectorAccounts {
    */
   async claimLeases(kind: ConnectorKind, instanceId: string, leaseMs: number): Promise<ConnectorAccount[]> {
     const now = this.deps.clock.now();
-    await this.deps.db
-      .updateTable('connector_accounts')
-      .set({ lease_owner: instanceId, lease_until_ms: now + leaseMs })
+    const claimable = (eb: ExpressionBuilder<Database, 'connector_accounts'>) =>
+      eb.or([
+        eb('lease_until_ms', 'is', null),
+        eb('lease_until_ms', '<', now),
+        eb('lease_owner', '=', instanceId),
+      ]);
+    // A read first: with nothing to take or renew (no account of this maker) no write lock is asked for,
+    // which on SQLite would wait on this thread behind the ingest writer's commits.
+    const any = await this.deps.db
+      .selectFrom('connector_accounts')
+      .select('id')
       .where('kind', '=', kind)
-      .where((eb) =>
-        eb.or([
-          eb('lease_until_ms', 'is', null),
-          eb('lease_until_ms', '<', now),
-          eb('lease_owner', '=', instanceId),
-        ]),
-      )
-      .execute();
+      .where(claimable)
+      .limit(1)
+      .executeTakeFirst();
+    if (any)
+      await this.deps.db
+        .updateTable('connector_accounts')
+        .set({ lease_owner: instanceId, lease_until_ms: now + leaseMs })
+        .where('kind', '=', kind)
+        .where(claimable)
+        .execute();
     const rows = await this.deps.db
       .selectFrom('connector_accounts')
       .selectAll()

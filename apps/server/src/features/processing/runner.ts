@@ -108,7 +108,7 @@ const defaults: RunnerOptions = {
   passShare: 1,
 };
 /** Rounds committed in one transaction at most (grouped commits). */
-const GROUP_ROUNDS = 100;
+const GROUP_ROUNDS = 20;
 const MAX_RETRY_MS = 5 * 60_000;
 /** Marks consumed per round at most (a long backlog is consumed over several rounds). */
 const MAX_MARKS_PER_ROUND = 5000;
