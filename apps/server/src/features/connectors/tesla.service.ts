@@ -15,6 +15,7 @@ import { isAdmin, requireScope, type UserPrincipal } from '../auth/permissions.j
 import type { Principal } from '../auth/principal.js';
 import type { Vehicles } from '../vehicles/index.js';
 import type { ConnectorAccount, ConnectorAccounts } from './accounts.js';
+import { adoptVehicle } from './adopt-vehicle.js';
 import {
   authorizeUrl,
   jwtClaims,
@@ -271,26 +272,12 @@ export class TeslaService {
     const car = (await this.teslaVehicles(account)).find((v) => v.vin === vin);
     if (!car)
       throw new NotFound('this Tesla account has no vehicle with that VIN', 'tesla_vehicle_not_found');
-    let vehicleId: string;
-    const existing = await this.deps.vehicles.findByRef(vin);
-    if (existing) {
-      // The owner's vehicle made earlier (by hand, or through another connector) is linked, not doubled.
-      if (existing.owner_id !== account.ownerId)
-        throw new Conflict(
-          `a vehicle with VIN ${vin} exists already and belongs to someone else`,
-          'duplicate_vin',
-        );
-      vehicleId = existing.id;
-    } else {
-      if (account.ownerId !== user.userId) throw new Forbidden('only the account owner adds its vehicles');
-      const created = await this.deps.vehicles.create(principal, {
-        name: car.displayName ?? `Tesla ${vin.slice(-6)}`,
-        vin,
-        make: 'Tesla',
-        kind: 'car',
-      });
-      vehicleId = created.id;
-    }
+    const vehicleId = await adoptVehicle(this.deps.vehicles, principal, user, account, {
+      name: car.displayName ?? `Tesla ${vin.slice(-6)}`,
+      vin,
+      make: 'Tesla',
+      kind: 'car',
+    });
     await this.deps.accounts.linkVehicle(account.id, vehicleId, car.id);
     this.deps.audit.log('connector.vehicle_linked', {
       userId: user.userId,

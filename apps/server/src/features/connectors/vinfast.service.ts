@@ -15,6 +15,7 @@ import type { Principal } from '../auth/principal.js';
 import { VaultError } from '../vault/index.js';
 import type { Vehicles } from '../vehicles/index.js';
 import type { AccountTokens, ConnectorAccount, ConnectorAccounts } from './accounts.js';
+import { adoptVehicle } from './adopt-vehicle.js';
 import {
   endpointsFor,
   VINFAST_REGIONS,
@@ -216,27 +217,14 @@ export class VinFastService {
     const car = (await this.vinfastVehicles(account)).find((v) => normalizeVin(v.vin) === vin);
     if (!car)
       throw new NotFound('this VinFast account has no vehicle with that VIN', 'vinfast_vehicle_not_found');
-    let vehicleId: string;
-    const existing = await this.deps.vehicles.findByRef(vin);
-    if (existing) {
-      if (existing.owner_id !== account.ownerId)
-        throw new Conflict(
-          `a vehicle with VIN ${vin} exists already and belongs to someone else`,
-          'duplicate_vin',
-        );
-      vehicleId = existing.id;
-    } else {
-      if (account.ownerId !== user.userId) throw new Forbidden('only the account owner adds its vehicles');
-      const created = await this.deps.vehicles.create(principal, {
-        name: car.name ?? `VinFast ${vin.slice(-6)}`,
-        vin,
-        make: 'VinFast',
-        kind: 'car',
-        ...(car.model ? { model: car.model.slice(0, 60) } : {}),
-        ...(car.year ? { year: car.year } : {}),
-      });
-      vehicleId = created.id;
-    }
+    const vehicleId = await adoptVehicle(this.deps.vehicles, principal, user, account, {
+      name: car.name ?? `VinFast ${vin.slice(-6)}`,
+      vin,
+      make: 'VinFast',
+      kind: 'car',
+      ...(car.model ? { model: car.model.slice(0, 60) } : {}),
+      ...(car.year ? { year: car.year } : {}),
+    });
     await this.deps.accounts.linkVehicle(account.id, vehicleId, vin, { model: car.model, year: car.year });
     this.deps.logger.info({ accountId: account.id, vehicleId }, 'vinfast vehicle linked');
     return { vehicleId };
