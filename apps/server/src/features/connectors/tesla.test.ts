@@ -425,6 +425,50 @@ for (const engine of engines) {
       );
     });
 
+    it("links the owner's vehicle that has the VIN already, and refuses one that belongs to someone else", async () => {
+      await startApp();
+      fake.addCar({ id: '3744582737186151', vin: VIN, displayName: 'Red', state: 'asleep' });
+      const accountId = new URL(await signIn(), 'http://x').searchParams.get('account')!;
+      const add = () =>
+        app.http.inject({
+          method: 'POST',
+          url: `/api/v1/connectors/tesla/accounts/${accountId}/vehicles`,
+          headers: owner.headers,
+          payload: { vin: VIN },
+        });
+      // Someone else's vehicle with that VIN: a conflict, nothing linked.
+      const other = await createTestUser(app, 'operator');
+      const theirs = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/vehicles',
+        headers: other.headers,
+        payload: { name: 'Not yours', vin: VIN },
+      });
+      expect(theirs.statusCode).toBe(201);
+      const refused = await add();
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toMatchObject({ error: { code: 'duplicate_vin' } });
+      expect(await app.tesla.accounts.vehicles(accountId)).toEqual([]);
+      // The owner's own vehicle with that VIN (made by hand): linked, not doubled.
+      await app.http.inject({
+        method: 'DELETE',
+        url: `/api/v1/vehicles/${theirs.json().id}`,
+        headers: other.headers,
+      });
+      const mine = await app.http.inject({
+        method: 'POST',
+        url: '/api/v1/vehicles',
+        headers: owner.headers,
+        payload: { name: 'Mine', vin: VIN },
+      });
+      const linked = await add();
+      expect(linked.statusCode).toBe(201);
+      expect(linked.json().vehicleId).toBe(mine.json().id);
+      expect((await app.tesla.accounts.vehicles(accountId)).map((v) => v.vehicleId)).toEqual([
+        mine.json().id,
+      ]);
+    });
+
     it('keeps the sign-in of an account with no vehicle alive: one refresh a week, not more', async () => {
       await startApp();
       const page = await signIn();
