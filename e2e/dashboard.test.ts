@@ -155,7 +155,7 @@ describe.skipIf(noBrowser)('dashboard in a browser', { timeout: 90_000 }, () => 
     await row.getByRole('button', { name: 'Propose alias' }).click();
     await row.getByLabel('Canonical metric for 56789_00002_00003').fill('engine_load_pct');
     await row.getByRole('button', { name: 'Send proposal' }).click();
-    await row.getByText('the alias was added to the registry').waitFor();
+    await row.getByText('It is pending on the Aliases page').waitFor();
     await screenshot(page, '06-deep-scan');
     await page.keyboard.press('Escape');
     await expect(drawer.count()).resolves.toBe(0);
