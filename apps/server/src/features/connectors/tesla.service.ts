@@ -8,14 +8,14 @@ import {
 } from '@tacho/protocol';
 import type { TeslaConfig } from '../../config.js';
 import type { Clock } from '../../lib/clock.js';
-import { Conflict, Forbidden, Invalid, NotFound, Unavailable } from '../../lib/errors.js';
+import { Conflict, Invalid, NotFound, Unavailable } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Audit } from '../auth/audit.js';
-import { isAdmin, requireScope, type UserPrincipal } from '../auth/permissions.js';
+import { isAdmin, requireScope } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import type { Vehicles } from '../vehicles/index.js';
+import { adoptVehicle, connectingUser, visibleAccount } from './access.js';
 import type { ConnectorAccount, ConnectorAccounts } from './accounts.js';
-import { adoptVehicle } from './adopt-vehicle.js';
 import {
   authorizeUrl,
   jwtClaims,
@@ -62,15 +62,10 @@ export class TeslaService {
   }
 
   /** Operators and admins connect accounts: the vehicles that come with them are theirs. */
-  private connecting(principal: Principal): UserPrincipal {
-    const user = requireScope(principal, 'write');
-    if (user.role === 'viewer') throw new Forbidden('viewers cannot connect accounts or add vehicles');
-    return user;
-  }
 
   /** Tesla's sign-in URL for this user's new attempt. */
   async start(principal: Principal, redirectUri: string): Promise<{ url: string }> {
-    const user = this.connecting(principal);
+    const user = connectingUser(principal);
     const { config } = this.connector();
     const { verifier, challenge } = pkcePair();
     const state = await this.deps.accounts.createAttempt({
@@ -152,7 +147,7 @@ export class TeslaService {
     principal: Principal,
     query: { code?: string | undefined; state: string; error?: string | undefined },
   ): Promise<TeslaSignInOutcome> {
-    this.connecting(principal);
+    connectingUser(principal);
     return this.complete(principal, query);
   }
 
@@ -209,18 +204,9 @@ export class TeslaService {
     };
   }
 
-  /** The account, when the principal may see it (its owner, an admin); else 404. */
-  private async visible(principal: Principal, id: string): Promise<ConnectorAccount> {
-    const user = requireScope(principal, 'read');
-    const account = await this.deps.accounts.get(id);
-    if (account?.kind !== 'tesla' || (account.ownerId !== user.userId && !isAdmin(user)))
-      throw new NotFound('no such Tesla account');
-    return account;
-  }
-
   /** Tesla's list of the account's vehicles (one request, wakes nothing), with which are Tacho vehicles. */
   async vehicles(principal: Principal, id: string): Promise<TeslaVehicleList> {
-    const account = await this.visible(principal, id);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'tesla', 'Tesla');
     const cars = await this.teslaVehicles(account);
     const linked = await this.deps.accounts.vehicles(account.id);
     return {
@@ -265,8 +251,8 @@ export class TeslaService {
 
   /** Makes the account's vehicle with this VIN a Tacho vehicle of the account's owner (make Tesla). */
   async addVehicle(principal: Principal, id: string, rawVin: string): Promise<{ vehicleId: string }> {
-    const user = this.connecting(principal);
-    const account = await this.visible(principal, id);
+    const user = connectingUser(principal);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'tesla', 'Tesla');
     const vin = normalizeVin(rawVin);
     if (!isValidVin(vin)) throw new Invalid('vin must be a 17-character VIN', 'invalid_vin');
     const car = (await this.teslaVehicles(account)).find((v) => v.vin === vin);
@@ -293,7 +279,7 @@ export class TeslaService {
    * Tesla account's security page (the dashboard says so).
    */
   async disconnect(principal: Principal, id: string): Promise<void> {
-    const account = await this.visible(principal, id);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'tesla', 'Tesla');
     requireScope(principal, 'write');
     await this.deps.accounts.remove(account.id);
     this.deps.audit.log('connector.disconnected', { accountId: account.id, kind: 'tesla' });

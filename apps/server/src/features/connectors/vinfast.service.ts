@@ -8,14 +8,14 @@ import {
 } from '@tacho/protocol';
 import type { VinFastConfig } from '../../config.js';
 import type { Clock } from '../../lib/clock.js';
-import { Conflict, Forbidden, Invalid, NotFound, Unauthorized, Unavailable } from '../../lib/errors.js';
+import { Conflict, Invalid, NotFound, Unauthorized, Unavailable } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { isAdmin, requireScope, type UserPrincipal } from '../auth/permissions.js';
+import { isAdmin, requireScope } from '../auth/permissions.js';
 import type { Principal } from '../auth/principal.js';
 import { VaultError } from '../vault/index.js';
 import type { Vehicles } from '../vehicles/index.js';
+import { adoptVehicle, connectingUser, visibleAccount } from './access.js';
 import type { AccountTokens, ConnectorAccount, ConnectorAccounts } from './accounts.js';
-import { adoptVehicle } from './adopt-vehicle.js';
 import {
   endpointsFor,
   VINFAST_REGIONS,
@@ -79,15 +79,10 @@ export class VinFastService {
   }
 
   /** Operators and admins connect accounts: the vehicles that come with them are theirs. */
-  private connecting(principal: Principal): UserPrincipal {
-    const user = requireScope(principal, 'write');
-    if (user.role === 'viewer') throw new Forbidden('viewers cannot connect accounts or add vehicles');
-    return user;
-  }
 
   /** Signs in at VinFast and keeps the tokens (sealed); the same VinFast account again replaces them. */
   async connect(principal: Principal, input: ConnectVinFast): Promise<VinFastAccount> {
-    const user = this.connecting(principal);
+    const user = connectingUser(principal);
     const email = input.email.trim().toLowerCase();
     if (!(VINFAST_REGIONS as readonly string[]).includes(input.region))
       throw new Invalid(`region must be one of ${VINFAST_REGIONS.join(', ')}`, 'invalid_region');
@@ -174,15 +169,6 @@ export class VinFastService {
     };
   }
 
-  /** The account, when the principal may see it (its owner, an admin); else 404. */
-  private async visible(principal: Principal, id: string): Promise<ConnectorAccount> {
-    const user = requireScope(principal, 'read');
-    const account = await this.deps.accounts.get(id);
-    if (account?.kind !== 'vinfast' || (account.ownerId !== user.userId && !isAdmin(user)))
-      throw new NotFound('no such VinFast account');
-    return account;
-  }
-
   private async vinfastVehicles(account: ConnectorAccount): Promise<VinFastVehicleInfo[]> {
     const cloud = this.cloud(account.region);
     try {
@@ -194,7 +180,7 @@ export class VinFastService {
 
   /** The account's vehicles at VinFast, and which are Tacho vehicles. */
   async vehicles(principal: Principal, id: string): Promise<VinFastVehicleList> {
-    const account = await this.visible(principal, id);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'vinfast', 'VinFast');
     const cars = await this.vinfastVehicles(account);
     const linked = await this.deps.accounts.vehicles(account.id);
     return {
@@ -210,8 +196,8 @@ export class VinFastService {
 
   /** Makes the account's vehicle with this VIN a Tacho vehicle (make VinFast, model and year from VinFast). */
   async addVehicle(principal: Principal, id: string, rawVin: string): Promise<{ vehicleId: string }> {
-    const user = this.connecting(principal);
-    const account = await this.visible(principal, id);
+    const user = connectingUser(principal);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'vinfast', 'VinFast');
     const vin = normalizeVin(rawVin);
     if (!isValidVin(vin)) throw new Invalid('vin must be a 17-character VIN', 'invalid_vin');
     const car = (await this.vinfastVehicles(account)).find((v) => normalizeVin(v.vin) === vin);
@@ -235,7 +221,7 @@ export class VinFastService {
    * stream stops. VinFast has no documented endpoint to revoke a refresh token.
    */
   async disconnect(principal: Principal, id: string): Promise<void> {
-    const account = await this.visible(principal, id);
+    const account = await visibleAccount(this.deps.accounts, principal, id, 'vinfast', 'VinFast');
     requireScope(principal, 'write');
     await this.deps.accounts.remove(account.id);
     this.deps.onRemoved?.(account.id);
