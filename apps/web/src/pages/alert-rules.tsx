@@ -67,7 +67,9 @@ export function AlertRulesPage() {
   const [editing, setEditing] = useState<AlertRule | 'new' | null>(null);
   const [tests, setTests] = useState<ReadonlyMap<string, TestState>>(new Map());
   const [rowError, setRowError] = useState<{ id: string; message: string } | null>(null);
-  const [toggling, setToggling] = useState<string | null>(null);
+  // The rule being switched and the state it is switching to: the box shows the new state at once
+  // (and goes back if the server refuses), instead of staying as it was until the reply.
+  const [toggling, setToggling] = useState<{ id: string; to: boolean } | null>(null);
   const [deleting, setDeleting] = useState<{ rule: AlertRule; busy: boolean; error: string | null } | null>(
     null,
   );
@@ -83,7 +85,7 @@ export function AlertRulesPage() {
   };
 
   const toggle = async (rule: AlertRule) => {
-    setToggling(rule.id);
+    setToggling({ id: rule.id, to: !rule.enabled });
     setRowError(null);
     try {
       saved(await client.alerts.updateRule(rule.id, { enabled: !rule.enabled }));
@@ -212,8 +214,8 @@ export function AlertRulesPage() {
                         <label className="row" style={{ gap: '0.3rem' }}>
                           <input
                             type="checkbox"
-                            checked={rule.enabled}
-                            disabled={!changeable || toggling === rule.id}
+                            checked={toggling?.id === rule.id ? toggling.to : rule.enabled}
+                            disabled={!changeable || toggling?.id === rule.id}
                             onChange={() => void toggle(rule)}
                           />
                           <span>{rule.enabled ? 'on' : 'off'}</span>
