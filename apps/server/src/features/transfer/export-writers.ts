@@ -105,10 +105,20 @@ export class NdjsonWriter {
   }
 }
 
+/**
+ * Characters XML 1.0 cannot hold at all, not even as `&#…;` (its `Char` production): C0 controls but tab,
+ * LF and CR, U+FFFE, U+FFFF and unpaired surrogates. A vehicle or session name may contain them.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|\p{Cs}/gu;
+
+/** Text as XML character data or attribute value; characters XML cannot hold become U+FFFD. */
 export function xmlEscape(text: string): string {
-  return text.replace(/[<>&"']/g, (c) =>
-    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;',
-  );
+  return text
+    .replace(NOT_XML_CHAR, '\uFFFD')
+    .replace(/[<>&"']/g, (c) =>
+      c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;',
+    );
 }
 
 /** A number as xsd:decimal, which has no exponent (`1e-7` would not validate). */
@@ -166,7 +176,9 @@ export class GpxWriter {
         this.open = true;
       }
       this.lastTs = s.tsMs;
-      out += `<trkpt lat="${decimal(s.lat)}" lon="${decimal(s.lon)}">`;
+      // Ingest takes lon 180, GPX 1.1 only [-180, 180): the same meridian, written as -180.
+      const lon = s.lon === 180 ? -180 : s.lon;
+      out += `<trkpt lat="${decimal(s.lat)}" lon="${decimal(lon)}">`;
       if (s.alt_m !== null) out += `<ele>${decimal(s.alt_m)}</ele>`;
       out += `<time>${iso(s.tsMs)}</time>`;
       let ext = '';
