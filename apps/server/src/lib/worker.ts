@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
@@ -17,4 +18,22 @@ export function startWorker(moduleUrl: URL, options: WorkerOptions = {}): Worker
     ...options,
     eval: true,
   });
+}
+
+/**
+ * Lowers the calling thread's scheduling priority (Linux: `nice` is per thread, and
+ * `setpriority(PRIO_PROCESS, tid)` sets one thread's). Background work in a thread of its own then runs
+ * on the CPU time nothing else wants and yields it at once to the threads that answer devices and
+ * people. Returns false where the thread's id is unknown (not Linux) or the call is refused.
+ */
+export function lowerThreadPriority(nice: number): boolean {
+  try {
+    // "<pid>/task/<tid>": a synchronous call runs on the calling thread, so this is that thread's id.
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return false;
+    setPriority(tid, nice);
+    return getPriority(tid) === nice;
+  } catch {
+    return false;
+  }
 }

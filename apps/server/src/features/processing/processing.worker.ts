@@ -6,12 +6,16 @@ import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
+import { lowerThreadPriority } from '../../lib/worker.js';
 import { type CommittedBatch, CommittedTail, committedChannelName } from './committed-tail.js';
 import { buildProcessor } from './index.js';
 import type { ProcessingThreadData, ThreadReply, ThreadRequest } from './processing-thread.js';
 import { LocalPasses } from './runner.js';
+import { WriteThrough } from './write-through.js';
 
 const { file, processors, chunk } = workerData as ProcessingThreadData;
+/** The thread's `nice`: under a flood of messages it gets about a tenth of a core beside a busy thread. */
+const PROCESSING_NICE = 10;
 const port = parentPort;
 if (!port) throw new Error('processing.worker must run in a worker thread');
 
@@ -23,6 +27,10 @@ native.pragma('wal_autocheckpoint = 0');
 // one lost to a power cut leaves its marks, so the round is done again (deterministic ids: same rows).
 native.pragma('synchronous = NORMAL');
 const db = new Kysely<Database>({ dialect: sqliteDialect(native) });
+// The writer thread commits this thread's writes (decision 0032), so it never holds the write lock and
+// may wait its turn for the CPU: ingest and requests go first, passes take the time left over.
+const writeThrough = new WriteThrough(file);
+lowerThreadPriority(PROCESSING_NICE);
 
 const post = (reply: ThreadReply) => port.postMessage(reply);
 const log =
@@ -44,6 +52,7 @@ const passes = new LocalPasses(
     logger: { error: log('error'), warn: log('warn') },
     processors: processors.map(buildProcessor),
     tail,
+    writeThrough,
   },
   { chunk: chunk ?? 5000, duty: 1, groupCommit: true, sharedSnapshot: true },
 );
@@ -52,6 +61,8 @@ let previous: Promise<unknown> = Promise.resolve();
 port.on('message', (request: ThreadRequest) => {
   if ('stop' in request) {
     void passes.close();
+    // A write the writer thread has not answered yet counts as not done (its marks stay).
+    writeThrough.close();
     previous = previous.then(async () => {
       committed.close();
       await db.destroy();

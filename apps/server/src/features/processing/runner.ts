@@ -5,6 +5,7 @@ import { type Db, exclusively, inTransaction, readSnapshot, type Storage } from 
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CommittedTail } from './committed-tail.js';
+import type { RecordedQuery, WriteThrough } from './write-through.js';
 
 /**
  * The after-commit processing path (decision 0017): every feature that derives data from stored samples
@@ -160,6 +161,8 @@ export class LocalPasses implements PassSource {
       processors: ReadonlyArray<Processor<unknown>>;
       /** Samples the SQLite writer thread just committed, so rounds need not read them back. */
       tail?: CommittedTail;
+      /** Grouped commits made by the SQLite writer thread instead of on this connection (decision 0032). */
+      writeThrough?: WriteThrough;
     },
     private readonly options: Pick<RunnerOptions, 'chunk' | 'duty' | 'groupCommit'> &
       Partial<Pick<RunnerOptions, 'sharedSnapshot'>> = defaults,
@@ -250,6 +253,8 @@ export class LocalPasses implements PassSource {
     await this.endSnapshot();
     const items = this.group.splice(0);
     if (items.length === 0) return true;
+    const through = this.deps.writeThrough;
+    if (through && (await through.present())) return this.flushThrough(through, items, now, failed);
     const { db } = this.deps.storage;
     try {
       await inTransaction(db, async (trx) => {
@@ -274,6 +279,39 @@ export class LocalPasses implements PassSource {
       }
     }
     return all;
+  }
+
+  /**
+   * Has the writer thread commit the grouped rounds (decision 0032). A round whose write cannot be
+   * recorded or fails there fails alone; the writer busy (or gone): nothing was lost, as in `flush`.
+   */
+  private async flushThrough(
+    through: WriteThrough,
+    items: LocalPasses['group'],
+    now: number,
+    failed: string[],
+  ): Promise<boolean> {
+    const recorded: Array<{ item: (typeof items)[number]; queries: RecordedQuery[] }> = [];
+    for (const item of items) {
+      try {
+        recorded.push({ item, queries: await through.record(item.write) });
+      } catch (error) {
+        await this.failed(item.processor, item.vehicleId, now, error);
+        failed.push(item.processor.name);
+      }
+    }
+    if (recorded.length === 0) return true;
+    const outcome = await through.write(recorded.map((r) => r.queries));
+    if (outcome === 'busy') return false;
+    for (const [i, { item }] of recorded.entries()) {
+      const error = outcome[i];
+      if (error === null || error === undefined) item.after();
+      else {
+        await this.failed(item.processor, item.vehicleId, now, new Error(error));
+        failed.push(item.processor.name);
+      }
+    }
+    return true;
   }
 
   /** Commits a round's output now, or (grouped commits) with the others of the pass. */

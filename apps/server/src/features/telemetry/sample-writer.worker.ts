@@ -13,6 +13,7 @@ import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
 import { type CommittedBatch, committedChannelName } from '../processing/committed-tail.js';
+import { runRecordedRounds, serveProcessingWrites } from '../processing/write-through.js';
 import { pruneDeadLetters } from './dead-letters.repo.js';
 import { DerivedBuffer } from './derived-buffer.js';
 import {
@@ -61,6 +62,30 @@ const wrote = () => checkpointer?.postMessage(0);
  */
 const committed = processors.length > 0 ? new BroadcastChannel(committedChannelName(file)) : null;
 committed?.unref();
+
+/**
+ * The processing thread's commits run here, between batches (decision 0032): one writer on the file, so
+ * neither thread sleeps in SQLite's busy handler waiting for the other. Without fsync of their own, as
+ * the processing thread's own commits were: the next batch's commit syncs the WAL they are in.
+ */
+if (processors.length > 0)
+  serveProcessingWrites(
+    file,
+    (rounds) =>
+      new Promise((resolve, reject) =>
+        enqueue(async () => {
+          native.pragma('synchronous = NORMAL');
+          try {
+            resolve(await runRecordedRounds(db, rounds));
+            wrote();
+          } catch (error) {
+            reject(error);
+          } finally {
+            native.pragma('synchronous = FULL');
+          }
+        }),
+      ),
+  );
 
 /**
  * Samples go in through one prepared single-row statement each, on the same connection and so in the
