@@ -2,6 +2,9 @@ import { TachoClient } from '@tacho/client';
 import type { NativeMessage } from '@tacho/protocol';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemClock } from '../apps/server/src/lib/clock.js';
+import { FakeTesla } from '../apps/server/src/test/fake-tesla.js';
+import { type FakeVinFast, startFakeVinFast } from '../apps/server/src/test/fake-vinfast.js';
 import { FIRST_LOAD_BUDGET_BYTES } from '../apps/web/build-size.js';
 import { launchBrowser, noBrowser, screenshot } from './support/browser.js';
 import { driveMessage, publish } from './support/device.js';
@@ -18,9 +21,14 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Short, so a vehicle goes offline while the test watches. */
 const OFFLINE_AFTER_S = 20;
+/** A VinFast owner whose account the page sweep connects. */
+const vinfastOwner = { email: 'owner@example.com', password: 'vinfast-sweep-password-4Rk8Tq' };
+const VINFAST_VIN = 'RLLVFE2E000000001';
 
 describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_000 }, () => {
   let server: RunningServer;
+  let tesla: FakeTesla;
+  let vinfast: FakeVinFast;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -42,10 +50,34 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
 
   beforeAll(async () => {
     await ensureWebBuilt();
+    // Maker clouds, so the page sweep shows connected accounts with their cars.
+    tesla = new FakeTesla({
+      clock: systemClock,
+      clientId: 'tacho-e2e',
+      clientSecret: 'e2e-client-secret-0123',
+    });
+    await tesla.start();
+    tesla.addCar({
+      id: '3744582737186151',
+      vin: '5YJ3E1EA7KF000017',
+      displayName: 'Red Model 3',
+      state: 'asleep',
+    });
+    vinfast = await startFakeVinFast();
+    vinfast.addUser({
+      ...vinfastOwner,
+      vehicles: [{ vin: VINFAST_VIN, model: 'VF 8', year: 2024, name: 'Green VF 8' }],
+    });
     server = await startServer({
       TACHO_ADMIN_EMAIL: admin.email,
       TACHO_ADMIN_PASSWORD: admin.password,
       TACHO_OFFLINE_AFTER_S: String(OFFLINE_AFTER_S),
+      ...tesla.env(),
+      TACHO_VINFAST_AUTH_URL: vinfast.authUrl,
+      TACHO_VINFAST_API_URL: vinfast.apiUrl,
+      TACHO_VINFAST_COGNITO_URL: vinfast.cognitoUrl,
+      TACHO_VINFAST_IOT_URL: vinfast.iotUrl,
+      TACHO_VINFAST_COGNITO_POOL_ID: vinfast.identityPoolId,
     });
     api = new TachoClient({ baseUrl: server.url, mode: 'cookie', cookieJar: true });
     await api.auth.login(admin.email, admin.password);
@@ -67,6 +99,8 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await tesla?.stop();
+    await vinfast?.close();
   });
 
   it('history: the x axis spans exactly the chosen range, and an hour without data is a break in the line', async () => {
@@ -454,8 +488,37 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       condition: { metric: 'battery_level_pct', op: '<', value: 20 },
       channels: [{ type: 'inapp' }],
     });
+    await api.aliases.propose({
+      make: 'VinFast',
+      model: 'VF 8',
+      year: 2024,
+      deviceKey: '34183_00001_00009',
+      canonicalKey: 'battery_level_pct',
+      unit: '%',
+    });
+    // A VinFast account whose car is added and has pushed a decoded and a raw-only key (the Aliases page
+    // lists them), and a Tesla account (through Tesla's sign-in, which the fake approves at once) whose
+    // car is not added yet (its row has the Add button).
+    const vinfastAccount = await api.vinfast.connect({ ...vinfastOwner, region: 'vn' });
+    await api.vinfast.addVehicle(vinfastAccount.id, VINFAST_VIN);
+    await expect.poll(() => vinfast.subscribers(VINFAST_VIN), { timeout: 30_000 }).toBe(1);
+    await vinfast.push(VINFAST_VIN, [
+      { deviceKey: '34183_00001_00009', value: '77', lastUpdateTime: Date.now() - 1000 },
+      { deviceKey: '99999_00001_00001', value: '1', lastUpdateTime: Date.now() - 1000 },
+    ]);
+    await expect.poll(async () => (await api.aliases.seen()).models.length, { timeout: 15_000 }).toBe(1);
+    await page.goto('/settings/connected-accounts');
+    await page.getByRole('button', { name: 'Connect a Tesla account' }).click();
+    await page.waitForURL(/tesla=connected/);
+    const teslaAccount = new URL(page.url()).searchParams.get('account') ?? '';
+    /** Opens the VinFast account's vehicles too (the address opens the Tesla account's). */
+    const openVinFastCars = async (p: Page) => {
+      await p.getByRole('button', { name: `Vehicles of ${vinfastOwner.email}` }).click();
+      await p.getByRole('row', { name: /Green VF 8/ }).waitFor();
+      await p.getByRole('row', { name: /Red Model 3/ }).waitFor();
+    };
 
-    const pages: Array<[string, string]> = [
+    const pages: Array<[string, string, ((p: Page) => Promise<void>)?]> = [
       ['vehicles', '/vehicles'],
       ['vehicle-live', `/vehicles/${vehicleId}`],
       ['history', `/vehicles/${vehicleId}/history?range=day`],
@@ -472,6 +535,8 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       ['settings-signins', '/settings?tab=signins'],
       ['settings-tokens', '/settings?tab=tokens'],
       ['settings-sharing', '/settings?tab=sharing'],
+      ['connected-accounts', `/settings/connected-accounts?account=${teslaAccount}`, openVinFastCars],
+      ['aliases', '/aliases', (p) => p.getByTestId('seen-model').locator('summary').click()],
       ['admin-users', '/admin?tab=users'],
       ['admin-dead-letters', '/admin?tab=dead-letters'],
       ['not-found', '/nothing-here'],
@@ -482,9 +547,14 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       ['phone', { width: 390, height: 844 }],
     ] as const) {
       await page.setViewportSize(viewport);
-      for (const [name, url] of pages) {
+      for (const [name, url, prepare] of pages) {
         await page.goto(url);
         await page.locator('main h1').first().waitFor();
+        if (prepare) {
+          await prepare(page);
+          // A click may have scrolled: the screenshot starts at the top, as the others do.
+          await page.evaluate(() => window.scrollTo(0, 0));
+        }
         await page.waitForLoadState('networkidle');
         await page
           .locator('[aria-busy="true"], .loading')

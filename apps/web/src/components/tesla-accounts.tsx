@@ -1,11 +1,12 @@
-import type { TeslaAccount, TeslaVehicleItem } from '@tacho/protocol';
+import type { TeslaVehicleItem } from '@tacho/protocol';
 import { useEffect, useState } from 'react';
 import { client } from '../lib/api.js';
-import { formatTime } from '../lib/format.js';
 import { navigate, useLocation } from '../lib/router.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
-import { Button, ConfirmDialog, Empty, ErrorBox, errorMessage, Loading } from './ui.js';
+import { MakerAccountCard } from './maker-account.js';
+import { type MakerColumn, MakerVehicles, vinColumn } from './maker-vehicles.js';
+import { Button, Empty, ErrorBox, errorMessage, Loading } from './ui.js';
 
 /** What the callback's `tesla_error` means, in words. */
 const SIGN_IN_ERRORS: Record<string, string> = {
@@ -16,13 +17,6 @@ const SIGN_IN_ERRORS: Record<string, string> = {
     'Tesla did not accept the sign-in. Connect again; if it keeps failing, check the app settings at Tesla.',
   unreachable: 'Tesla could not be reached. Try again in a moment.',
   not_configured: 'This server has no Tesla application configured.',
-};
-
-const STATE_LABELS: Record<TeslaAccount['state'], { label: string; tone: string }> = {
-  connected: { label: 'Connected', tone: 'ok' },
-  refreshing: { label: 'Refreshing', tone: 'plain' },
-  reauth_needed: { label: 'Sign in to Tesla again', tone: 'danger' },
-  error: { label: 'Error', tone: 'warn' },
 };
 
 /** What the poller is doing with a car, in words. */
@@ -36,72 +30,10 @@ const POLL_LABELS: Record<string, string> = {
   suspended: 'letting it fall asleep',
 };
 
-function Vehicles({ account, canAdd }: { account: TeslaAccount; canAdd: boolean }) {
-  const cars = useAsync(() => client.tesla.vehicles(account.id), [account.id]);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  if (cars.status === 'error') return <ErrorBox error={cars.error} onRetry={cars.reload} />;
-  if (!cars.data) return <Loading what="Asking Tesla for the account's vehicles" />;
-  if (cars.data.length === 0) return <Empty>This Tesla account has no vehicles.</Empty>;
-  const add = async (car: TeslaVehicleItem) => {
-    setBusy(car.vin);
-    setError(null);
-    try {
-      const { vehicleId } = await client.tesla.addVehicle(account.id, car.vin);
-      cars.setData((all) => all.map((c) => (c.vin === car.vin ? { ...c, vehicleId } : c)));
-    } catch (failure) {
-      setError(errorMessage(failure));
-    } finally {
-      setBusy(null);
-    }
-  };
-  return (
-    <div className="stack">
-      {error && (
-        <div className="alert error" role="alert">
-          {error}
-        </div>
-      )}
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Vehicle</th>
-              <th scope="col">VIN</th>
-              <th scope="col">At Tesla</th>
-              <th scope="col">In Tacho</th>
-            </tr>
-          </thead>
-          <tbody>
-            {cars.data.map((car) => (
-              <tr key={car.vin}>
-                <td>{car.name ?? 'Tesla'}</td>
-                <td className="mono">{car.vin}</td>
-                <td>{car.state}</td>
-                <td>
-                  {car.vehicleId ? (
-                    <>
-                      <a href={`/vehicles/${car.vehicleId}`}>Open</a>
-                      {car.pollState && (
-                        <span className="muted"> · {POLL_LABELS[car.pollState] ?? car.pollState}</span>
-                      )}
-                    </>
-                  ) : canAdd ? (
-                    <Button busy={busy === car.vin} onClick={() => add(car)}>
-                      Add<span className="sr-only"> {car.name ?? car.vin}</span>
-                    </Button>
-                  ) : (
-                    <span className="muted">not added</span>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    </div>
-  );
-}
+const COLUMNS: ReadonlyArray<MakerColumn<TeslaVehicleItem>> = [
+  vinColumn,
+  { label: 'At Tesla', cell: (car) => car.state },
+];
 
 /**
  * Settings → Connected accounts → Tesla: connect an account (sign-in at Tesla), each account's state and
@@ -115,9 +47,6 @@ export function TeslaAccounts() {
   const [connecting, setConnecting] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(search.get('account'));
-  const [leaving, setLeaving] = useState<TeslaAccount | null>(null);
-  const [leavingBusy, setLeavingBusy] = useState(false);
-  const [leaveError, setLeaveError] = useState<string | null>(null);
   const signInError = search.get('tesla_error');
   const justConnected = search.get('tesla') === 'connected';
   const canConnect = user.role !== 'viewer';
@@ -186,88 +115,61 @@ export function TeslaAccounts() {
       {accounts.data && accounts.data.items.length === 0 && accounts.data.configured && (
         <Empty>No Tesla account is connected.</Empty>
       )}
-      {accounts.data?.items.map((account) => {
-        const state = STATE_LABELS[account.state];
-        return (
-          <article key={account.id} className="card stack" aria-label={`Tesla account ${account.label}`}>
-            <div className="row" style={{ justifyContent: 'space-between', flexWrap: 'wrap', gap: '0.5rem' }}>
-              <div>
-                <strong>{account.label}</strong>{' '}
-                <span className={`badge ${state.tone}`} data-testid="tesla-account-state">
-                  {state.label}
-                </span>
-                <div className="muted">
-                  Region {account.region.toUpperCase()} · connected {formatTime(account.createdMs)} ·{' '}
-                  <span data-testid="tesla-budget">
-                    {account.requestsToday} of {account.requestBudget} requests today
-                  </span>
-                </div>
-                {account.stateReason && account.state !== 'connected' && (
-                  <p className="muted">{account.stateReason}</p>
-                )}
-              </div>
-              <div className="row" style={{ gap: '0.5rem' }}>
-                {account.state === 'reauth_needed' && canConnect && (
-                  <Button busy={connecting} onClick={connect}>
-                    Sign in to Tesla again
-                  </Button>
-                )}
-                <button
-                  type="button"
-                  aria-expanded={open === account.id}
-                  onClick={() => setOpen(open === account.id ? null : account.id)}
-                >
-                  {open === account.id ? 'Hide vehicles' : 'Vehicles'}
-                  <span className="sr-only"> of {account.label}</span>
-                </button>
-                <button type="button" className="danger" onClick={() => setLeaving(account)}>
-                  Disconnect<span className="sr-only"> {account.label}</span>
-                </button>
-              </div>
-            </div>
-            {open === account.id && account.state !== 'reauth_needed' && (
-              <Vehicles account={account} canAdd={canConnect && account.ownerId === user.id} />
-            )}
-          </article>
-        );
-      })}
+      {accounts.data?.items.map((account) => (
+        <MakerAccountCard
+          key={account.id}
+          maker="Tesla"
+          account={account}
+          details={
+            <span data-testid="tesla-budget">
+              {account.requestsToday} of {account.requestBudget} requests today
+            </span>
+          }
+          actions={
+            account.state === 'reauth_needed' &&
+            canConnect && (
+              <Button busy={connecting} onClick={connect}>
+                Sign in to Tesla again
+              </Button>
+            )
+          }
+          open={open === account.id}
+          onToggle={() => setOpen(open === account.id ? null : account.id)}
+          onDisconnect={async () => {
+            await client.tesla.disconnect(account.id);
+            accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== account.id) }));
+          }}
+          disconnectNote={
+            <p>
+              Tacho deletes this account's Tesla tokens and stops reading its vehicles. The vehicles and what
+              they recorded stay. Tesla offers no way for an app to give its access back: remove Tacho under
+              Third-party apps on your Tesla account's security page as well.
+            </p>
+          }
+        >
+          {open === account.id && account.state !== 'reauth_needed' && (
+            <MakerVehicles
+              maker="Tesla"
+              accountId={account.id}
+              load={(id) => client.tesla.vehicles(id)}
+              add={(id, vin) => client.tesla.addVehicle(id, vin)}
+              canAdd={canConnect && account.ownerId === user.id}
+              columns={COLUMNS}
+              linked={(car) =>
+                car.pollState && (
+                  <span className="muted"> · {POLL_LABELS[car.pollState] ?? car.pollState}</span>
+                )
+              }
+            />
+          )}
+        </MakerAccountCard>
+      ))}
       {accounts.data?.configured && canConnect && (
         <div>
           <Button busy={connecting} onClick={connect}>
             Connect a Tesla account
           </Button>
         </div>
-      )}
-      {leaving && (
-        <ConfirmDialog
-          title={`Disconnect ${leaving.label}?`}
-          confirmLabel="Disconnect"
-          busy={leavingBusy}
-          error={leaveError}
-          onCancel={() => {
-            setLeaving(null);
-            setLeaveError(null);
-          }}
-          onConfirm={async () => {
-            setLeavingBusy(true);
-            setLeaveError(null);
-            try {
-              await client.tesla.disconnect(leaving.id);
-              accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== leaving.id) }));
-              setLeaving(null);
-            } catch (failure) {
-              setLeaveError(errorMessage(failure));
-            } finally {
-              setLeavingBusy(false);
-            }
-          }}
-        >
-          <p>
-            Tacho deletes this account's Tesla tokens and stops reading its vehicles. The vehicles and what
-            they recorded stay. Tesla offers no way for an app to give its access back: remove Tacho under
-            Third-party apps on your Tesla account's security page as well.
-          </p>
-        </ConfirmDialog>
       )}
     </section>
   );

@@ -1,23 +1,17 @@
 import type { VinFastAccount, VinFastRegion, VinFastVehicleItem } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
 import { client } from '../lib/api.js';
-import { formatTime } from '../lib/format.js';
 import { useUser } from '../lib/session.js';
 import { useAsync } from '../lib/use-async.js';
-import { Button, ConfirmDialog, Empty, ErrorBox, errorMessage, Field, Loading, SelectField } from './ui.js';
+import { MakerAccountCard } from './maker-account.js';
+import { type MakerColumn, MakerVehicles, vinColumn } from './maker-vehicles.js';
+import { Button, Empty, ErrorBox, errorMessage, Field, Loading, SelectField } from './ui.js';
 
 const REGIONS: ReadonlyArray<{ value: VinFastRegion; label: string }> = [
   { value: 'vn', label: 'Vietnam' },
   { value: 'us', label: 'United States' },
   { value: 'eu', label: 'Europe' },
 ];
-
-const STATE_LABELS: Record<VinFastAccount['state'], { label: string; tone: string }> = {
-  connected: { label: 'Connected', tone: 'ok' },
-  refreshing: { label: 'Refreshing', tone: 'plain' },
-  reauth_needed: { label: 'Sign in to VinFast again', tone: 'danger' },
-  error: { label: 'Error', tone: 'warn' },
-};
 
 /** The live connection to VinFast's cloud, in words. */
 const STREAM_LABELS: Record<string, string> = {
@@ -28,67 +22,10 @@ const STREAM_LABELS: Record<string, string> = {
   stopped: 'live data stopped',
 };
 
-function Vehicles({ account, canAdd }: { account: VinFastAccount; canAdd: boolean }) {
-  const cars = useAsync(() => client.vinfast.vehicles(account.id).then((r) => r.items), [account.id]);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  if (cars.status === 'error') return <ErrorBox error={cars.error} onRetry={cars.reload} />;
-  if (!cars.data) return <Loading what="Asking VinFast for the account's vehicles" />;
-  if (cars.data.length === 0) return <Empty>This VinFast account has no vehicles.</Empty>;
-  const add = async (car: VinFastVehicleItem) => {
-    setBusy(car.vin);
-    setError(null);
-    try {
-      const { vehicleId } = await client.vinfast.addVehicle(account.id, car.vin);
-      cars.setData((all) => all.map((c) => (c.vin === car.vin ? { ...c, vehicleId } : c)));
-    } catch (failure) {
-      setError(errorMessage(failure));
-    } finally {
-      setBusy(null);
-    }
-  };
-  return (
-    <div className="stack">
-      {error && (
-        <div className="alert error" role="alert">
-          {error}
-        </div>
-      )}
-      <div className="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Vehicle</th>
-              <th scope="col">Model</th>
-              <th scope="col">VIN</th>
-              <th scope="col">In Tacho</th>
-            </tr>
-          </thead>
-          <tbody>
-            {cars.data.map((car) => (
-              <tr key={car.vin}>
-                <td>{car.name ?? 'VinFast'}</td>
-                <td>{[car.model, car.year].filter(Boolean).join(' ') || '—'}</td>
-                <td className="mono">{car.vin}</td>
-                <td>
-                  {car.vehicleId ? (
-                    <a href={`/vehicles/${car.vehicleId}`}>Open</a>
-                  ) : canAdd ? (
-                    <Button busy={busy === car.vin} onClick={() => add(car)}>
-                      Add<span className="sr-only"> {car.name ?? car.vin}</span>
-                    </Button>
-                  ) : (
-                    <span className="muted">not added</span>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
-    </div>
-  );
-}
+const COLUMNS: ReadonlyArray<MakerColumn<VinFastVehicleItem>> = [
+  { label: 'Model', cell: (car) => [car.model, car.year].filter(Boolean).join(' ') || '—' },
+  vinColumn,
+];
 
 /** Email, password and region; the password goes to VinFast through the server and is not kept. */
 function ConnectForm({
@@ -171,9 +108,6 @@ export function VinFastAccounts() {
   const [adding, setAdding] = useState(false);
   const [reauth, setReauth] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
-  const [leaving, setLeaving] = useState<VinFastAccount | null>(null);
-  const [leavingBusy, setLeavingBusy] = useState(false);
-  const [leaveError, setLeaveError] = useState<string | null>(null);
   const canConnect = user.role !== 'viewer';
 
   const connected = (account: VinFastAccount) => {
@@ -194,65 +128,65 @@ export function VinFastAccounts() {
       {accounts.data && accounts.data.items.length === 0 && !adding && (
         <Empty>No VinFast account is connected.</Empty>
       )}
-      {accounts.data?.items.map((account) => {
-        const state = STATE_LABELS[account.state];
-        return (
-          <article key={account.id} className="card stack" aria-label={`VinFast account ${account.label}`}>
-            <div className="row" style={{ justifyContent: 'space-between', flexWrap: 'wrap', gap: '0.5rem' }}>
-              <div>
-                <strong>{account.label}</strong>{' '}
-                <span className={`badge ${state.tone}`} data-testid="vinfast-account-state">
-                  {state.label}
-                </span>
-                <div className="muted">
-                  Region {account.region.toUpperCase()} · connected {formatTime(account.createdMs)} ·{' '}
-                  {account.vehicleCount} {account.vehicleCount === 1 ? 'vehicle' : 'vehicles'} in Tacho
-                  {account.stream && (
-                    <span data-testid="vinfast-stream">
-                      {' '}
-                      · {STREAM_LABELS[account.stream] ?? account.stream}
-                    </span>
-                  )}
-                </div>
-                {account.stateReason && account.state !== 'connected' && (
-                  <p className="muted">{account.stateReason}</p>
-                )}
-              </div>
-              <div className="row" style={{ gap: '0.5rem' }}>
-                {account.state === 'reauth_needed' && canConnect && account.ownerId === user.id && (
-                  <button type="button" onClick={() => setReauth(account.id)}>
-                    Sign in to VinFast again
-                  </button>
-                )}
-                {account.state !== 'reauth_needed' && (
-                  <button
-                    type="button"
-                    aria-expanded={open === account.id}
-                    onClick={() => setOpen(open === account.id ? null : account.id)}
-                  >
-                    {open === account.id ? 'Hide vehicles' : 'Vehicles'}
-                    <span className="sr-only"> of {account.label}</span>
-                  </button>
-                )}
-                <button type="button" className="danger" onClick={() => setLeaving(account)}>
-                  Disconnect<span className="sr-only"> {account.label}</span>
-                </button>
-              </div>
-            </div>
-            {reauth === account.id && (
-              <ConnectForm
-                initialEmail={account.label}
-                initialRegion={account.region}
-                onConnected={connected}
-                onCancel={() => setReauth(null)}
-              />
-            )}
-            {open === account.id && account.state !== 'reauth_needed' && (
-              <Vehicles account={account} canAdd={canConnect && account.ownerId === user.id} />
-            )}
-          </article>
-        );
-      })}
+      {accounts.data?.items.map((account) => (
+        <MakerAccountCard
+          key={account.id}
+          maker="VinFast"
+          account={account}
+          details={
+            <>
+              {account.vehicleCount} {account.vehicleCount === 1 ? 'vehicle' : 'vehicles'} in Tacho
+              {account.stream && (
+                <span data-testid="vinfast-stream"> · {STREAM_LABELS[account.stream] ?? account.stream}</span>
+              )}
+            </>
+          }
+          actions={
+            account.state === 'reauth_needed' &&
+            canConnect &&
+            account.ownerId === user.id && (
+              <button type="button" onClick={() => setReauth(account.id)}>
+                Sign in to VinFast again
+              </button>
+            )
+          }
+          open={open === account.id}
+          onToggle={
+            account.state === 'reauth_needed'
+              ? undefined
+              : () => setOpen(open === account.id ? null : account.id)
+          }
+          onDisconnect={async () => {
+            await client.vinfast.disconnect(account.id);
+            accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== account.id) }));
+          }}
+          disconnectNote={
+            <p>
+              Tacho deletes this account's VinFast tokens and stops receiving its vehicles' live data. The
+              vehicles and what they recorded stay.
+            </p>
+          }
+        >
+          {reauth === account.id && (
+            <ConnectForm
+              initialEmail={account.label}
+              initialRegion={account.region}
+              onConnected={connected}
+              onCancel={() => setReauth(null)}
+            />
+          )}
+          {open === account.id && account.state !== 'reauth_needed' && (
+            <MakerVehicles
+              maker="VinFast"
+              accountId={account.id}
+              load={(id) => client.vinfast.vehicles(id).then((r) => r.items)}
+              add={(id, vin) => client.vinfast.addVehicle(id, vin)}
+              canAdd={canConnect && account.ownerId === user.id}
+              columns={COLUMNS}
+            />
+          )}
+        </MakerAccountCard>
+      ))}
       {canConnect &&
         (adding ? (
           <ConnectForm onConnected={connected} onCancel={() => setAdding(false)} />
@@ -263,36 +197,6 @@ export function VinFastAccounts() {
             </button>
           </div>
         ))}
-      {leaving && (
-        <ConfirmDialog
-          title={`Disconnect ${leaving.label}?`}
-          confirmLabel="Disconnect"
-          busy={leavingBusy}
-          error={leaveError}
-          onCancel={() => {
-            setLeaving(null);
-            setLeaveError(null);
-          }}
-          onConfirm={async () => {
-            setLeavingBusy(true);
-            setLeaveError(null);
-            try {
-              await client.vinfast.disconnect(leaving.id);
-              accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== leaving.id) }));
-              setLeaving(null);
-            } catch (failure) {
-              setLeaveError(errorMessage(failure));
-            } finally {
-              setLeavingBusy(false);
-            }
-          }}
-        >
-          <p>
-            Tacho deletes this account's VinFast tokens and stops receiving its vehicles' live data. The
-            vehicles and what they recorded stay.
-          </p>
-        </ConfirmDialog>
-      )}
     </section>
   );
 }

@@ -25,7 +25,7 @@ function SeenModel({ model }: { model: AliasSeenModel }) {
         {name}: {model.keys.length} keys from {model.vehicles} {model.vehicles === 1 ? 'car' : 'cars'},{' '}
         {model.keys.length - raw.length} decoded, {raw.length} raw only
       </summary>
-      <div className="table-wrap">
+      <div className="table-wrap phone-cards">
         <table>
           <thead>
             <tr>
@@ -41,10 +41,10 @@ function SeenModel({ model }: { model: AliasSeenModel }) {
                   <span className="mono">{key.deviceKey}</span>
                   {key.name && <div className="muted">{key.name}</div>}
                 </td>
-                <td>
+                <td data-label="Decoded as">
                   {key.canonicalKey ? metricLabel(key.canonicalKey) : <span className="muted">raw only</span>}
                 </td>
-                <td>{key.vehicles}</td>
+                <td data-label="Cars">{key.vehicles}</td>
               </tr>
             ))}
           </tbody>
@@ -101,7 +101,7 @@ export function AliasesPage() {
           {groups.map(([name, entries]) => (
             <section key={name} className="stack" aria-label={`Aliases of ${name}`}>
               <h2>{name}</h2>
-              <div className="table-wrap">
+              <div className="table-wrap phone-cards">
                 <table>
                   <thead>
                     <tr>
@@ -119,15 +119,15 @@ export function AliasesPage() {
                           <span className="mono">{entry.deviceKey}</span>
                           {entry.name && <div className="muted">{entry.name}</div>}
                         </td>
-                        <td>
+                        <td data-label="Means" className="wide">
                           {metricLabel(entry.canonicalKey)}{' '}
                           <span className="muted mono">{entry.canonicalKey}</span>
                         </td>
-                        <td>
+                        <td data-label="Scale">
                           {entry.scale}
                           {entry.unit && <span className="muted"> ({entry.unit})</span>}
                         </td>
-                        <td>
+                        <td data-label="State" className="wide">
                           {entry.state === 'applied' ? (
                             <span className="badge ok">Applied</span>
                           ) : (
@@ -136,7 +136,7 @@ export function AliasesPage() {
                             </span>
                           )}
                         </td>
-                        <td>{formatTime(entry.createdMs)}</td>
+                        <td data-label="Proposed">{formatTime(entry.createdMs)}</td>
                       </tr>
                     ))}
                   </tbody>
