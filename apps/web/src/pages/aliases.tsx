@@ -146,7 +146,7 @@ export function AliasesPage() {
           ))}
         </div>
       )}
-      <section className="stack" aria-labelledby="seen-title">
+      <section className="stack" aria-labelledby="seen-title" style={{ marginTop: '2rem' }}>
         <h2 id="seen-title">Keys your VinFast cars send</h2>
         <p className="muted">
           What your cars actually pushed (through a connected VinFast account or to Tacho's broker), per
