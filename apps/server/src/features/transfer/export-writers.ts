@@ -1,71 +1,12 @@
-import {
-  convertibleUnitOf,
-  GPX_TACHO_NAMESPACE,
-  type MetricValue,
-  preferredKey,
-  type SessionStats,
-  toPreferred,
-  type UnitPreferences,
-} from '@tacho/protocol';
-import { stringify } from 'csv-stringify/sync';
+import { GPX_TACHO_NAMESPACE, type MetricValue, type SessionStats } from '@tacho/protocol';
 import type { ExportSample } from './sample-pages.js';
 
 /**
  * The export formats as text, a page of samples at a time: each writer is fed pages in (time, seq) order
- * and never holds more than the page it is given.
+ * and never holds more than the page it is given. CSV's is in csv-writer.ts.
  */
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * CSV (RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break, by
- * csv-stringify): `ts_iso,ts_ms,lat,lon,alt_m,<metric>…`, metric names carrying their units. Strings that
- * start with `=`, `+`, `-`, `@`, tab or CR get a leading `'` (csv-stringify's `escape_formulas`), so a
- * spreadsheet shows them instead of evaluating them; numbers are written as numbers.
- *
- * With `units` (the reader's preferences), distances, speeds, temperatures and pressures are converted
- * and their columns renamed (`speed_kmh` → `speed_mph`), rounded to 6 decimals so a spreadsheet shows no
- * float noise; position columns stay as they are (degrees, `alt_m`). Without, values are as stored.
- */
-export class CsvWriter {
-  private readonly units: ReadonlyArray<string | null>;
-
-  constructor(
-    private readonly metrics: readonly string[],
-    private readonly preferences: UnitPreferences | null = null,
-  ) {
-    this.units = metrics.map((m) => (preferences ? convertibleUnitOf(m) : null));
-  }
-
-  head(): string {
-    const prefs = this.preferences;
-    const names = prefs ? this.metrics.map((m) => preferredKey(m, prefs)) : this.metrics;
-    return stringify([['ts_iso', 'ts_ms', 'lat', 'lon', 'alt_m', ...names]], {
-      record_delimiter: 'windows',
-    });
-  }
-
-  page(samples: readonly ExportSample[]): string {
-    const rows = samples.map((s) => {
-      const row: Array<string | number | boolean | null> = [iso(s.tsMs), s.tsMs, s.lat, s.lon, s.alt_m];
-      for (let i = 0; i < this.metrics.length; i++) {
-        const v = s.metrics[this.metrics[i]!] ?? null;
-        const unit = this.units[i]!;
-        row.push(
-          unit !== null && typeof v === 'number' && this.preferences
-            ? Math.round(toPreferred(v, unit, this.preferences).value * 1e6) / 1e6
-            : v,
-        );
-      }
-      return row;
-    });
-    return stringify(rows, {
-      record_delimiter: 'windows',
-      escape_formulas: true,
-      cast: { boolean: (v) => (v ? 'true' : 'false') },
-    });
-  }
-}
 
 /** The native telemetry message of a stored sample: what `POST /api/v1/vehicles/:vin/telemetry` takes. */
 export function nativeMessage(s: ExportSample, metrics: readonly string[] | null): Record<string, unknown> {

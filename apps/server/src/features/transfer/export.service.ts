@@ -15,8 +15,8 @@ import type { Logger } from '../../lib/logger.js';
 import type { Principal } from '../auth/principal.js';
 import type { SessionsService } from '../sessions/index.js';
 import type { Vehicles } from '../vehicles/index.js';
+import { CsvWriter } from './csv-writer.js';
 import {
-  CsvWriter,
   GpxWriter,
   geojsonCoordinates,
   geojsonTimes,
