@@ -5,6 +5,7 @@ import {
   toPreferred,
   type UnitPreferences,
 } from '@tacho/protocol';
+import { numberText } from './number-text.js';
 import type { ExportSample } from './sample-pages.js';
 
 /** A field that holds one of these is quoted (RFC 4180: a comma, a quote or a line break). */
@@ -14,16 +15,6 @@ const NEEDS_QUOTES = /[",\r\n]/;
  * full-width `＝ ＋ － ＠` that Apple Numbers normalises — the set csv-stringify's `escape_formulas` uses.
  */
 const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
-
-/**
- * A number as JavaScript writes it (`String(v)`), through JSON.stringify for finite ones: V8 keeps the
- * strings `String(v)` and `${v}` make in its number-string cache, long enough for a scavenge to promote
- * them, so exporting a million fresh coordinates filled the old generation with ~110 kB of dead strings
- * a page; JSON.stringify bypasses the cache, and is faster too.
- */
-function numberText(v: number): string {
-  return Number.isFinite(v) ? JSON.stringify(v) : String(v);
-}
 
 /**
  * One CSV field: empty for no value, numbers as JavaScript writes them (a negative number is not a

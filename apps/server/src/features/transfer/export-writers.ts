@@ -1,4 +1,5 @@
 import { GPX_TACHO_NAMESPACE, type MetricValue, type SessionStats } from '@tacho/protocol';
+import { numberText } from './number-text.js';
 import type { ExportSample } from './sample-pages.js';
 
 /**
@@ -64,7 +65,7 @@ export function xmlEscape(text: string): string {
 
 /** A number as xsd:decimal, which has no exponent (`1e-7` would not validate). */
 function decimal(v: number): string {
-  const text = String(v);
+  const text = numberText(v);
   return /e/i.test(text) ? v.toFixed(12).replace(/\.?0+$/, '') : text;
 }
 
@@ -126,7 +127,7 @@ export class GpxWriter {
       for (const m of this.metrics) {
         const v = m === 'speed_kmh' ? (s.metrics.speed_kmh ?? s.speed_kmh) : s.metrics[m];
         if (v === undefined || v === null) continue;
-        ext += `<tacho:${m}>${xmlEscape(String(v))}</tacho:${m}>`;
+        ext += `<tacho:${m}>${typeof v === 'number' ? numberText(v) : xmlEscape(String(v))}</tacho:${m}>`;
       }
       if (ext) out += `<extensions>${ext}</extensions>`;
       out += '</trkpt>\n';
@@ -163,7 +164,8 @@ export function geojsonCoordinates(samples: readonly ExportSample[], first: bool
   let out = '';
   for (const s of samples) {
     if (s.lat === null || s.lon === null) continue;
-    out += `${first ? '' : ','}${s.alt_m === null ? `[${s.lon},${s.lat}]` : `[${s.lon},${s.lat},${s.alt_m}]`}`;
+    const lonLat = `${numberText(s.lon)},${numberText(s.lat)}`;
+    out += `${first ? '' : ','}[${s.alt_m === null ? lonLat : `${lonLat},${numberText(s.alt_m)}`}]`;
     first = false;
   }
   return out;
