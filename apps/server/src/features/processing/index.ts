@@ -50,9 +50,11 @@ export function createProcessing(deps: {
         ...registry,
         passes: new ThreadPasses({ file, processors: specs }, logger),
       },
-      // The thread shares two cores with ingest: a third of the time at most and once a second at most,
-      // so a flood of messages makes rounds bigger (cheaper per sample) rather than ingest slower.
-      { passShare: 1 / 3, pollMs: 1000 },
+      // Once a second at most, so a flood of messages makes rounds bigger (cheaper per sample). No share
+      // of the time beyond that: the thread runs at a low priority and never holds the write lock
+      // (decision 0032), and held back it fell behind the writer's hand-over (decision 0029) and read its
+      // samples back from the database, which cost more in all.
+      { pollMs: 1000 },
     );
   return new ProcessingRunner(
     { clock: deps.clock, logger, ...registry, storage: deps.storage, processors: specs.map(buildProcessor) },
