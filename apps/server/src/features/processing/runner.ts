@@ -85,8 +85,8 @@ export interface RunnerOptions {
   duty: number;
   /**
    * Commit the rounds of a pass together, up to `GROUP_ROUNDS` in one transaction, instead of one each
-   * (the SQLite processing thread: every commit takes the write lock beside the telemetry writer thread).
-   * Only where passes never overlap.
+   * (the SQLite processing thread: each commit is one request to the telemetry writer thread, decision
+   * 0032, or one take of the write lock beside it). Only where passes never overlap.
    */
   groupCommit: boolean;
   /**
