@@ -1,7 +1,7 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import type { MetricValue } from '@tacho/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Db, Storage } from '../../db/index.js';
+import type { Storage } from '../../db/index.js';
 import { freshStorage } from '../../test/storage.js';
 import { createSessionsProcessor, SESSIONS_PROCESSOR } from '../sessions/sessions.processor.js';
 import { waitUntil } from '../telemetry/fault-helpers.js';
@@ -11,6 +11,7 @@ import { createSampleWriter, type SampleWriter } from '../telemetry/sample-write
 import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
 import { type CommittedBatch, CommittedTail, committedChannelName } from './committed-tail.js';
 import { LocalPasses, PROCESSOR_SAMPLE_COLUMNS, toProcessorSample } from './runner.js';
+import { derivedOutput, renameVehicles } from './test-fixtures.js';
 
 const T0 = Date.UTC(2026, 5, 1, 8);
 const logger = { error() {}, warn() {} };
@@ -130,21 +131,6 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
     return { storage, writer, vehicles };
   }
 
-  async function derived(db: Db) {
-    const sessions = await db
-      .selectFrom('sessions')
-      .select(['id', 'kind', 'start_ms', 'end_ms', 'stats'])
-      .orderBy('id')
-      .execute();
-    const state = await db
-      .selectFrom('processing_state')
-      .select(['vehicle_id', 'cursor_ts_ms', 'cursor_seq', 'state'])
-      .orderBy('vehicle_id')
-      .execute();
-    const marks = await db.selectFrom('processing_marks').select('id').execute();
-    return { sessions, state, marks: marks.length };
-  }
-
   it('derives exactly what reading the samples back derives: in order, late, duplicated, first rounds', async () => {
     const withTail = await database();
     const without = await database();
@@ -159,12 +145,7 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
 
     // Both databases get the same vehicles under the same ids, so their sessions' ids agree.
     const ids = withTail.vehicles;
-    for (const [i, id] of without.vehicles.entries())
-      await without.storage.db
-        .updateTable('vehicles')
-        .set({ id: ids[i] as string })
-        .where('id', '=', id)
-        .execute();
+    await renameVehicles(without.storage.db, without.vehicles, ids);
 
     const drive = (vehicle: string, from: number, n: number, odo: number) =>
       batchOf(
@@ -204,9 +185,9 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
       const now = T0 + 86_400_000;
       await passesWith.pass(now);
       await passesWithout.pass(now);
-      expect(await derived(withTail.storage.db)).toEqual(await derived(without.storage.db));
+      expect(await derivedOutput(withTail.storage.db)).toEqual(await derivedOutput(without.storage.db));
     }
-    const result = await derived(withTail.storage.db);
+    const result = await derivedOutput(withTail.storage.db);
     expect(result.marks).toBe(0);
     expect(result.sessions.filter((s) => s.kind === 'drive').length).toBeGreaterThanOrEqual(4);
     // The tail served rounds (in order and first rounds); late data read the database.

@@ -9,6 +9,7 @@ import type { BatchSample } from '../telemetry/sample-batch.js';
 import { createSampleWriter, type SampleWriter } from '../telemetry/sample-writer.js';
 import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
 import { LocalPasses } from './runner.js';
+import { derivedOutput, renameVehicles } from './test-fixtures.js';
 import { WriteThrough } from './write-through.js';
 
 const T0 = Date.UTC(2026, 5, 1, 8);
@@ -118,12 +119,7 @@ describe('processing writes committed by the writer thread [sqlite]', () => {
     const handed = await database();
     const plain = await database();
     // The same vehicle ids in both, so the sessions' ids agree.
-    for (const [i, id] of plain.vehicles.entries())
-      await plain.storage.db
-        .updateTable('vehicles')
-        .set({ id: handed.vehicles[i] as string })
-        .where('id', '=', id)
-        .execute();
+    await renameVehicles(plain.storage.db, plain.vehicles, handed.vehicles);
     const own = ownConnection(handed.storage.file as string);
     const processor = createSessionsProcessor();
     const passesHanded = new LocalPasses(
@@ -158,28 +154,15 @@ describe('processing writes committed by the writer thread [sqlite]', () => {
       drive(v1, 1000, 8, 105), // late: before the cursor, the round rewinds
       drive(v2, 7200, 12, 520),
     ];
-    const derived = async (db: Db) => ({
-      sessions: await db
-        .selectFrom('sessions')
-        .select(['id', 'kind', 'start_ms', 'end_ms', 'stats'])
-        .orderBy('id')
-        .execute(),
-      state: await db
-        .selectFrom('processing_state')
-        .select(['vehicle_id', 'cursor_ts_ms', 'cursor_seq', 'state'])
-        .orderBy('vehicle_id')
-        .execute(),
-      marks: (await db.selectFrom('processing_marks').select('id').execute()).length,
-    });
     for (const batch of batches) {
       await handed.writer.write(packBatch({ samples: batch, deadLetters: [] }));
       await plain.writer.write(packBatch({ samples: batch, deadLetters: [] }));
       const now = T0 + 86_400_000;
       await passesHanded.pass(now);
       await passesPlain.pass(now);
-      expect(await derived(handed.storage.db)).toEqual(await derived(plain.storage.db));
+      expect(await derivedOutput(handed.storage.db)).toEqual(await derivedOutput(plain.storage.db));
     }
-    const result = await derived(handed.storage.db);
+    const result = await derivedOutput(handed.storage.db);
     expect(result.marks).toBe(0);
     expect(result.sessions.filter((s) => s.kind === 'drive').length).toBeGreaterThanOrEqual(3);
     expect(own.changes()).toBe(0);
