@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { expect, it } from 'vitest';
+import { ownTables } from '../test/dump.js';
 import { describeEngines } from '../test/storage.js';
 import { migrate } from './database.js';
 import { migrations } from './migrations/index.js';
@@ -20,18 +21,7 @@ const tables = [
 
 describeEngines('storage', (ctx) => {
   it('creates every first-wave table and records each migration once', async () => {
-    // Only this test's own schema: Kysely's introspection reads every schema, and parallel test files
-    // drop theirs at any moment.
-    const names =
-      ctx.engine === 'postgres'
-        ? (
-            await sql<{
-              name: string;
-            }>`select table_name as name from information_schema.tables where table_schema = current_schema()`.execute(
-              ctx.storage.db,
-            )
-          ).rows.map((r) => r.name)
-        : (await ctx.storage.db.introspection.getTables()).map((t) => t.name);
+    const names = await ownTables(ctx.storage);
     for (const table of tables) expect(names).toContain(table);
     const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(
       ctx.storage.db,
