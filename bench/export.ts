@@ -7,7 +7,7 @@
  *    before and at its peak during the export (memory stays flat: rows go out a page at a time);
  * 3. import samples/s of a `--gpx-points` (100,000) point GPX file.
  *
- *     npm run bench:export [-- --samples 1000000 --gpx-points 100000 --no-postgres]
+ *     npm run bench:export [-- --samples 1000000 --gpx-points 100000 --no-postgres --no-sqlite]
  */
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -34,6 +34,7 @@ const { values: flags } = parseArgs({
     samples: { type: 'string', default: '1000000' },
     'gpx-points': { type: 'string', default: '100000' },
     'no-postgres': { type: 'boolean', default: false },
+    'no-sqlite': { type: 'boolean', default: false },
     'pg-url': { type: 'string' },
   },
 });
@@ -236,7 +237,7 @@ async function run(engine: 'sqlite' | 'postgres', files: { ndjson: string; gpx: 
 const dir = mkdtempSync(join(tmpdir(), 'tacho-bench-files-'));
 try {
   const files = await writeFiles(dir);
-  await run('sqlite', files);
+  if (!flags['no-sqlite']) await run('sqlite', files);
   if (!flags['no-postgres']) await run('postgres', files);
 } finally {
   rmSync(dir, { recursive: true, force: true });

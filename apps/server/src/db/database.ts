@@ -1,6 +1,15 @@
 import { dirname } from 'node:path';
 import type SQLite from 'better-sqlite3';
-import { Kysely, type Migration, Migrator, PostgresDialect, sql } from 'kysely';
+import {
+  Kysely,
+  type Migration,
+  Migrator,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type PostgresQueryResult,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { redactUrl } from '../config.js';
@@ -138,7 +147,7 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
       `cannot reach PostgreSQL at ${redactUrl(url)} (${(error as Error).message}): check TACHO_DATABASE_URL and that the server is running`,
     );
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: callbackQueries(pool) }) });
   return {
     db,
     engine: 'postgres',
@@ -150,6 +159,41 @@ async function openPostgres(url: string, options: OpenOptions): Promise<Storage>
     async close() {
       await db.destroy();
     },
+  };
+}
+
+/**
+ * The pool as Kysely sees it, each client's queries going through pg's callback API instead of its
+ * promise API. Reading pages with pg's own promises, ~240 bytes of every row read survived two
+ * scavenges and went to the old generation (garbage there, kept until the next full collection): a
+ * 1 M-sample export grew the server by +56 MB RSS, and a loop of 500-row queries promoted 46 MB per
+ * 500 k rows against none through the callback API, which was also a third faster (issue 19).
+ */
+function callbackQueries(pool: pg.Pool): PostgresPool {
+  // One wrapper per pg client, for as long as it lives: Kysely keys its connections by the client.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  const wrap = (client: pg.PoolClient): PostgresPoolClient => ({
+    query: ((text: unknown, parameters?: ReadonlyArray<unknown>) => {
+      if (typeof text !== 'string') return client.query(text as never);
+      return new Promise<PostgresQueryResult<unknown>>((resolve, reject) =>
+        client.query(text, parameters as unknown[], (error: Error | null, result: pg.QueryResult) =>
+          error ? reject(error) : resolve(result as PostgresQueryResult<unknown>),
+        ),
+      );
+    }) as PostgresPoolClient['query'],
+    release: () => client.release(),
+  });
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        wrapper = wrap(client);
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
   };
 }
 
