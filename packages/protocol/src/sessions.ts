@@ -111,7 +111,11 @@ export const ProcessingFailure = Type.Object({
   retryAtMs: Nullable(Type.Integer()),
 });
 export const ProcessingStatus = Type.Object({
-  /** Marks not yet consumed: how far processing is behind ingest. */
+  /**
+   * How far processing is behind ingest: marks not yet consumed (committed batches no round has taken)
+   * plus rounds left part-done (a vehicle with more samples than one round reads: an import, a backfill).
+   * 0 once every committed sample has been processed.
+   */
   backlog: Type.Integer(),
   failures: Type.Array(ProcessingFailure),
 });

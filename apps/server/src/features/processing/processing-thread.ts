@@ -41,7 +41,7 @@ export class ThreadPasses implements PassSource {
   ) {}
 
   pass(nowMs: number): Promise<PassResult> {
-    if (this.closed) return Promise.resolve({ more: false, lags: [], failed: [] });
+    if (this.closed) return Promise.resolve({ more: false, backlog: false, lags: [], failed: [] });
     const worker = this.worker ?? this.start();
     const id = this.nextId++;
     return new Promise<PassResult>((resolve, reject) => {

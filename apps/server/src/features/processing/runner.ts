@@ -120,6 +120,11 @@ type RoundResult = 'idle' | 'done' | 'more' | 'busy' | 'failed';
 export interface PassResult {
   /** Some vehicle has more to do at once. */
   readonly more: boolean;
+  /**
+   * A round read as many samples as one may and left more (an import, a backfill, a thread that fell
+   * behind): the next pass comes at once, not after the poll interval.
+   */
+  readonly backlog: boolean;
   /** Each committed round's lag: from the commit of its oldest mark to its own, per processor. */
   readonly lags: ReadonlyArray<readonly [processor: string, ms: number]>;
   /** The processor of each round that failed. */
@@ -205,6 +210,7 @@ export class LocalPasses implements PassSource {
 
   private async passOnce(nowMs: number): Promise<PassResult> {
     let more = false;
+    let backlog = false;
     const lags: Array<readonly [string, number]> = [];
     const failed: string[] = [];
     for (const processor of this.deps.processors) {
@@ -230,7 +236,10 @@ export class LocalPasses implements PassSource {
         if (this.stopping) break;
         const started = performance.now();
         const result = await this.round(processor, vehicleId, nowMs, (ms) => lags.push([processor.name, ms]));
-        if (result === 'more') more = true;
+        if (result === 'more') {
+          more = true;
+          backlog = true;
+        }
         if (result === 'failed') failed.push(processor.name);
         if (this.group.length >= GROUP_ROUNDS && !(await this.flush(nowMs, failed))) more = true;
         // Sockets and ingest go first between rounds (on SQLite each query of a round blocks the thread).
@@ -241,7 +250,7 @@ export class LocalPasses implements PassSource {
       }
     }
     if (!(await this.flush(nowMs, failed))) more = true;
-    return { more: more && !this.stopping, lags, failed };
+    return { more: more && !this.stopping, backlog: backlog && !this.stopping, lags, failed };
   }
 
   /**
@@ -645,8 +654,7 @@ export class ProcessingRunner {
   /** Works until no processor has work left (tests, and the catch-up benchmark). */
   async drain(): Promise<void> {
     for (let i = 0; ; i++) {
-      const busy = await this.pass();
-      if (!busy) return;
+      if (!(await this.pass()).more) return;
       if (i > 1_000_000) throw new Error('processing did not settle');
     }
   }
@@ -664,29 +672,31 @@ export class ProcessingRunner {
       this.running = this.pass()
         .catch((error) => {
           this.deps.logger.error({ err: error }, 'processing pass failed');
-          return false;
+          return null;
         })
-        .then((busy) => {
+        .then((result) => {
           this.running = null;
-          const now = this.again || busy;
+          const now = this.again || (result?.more ?? false);
           this.again = false;
           // Passes take at most `passShare` of the time: a long pass (a flood, a backlog) rests longer,
           // and its next pass finds more marks per vehicle, which costs less per sample.
           const took = Date.now() - this.lastPassMs;
           const rest = (took * (1 - this.options.passShare)) / this.options.passShare;
-          this.schedule(
-            Math.max(
-              now ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now()) : this.options.pollMs,
-              rest,
-            ),
-          );
+          // A backlog goes on at once (waiting cannot make its rounds bigger: they read `chunk` at most);
+          // new marks wait out the poll interval, so a flood makes each round bigger.
+          const wait = result?.backlog
+            ? 0
+            : now
+              ? Math.max(0, this.lastPassMs + this.options.pollMs - Date.now())
+              : this.options.pollMs;
+          this.schedule(Math.max(wait, rest));
         });
     }, ms);
     this.timer.unref?.();
   }
 
   /** One pass over the vehicles with work; true when some still have more. */
-  private async pass(): Promise<boolean> {
+  private async pass(): Promise<PassResult> {
     this.lastPassMs = Date.now();
     const result = await this.passes.pass(this.deps.clock.now());
     for (const [processor, ms] of result.lags) {
@@ -694,7 +704,7 @@ export class ProcessingRunner {
       for (const listener of this.lagListeners) listener(processor, ms);
     }
     for (const processor of result.failed) this.failures?.inc({ processor });
-    return result.more;
+    return result;
   }
 }
 

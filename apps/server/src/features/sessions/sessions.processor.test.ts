@@ -111,6 +111,33 @@ describeEngines('sessions on the after-commit processing path', (ctx) => {
     expect((await sessions(db, car))[1]).toMatchObject({ start: 700, end: 760 });
   });
 
+  it('works through a backlog longer than one round at once, not a round per poll interval', async () => {
+    // An import or a backfill: more samples than a round reads. With an hour between polls, only going
+    // on at once after a round that left more gets through it.
+    const { db } = ctx.storage;
+    const car = await insertVehicle(db, testVin(9));
+    await ingest(db, car, [{ ts: 0, metrics: { gear: 'P' } }, ...drive(60, 6000, 100, 50)]);
+    const r = new ProcessingRunner(
+      {
+        storage: ctx.storage,
+        clock: new ManualClock(T0 + 86_400_000),
+        logger,
+        processors: [createSessionsProcessor() as unknown as Processor<unknown>],
+      },
+      { chunk: 10, pollMs: 3_600_000 },
+    );
+    r.start();
+    try {
+      await waitUntil('the drive recorded to its end', async () => {
+        const found = await sessions(db, car);
+        return found.length === 1 && found[0]!.end === 6000;
+      });
+    } finally {
+      await r.stop();
+    }
+    expect(await sessions(db, car)).toMatchObject([{ kind: 'drive', start: 60, end: 6000, km: 50 }]);
+  });
+
   it('re-runs the window when late data arrives: a late drive is found, a late sample joins and splits drives', async () => {
     const { db } = ctx.storage;
     const car = await insertVehicle(db, testVin(2));

@@ -178,6 +178,31 @@ for (const engine of engines) {
       expect((await sessions()).items.map((s) => s.id)).toEqual([second!.id]);
     });
 
+    it('counts a backlog longer than one round in the processing status until every sample is processed', async () => {
+      // 7,500 samples a second apart: more than one round reads (5,000), as after an import.
+      const total = 7500;
+      const messages = Array.from({ length: total }, (_, i) => ({
+        ts: T0 + i * 1000,
+        seq: 0,
+        metrics:
+          i === 0
+            ? { gear: 'D', odometer_km: 1000 }
+            : i === total - 1
+              ? { gear: 'P', odometer_km: 1000 + i / 100 }
+              : { speed_kmh: 36, odometer_km: 1000 + i / 100 },
+      }));
+      for (let i = 0; i < total; i += 1000) await ingest(messages.slice(i, i + 1000));
+      const admin = await createTestUser(app, 'admin');
+      await waitUntil('no backlog', async () => {
+        const status = await call<{ backlog: number }>('GET', '/api/v1/admin/processing', admin);
+        expect(status.status).toBe(200);
+        return status.body.backlog === 0;
+      });
+      // Backlog 0 means done: the drive is there whole, not the first round's part of it.
+      const [drive] = (await sessions()).items;
+      expect(drive).toMatchObject({ kind: 'drive', startMs: T0, endMs: T0 + (total - 1) * 1000 });
+    });
+
     it('hides the sessions of vehicles one may not see, and refuses bad input with the error shape', async () => {
       await ingest(driveMessages(T0, 1000, 20));
       await waitUntil('the drive recorded', async () =>

@@ -271,9 +271,14 @@ export class SessionsService {
   /** How far processing is behind, and the vehicles it is failing on (admins). */
   async processingStatus(actor: Principal): Promise<ProcessingStatus> {
     requireAdmin(actor);
-    const backlog = await this.deps.db
+    const marks = await this.deps.db
       .selectFrom('processing_marks')
       .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirst();
+    const pending = await this.deps.db
+      .selectFrom('processing_state')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('pending', '=', 1)
       .executeTakeFirst();
     const failures = await this.deps.db
       .selectFrom('processing_state')
@@ -283,7 +288,7 @@ export class SessionsService {
       .limit(500)
       .execute();
     return {
-      backlog: Number(backlog?.n ?? 0),
+      backlog: Number(marks?.n ?? 0) + Number(pending?.n ?? 0),
       failures: failures.map((f) => ({
         processor: f.processor,
         vehicleId: f.vehicle_id,
