@@ -50,7 +50,8 @@ export function createProcessing(deps: {
         ...registry,
         passes: new ThreadPasses({ file, processors: specs }, logger),
       },
-      // Once a second at most, so a flood of messages makes rounds bigger (cheaper per sample). No share
+      // New marks once a second at most, so a flood of messages makes rounds bigger (cheaper per sample);
+      // a backlog (a round that read all it may and left more) goes on at once. No share
       // of the time beyond that: the thread runs at a low priority and never holds the write lock
       // (decision 0032), and held back it fell behind the writer's hand-over (decision 0029) and read its
       // samples back from the database, which cost more in all.
