@@ -469,6 +469,60 @@ for (const engine of engines) {
       ]);
     });
 
+    it('refuses a malformed VIN, a VIN the account does not have and a bad body, naming the problem; adds nothing', async () => {
+      await startApp();
+      fake.addCar({ id: '3744582737186151', vin: VIN, displayName: 'Red', state: 'asleep' });
+      const accountId = new URL(await signIn(), 'http://x').searchParams.get('account')!;
+      const add = (payload: unknown) =>
+        app.http.inject({
+          method: 'POST',
+          url: `/api/v1/connectors/tesla/accounts/${accountId}/vehicles`,
+          headers: owner.headers,
+          payload: payload as object,
+        });
+      const cases: Array<[unknown, number, string, RegExp]> = [
+        [{ vin: 'NOT-A-VIN' }, 400, 'invalid', /vin/],
+        [{ vin: 'IOQ3E1EA7KF000017' }, 400, 'invalid_vin', /VIN/],
+        [{ vin: VIN2 }, 404, 'tesla_vehicle_not_found', /no vehicle with that VIN/],
+        [{}, 400, 'invalid', /vin/],
+        [{ vin: 42 }, 400, 'invalid', /vin/],
+      ];
+      for (const [payload, status, code, message] of cases) {
+        const res = await add(payload);
+        expect(res.statusCode, JSON.stringify(payload)).toBe(status);
+        expect(res.json().error, JSON.stringify(payload)).toMatchObject({ code });
+        expect(res.json().error.message).toMatch(message);
+      }
+      expect(await app.tesla.accounts.vehicles(accountId)).toEqual([]);
+    });
+
+    it('a stored token that does not open (another vault key, a damaged row): that account says "sign in to Tesla again"', async () => {
+      await startApp();
+      const { accountId } = await connectWithCar();
+      // Another account's sealed refresh token in this row: sealed for another row, it must not open here.
+      const second = await createTestUser(app, 'operator');
+      fake.addCar({ id: '3744582737186152', vin: VIN2, displayName: 'Blue', state: 'asleep' });
+      const secondId = new URL(await signIn(second), 'http://x').searchParams.get('account')!;
+      const other = await app.storage.db
+        .selectFrom('connector_accounts')
+        .select('refresh_token')
+        .where('id', '=', secondId)
+        .executeTakeFirstOrThrow();
+      await app.storage.db
+        .updateTable('connector_accounts')
+        .set({ refresh_token: other.refresh_token })
+        .where('id', '=', accountId)
+        .execute();
+      await expect(app.tesla.tokens!.refresh(accountId)).rejects.toThrow(/sign in to Tesla again/);
+      const mine = (await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts')).body.items[0]!;
+      expect(mine).toMatchObject({ state: 'reauth_needed' });
+      expect(mine.stateReason).toMatch(/cannot be opened/);
+      // The other account is untouched.
+      expect(
+        (await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts', second)).body.items[0]!.state,
+      ).toBe('connected');
+    });
+
     it('keeps the sign-in of an account with no vehicle alive: one refresh a week, not more', async () => {
       await startApp();
       const page = await signIn();

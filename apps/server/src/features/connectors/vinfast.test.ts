@@ -117,6 +117,60 @@ for (const engine of engines) {
       expect(byViewer.statusCode).toBe(403);
     });
 
+    it('refuses a malformed VIN and a VIN the account does not have, and says when VinFast cannot be reached', async () => {
+      const account = await connect();
+      const add = (payload: unknown) =>
+        call(owner, 'POST', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`, payload);
+      const cases: Array<[unknown, number, string, RegExp]> = [
+        [{ vin: 'short' }, 400, 'invalid', /vin/],
+        [{ vin: 'IOQ3E1EA7KF000017' }, 400, 'invalid_vin', /VIN/],
+        [{ vin: 'RLLVFTEST00000099' }, 404, 'vinfast_vehicle_not_found', /no vehicle with that VIN/],
+        [{}, 400, 'invalid', /vin/],
+      ];
+      for (const [payload, status, code, message] of cases) {
+        const res = await add(payload);
+        expect(res.statusCode, JSON.stringify(payload)).toBe(status);
+        expect(res.json().error, JSON.stringify(payload)).toMatchObject({ code });
+        expect(res.json().error.message).toMatch(message);
+      }
+      expect((await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts')).json().items[0]).toMatchObject(
+        {
+          vehicleCount: 0,
+        },
+      );
+      // VinFast's cloud gone: a clear 503, the account kept as it was.
+      await fake.close();
+      const cars = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
+      expect(cars.statusCode, cars.body).toBe(503);
+      expect(cars.json().error).toMatchObject({ code: 'vinfast_unavailable' });
+      expect(cars.body).not.toContain(PASSWORD);
+      fake = await startFakeVinFast({ clock });
+    });
+
+    it('a stored token that does not open (another key, a damaged row): the account says "sign in to VinFast again"', async () => {
+      const account = await connect();
+      // The refresh token's sealed value in the access token's column: sealed for another column, it must
+      // not open there.
+      const row = await app.storage.db
+        .selectFrom('connector_accounts')
+        .select('refresh_token')
+        .where('id', '=', account.id)
+        .executeTakeFirstOrThrow();
+      await app.storage.db
+        .updateTable('connector_accounts')
+        .set({ access_token: row.refresh_token })
+        .where('id', '=', account.id)
+        .execute();
+      const cars = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
+      expect(cars.statusCode, cars.body).toBe(409);
+      expect(cars.json().error).toMatchObject({ code: 'vinfast_reauth_needed' });
+      expect((await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts')).json().items[0]).toMatchObject(
+        {
+          state: 'reauth_needed',
+        },
+      );
+    });
+
     it('connects, lists, adds a vehicle, streams its pushes into the pipeline, and disconnects', async () => {
       const account = await connect();
       expect(account.state).toBe('connected');
