@@ -126,4 +126,35 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
     await expect(account.getByTestId('tesla-account-state').textContent()).resolves.toBe('Connected');
     await context.unroute('**/oauth2/v3/authorize**');
   });
+
+  it('says "Sign in to Tesla again" once Tesla withdrew its access, and a new sign-in mends the account', async () => {
+    // The account from the test before, still connected. Its owner removes Tacho at Tesla.
+    fake.removeApp();
+    await page.goto('/settings/connected-accounts');
+    const account = page.getByRole('article', { name: 'Tesla account owner@example.org' });
+    // Listing its vehicles needs Tesla: the token is refused, so is the refresh, and the account says so.
+    await account.getByRole('button', { name: 'Vehicles of owner@example.org' }).click();
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return account.getByTestId('tesla-account-state').textContent();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe('Sign in to Tesla again');
+    expect(await account.getByText('Tesla no longer accepts this sign-in').count()).toBe(1);
+    // Its vehicles cannot be listed until then: no button offers them.
+    expect(await account.getByRole('button', { name: 'Vehicles of owner@example.org' }).count()).toBe(0);
+    await screenshot(page, 'tesla-sign-in-again');
+    const signIns = fake.counts.authorize;
+    await account.getByRole('button', { name: 'Sign in to Tesla again' }).click();
+    await page.waitForURL(/\/settings\/connected-accounts\?tesla=connected/);
+    await page.getByText('Tesla account connected.').waitFor();
+    expect(fake.counts.authorize).toBe(signIns + 1);
+    // The same account, mended: connected, its vehicles listed again.
+    await expect(account.getByTestId('tesla-account-state').textContent()).resolves.toBe('Connected');
+    expect(await page.getByRole('article', { name: /^Tesla account / }).count()).toBe(1);
+    await account.getByRole('row', { name: /Red Model 3/ }).waitFor();
+  });
 });

@@ -192,6 +192,16 @@ export class FakeTesla {
     for (const entry of this.access.values()) entry.expiresMs = 0;
   }
 
+  /**
+   * The owner removes the app under Third-party apps on their Tesla account's security page: its access
+   * and refresh tokens stop working at once (401; a refresh answers 401 `invalid_grant`). A new sign-in
+   * gives it new ones.
+   */
+  removeApp(): void {
+    this.expireAccessTokens();
+    this.refreshTokens.clear();
+  }
+
   private car(id: string): FakeCar {
     const car = this.cars.find((c) => c.id === id);
     if (!car) throw new Error(`no fake car ${id}`);
