@@ -106,4 +106,39 @@ describe.skipIf(noBrowser)('VinFast account in a browser', { timeout: 120_000 },
       .first()
       .waitFor();
   });
+
+  it('says "Sign in to VinFast again" once VinFast ended the sign-in, and signing in again mends the account', async () => {
+    await page.goto('/settings/connected-accounts');
+    await page.getByRole('button', { name: 'Connect a VinFast account' }).click();
+    const form = page.getByRole('form', { name: 'Connect a VinFast account' });
+    await form.getByLabel('VinFast account email').fill(owner.email);
+    await form.getByLabel('VinFast password').fill(owner.password);
+    await form.getByLabel('Region').selectOption('vn');
+    await form.getByRole('button', { name: 'Connect' }).click();
+    const account = page.getByRole('article', { name: `VinFast account ${owner.email}` });
+    await expect(account.getByTestId('vinfast-account-state').textContent()).resolves.toBe('Connected');
+    // VinFast ends the sign-in (a new password, signed out everywhere): its tokens and the refresh fail.
+    fake.revokeRefreshTokens(owner.email);
+    fake.expireAccessTokens();
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          // Listing the account's cars needs VinFast.
+          const cars = account.getByRole('button', { name: `Vehicles of ${owner.email}` });
+          if ((await cars.count()) > 0) await cars.click();
+          return account.getByTestId('vinfast-account-state').textContent();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe('Sign in to VinFast again');
+    await account.getByRole('button', { name: 'Sign in to VinFast again' }).click();
+    const again = account.getByRole('form', { name: 'Connect a VinFast account' });
+    expect(await again.getByLabel('VinFast account email').inputValue()).toBe(owner.email);
+    await again.getByLabel('VinFast password').fill(owner.password);
+    await again.getByRole('button', { name: 'Connect' }).click();
+    await expect(account.getByTestId('vinfast-account-state').textContent()).resolves.toBe('Connected');
+    expect(await page.getByRole('article', { name: /^VinFast account / }).count()).toBe(1);
+    await account.getByRole('row', { name: /Green VF 8/ }).waitFor();
+  });
 });
