@@ -536,7 +536,18 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
       ['settings-tokens', '/settings?tab=tokens'],
       ['settings-sharing', '/settings?tab=sharing'],
       ['connected-accounts', `/settings/connected-accounts?account=${teslaAccount}`, openVinFastCars],
-      ['aliases', '/aliases', (p) => p.getByTestId('seen-model').locator('summary').click()],
+      [
+        'aliases',
+        '/aliases',
+        async (p) => {
+          // The proposal made above (by an admin, from no car): pending, no car has confirmed it yet.
+          await p
+            .getByText(/^Pending · 0 of \d+ confirmations$/)
+            .first()
+            .waitFor();
+          await p.getByTestId('seen-model').locator('summary').click();
+        },
+      ],
       ['admin-users', '/admin?tab=users'],
       ['admin-dead-letters', '/admin?tab=dead-letters'],
       ['not-found', '/nothing-here'],
