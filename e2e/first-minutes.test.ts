@@ -354,11 +354,25 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await page.reload();
     await row.getByText(/just now|second|minute/).waitFor();
 
-    // Renamed.
+    // Renamed, with its make, model and year; a year that is no year is refused by name.
     await page.getByLabel('Name', { exact: true }).fill('Blue van');
+    await page.getByLabel('Make', { exact: true }).fill('Volkswagen');
+    await page.getByLabel('Model', { exact: true }).fill('Transporter');
+    await page.getByLabel('Year', { exact: true }).fill('20x9');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Enter a year such as 2023.').waitFor();
+    await expect(api.vehicles.get(spare.id)).resolves.toMatchObject({ name: 'Old van' });
+    await page.getByLabel('Year', { exact: true }).fill('2019');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').getByText('Saved.').waitFor();
-    await expect(api.vehicles.get(spare.id)).resolves.toMatchObject({ name: 'Blue van' });
+    await expect(api.vehicles.get(spare.id)).resolves.toMatchObject({
+      name: 'Blue van',
+      make: 'Volkswagen',
+      model: 'Transporter',
+      year: 2019,
+    });
+    await page.reload();
+    expect(await page.getByLabel('Model', { exact: true }).inputValue()).toBe('Transporter');
 
     // Sharing is here too.
     await page

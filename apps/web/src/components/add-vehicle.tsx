@@ -45,11 +45,7 @@ export function AddVehicle({
   const vin = normalizeVin(form.vin);
   // The VIN is optional: a phone, a tracker or a car built before 1981 has none.
   const vinError = vinProblem(vin);
-  const year = form.year ? Number(form.year) : null;
-  const yearError =
-    year !== null && !(Number.isInteger(year) && year >= 1886 && year <= 2100)
-      ? 'Enter a year such as 2023.'
-      : null;
+  const { year, error: yearError } = parseYear(form.year);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -231,4 +227,17 @@ export function DeviceToken({
       )}
     </section>
   );
+}
+
+/**
+ * A vehicle's model year as typed: empty is none; anything but a whole year from 1886 to 2100 is an error
+ * to show (Number('20x9') is NaN, which JSON would send as null and so clear the year instead).
+ */
+export function parseYear(text: string): { year: number | null; error: string | null } {
+  const trimmed = text.trim();
+  if (!trimmed) return { year: null, error: null };
+  const year = Number(trimmed);
+  return /^\d{4}$/.test(trimmed) && year >= 1886 && year <= 2100
+    ? { year, error: null }
+    : { year: null, error: 'Enter a year such as 2023.' };
 }

@@ -1,6 +1,6 @@
 import type { TokenView, VehicleView } from '@tacho/protocol';
 import { type FormEvent, useState } from 'react';
-import { DeviceToken } from '../components/add-vehicle.js';
+import { DeviceToken, parseYear } from '../components/add-vehicle.js';
 import { VehicleSharing } from '../components/settings-sharing.js';
 import { Button, ConfirmDialog, Empty, ErrorBox, errorMessage, Field, Loading } from '../components/ui.js';
 import { client } from '../lib/api.js';
@@ -17,12 +17,16 @@ function Details({ vehicle, onSaved }: { vehicle: VehicleView; onSaved: (v: Vehi
     year: vehicle.year ? String(vehicle.year) : '',
   });
   const [busy, setBusy] = useState(false);
+  const [touched, setTouched] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const { year, error: yearError } = parseYear(form.year);
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) =>
     setForm((f) => ({ ...f, [key]: e.target.value }));
 
   async function save(event: FormEvent) {
     event.preventDefault();
+    setTouched(true);
+    if (yearError) return;
     setBusy(true);
     setMessage(null);
     try {
@@ -30,7 +34,7 @@ function Details({ vehicle, onSaved }: { vehicle: VehicleView; onSaved: (v: Vehi
         name: form.name.trim(),
         make: form.make.trim() || null,
         model: form.model.trim() || null,
-        year: form.year ? Number(form.year) : null,
+        year,
       });
       onSaved(saved);
       setMessage({ ok: true, text: 'Saved.' });
@@ -48,7 +52,14 @@ function Details({ vehicle, onSaved }: { vehicle: VehicleView; onSaved: (v: Vehi
       <div className="row" style={{ alignItems: 'start' }}>
         <Field label="Make" maxLength={60} value={form.make} onChange={set('make')} />
         <Field label="Model" maxLength={60} value={form.model} onChange={set('model')} />
-        <Field label="Year" inputMode="numeric" maxLength={4} value={form.year} onChange={set('year')} />
+        <Field
+          label="Year"
+          inputMode="numeric"
+          maxLength={4}
+          error={touched ? yearError : null}
+          value={form.year}
+          onChange={set('year')}
+        />
       </div>
       {message && (
         <div className={message.ok ? 'alert success' : 'alert error'} role={message.ok ? 'status' : 'alert'}>
