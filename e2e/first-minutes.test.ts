@@ -130,6 +130,16 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     await page.getByLabel('Time range').selectOption('day');
     await page.getByRole('region', { name: 'Speed' }).locator('canvas').first().waitFor();
     await screenshot(page, 'readme-history');
+
+    // On the map too: a drive half an hour before the last one is a second line on the live view's trail
+    // (its last hour), not joined to it by a straight one.
+    await publish(server.url, VIN, deviceToken, burst(10, now - 30 * 60_000, 40));
+    await page.goto(`/vehicles/${vehicleId}`);
+    const trail = page.locator('.leaflet-overlay-pane path[stroke="#1f6feb"]');
+    await trail.waitFor();
+    await expect
+      .poll(async () => ((await trail.getAttribute('d')) ?? '').match(/M/g)?.length ?? 0, { timeout: 15_000 })
+      .toBe(2);
   });
 
   it('charts: labels with thousands separators as in the summaries, no fractional seconds, none clipped', async () => {
