@@ -714,5 +714,21 @@ describe.skipIf(noBrowser)('the demo shows the whole product', { timeout: 90_000
       .getByText(/charging|complete/)
       .waitFor();
     await page.locator('.readout[data-metric="charger_power_kw"]').waitFor();
+
+    // The demo records sessions as a car does: a charge in progress at the charger, the city run's drive.
+    await page.goto('/sessions');
+    const rows = page.locator('tr[data-session]');
+    await rows
+      .filter({ hasText: 'Demo: at the charger' })
+      .filter({ hasText: 'Charge' })
+      .filter({ hasText: 'in progress' })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await rows
+      .filter({ hasText: 'Demo: city run' })
+      .filter({ hasText: 'Drive' })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    expect(await rows.filter({ hasText: 'Demo: parked' }).count()).toBe(0);
   });
 });
