@@ -153,6 +153,18 @@ describe.skipIf(noBrowser)('the dashboard in the first minutes', { timeout: 120_
     // 12,345 km as the summary writes it (the browser's locale), not 12345 km.
     for (const label of yLabels) expect(label).toMatch(/^\d{1,3}(,\d{3})+ km$/);
     await odometer.getByText(/max \d{1,3}(,\d{3})+ km/).waitFor();
+    // The summary's max lies on the axis: between its lowest tick and one step past its highest.
+    const summary =
+      (await odometer
+        .getByText(/max \d{1,3}(,\d{3})+ km/)
+        .first()
+        .textContent()) ?? '';
+    const number = (text: string) => Number(text.replace(/[^\d.]/g, ''));
+    const max = number(/max ([\d,.]+) km/.exec(summary)?.[1] ?? '');
+    const ticks = yLabels.map(number).sort((a, b) => a - b);
+    const step = ticks[1]! - ticks[0]!;
+    expect(max).toBeGreaterThanOrEqual(ticks[0]!);
+    expect(max).toBeLessThanOrEqual(ticks.at(-1)! + step);
     for (const label of xLabels) expect(label).not.toMatch(/\d[.,]\d+\s*$|:\d\d\.\d/);
     // The axis is at least as wide as its widest label at the chart's font.
     const widest = await chart.evaluate((_element, labels) => {
