@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import type { Db } from '../../db/index.js';
 import { ManualClock } from '../../lib/clock.js';
 import { newId } from '../../lib/crypto.js';
+import { moveSealedToken } from '../../test/connector-accounts.js';
 import { dumpText } from '../../test/dump.js';
 import { describeEngines } from '../../test/storage.js';
 import { Vault, VaultError } from '../vault/vault.js';
@@ -74,16 +75,11 @@ describeEngines('connector accounts', (ctx) => {
     expect(await accounts.tokens(a.id)).toMatchObject({ accessToken: 'access-2', refreshToken: 'refresh-2' });
     expect((await accounts.get(a.id))?.accessExpiresMs).toBe(2000);
 
-    const sealedA = await ctx.storage.db
-      .selectFrom('connector_accounts')
-      .select('access_token')
-      .where('id', '=', a.id)
-      .executeTakeFirstOrThrow();
-    await ctx.storage.db
-      .updateTable('connector_accounts')
-      .set({ access_token: sealedA.access_token })
-      .where('id', '=', b.id)
-      .execute();
+    await moveSealedToken(
+      ctx.storage.db,
+      { accountId: a.id, column: 'access_token' },
+      { accountId: b.id, column: 'access_token' },
+    );
     await expect(accounts.tokens(b.id)).rejects.toThrow(VaultError);
   });
 

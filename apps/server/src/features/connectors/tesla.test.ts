@@ -2,6 +2,7 @@ import type { SessionPage, TeslaAccountList, TeslaVehicleList } from '@tacho/pro
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
+import { expectRefusals, moveSealedToken } from '../../test/connector-accounts.js';
 import { FakeTesla } from '../../test/fake-tesla.js';
 import { engines } from '../../test/storage.js';
 import { createTestUser, type TestUser } from '../auth/testing.js';
@@ -480,19 +481,13 @@ for (const engine of engines) {
           headers: owner.headers,
           payload: payload as object,
         });
-      const cases: Array<[unknown, number, string, RegExp]> = [
+      await expectRefusals(add, [
         [{ vin: 'NOT-A-VIN' }, 400, 'invalid', /vin/],
         [{ vin: 'IOQ3E1EA7KF000017' }, 400, 'invalid_vin', /VIN/],
         [{ vin: VIN2 }, 404, 'tesla_vehicle_not_found', /no vehicle with that VIN/],
         [{}, 400, 'invalid', /vin/],
         [{ vin: 42 }, 400, 'invalid', /vin/],
-      ];
-      for (const [payload, status, code, message] of cases) {
-        const res = await add(payload);
-        expect(res.statusCode, JSON.stringify(payload)).toBe(status);
-        expect(res.json().error, JSON.stringify(payload)).toMatchObject({ code });
-        expect(res.json().error.message).toMatch(message);
-      }
+      ]);
       expect(await app.tesla.accounts.vehicles(accountId)).toEqual([]);
     });
 
@@ -503,16 +498,11 @@ for (const engine of engines) {
       const second = await createTestUser(app, 'operator');
       fake.addCar({ id: '3744582737186152', vin: VIN2, displayName: 'Blue', state: 'asleep' });
       const secondId = new URL(await signIn(second), 'http://x').searchParams.get('account')!;
-      const other = await app.storage.db
-        .selectFrom('connector_accounts')
-        .select('refresh_token')
-        .where('id', '=', secondId)
-        .executeTakeFirstOrThrow();
-      await app.storage.db
-        .updateTable('connector_accounts')
-        .set({ refresh_token: other.refresh_token })
-        .where('id', '=', accountId)
-        .execute();
+      await moveSealedToken(
+        app.storage.db,
+        { accountId: secondId, column: 'refresh_token' },
+        { accountId, column: 'refresh_token' },
+      );
       await expect(app.tesla.tokens!.refresh(accountId)).rejects.toThrow(/sign in to Tesla again/);
       const mine = (await get<TeslaAccountList>('/api/v1/connectors/tesla/accounts')).body.items[0]!;
       expect(mine).toMatchObject({ state: 'reauth_needed' });

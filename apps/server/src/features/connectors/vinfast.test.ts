@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../lib/clock.js';
 import { createTestApp, type TestApp } from '../../test/app.js';
+import { expectRefusals, moveSealedToken } from '../../test/connector-accounts.js';
 import { type FakeVinFast, recordedRecord, startFakeVinFast } from '../../test/fake-vinfast.js';
 import { clusterProblem, startCluster } from '../../test/instances.js';
 import { recordSecrets } from '../../test/log-leaks.js';
@@ -121,18 +122,12 @@ for (const engine of engines) {
       const account = await connect();
       const add = (payload: unknown) =>
         call(owner, 'POST', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`, payload);
-      const cases: Array<[unknown, number, string, RegExp]> = [
+      await expectRefusals(add, [
         [{ vin: 'short' }, 400, 'invalid', /vin/],
         [{ vin: 'IOQ3E1EA7KF000017' }, 400, 'invalid_vin', /VIN/],
         [{ vin: 'RLLVFTEST00000099' }, 404, 'vinfast_vehicle_not_found', /no vehicle with that VIN/],
         [{}, 400, 'invalid', /vin/],
-      ];
-      for (const [payload, status, code, message] of cases) {
-        const res = await add(payload);
-        expect(res.statusCode, JSON.stringify(payload)).toBe(status);
-        expect(res.json().error, JSON.stringify(payload)).toMatchObject({ code });
-        expect(res.json().error.message).toMatch(message);
-      }
+      ]);
       expect((await call(owner, 'GET', '/api/v1/connectors/vinfast/accounts')).json().items[0]).toMatchObject(
         {
           vehicleCount: 0,
@@ -151,16 +146,11 @@ for (const engine of engines) {
       const account = await connect();
       // The refresh token's sealed value in the access token's column: sealed for another column, it must
       // not open there.
-      const row = await app.storage.db
-        .selectFrom('connector_accounts')
-        .select('refresh_token')
-        .where('id', '=', account.id)
-        .executeTakeFirstOrThrow();
-      await app.storage.db
-        .updateTable('connector_accounts')
-        .set({ access_token: row.refresh_token })
-        .where('id', '=', account.id)
-        .execute();
+      await moveSealedToken(
+        app.storage.db,
+        { accountId: account.id, column: 'refresh_token' },
+        { accountId: account.id, column: 'access_token' },
+      );
       const cars = await call(owner, 'GET', `/api/v1/connectors/vinfast/accounts/${account.id}/vehicles`);
       expect(cars.statusCode, cars.body).toBe(409);
       expect(cars.json().error).toMatchObject({ code: 'vinfast_reauth_needed' });

@@ -6,7 +6,7 @@ import { openStorage } from '../../db/index.js';
 import { ManualClock } from '../../lib/clock.js';
 import { createLogger } from '../../lib/logger.js';
 import { describeEngines, engines, freshStorage, TEST_PG_URL } from '../../test/storage.js';
-import { ProcessingRunner, type Processor } from '../processing/runner.js';
+import { ProcessingRunner, type Processor, type RunnerOptions } from '../processing/runner.js';
 import { waitUntil } from '../telemetry/fault-helpers.js';
 import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
 import { createSessionsProcessor, SESSIONS_PROCESSOR } from './sessions.processor.js';
@@ -87,7 +87,8 @@ describeEngines('sessions on the after-commit processing path', (ctx) => {
   const runner = (
     clock = new ManualClock(T0 + 86_400_000),
     processors: Processor<unknown>[] = [createSessionsProcessor() as unknown as Processor<unknown>],
-  ) => new ProcessingRunner({ storage: ctx.storage, clock, logger, processors });
+    options: Partial<RunnerOptions> = {},
+  ) => new ProcessingRunner({ storage: ctx.storage, clock, logger, processors }, options);
 
   it('records drives from committed samples, consumes the marks, and shows the drive in progress', async () => {
     const { db } = ctx.storage;
@@ -117,15 +118,7 @@ describeEngines('sessions on the after-commit processing path', (ctx) => {
     const { db } = ctx.storage;
     const car = await insertVehicle(db, testVin(9));
     await ingest(db, car, [{ ts: 0, metrics: { gear: 'P' } }, ...drive(60, 6000, 100, 50)]);
-    const r = new ProcessingRunner(
-      {
-        storage: ctx.storage,
-        clock: new ManualClock(T0 + 86_400_000),
-        logger,
-        processors: [createSessionsProcessor() as unknown as Processor<unknown>],
-      },
-      { chunk: 10, pollMs: 3_600_000 },
-    );
+    const r = runner(undefined, undefined, { chunk: 10, pollMs: 3_600_000 });
     r.start();
     try {
       await waitUntil('the drive recorded to its end', async () => {
