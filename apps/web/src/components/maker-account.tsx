@@ -46,7 +46,10 @@ export function MakerAccountCard({
   details: ReactNode;
   actions?: ReactNode;
   open: boolean;
-  /** Shows or hides the vehicles; without it there is no Vehicles button. */
+  /**
+   * Shows or hides the vehicles; without it there is no Vehicles button, nor while the account needs a new
+   * sign-in (its vehicles cannot be listed until then).
+   */
   onToggle?: () => void;
   /** Disconnects at the server and drops the account from the list. */
   onDisconnect: () => Promise<void>;
@@ -77,7 +80,7 @@ export function MakerAccountCard({
         </div>
         <div className="row" style={{ gap: '0.5rem' }}>
           {actions}
-          {onToggle && (
+          {onToggle && account.state !== 'reauth_needed' && (
             <button type="button" aria-expanded={open} onClick={onToggle}>
               {open ? 'Hide vehicles' : 'Vehicles'}
               <span className="sr-only"> of {account.label}</span>

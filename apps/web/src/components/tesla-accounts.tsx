@@ -134,11 +134,7 @@ export function TeslaAccounts() {
             )
           }
           open={open === account.id}
-          onToggle={
-            account.state === 'reauth_needed'
-              ? undefined
-              : () => setOpen(open === account.id ? null : account.id)
-          }
+          onToggle={() => setOpen(open === account.id ? null : account.id)}
           onDisconnect={async () => {
             await client.tesla.disconnect(account.id);
             accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== account.id) }));

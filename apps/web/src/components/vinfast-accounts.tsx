@@ -151,11 +151,7 @@ export function VinFastAccounts() {
             )
           }
           open={open === account.id}
-          onToggle={
-            account.state === 'reauth_needed'
-              ? undefined
-              : () => setOpen(open === account.id ? null : account.id)
-          }
+          onToggle={() => setOpen(open === account.id ? null : account.id)}
           onDisconnect={async () => {
             await client.vinfast.disconnect(account.id);
             accounts.setData((data) => ({ ...data, items: data.items.filter((a) => a.id !== account.id) }));
