@@ -137,7 +137,10 @@ describe.skipIf(noBrowser)('VinFast account in a browser', { timeout: 120_000 },
     expect(await again.getByLabel('VinFast account email').inputValue()).toBe(owner.email);
     await again.getByLabel('VinFast password').fill(owner.password);
     await again.getByRole('button', { name: 'Connect' }).click();
-    await expect(account.getByTestId('vinfast-account-state').textContent()).resolves.toBe('Connected');
+    // Once the server has answered (the card showed the old state until then).
+    await expect
+      .poll(() => account.getByTestId('vinfast-account-state').textContent(), { timeout: 15_000 })
+      .toBe('Connected');
     expect(await page.getByRole('article', { name: /^VinFast account / }).count()).toBe(1);
     await account.getByRole('row', { name: /Green VF 8/ }).waitFor();
   });
