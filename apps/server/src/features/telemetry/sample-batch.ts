@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/index.js';
+import { markedProcessors } from '../processing/marks.js';
 import { latestRawKeys, latestState, type RawKeyInfo, type StoredSample, toRow } from './batch-rows.js';
 import { insertDeadLetters } from './dead-letters.repo.js';
 import { writeRollups } from './rollups.js';
@@ -50,8 +51,9 @@ export async function writeSampleBatch(
 }
 
 /**
- * The after-commit path's marks (decision 0017): per processor and vehicle, the oldest device time among
- * the samples this transaction stored. One small insert per batch; processors find their work by them.
+ * The after-commit path's marks (decision 0017): per processor that wants them (processing/marks.ts) and
+ * vehicle, the oldest device time among the samples this transaction stored. One small insert per batch;
+ * processors find their work by them.
  */
 export async function insertProcessingMarks(
   trx: Kysely<Database>,
@@ -61,10 +63,10 @@ export async function insertProcessingMarks(
   if (lows.size === 0 || processors.length === 0) return;
   const rows: Array<{ processor: string; vehicle_id: string; low_ts_ms: number; marked_ms: number }> = [];
   const now = Date.now();
-  for (const processor of processors)
+  for (const processor of await markedProcessors(trx, processors))
     for (const [vehicleId, low] of lows)
       rows.push({ processor, vehicle_id: vehicleId, low_ts_ms: low, marked_ms: now });
-  await trx.insertInto('processing_marks').values(rows).execute();
+  if (rows.length > 0) await trx.insertInto('processing_marks').values(rows).execute();
 }
 
 /**

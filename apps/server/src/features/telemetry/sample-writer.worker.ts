@@ -13,6 +13,7 @@ import type { Database } from '../../db/index.js';
 import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { startWorker } from '../../lib/worker.js';
 import { type CommittedBatch, committedChannelName } from '../processing/committed-tail.js';
+import { MARK_GATES } from '../processing/marks.js';
 import { runRecordedRounds, serveProcessingWrites } from '../processing/write-through.js';
 import { pruneDeadLetters } from './dead-letters.repo.js';
 import { DerivedBuffer } from './derived-buffer.js';
@@ -100,6 +101,11 @@ const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 const insertMark = native.prepare(
   'insert into processing_marks (processor, vehicle_id, low_ts_ms, marked_ms) values (?, ?, ?, ?)',
 );
+/** Each processor and, if it has one, the statement saying whether it wants marks now (processing/marks.ts). */
+const gates = processors.map((processor) => {
+  const gate = MARK_GATES[processor];
+  return { processor, wants: gate === undefined ? null : native.prepare(gate) };
+});
 
 /**
  * One batch in one transaction. Returns each sample's flag (inserted or a duplicate) and what to do once
@@ -155,13 +161,15 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
       for (const r of part.raw) if (inserted[from + r.index]) withRaw.push(sampleAt(part, r.index));
     }
     const markedMs = Date.now();
-    for (const processor of processors)
+    for (const { processor, wants } of gates) {
+      if (lows.size === 0 || (wants !== null && wants.get() === undefined)) continue;
       for (const [id, low] of lows) {
         const markId = Number(insertMark.run(processor, id, low, markedMs).lastInsertRowid);
         const list = marks.get(id);
         if (list) list.push([processor, markId]);
         else marks.set(id, [[processor, markId]]);
       }
+    }
     await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
     return minRowid !== null;
