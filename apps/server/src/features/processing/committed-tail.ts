@@ -1,6 +1,6 @@
-import type { MetricValue, Position } from '@tacho/protocol';
+import type { MetricValue } from '@tacho/protocol';
 import { POSITION_FIELDS } from '../telemetry/batch-rows.js';
-import type { Cursor, ProcessorSample } from './runner.js';
+import { type Cursor, type ProcessorSample, positionOf } from './runner.js';
 
 /**
  * The samples the SQLite writer thread just committed, handed to the processing thread so its rounds
@@ -121,7 +121,8 @@ export class CommittedTail {
         if (after(s, cursor)) out.push(s);
       }
     }
-    if (markIds.length > 1) out.sort((a, b) => a.tsMs - b.tsMs || a.seq - b.seq);
+    // Batches usually come in device-time order: sorting is needed only when they overlap.
+    if (markIds.length > 1 && !inOrder(out)) out.sort(byTime);
     return out;
   }
 
@@ -165,6 +166,13 @@ export class CommittedTail {
   }
 }
 
+const byTime = (a: ProcessorSample, b: ProcessorSample) => a.tsMs - b.tsMs || a.seq - b.seq;
+
+function inOrder(samples: readonly ProcessorSample[]): boolean {
+  for (let i = 1; i < samples.length; i++) if (byTime(samples[i - 1]!, samples[i]!) > 0) return false;
+  return true;
+}
+
 function after(s: ProcessorSample, cursor: Cursor | null): boolean {
   return cursor === null || s.tsMs > cursor.tsMs || (s.tsMs === cursor.tsMs && s.seq > cursor.seq);
 }
@@ -174,18 +182,9 @@ function toSample(part: CommittedBatch['parts'][number], i: number): ProcessorSa
   const at = i * NUMBERS;
   const n = part.numbers;
   const text = part.metrics.slice(i === 0 ? 0 : part.metricsEnd[i - 1], part.metricsEnd[i]);
-  const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
-    tsMs: n[at]!,
-    seq: n[at + 1]!,
-    metrics: JSON.parse(text) as Record<string, MetricValue>,
-  };
-  if (!Number.isNaN(n[at + 3]!) && !Number.isNaN(n[at + 4]!)) {
-    const position: Record<string, number> = {};
-    for (let f = 0; f < POSITION_FIELDS.length; f++) {
-      const value = n[at + 3 + f]!;
-      if (!Number.isNaN(value)) position[POSITION_FIELDS[f]!] = value;
-    }
-    sample.position = position as unknown as Position;
-  }
-  return sample;
+  const metrics = JSON.parse(text) as Record<string, MetricValue>;
+  const position = positionOf(n[at + 3]!, n[at + 4]!, n[at + 5]!, n[at + 6]!, n[at + 7]!, n[at + 8]!);
+  return position
+    ? { tsMs: n[at]!, seq: n[at + 1]!, metrics, position }
+    : { tsMs: n[at]!, seq: n[at + 1]!, metrics };
 }

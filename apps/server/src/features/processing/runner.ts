@@ -781,18 +781,31 @@ export function toProcessorSample(r: {
   speed_kmh: number | null;
   accuracy_m: number | null;
 }): ProcessorSample {
-  const sample: { -readonly [K in keyof ProcessorSample]: ProcessorSample[K] } = {
-    tsMs: Number(r.ts_ms),
-    seq: Number(r.seq),
-    metrics: JSON.parse(r.metrics) as Record<string, MetricValue>,
-  };
-  if (r.lat !== null && r.lon !== null) {
-    const position: Record<string, number> = { lat: r.lat, lon: r.lon };
-    if (r.alt_m !== null) position.alt_m = r.alt_m;
-    if (r.heading_deg !== null) position.heading_deg = r.heading_deg;
-    if (r.speed_kmh !== null) position.speed_kmh = r.speed_kmh;
-    if (r.accuracy_m !== null) position.accuracy_m = r.accuracy_m;
-    sample.position = position as unknown as Position;
-  }
-  return sample;
+  const tsMs = Number(r.ts_ms);
+  const seq = Number(r.seq);
+  const metrics = JSON.parse(r.metrics) as Record<string, MetricValue>;
+  const position = positionOf(r.lat, r.lon, r.alt_m, r.heading_deg, r.speed_kmh, r.accuracy_m);
+  return position ? { tsMs, seq, metrics, position } : { tsMs, seq, metrics };
+}
+
+/** A stored position's columns as a `Position` (null or NaN: absent); none without latitude and longitude. */
+export function positionOf(
+  lat: number | null,
+  lon: number | null,
+  alt: number | null,
+  heading: number | null,
+  speed: number | null,
+  accuracy: number | null,
+): Position | undefined {
+  if (!present(lat) || !present(lon)) return undefined;
+  const position: { -readonly [K in keyof Position]: Position[K] } = { lat, lon };
+  if (present(alt)) position.alt_m = alt;
+  if (present(heading)) position.heading_deg = heading;
+  if (present(speed)) position.speed_kmh = speed;
+  if (present(accuracy)) position.accuracy_m = accuracy;
+  return position;
+}
+
+function present(value: number | null): value is number {
+  return value !== null && !Number.isNaN(value);
 }
