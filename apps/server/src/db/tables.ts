@@ -289,6 +289,10 @@ export interface ProcessingMarksTable {
   low_ts_ms: number;
   /** When the batch committed (server clock): processing lag is measured from it. */
   marked_ms: number;
+  /** The batches the mark holds: more than one where the SQLite writer folded later ones into it. */
+  batches: Generated<number>;
+  /** The newest device time among them (null: not recorded; PostgreSQL's marks). */
+  high_ts_ms: number | null;
 }
 
 /** A processor's progress on one vehicle, committed with its output. */

@@ -11,6 +11,7 @@ import * as m0012 from './0012-identity.js';
 import * as m0013 from './0013-state-seq.js';
 import * as m0014 from './0014-alerts.js';
 import * as m0015 from './0015-connectors.js';
+import * as m0016 from './0016-mark-batches.js';
 
 export interface EngineMigration {
   up(db: Kysely<unknown>, engine: Engine): Promise<void>;
@@ -32,4 +33,5 @@ export const migrations: ReadonlyArray<readonly [string, EngineMigration]> = [
   ['0013-state-seq', m0013],
   ['0014-alerts', m0014],
   ['0015-connectors', m0015],
+  ['0016-mark-batches', m0016],
 ];

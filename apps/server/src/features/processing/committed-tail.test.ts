@@ -30,13 +30,21 @@ function batchOf(vehicleId: string, ts: number[], metrics: (i: number) => Record
   );
 }
 
+/** Marks as a round reads them: each holding one batch unless said (`[id, batches]`). */
+const read = (...marks: Array<number | [number, number]>) =>
+  marks.map((m) =>
+    typeof m === 'number'
+      ? { id: m, batches: 1, highTsMs: null }
+      : { id: m[0], batches: m[1], highTsMs: null },
+  );
+
 describe('the committed tail', () => {
   const parts = (samples: BatchSample[]) => packBatch({ samples, deadLetters: [] }).parts;
-  const committed = (vehicleId: string, mark: number, samples: BatchSample[]): CommittedBatch => ({
+  const committed = (vehicleId: string, mark: number, samples: BatchSample[], batch = 1): CommittedBatch => ({
     vehicles: [
       {
         vehicleId,
-        marks: [[SESSIONS_PROCESSOR, mark]],
+        marks: [[SESSIONS_PROCESSOR, mark, batch]],
         samples: Uint32Array.from(samples.flatMap((_, i) => [0, i])),
       },
     ],
@@ -52,21 +60,21 @@ describe('the committed tail', () => {
     expect(tail.size).toBe(5);
     // Every sample of the batches named, in device-time order, after the cursor.
     expect(
-      tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 2], null, 100)?.map((s) => (s.tsMs - T0) / 1000),
+      tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(1, 2), null, 100)?.map((s) => (s.tsMs - T0) / 1000),
     ).toEqual([5, 10, 11, 12, 13]);
     expect(
       tail
-        .samplesFor(SESSIONS_PROCESSOR, 'v', [1], { tsMs: T0 + 10_000, seq: 0 }, 100)
+        .samplesFor(SESSIONS_PROCESSOR, 'v', read(1), { tsMs: T0 + 10_000, seq: 0 }, 100)
         ?.map((s) => (s.tsMs - T0) / 1000),
     ).toEqual([11, 12]);
     // A mark it never got, another processor's marks, another vehicle, or more than a round takes: no.
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 3], null, 100)).toBeNull();
-    expect(tail.samplesFor('alerts', 'v', [1], null, 100)).toBeNull();
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'w', [1], null, 100)).toBeNull();
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1, 2], null, 4)).toBeNull();
-    tail.consumed(SESSIONS_PROCESSOR, 'v', [1]);
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(1, 3), null, 100)).toBeNull();
+    expect(tail.samplesFor('alerts', 'v', read(1), null, 100)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'w', read(1), null, 100)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(1, 2), null, 4)).toBeNull();
+    tail.consumed(SESSIONS_PROCESSOR, 'v', read(1));
     expect(tail.size).toBe(2);
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1], null, 100)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(1), null, 100)).toBeNull();
     tail.droppedAll(SESSIONS_PROCESSOR);
     expect(tail.size).toBe(0);
   });
@@ -79,17 +87,44 @@ describe('the committed tail', () => {
         {
           vehicleId: 'v',
           marks: [
-            [SESSIONS_PROCESSOR, 7],
-            ['alerts', 8],
+            [SESSIONS_PROCESSOR, 7, 1],
+            ['alerts', 8, 1],
           ],
           samples: Uint32Array.from([0, 0, 0, 1]),
         },
       ],
       parts: parts(samples),
     });
-    tail.consumed(SESSIONS_PROCESSOR, 'v', [7]);
-    expect(tail.samplesFor('alerts', 'v', [8], null, 10)).toHaveLength(2);
-    tail.consumed('alerts', 'v', [8]);
+    tail.consumed(SESSIONS_PROCESSOR, 'v', read(7));
+    expect(tail.samplesFor('alerts', 'v', read(8), null, 10)).toHaveLength(2);
+    tail.consumed('alerts', 'v', read(8));
+    expect(tail.size).toBe(0);
+  });
+
+  it('serves a mark that later batches were folded into only with every batch not consumed yet', () => {
+    const tail = new CommittedTail();
+    const one = batchOf('v', [1, 2], () => ({ speed_kmh: 1 }));
+    const two = batchOf('v', [3], () => ({ speed_kmh: 2 }));
+    const three = batchOf('v', [4, 5], () => ({ speed_kmh: 3 }));
+    tail.add(committed('v', 9, one, 1));
+    tail.add(committed('v', 9, two, 2));
+    const times = (got: ReturnType<CommittedTail['samplesFor']>) => got?.map((s) => (s.tsMs - T0) / 1000);
+    // Read when it held two batches: both, and none without the second.
+    expect(times(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read([9, 2]), null, 100))).toEqual([1, 2, 3]);
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read([9, 3]), null, 100)).toBeNull();
+    // A third batch folded in after the round read it: the round may take it too; consumed are the two.
+    tail.add(committed('v', 9, three, 3));
+    expect(times(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read([9, 2]), null, 100))).toEqual([1, 2, 3, 4, 5]);
+    tail.consumed(SESSIONS_PROCESSOR, 'v', read([9, 2]));
+    expect(tail.size).toBe(2);
+    // The mark stayed (it holds three now): the next round needs only the third.
+    expect(
+      times(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read([9, 3]), { tsMs: T0 + 3000, seq: 0 }, 100)),
+    ).toEqual([4, 5]);
+    tail.consumed(SESSIONS_PROCESSOR, 'v', read([9, 3]));
+    expect(tail.size).toBe(0);
+    // A batch whose message comes after a round consumed it (read from the database) is not kept.
+    tail.add(committed('v', 9, three, 3));
     expect(tail.size).toBe(0);
   });
 
@@ -104,8 +139,8 @@ describe('the committed tail', () => {
         ),
       );
     expect(tail.size).toBeLessThanOrEqual(10);
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [1], null, 10)).toBeNull();
-    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', [4], null, 10)).toHaveLength(3);
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(1), null, 10)).toBeNull();
+    expect(tail.samplesFor(SESSIONS_PROCESSOR, 'v', read(4), null, 10)).toHaveLength(3);
   });
 });
 
@@ -195,6 +230,98 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
     expect(tail.size).toBe(0);
   });
 
+  it('folds later batches into the newest mark of the vehicle; one folded in while a round runs goes to the next round, with nothing derived again', async () => {
+    const withTail = await database();
+    const reference = await database();
+    await renameVehicles(reference.storage.db, reference.vehicles, withTail.vehicles);
+    const tail = new CommittedTail();
+    let received = 0;
+    const channel = new BroadcastChannel(committedChannelName(withTail.storage.file as string));
+    channel.onmessage = (event) => {
+      tail.add((event as { data: CommittedBatch }).data);
+      received++;
+    };
+    channels.push(channel);
+    const [v1] = withTail.vehicles as [string];
+    const drive = (from: number, n: number) =>
+      batchOf(
+        v1,
+        Array.from({ length: n }, (_, i) => from + i * 10),
+        (i) => ({ gear: 'D', speed_kmh: 30 + i, odometer_km: 100 + (from + i * 10) / 100 }),
+      );
+    const marks = () =>
+      withTail.storage.db
+        .selectFrom('processing_marks')
+        .select(['batches', 'low_ts_ms'])
+        .orderBy('id')
+        .execute()
+        .then((rows) => rows.map((r) => [r.batches, (Number(r.low_ts_ms) - T0) / 1000]));
+    let sent = 0;
+    const store = async (samples: BatchSample[]) => {
+      await withTail.writer.write(packBatch({ samples, deadLetters: [] }));
+      await reference.writer.write(packBatch({ samples, deadLetters: [] }));
+      sent++;
+      await waitUntil('the batch handed over', () => received >= sent);
+    };
+
+    const sessions = createSessionsProcessor();
+    let rewinds = 0;
+    let racing: BatchSample[] | null = null;
+    // A fold that, once, lets the next batch commit while its round runs.
+    const processor: typeof sessions = {
+      ...sessions,
+      async rewind(db, vehicleId, fromTsMs) {
+        rewinds++;
+        return sessions.rewind!(db, vehicleId, fromTsMs);
+      },
+      async fold(db, vehicleId, state, samples, nowMs) {
+        const batch = racing;
+        racing = null;
+        if (batch) await store(batch);
+        return sessions.fold(db, vehicleId, state, samples, nowMs);
+      },
+    };
+    const passes = new LocalPasses(
+      { storage: withTail.storage, logger, processors: [processor] as never, tail },
+      { chunk: 5000, duty: 1, groupCommit: true, sharedSnapshot: true },
+    );
+    const now = T0 + 86_400_000;
+    await store(drive(-100, 3));
+    await passes.pass(now);
+
+    // In order: one mark holds them all. Older than what is stored: a mark of its own.
+    await store(drive(0, 5));
+    await store(drive(50, 5));
+    await store(drive(100, 5));
+    expect(await marks()).toEqual([[3, 0]]);
+    await store(drive(25, 2));
+    expect(await marks()).toEqual([
+      [3, 0],
+      [1, 25],
+    ]);
+
+    // The next batch commits while the round that read these marks runs: it is folded into the newest
+    // (the older batch's), which then stays, marked from just after everything that round saw.
+    racing = drive(200, 5);
+    const passStarted = Date.now();
+    await passes.pass(now);
+    expect(await marks()).toEqual([[2, 140.001]]);
+    // Its lag counts from no earlier than that round's snapshot, not from the first batch it ever held.
+    const left = await withTail.storage.db
+      .selectFrom('processing_marks')
+      .select('marked_ms')
+      .executeTakeFirstOrThrow();
+    expect(Number(left.marked_ms)).toBeGreaterThanOrEqual(passStarted);
+    await passes.pass(now);
+    expect(await marks()).toEqual([]);
+    // Nothing was ever taken for late data and derived again.
+    expect(rewinds).toBe(0);
+
+    const referencePasses = new LocalPasses({ storage: reference.storage, logger, processors: [sessions] });
+    await referencePasses.pass(now);
+    expect(await derivedOutput(withTail.storage.db)).toEqual(await derivedOutput(reference.storage.db));
+  });
+
   it('gives the same samples a read of their rows gives', async () => {
     const { storage, writer, vehicles } = await database();
     const tail = new CommittedTail();
@@ -210,11 +337,11 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
     }));
     await writer.write(packBatch({ samples, deadLetters: [] }));
     await waitUntil('the batch handed over', () => tail.size === samples.length);
-    const marks = await storage.db.selectFrom('processing_marks').select('id').execute();
+    const marks = await storage.db.selectFrom('processing_marks').select(['id', 'batches']).execute();
     const fromTail = tail.samplesFor(
       SESSIONS_PROCESSOR,
       vehicle,
-      marks.map((m) => Number(m.id)),
+      read(...marks.map((m): [number, number] => [Number(m.id), m.batches])),
       null,
       100,
     );

@@ -25,13 +25,18 @@ describeEngines('the marks a batch leaves', (ctx) => {
           deadLetters: [],
         }),
       );
-    const marks = async () =>
-      (
-        await db.selectFrom('processing_marks').select(['processor', 'low_ts_ms']).orderBy('id').execute()
-      ).map((m) => `${m.processor}@${Number(m.low_ts_ms) - T0}`);
+    // Which processors have marks, and from which time: on a SQLite file later batches of a vehicle may
+    // be folded into its newest mark, so the sessions marks are counted as present or not.
+    const marks = async () => {
+      const rows = await db.selectFrom('processing_marks').select(['processor', 'low_ts_ms']).execute();
+      return {
+        sessions: rows.some((m) => m.processor === 'sessions'),
+        alerts: rows.filter((m) => m.processor === 'alerts').map((m) => Number(m.low_ts_ms) - T0),
+      };
+    };
 
     await store(T0);
-    expect(await marks()).toEqual(['sessions@0']);
+    expect(await marks()).toEqual({ sessions: true, alerts: [] });
 
     const owner = await db
       .selectFrom('vehicles')
@@ -54,10 +59,10 @@ describeEngines('the marks a batch leaves', (ctx) => {
     };
     await db.insertInto('alert_rules').values(rule).execute();
     await store(T0 + 1000);
-    expect(await marks()).toEqual(['sessions@0', 'sessions@1000']);
+    expect(await marks()).toEqual({ sessions: true, alerts: [] });
 
     await db.updateTable('alert_rules').set({ enabled: 1 }).execute();
     await store(T0 + 2000);
-    expect(await marks()).toEqual(['sessions@0', 'sessions@1000', 'sessions@2000', 'alerts@2000']);
+    expect(await marks()).toEqual({ sessions: true, alerts: [2000] });
   });
 });

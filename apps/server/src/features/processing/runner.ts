@@ -28,6 +28,14 @@ export interface Cursor {
   seq: number;
 }
 
+/** A mark as a round read it: its id, and how many batches it held then (decision 0033). */
+export interface MarkRead {
+  readonly id: number;
+  readonly batches: number;
+  /** The newest device time among its batches (null: not recorded). */
+  readonly highTsMs: number | null;
+}
+
 /** Writes a processor's output inside the round's transaction. */
 export type Write = (trx: Db) => Promise<void>;
 
@@ -175,10 +183,13 @@ export class LocalPasses implements PassSource {
 
   /** A read snapshot the group's rounds share is open (`sharedSnapshot`). */
   private inSnapshot = false;
+  /** When the shared snapshot began (before its first read). */
+  private snapshotAtMs = 0;
 
   /** Opens the snapshot the next rounds share, if they share one and none is open. */
   private async shareSnapshot(): Promise<void> {
     if (this.inSnapshot || !this.options.sharedSnapshot || this.deps.storage.engine !== 'sqlite') return;
+    this.snapshotAtMs = Date.now();
     await sql`begin deferred`.execute(this.deps.storage.db);
     this.inSnapshot = true;
   }
@@ -398,6 +409,8 @@ export class LocalPasses implements PassSource {
     // read transaction), so the samples read are exactly those whose marks are read: a batch committed
     // meanwhile shows neither, and its mark waits for the next round.
     await this.shareSnapshot();
+    // No later than the snapshot the round reads in: batches folded into its marks after it came later.
+    const readAtMs = this.inSnapshot ? this.snapshotAtMs : Date.now();
     const read = await this.snapshot(db, async (trx) => {
       const row = await trx
         .selectFrom('processing_state')
@@ -407,7 +420,7 @@ export class LocalPasses implements PassSource {
         .executeTakeFirst();
       const marks = await trx
         .selectFrom('processing_marks')
-        .select(['id', 'low_ts_ms', 'marked_ms'])
+        .select(['id', 'low_ts_ms', 'marked_ms', 'batches', 'high_ts_ms'])
         .where('processor', '=', processor.name)
         .where('vehicle_id', '=', vehicleId)
         .orderBy('id')
@@ -415,7 +428,11 @@ export class LocalPasses implements PassSource {
         .execute();
       const tickDue = row?.tick_at_ms !== null && row?.tick_at_ms !== undefined && row.tick_at_ms <= now;
       if (marks.length === 0 && !row?.pending && !tickDue) return null;
-      const markIds = marks.map((m) => Number(m.id));
+      const markIds: MarkRead[] = marks.map((m) => ({
+        id: Number(m.id),
+        batches: Number(m.batches),
+        highTsMs: m.high_ts_ms === null ? null : Number(m.high_ts_ms),
+      }));
       const vehicle = await trx
         .selectFrom('vehicles')
         .select('id')
@@ -471,7 +488,7 @@ export class LocalPasses implements PassSource {
         processor,
         vehicleId,
         async (trx) => {
-          await deleteMarks(trx, read.markIds);
+          await consumeMarks(trx, read.markIds, null, readAtMs);
           if (read.forget)
             await trx
               .deleteFrom('processing_state')
@@ -509,7 +526,7 @@ export class LocalPasses implements PassSource {
           .values({ processor: processor.name, vehicle_id: vehicleId, ...stateRow })
           .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(stateRow))
           .execute();
-        await deleteMarks(trx, read.markIds);
+        await consumeMarks(trx, read.markIds, cursor, readAtMs);
       },
       () => {
         this.deps.tail?.consumed(processor.name, vehicleId, read.markIds);
@@ -714,10 +731,45 @@ function isContention(error: unknown): boolean {
   return code === '40001' || code === '40P01' || (typeof code === 'string' && code.startsWith('SQLITE_BUSY'));
 }
 
-async function deleteMarks(trx: Db, ids: readonly number[]): Promise<void> {
+/**
+ * Deletes the marks a round read, each only if it holds no more batches than it did then. A mark a batch
+ * was folded into since (the SQLite writer thread, decision 0033) stays, and its oldest time moves to just
+ * after what the round read: the batches folded in lie after every sample stored before them, so they
+ * are neither late data nor anything the round saw. Their lag counts from `readAtMs` (they committed
+ * after the round's snapshot). `cursor`: where the round left the vehicle (null: it derived nothing, the
+ * vehicle is gone or idle).
+ */
+async function consumeMarks(
+  trx: Db,
+  marks: readonly MarkRead[],
+  cursor: Cursor | null,
+  readAtMs: number,
+): Promise<void> {
+  const byBatches = new Map<number, number[]>();
+  for (const m of marks) {
+    const ids = byBatches.get(m.batches);
+    if (ids) ids.push(m.id);
+    else byBatches.set(m.batches, [m.id]);
+  }
+  for (const [batches, ids] of byBatches) {
+    for (let i = 0; i < ids.length; i += 1000) {
+      await trx
+        .deleteFrom('processing_marks')
+        .where('id', 'in', ids.slice(i, i + 1000))
+        .where('batches', '=', batches)
+        .execute();
+    }
+  }
+  // Only marks with a newest time recorded are ever folded into (PostgreSQL's never are).
+  const folded = marks.filter((m) => m.highTsMs !== null);
+  if (folded.length === 0) return;
+  let seen = cursor?.tsMs ?? Number.NEGATIVE_INFINITY;
+  for (const m of folded) seen = Math.max(seen, m.highTsMs!);
+  const ids = folded.map((m) => m.id);
   for (let i = 0; i < ids.length; i += 1000) {
     await trx
-      .deleteFrom('processing_marks')
+      .updateTable('processing_marks')
+      .set({ low_ts_ms: seen + 1, marked_ms: readAtMs })
       .where('id', 'in', ids.slice(i, i + 1000))
       .execute();
   }

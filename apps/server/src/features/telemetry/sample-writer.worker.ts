@@ -99,8 +99,25 @@ const insertOne = native.prepare(
 );
 const params: unknown[] = new Array(SAMPLE_COLUMNS.length);
 const insertMark = native.prepare(
-  'insert into processing_marks (processor, vehicle_id, low_ts_ms, marked_ms) values (?, ?, ?, ?)',
+  'insert into processing_marks (processor, vehicle_id, low_ts_ms, high_ts_ms, marked_ms) values (?, ?, ?, ?, ?)',
 );
+const foldIntoMark = native.prepare(
+  'update processing_marks set batches = batches + 1, high_ts_ms = ? where id = ? and batches = ?',
+);
+const newestStored = native.prepare('select max(ts_ms) from samples where vehicle_id = ?').pluck();
+
+/**
+ * Fewer marks (decision 0033): at 10,000 messages a second from 100 vehicles a batch holds about one
+ * sample per vehicle, and a mark per vehicle per batch wrote as many rows as the samples (each in another
+ * page of the marks index). A vehicle's batch whose samples all lie after every sample stored for it is
+ * folded into the vehicle's newest mark while that mark is unconsumed: its `batches` count grows, so a
+ * round that read the mark before this batch committed leaves it in place (runner.ts `consumeMarks`).
+ * Late or overlapping data always gets a mark of its own, so a folded batch never hides late data.
+ * Both maps are this thread's knowledge only: emptied on any failed batch, and empty in a new thread,
+ * where each vehicle's first batch gets a new mark and the newest stored time is read once.
+ */
+const newestMark = new Map<string, { id: number; batches: number }>();
+const storedHigh = new Map<string, number>();
 /** Each processor and, if it has one, the statement saying whether it wants marks now (processing/marks.ts). */
 const gates = processors.map((processor) => {
   const gate = MARK_GATES[processor];
@@ -116,7 +133,7 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
   const inserted: boolean[] = [];
   // For the processing thread: per vehicle, where its stored samples are in the batch, and its marks.
   const stored = new Map<string, number[]>();
-  const marks = new Map<string, Array<[string, number]>>();
+  const marks = new Map<string, Array<[string, number, number]>>();
   const any = await db.transaction().execute(async (trx) => {
     const vehicles = new Set<string>();
     for (const part of batch.parts) for (const id of part.vehicles) vehicles.add(id);
@@ -124,12 +141,15 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
     let minRowid: number | null = null;
     // Raw device values are rare: only their samples are read back, for `raw_keys`.
     const withRaw: BatchSample[] = [];
-    // Per vehicle, the oldest device time stored: the after-commit processors' marks (decision 0017).
+    // Per vehicle, the oldest and newest device time stored: the after-commit processors' marks (decision
+    // 0017).
     const lows = new Map<string, number>();
+    const highs = new Map<string, number>();
     for (let p = 0; p < batch.parts.length; p++) {
       const part = batch.parts[p]!;
       const from = inserted.length;
       let low: Float64Array | null = null;
+      let high: Float64Array | null = null;
       for (let i = 0; i < part.count; i++) {
         rowParams(part, i, params);
         const result = insertOne.run(params);
@@ -141,34 +161,58 @@ async function writeBatch(batch: PackedBatch): Promise<{ inserted: boolean[]; fo
         if (minRowid === null || rowid < minRowid) minRowid = rowid;
         if (processors.length > 0) {
           low ??= new Float64Array(part.vehicles.length).fill(Number.POSITIVE_INFINITY);
+          high ??= new Float64Array(part.vehicles.length).fill(Number.NEGATIVE_INFINITY);
           const v = part.vehicle[i]!;
           const ts = tsAt(part, i);
           if (ts < low[v]!) low[v] = ts;
+          if (ts > high[v]!) high[v] = ts;
           const id = part.vehicles[v]!;
           const list = stored.get(id);
           if (list) list.push(p, i);
           else stored.set(id, [p, i]);
         }
       }
-      if (low) {
+      if (low && high) {
         for (let v = 0; v < low.length; v++) {
           if (low[v] === Number.POSITIVE_INFINITY) continue;
           const id = part.vehicles[v]!;
           const known = lows.get(id);
           if (known === undefined || low[v]! < known) lows.set(id, low[v]!);
+          const knownHigh = highs.get(id);
+          if (knownHigh === undefined || high[v]! > knownHigh) highs.set(id, high[v]!);
         }
       }
       for (const r of part.raw) if (inserted[from + r.index]) withRaw.push(sampleAt(part, r.index));
     }
     const markedMs = Date.now();
-    for (const { processor, wants } of gates) {
-      if (lows.size === 0 || (wants !== null && wants.get() === undefined)) continue;
-      for (const [id, low] of lows) {
-        const markId = Number(insertMark.run(processor, id, low, markedMs).lastInsertRowid);
-        const list = marks.get(id);
-        if (list) list.push([processor, markId]);
-        else marks.set(id, [[processor, markId]]);
+    const marking =
+      lows.size === 0 ? [] : gates.filter(({ wants }) => wants === null || wants.get() !== undefined);
+    for (const [vehicleId, low] of lows) {
+      const high = highs.get(vehicleId)!;
+      // Every sample stored for the vehicle before this batch is older than this batch's oldest.
+      const before = storedHigh.get(vehicleId);
+      const after = before !== undefined && low > before;
+      for (const { processor } of marking) {
+        const key = `${processor}\0${vehicleId}`;
+        const newest = newestMark.get(key);
+        let mark: { id: number; batches: number };
+        if (after && newest && foldIntoMark.run(high, newest.id, newest.batches).changes === 1) {
+          mark = { id: newest.id, batches: newest.batches + 1 };
+        } else {
+          const id = Number(insertMark.run(processor, vehicleId, low, high, markedMs).lastInsertRowid);
+          mark = { id, batches: 1 };
+        }
+        newestMark.set(key, mark);
+        const list = marks.get(vehicleId);
+        if (list) list.push([processor, mark.id, mark.batches]);
+        else marks.set(vehicleId, [[processor, mark.id, mark.batches]]);
       }
+      storedHigh.set(
+        vehicleId,
+        before === undefined
+          ? Math.max(high, (newestStored.get(vehicleId) as number | null) ?? high)
+          : Math.max(before, high),
+      );
     }
     await storeBesideSamples(trx, withRaw, batch);
     if (minRowid !== null) mark = await derived.markOwed(trx, minRowid);
@@ -257,6 +301,11 @@ async function handle(request: WriteRequest): Promise<{ reply: WriteReply; after
     await flush();
     return { reply: { id: request.id, inserted: [] } };
   } catch (error) {
+    // A batch rolled back: what this thread knew of the marks may be ahead of the database now.
+    if ('batch' in request) {
+      newestMark.clear();
+      storedHigh.clear();
+    }
     const e = error as { message?: unknown; code?: unknown };
     return {
       reply: {
