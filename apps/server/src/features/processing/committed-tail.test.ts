@@ -166,17 +166,23 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
     return { storage, writer, vehicles };
   }
 
-  it('derives exactly what reading the samples back derives: in order, late, duplicated, first rounds', async () => {
-    const withTail = await database();
-    const without = await database();
+  /** A tail fed what the database's writer thread hands over, as the processing thread's is. */
+  function handedOver(storage: Storage) {
     const tail = new CommittedTail();
     let received = 0;
-    const channel = new BroadcastChannel(committedChannelName(withTail.storage.file as string));
+    const channel = new BroadcastChannel(committedChannelName(storage.file as string));
     channel.onmessage = (event) => {
       tail.add((event as { data: CommittedBatch }).data);
       received++;
     };
     channels.push(channel);
+    return { tail, received: () => received };
+  }
+
+  it('derives exactly what reading the samples back derives: in order, late, duplicated, first rounds', async () => {
+    const withTail = await database();
+    const without = await database();
+    const { tail, received } = handedOver(withTail.storage);
 
     // Both databases get the same vehicles under the same ids, so their sessions' ids agree.
     const ids = withTail.vehicles;
@@ -216,7 +222,7 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
       await without.writer.write(packBatch({ samples: batch, deadLetters: [] }));
       // A batch whose samples were all stored before has no mark and sends nothing.
       sent = batch === batches[3] ? sent : sent + 1;
-      await waitUntil('the batch handed over', () => received >= sent);
+      await waitUntil('the batch handed over', () => received() >= sent);
       const now = T0 + 86_400_000;
       await passesWith.pass(now);
       await passesWithout.pass(now);
@@ -234,14 +240,7 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
     const withTail = await database();
     const reference = await database();
     await renameVehicles(reference.storage.db, reference.vehicles, withTail.vehicles);
-    const tail = new CommittedTail();
-    let received = 0;
-    const channel = new BroadcastChannel(committedChannelName(withTail.storage.file as string));
-    channel.onmessage = (event) => {
-      tail.add((event as { data: CommittedBatch }).data);
-      received++;
-    };
-    channels.push(channel);
+    const { tail, received } = handedOver(withTail.storage);
     const [v1] = withTail.vehicles as [string];
     const drive = (from: number, n: number) =>
       batchOf(
@@ -261,7 +260,7 @@ describe('rounds served from the committed tail, in a shared snapshot [sqlite]',
       await withTail.writer.write(packBatch({ samples, deadLetters: [] }));
       await reference.writer.write(packBatch({ samples, deadLetters: [] }));
       sent++;
-      await waitUntil('the batch handed over', () => received >= sent);
+      await waitUntil('the batch handed over', () => received() >= sent);
     };
 
     const sessions = createSessionsProcessor();
