@@ -1,4 +1,4 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../apps/server/src/lib/clock.js';
 import { FakeTesla } from '../apps/server/src/test/fake-tesla.js';
@@ -113,13 +113,25 @@ describe.skipIf(noBrowser)('Tesla account in a browser', { timeout: 90_000 }, ()
       await context.clearCookies({ name: 'tacho_access' });
       await route.continue();
     });
-    const visited: string[] = [];
-    page.on('framenavigated', (frame) => visited.push(frame.url()));
+    // What the callback answered and what the page sent, as they happened (a frame's address read later
+    // may already be the one the page put in place of the fragment).
+    const redirects: string[] = [];
+    const finishes: string[] = [];
+    const watch = (response: Response) => {
+      if (response.url().includes('/api/v1/connectors/tesla/callback'))
+        redirects.push(response.headers().location ?? '');
+      if (response.url().includes('/api/v1/connectors/tesla/finish'))
+        finishes.push(`${response.request().method()} ${response.status()}`);
+    };
+    page.on('response', watch);
     await page.getByRole('button', { name: 'Connect a Tesla account' }).click();
     await page.waitForURL(/\/settings\/connected-accounts\?tesla=connected/);
     await page.getByText('Tesla account connected.').waitFor();
+    page.off('response', watch);
     // It came back signed out, with Tesla's answer in the fragment, and finished after renewing the login.
-    expect(visited.some((url) => url.includes('/settings/connected-accounts#tesla_finish='))).toBe(true);
+    expect(redirects).toHaveLength(1);
+    expect(redirects[0]).toContain('/settings/connected-accounts#tesla_finish=');
+    expect(finishes).toEqual(['POST 200']);
     // The code never stays in the address or the history.
     expect(page.url()).not.toContain('code');
     const account = page.getByRole('article', { name: 'Tesla account owner@example.org' });
