@@ -428,7 +428,7 @@ export class LocalPasses implements PassSource {
         .execute();
       const tickDue = row?.tick_at_ms !== null && row?.tick_at_ms !== undefined && row.tick_at_ms <= now;
       if (marks.length === 0 && !row?.pending && !tickDue) return null;
-      const markIds: MarkRead[] = marks.map((m) => ({
+      const marksRead: MarkRead[] = marks.map((m) => ({
         id: Number(m.id),
         batches: Number(m.batches),
         highTsMs: m.high_ts_ms === null ? null : Number(m.high_ts_ms),
@@ -438,9 +438,9 @@ export class LocalPasses implements PassSource {
         .select('id')
         .where('id', '=', vehicleId)
         .executeTakeFirst();
-      if (!vehicle) return { gone: true as const, markIds, forget: false };
+      if (!vehicle) return { gone: true as const, marksRead, forget: false };
       if (processor.idle && (await processor.idle(trx, vehicleId)))
-        return { gone: true as const, markIds, forget: row !== undefined };
+        return { gone: true as const, marksRead, forget: row !== undefined };
 
       let state: unknown = row ? JSON.parse(row.state) : processor.initial();
       let cursor: Cursor | null =
@@ -469,7 +469,7 @@ export class LocalPasses implements PassSource {
       const resumes = row && row.cursor_ts_ms !== null && !row.pending && cursor !== null;
       let fromTail =
         tail && !undo && (first || resumes) && marks.length > 0 && marks.length < MAX_MARKS_PER_ROUND
-          ? tail.samplesFor(processor.name, vehicleId, markIds, cursor, this.options.chunk - 1)
+          ? tail.samplesFor(processor.name, vehicleId, marksRead, cursor, this.options.chunk - 1)
           : null;
       if (fromTail && first && fromTail[0] && (await anyBefore(trx, vehicleId, fromTail[0]))) fromTail = null;
       const samples = fromTail ?? (await readSamples(trx, vehicleId, cursor, this.options.chunk));
@@ -477,7 +477,7 @@ export class LocalPasses implements PassSource {
       const last = samples[samples.length - 1];
       if (last) cursor = { tsMs: last.tsMs, seq: last.seq };
       const more = samples.length === this.options.chunk || marks.length === MAX_MARKS_PER_ROUND;
-      return { gone: false as const, markIds, undo, folded, cursor, more, markedMs };
+      return { gone: false as const, marksRead, undo, folded, cursor, more, markedMs };
     });
     if (read === null) return 'idle';
     if (read.gone) {
@@ -488,7 +488,7 @@ export class LocalPasses implements PassSource {
         processor,
         vehicleId,
         async (trx) => {
-          await consumeMarks(trx, read.markIds, null, readAtMs);
+          await consumeMarks(trx, read.marksRead, null, readAtMs);
           if (read.forget)
             await trx
               .deleteFrom('processing_state')
@@ -496,7 +496,7 @@ export class LocalPasses implements PassSource {
               .where('vehicle_id', '=', vehicleId)
               .execute();
         },
-        () => this.deps.tail?.consumed(processor.name, vehicleId, read.markIds),
+        () => this.deps.tail?.consumed(processor.name, vehicleId, read.marksRead),
       );
       return 'done';
     }
@@ -526,10 +526,10 @@ export class LocalPasses implements PassSource {
           .values({ processor: processor.name, vehicle_id: vehicleId, ...stateRow })
           .onConflict((oc) => oc.columns(['processor', 'vehicle_id']).doUpdateSet(stateRow))
           .execute();
-        await consumeMarks(trx, read.markIds, cursor, readAtMs);
+        await consumeMarks(trx, read.marksRead, cursor, readAtMs);
       },
       () => {
-        this.deps.tail?.consumed(processor.name, vehicleId, read.markIds);
+        this.deps.tail?.consumed(processor.name, vehicleId, read.marksRead);
         if (markedMs !== null) lagged(Math.max(0, Date.now() - markedMs));
       },
     );
