@@ -73,11 +73,6 @@ export function createAlertsProcessor(overrides: Partial<DetectorSettings> = {})
     name: ALERTS_PROCESSOR,
     initial: () => ({ rules: {}, detector: null, dtcSeenMs: null }),
 
-    async idleAll(db) {
-      const any = await db.selectFrom('alert_rules').select('id').where('enabled', '=', 1).limit(1).execute();
-      return any.length === 0;
-    },
-
     async idle(db, vehicleId) {
       return (await rulesFor(db, vehicleId)).length === 0;
     },

@@ -5,6 +5,7 @@ import { type Db, exclusively, inTransaction, readSnapshot, type Storage } from 
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CommittedTail } from './committed-tail.js';
+import { gateOpen, gateShut, MARK_GATES } from './marks.js';
 import type { RecordedQuery, WriteThrough } from './write-through.js';
 
 /**
@@ -62,11 +63,6 @@ export interface Processor<S> {
    * its progress without reading a sample; its next round begins at `start` again.
    */
   idle?(db: Db, vehicleId: string): Promise<boolean>;
-  /**
-   * Nothing to do for any vehicle now (alerts: no rule at all): a pass drops every mark of the processor
-   * in one statement, and the progress of vehicles not woken meanwhile.
-   */
-  idleAll?(db: Db): Promise<boolean>;
   /**
    * Folds the next samples after the cursor (device-time order; empty when the round only ticks), and
    * says when it wants to look again without new data (null: only on new data).
@@ -225,17 +221,26 @@ export class LocalPasses implements PassSource {
     const lags: Array<readonly [string, number]> = [];
     const failed: string[] = [];
     for (const processor of this.deps.processors) {
-      if (processor.idleAll && (await processor.idleAll(this.deps.storage.db))) {
+      // Nothing to do for any vehicle now (alerts: no rule enabled, marks.ts): every mark of the processor
+      // goes in one statement, and the progress of vehicles not woken meanwhile. The commit may come
+      // after a rule was enabled and batches marked for it: the statements check the gate again.
+      const gate = MARK_GATES[processor.name];
+      if (gate !== undefined && !(await gateOpen(this.deps.storage.db, gate))) {
         await this.commit(
           this.deps.storage.db,
           processor,
           '',
           async (trx) => {
-            await trx.deleteFrom('processing_marks').where('processor', '=', processor.name).execute();
+            await trx
+              .deleteFrom('processing_marks')
+              .where('processor', '=', processor.name)
+              .where(gateShut(gate))
+              .execute();
             await trx
               .deleteFrom('processing_state')
               .where('processor', '=', processor.name)
               .where('pending', '=', 0)
+              .where(gateShut(gate))
               .execute();
           },
           () => this.deps.tail?.droppedAll(processor.name),
