@@ -9,6 +9,7 @@ import { openSqliteFile, sqliteDialect } from '../../db/sqlite.js';
 import { lowerThreadPriority } from '../../lib/worker.js';
 import { type CommittedBatch, CommittedTail, committedChannelName } from './committed-tail.js';
 import { buildProcessor } from './index.js';
+import { IngestFirst, restOfProcessCpuMs } from './ingest-first.js';
 import type { ProcessingThreadData, ThreadReply, ThreadRequest } from './processing-thread.js';
 import { LocalPasses } from './runner.js';
 import { WriteThrough } from './write-through.js';
@@ -53,6 +54,7 @@ const passes = new LocalPasses(
     processors: processors.map(buildProcessor),
     tail,
     writeThrough,
+    ingestFirst: new IngestFirst(restOfProcessCpuMs),
   },
   { chunk: chunk ?? 5000, duty: 1, groupCommit: true, sharedSnapshot: true },
 );

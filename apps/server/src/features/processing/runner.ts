@@ -5,6 +5,7 @@ import { type Db, exclusively, inTransaction, readSnapshot, type Storage } from 
 import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { CommittedTail } from './committed-tail.js';
+import type { IngestFirst } from './ingest-first.js';
 import { gateOpen, gateShut, MARK_GATES } from './marks.js';
 import type { RecordedQuery, WriteThrough } from './write-through.js';
 
@@ -172,6 +173,8 @@ export class LocalPasses implements PassSource {
       tail?: CommittedTail;
       /** Grouped commits made by the SQLite writer thread instead of on this connection (decision 0032). */
       writeThrough?: WriteThrough;
+      /** Passes give way while the rest of the server keeps the cores busy (decision 0034). */
+      ingestFirst?: IngestFirst;
     },
     private readonly options: Pick<RunnerOptions, 'chunk' | 'duty' | 'groupCommit'> &
       Partial<Pick<RunnerOptions, 'sharedSnapshot'>> = defaults,
@@ -220,7 +223,13 @@ export class LocalPasses implements PassSource {
     let backlog = false;
     const lags: Array<readonly [string, number]> = [];
     const failed: string[] = [];
-    for (const processor of this.deps.processors) {
+    // Ingest first: a pass waits while the rest of the server keeps the cores busy, and stops between
+    // rounds when it starts to; after waiting its longest, a pass runs to its end.
+    const ingest = this.deps.ingestFirst;
+    const start = ingest?.passStarts() ?? 'run';
+    if (start === 'wait') return { more: true, backlog: false, lags, failed };
+    let gaveWay = false;
+    passing: for (const processor of this.deps.processors) {
       // Nothing to do for any vehicle now (alerts: no rule enabled, marks.ts): every mark of the processor
       // goes in one statement, and the progress of vehicles not woken meanwhile. The commit may come
       // after a rule was enabled and batches marked for it: the statements check the gate again.
@@ -263,9 +272,15 @@ export class LocalPasses implements PassSource {
         await new Promise((resolve) =>
           rest >= 1 ? setTimeout(resolve, Math.min(rest, 1000)) : setImmediate(resolve),
         );
+        if (start === 'run' && ingest?.roundWaits()) {
+          gaveWay = true;
+          break passing;
+        }
       }
     }
     if (!(await this.flush(nowMs, failed))) more = true;
+    // Stopped for ingest: the rest is more work, not a backlog to go on with at once.
+    if (gaveWay) return { more: !this.stopping, backlog: false, lags, failed };
     return { more: more && !this.stopping, backlog: backlog && !this.stopping, lags, failed };
   }
 
