@@ -17,6 +17,8 @@ export class IngestFirst {
   /** Since when passes have waited (null: they do not). */
   private waitingSinceMs: number | null = null;
   private seen: { atMs: number; busyMs: number } | null = null;
+  /** The CPU time could not be read (not Linux): passes never wait. */
+  private unreadable = false;
 
   constructor(
     /** The time (ms) the rest of the server has kept a core busy, in all; null where it cannot be read. */
@@ -55,13 +57,20 @@ export class IngestFirst {
   }
 
   private busy(now: number): boolean {
-    const busyMs = this.busyMs();
-    if (busyMs === null) return false;
-    if (this.seen === null || now < this.seen.atMs) this.seen = { atMs: now, busyMs };
-    else if (now - this.seen.atMs >= this.options.sampleMs) {
-      const share = (busyMs - this.seen.busyMs) / (now - this.seen.atMs) / this.options.cores;
-      // Averaged with the share before: one quiet moment does not end a burst.
-      this.share = (this.share + Math.max(0, share)) / 2;
+    // Read the CPU time only once a sample is due (the read costs ~0.1 ms; rounds take about as long).
+    const seen = this.seen;
+    if (this.unreadable) return false;
+    if (seen === null || now < seen.atMs || now - seen.atMs >= this.options.sampleMs) {
+      const busyMs = this.busyMs();
+      if (busyMs === null) {
+        this.unreadable = true;
+        return false;
+      }
+      if (seen !== null && now > seen.atMs) {
+        const share = (busyMs - seen.busyMs) / (now - seen.atMs) / this.options.cores;
+        // Averaged with the share before: one quiet moment does not end a burst.
+        this.share = (this.share + Math.max(0, share)) / 2;
+      }
       this.seen = { atMs: now, busyMs };
     }
     this.saturated = this.saturated ? this.share >= this.options.below : this.share >= this.options.above;
