@@ -144,4 +144,93 @@ describeEngines('the marks a batch leaves', (ctx) => {
       .execute();
     expect(alertsMarks.map((m) => Number(m.low_ts_ms) - T0)).toEqual([1000]);
   });
+
+  it("keep a vehicle's alerts progress woken by a new rule while a round found the vehicle idle", async () => {
+    const { db } = ctx.storage;
+    writer = createSampleWriter(ctx.storage, { processors: PROCESSORS });
+    other = ctx.storage.file ? await openStorage({ kind: 'sqlite', path: ctx.storage.file }) : null;
+    const outside = other?.db ?? db;
+    const vehicleId = await insertVehicle(db, testVin(1));
+    const otherVehicle = await insertVehicle(db, testVin(2));
+    const { owner_id: ownerId } = await db
+      .selectFrom('vehicles')
+      .select('owner_id')
+      .where('id', '=', vehicleId)
+      .executeTakeFirstOrThrow();
+    // A rule on another vehicle: the vehicle's batches get alerts marks, and its rounds find it idle.
+    await db
+      .insertInto('alert_rules')
+      .values(alertRule(ownerId, otherVehicle, 1))
+      .execute();
+    await writer.write(
+      packBatch({
+        samples: [
+          { vehicleId, tsMs: T0, seq: 0, receivedMs: T0, source: 'test', metrics: { battery_level_pct: 15 } },
+        ],
+        deadLetters: [],
+      }),
+    );
+    await db
+      .insertInto('processing_state')
+      .values({
+        processor: 'alerts',
+        vehicle_id: vehicleId,
+        state: '{}',
+        pending: 0,
+        attempts: 0,
+        updated_ms: T0,
+      })
+      .execute();
+    let entered!: () => void;
+    const inRound = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holder: Processor<null> = {
+      name: 'holder',
+      initial: () => null,
+      async fold() {
+        entered();
+        await released;
+        return { state: null, write: async () => {}, tickAtMs: null };
+      },
+    };
+    await db
+      .insertInto('processing_marks')
+      .values({ processor: 'holder', vehicle_id: vehicleId, low_ts_ms: T0, marked_ms: T0 })
+      .execute();
+    const passes = new LocalPasses(
+      {
+        storage: ctx.storage,
+        logger: { error() {}, warn() {} },
+        processors: [createAlertsProcessor(), holder] as never,
+      },
+      { chunk: 1000, duty: 1, groupCommit: true },
+    );
+    const pass = passes.pass(T0 + 60_000);
+    await inRound;
+    // What creating a rule for the vehicle does: the rule, and a wake for the alerts processor.
+    await outside
+      .insertInto('alert_rules')
+      .values({ ...alertRule(ownerId, vehicleId, 1), id: 'rule-2' })
+      .execute();
+    await outside
+      .updateTable('processing_state')
+      .set({ pending: 1 })
+      .where('processor', '=', 'alerts')
+      .where('vehicle_id', '=', vehicleId)
+      .execute();
+    release();
+    await pass;
+    const progress = await db
+      .selectFrom('processing_state')
+      .select('pending')
+      .where('processor', '=', 'alerts')
+      .where('vehicle_id', '=', vehicleId)
+      .execute();
+    expect(progress).toEqual([{ pending: 1 }]);
+  });
 });

@@ -458,9 +458,9 @@ export class LocalPasses implements PassSource {
         .select('id')
         .where('id', '=', vehicleId)
         .executeTakeFirst();
-      if (!vehicle) return { gone: true as const, marksRead, forget: false };
+      if (!vehicle) return { gone: true as const, marksRead, forget: false, pending: 0 };
       if (processor.idle && (await processor.idle(trx, vehicleId)))
-        return { gone: true as const, marksRead, forget: row !== undefined };
+        return { gone: true as const, marksRead, forget: row !== undefined, pending: row?.pending ?? 0 };
 
       let state: unknown = row ? JSON.parse(row.state) : processor.initial();
       let cursor: Cursor | null =
@@ -502,7 +502,8 @@ export class LocalPasses implements PassSource {
     if (read === null) return 'idle';
     if (read.gone) {
       // Deleted meanwhile (its samples and state went with it), or nothing to do for it: its marks have
-      // no use left, and an idle vehicle's progress is forgotten (`start` says where it resumes).
+      // no use left, and an idle vehicle's progress is forgotten (`start` says where it resumes), unless
+      // it was woken since the round read it (a new alert rule sets `pending`).
       await this.commit(
         db,
         processor,
@@ -514,6 +515,7 @@ export class LocalPasses implements PassSource {
               .deleteFrom('processing_state')
               .where('processor', '=', processor.name)
               .where('vehicle_id', '=', vehicleId)
+              .where('pending', '=', read.pending)
               .execute();
         },
         () => this.deps.tail?.consumed(processor.name, vehicleId, read.marksRead),
