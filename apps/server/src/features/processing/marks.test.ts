@@ -75,20 +75,21 @@ describeEngines('the marks a batch leaves', (ctx) => {
     expect(await marks()).toEqual({ sessions: true, alerts: [2000] });
   });
 
-  it('stay when a rule is enabled while a pass that found no rule is still running', async () => {
+  /**
+   * For the races between a pass and an API request: the vehicle, its owner, and a connection of its own
+   * for what the request does (on SQLite the pass holds the storage's one connection while it reads).
+   */
+  async function raceSetup() {
     const { db } = ctx.storage;
     writer = createSampleWriter(ctx.storage, { processors: PROCESSORS });
-    // What an API request does meanwhile comes through a connection of its own (on SQLite the pass holds
-    // the storage's one connection while it reads).
     other = ctx.storage.file ? await openStorage({ kind: 'sqlite', path: ctx.storage.file }) : null;
-    const outside = other?.db ?? db;
     const vehicleId = await insertVehicle(db, testVin(1));
     const { owner_id: ownerId } = await db
       .selectFrom('vehicles')
       .select('owner_id')
       .where('id', '=', vehicleId)
       .executeTakeFirstOrThrow();
-    const store = (tsMs: number) =>
+    const storeLowBattery = (tsMs: number) =>
       writer!.write(
         packBatch({
           samples: [
@@ -97,8 +98,14 @@ describeEngines('the marks a batch leaves', (ctx) => {
           deadLetters: [],
         }),
       );
-    // A second processor whose round holds the pass after the alerts processor was found to have nothing
-    // to do anywhere: the pass commits what it found when its group is done.
+    return { db, outside: other?.db ?? db, vehicleId, ownerId, storeLowBattery };
+  }
+
+  /**
+   * Runs a pass of the alerts processor and then a second one whose round on `vehicleId` holds the pass
+   * open, with the alerts rounds done but their group not committed yet, while `meanwhile` runs.
+   */
+  async function passHeldOpen(vehicleId: string, meanwhile: () => Promise<void>): Promise<void> {
     let entered!: () => void;
     const inRound = new Promise<void>((resolve) => {
       entered = resolve;
@@ -116,7 +123,7 @@ describeEngines('the marks a batch leaves', (ctx) => {
         return { state: null, write: async () => {}, tickAtMs: null };
       },
     };
-    await db
+    await ctx.storage.db
       .insertInto('processing_marks')
       .values({ processor: 'holder', vehicle_id: vehicleId, low_ts_ms: T0, marked_ms: T0 })
       .execute();
@@ -130,13 +137,21 @@ describeEngines('the marks a batch leaves', (ctx) => {
     );
     const pass = passes.pass(T0 + 60_000);
     await inRound;
-    await outside
-      .insertInto('alert_rules')
-      .values(alertRule(ownerId, vehicleId, 1))
-      .execute();
-    await store(T0 + 1000);
+    await meanwhile();
     release();
     await pass;
+  }
+
+  it('stay when a rule is enabled while a pass that found no rule is still running', async () => {
+    const { db, outside, vehicleId, ownerId, storeLowBattery } = await raceSetup();
+    // The alerts processor has nothing to do anywhere: the pass drops its marks when its group commits.
+    await passHeldOpen(vehicleId, async () => {
+      await outside
+        .insertInto('alert_rules')
+        .values(alertRule(ownerId, vehicleId, 1))
+        .execute();
+      await storeLowBattery(T0 + 1000);
+    });
     const alertsMarks = await db
       .selectFrom('processing_marks')
       .select('low_ts_ms')
@@ -146,30 +161,14 @@ describeEngines('the marks a batch leaves', (ctx) => {
   });
 
   it("keep a vehicle's alerts progress woken by a new rule while a round found the vehicle idle", async () => {
-    const { db } = ctx.storage;
-    writer = createSampleWriter(ctx.storage, { processors: PROCESSORS });
-    other = ctx.storage.file ? await openStorage({ kind: 'sqlite', path: ctx.storage.file }) : null;
-    const outside = other?.db ?? db;
-    const vehicleId = await insertVehicle(db, testVin(1));
+    const { db, outside, vehicleId, ownerId, storeLowBattery } = await raceSetup();
     const otherVehicle = await insertVehicle(db, testVin(2));
-    const { owner_id: ownerId } = await db
-      .selectFrom('vehicles')
-      .select('owner_id')
-      .where('id', '=', vehicleId)
-      .executeTakeFirstOrThrow();
     // A rule on another vehicle: the vehicle's batches get alerts marks, and its rounds find it idle.
     await db
       .insertInto('alert_rules')
       .values(alertRule(ownerId, otherVehicle, 1))
       .execute();
-    await writer.write(
-      packBatch({
-        samples: [
-          { vehicleId, tsMs: T0, seq: 0, receivedMs: T0, source: 'test', metrics: { battery_level_pct: 15 } },
-        ],
-        deadLetters: [],
-      }),
-    );
+    await storeLowBattery(T0);
     await db
       .insertInto('processing_state')
       .values({
@@ -181,50 +180,19 @@ describeEngines('the marks a batch leaves', (ctx) => {
         updated_ms: T0,
       })
       .execute();
-    let entered!: () => void;
-    const inRound = new Promise<void>((resolve) => {
-      entered = resolve;
+    await passHeldOpen(vehicleId, async () => {
+      // What creating a rule for the vehicle does: the rule, and a wake for the alerts processor.
+      await outside
+        .insertInto('alert_rules')
+        .values({ ...alertRule(ownerId, vehicleId, 1), id: 'rule-2' })
+        .execute();
+      await outside
+        .updateTable('processing_state')
+        .set({ pending: 1 })
+        .where('processor', '=', 'alerts')
+        .where('vehicle_id', '=', vehicleId)
+        .execute();
     });
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holder: Processor<null> = {
-      name: 'holder',
-      initial: () => null,
-      async fold() {
-        entered();
-        await released;
-        return { state: null, write: async () => {}, tickAtMs: null };
-      },
-    };
-    await db
-      .insertInto('processing_marks')
-      .values({ processor: 'holder', vehicle_id: vehicleId, low_ts_ms: T0, marked_ms: T0 })
-      .execute();
-    const passes = new LocalPasses(
-      {
-        storage: ctx.storage,
-        logger: { error() {}, warn() {} },
-        processors: [createAlertsProcessor(), holder] as never,
-      },
-      { chunk: 1000, duty: 1, groupCommit: true },
-    );
-    const pass = passes.pass(T0 + 60_000);
-    await inRound;
-    // What creating a rule for the vehicle does: the rule, and a wake for the alerts processor.
-    await outside
-      .insertInto('alert_rules')
-      .values({ ...alertRule(ownerId, vehicleId, 1), id: 'rule-2' })
-      .execute();
-    await outside
-      .updateTable('processing_state')
-      .set({ pending: 1 })
-      .where('processor', '=', 'alerts')
-      .where('vehicle_id', '=', vehicleId)
-      .execute();
-    release();
-    await pass;
     const progress = await db
       .selectFrom('processing_state')
       .select('pending')
