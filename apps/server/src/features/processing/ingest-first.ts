@@ -79,18 +79,24 @@ export class IngestFirst {
 }
 
 /**
- * The CPU time (ms) this process has used in all, except the calling thread's (Linux: the thread's own
- * from `/proc/thread-self/stat`); null where that cannot be read.
+ * The CPU time (ms) this process has used in all, except the calling thread's; null where that cannot
+ * be read.
  */
 export function restOfProcessCpuMs(): number | null {
+  const own = threadCpuMs();
+  if (own === null) return null;
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000 - own;
+}
+
+/** The calling thread's CPU time (ms; Linux: `/proc/thread-self/stat`, in 10 ms ticks); null elsewhere. */
+export function threadCpuMs(): number | null {
   try {
     const stat = readFileSync('/proc/thread-self/stat', 'latin1');
     // Fields after the command name (which may hold spaces): state, …, utime (14th), stime (15th).
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
-    if (!Number.isFinite(ticks)) return null;
-    const usage = process.cpuUsage();
-    return (usage.user + usage.system) / 1000 - ticks * TICK_MS;
+    return Number.isFinite(ticks) ? ticks * TICK_MS : null;
   } catch {
     return null;
   }
