@@ -6,10 +6,10 @@ import { waitUntil } from '../telemetry/fault-helpers.js';
 import { packBatch } from '../telemetry/packed-batch.js';
 import { createSampleWriter } from '../telemetry/sample-writer.js';
 import { insertVehicle, testVin } from '../telemetry/test-fixtures.js';
-import { IngestFirst, restOfProcessCpuMs, threadCpuMs } from './ingest-first.js';
+import { INGEST_FIRST, IngestFirst, restOfProcessCpuMs, threadCpuMs } from './ingest-first.js';
 import { LocalPasses } from './runner.js';
 
-const options = { above: 0.45, below: 0.38, maxWaitMs: 10_000, sampleMs: 250, cores: 2 };
+const options = { ...INGEST_FIRST, cores: 2 };
 
 /** A server whose other threads keep `cores` cores busy from now on (the clock is the test's). */
 function server() {
@@ -67,10 +67,35 @@ describe('ingest first', () => {
     expect(starts[ran + 1]).toBe('wait');
   });
 
-  it('lets passes run where the CPU time cannot be read', () => {
+  it("gives rounds the thread's whole time on a quiet server, and a quarter of it while the rest of the server works", () => {
+    const s = server();
+    const first = new IngestFirst(s.busyMs, options);
+    // A restart's catch-up: the other threads barely move.
+    s.load(0.05);
+    for (let i = 0; i < 8; i++) expect(first.duty(s.advance(250))).toBe(1);
+    // 10,000 messages a second (about a third of two cores): passes run, and share the cores.
+    s.load(0.65);
+    const duties: number[] = [];
+    for (let i = 0; i < 8; i++) duties.push(first.duty(s.advance(250)));
+    expect(duties.slice(-4)).toEqual([0.25, 0.25, 0.25, 0.25]);
+    expect(first.passStarts(s.advance(250))).toBe('run');
+    // A burst: the pass that runs to its end after waiting its longest shares the cores too.
+    s.load(2);
+    let start = first.passStarts(s.advance(250));
+    while (start !== 'run to the end') start = first.passStarts(s.advance(250));
+    expect(first.duty(s.advance(250))).toBe(0.25);
+    // Quiet again: the whole time.
+    s.load(0);
+    const after: number[] = [];
+    for (let i = 0; i < 8; i++) after.push(first.duty(s.advance(250)));
+    expect(after.at(-1)).toBe(1);
+  });
+
+  it('lets passes run, at full speed, where the CPU time cannot be read', () => {
     const first = new IngestFirst(() => null, options);
     expect(first.passStarts(1000)).toBe('run');
     expect(first.roundWaits(2000)).toBe(false);
+    expect(first.duty(3000)).toBe(1);
   });
 
   it("counts the CPU time of the process's other threads, not the calling thread's", async () => {
@@ -104,14 +129,14 @@ describe('ingest first', () => {
     afterEach(async () => {
       for (const close of cleanup.splice(0).reverse()) await close();
     });
-
-    it('derives nothing while passes wait, stops between rounds when told, and goes on later', async () => {
+    const T0 = Date.UTC(2026, 5, 1, 8);
+    /** A SQLite database with `n` vehicles, each with one stored sample at T0 that no pass has seen. */
+    const vehiclesWithASample = async (n: number) => {
       const storage = await freshStorage('sqlite');
       cleanup.push(() => storage.drop());
       const writer = createSampleWriter(storage, { processors: [SESSIONS_PROCESSOR] });
       cleanup.push(() => writer.close());
-      const T0 = Date.UTC(2026, 5, 1, 8);
-      for (let v = 1; v <= 3; v++) {
+      for (let v = 1; v <= n; v++) {
         const vehicleId = await insertVehicle(storage.db, testVin(v));
         await writer.write(
           packBatch({
@@ -122,11 +147,17 @@ describe('ingest first', () => {
           }),
         );
       }
+      return storage;
+    };
+
+    it('derives nothing while passes wait, stops between rounds when told, and goes on later', async () => {
+      const storage = await vehiclesWithASample(3);
       let start: 'wait' | 'run' | 'run to the end' = 'wait';
       let roundsBeforeStop = Number.POSITIVE_INFINITY;
       const ingestFirst = {
         passStarts: () => start,
         roundWaits: () => roundsBeforeStop-- <= 1,
+        duty: () => 1,
       } as unknown as IngestFirst;
       const passes = new LocalPasses(
         { storage, logger: { error() {}, warn() {} }, processors: [createSessionsProcessor()], ingestFirst },
@@ -148,6 +179,42 @@ describe('ingest first', () => {
       roundsBeforeStop = Number.POSITIVE_INFINITY;
       expect(await passes.pass(T0 + 60_000)).toMatchObject({ more: false });
       expect([await progress(), await marks()]).toEqual([3, 0]);
+    });
+
+    it('rests after each round three times as long as the round took, at a duty of a quarter', async () => {
+      const storage = await vehiclesWithASample(4);
+      // Each fold takes at least 5 ms, so each round's rest (≥ 15 ms) is a timer, not a turn of the loop.
+      const sessions = createSessionsProcessor();
+      const folds: Array<{ startMs: number; endMs: number }> = [];
+      const slow: typeof sessions = {
+        ...sessions,
+        initial: () => sessions.initial(),
+        fold: async (...args) => {
+          const startMs = performance.now();
+          while (performance.now() - startMs < 5);
+          const out = await sessions.fold(...args);
+          folds.push({ startMs, endMs: performance.now() });
+          return out;
+        },
+      };
+      const ingestFirst = { passStarts: () => 'run', roundWaits: () => false, duty: () => 0.25 };
+      const passes = new LocalPasses(
+        {
+          storage,
+          logger: { error() {}, warn() {} },
+          processors: [slow as never],
+          ingestFirst: ingestFirst as unknown as IngestFirst,
+        },
+        { chunk: 1000, duty: 1, groupCommit: true },
+      );
+      expect(await passes.pass(T0 + 60_000)).toMatchObject({ more: false });
+      expect(folds).toHaveLength(4);
+      for (let i = 1; i < folds.length; i++) {
+        const fold = folds[i - 1]!.endMs - folds[i - 1]!.startMs;
+        // The round around the fold took longer still, and a rest is a second at most (a timer may fire
+        // up to a millisecond early).
+        expect(folds[i]!.startMs - folds[i - 1]!.endMs).toBeGreaterThanOrEqual(Math.min(3 * fold, 1000) - 1);
+      }
     });
   });
 });

@@ -10,7 +10,26 @@ import { availableParallelism } from 'node:os';
  *
  * Passes never wait longer than `maxWaitMs` in a row: then one runs to its end, whatever the load.
  * Below the threshold (10,000 messages a second keep about a third of two cores busy) they never wait.
+ *
+ * While the rest of the server works at all, a pass's rounds also take only a share of the thread's time
+ * (`duty`): a pass at full speed held a core for up to a second or two, and the messages that arrived
+ * meanwhile were the slowest of all; the same work spread out costs every message a little instead.
+ * A quiet server (a restart's catch-up, processing alone) gets the thread's whole time.
  */
+export const INGEST_FIRST = {
+  /** Saturated from this share of all cores on, and until it falls below `below`. */
+  above: 0.45,
+  below: 0.38,
+  /** Below this share the server is quiet: rounds take all of the thread's time, else `busyDuty`. */
+  quiet: 0.15,
+  busyDuty: 0.25,
+  maxWaitMs: 10_000,
+  /** The shortest time a share is computed over. */
+  sampleMs: 250,
+};
+
+export type IngestFirstOptions = typeof INGEST_FIRST & { cores: number };
+
 export class IngestFirst {
   private share = 0;
   private saturated = false;
@@ -23,15 +42,7 @@ export class IngestFirst {
   constructor(
     /** The time (ms) the rest of the server has kept a core busy, in all; null where it cannot be read. */
     private readonly busyMs: () => number | null,
-    private readonly options = {
-      /** Saturated from this share of all cores on, and until it falls below `below`. */
-      above: 0.45,
-      below: 0.38,
-      maxWaitMs: 10_000,
-      /** The shortest time a share is computed over. */
-      sampleMs: 250,
-      cores: availableParallelism(),
-    },
+    private readonly options: IngestFirstOptions = { ...INGEST_FIRST, cores: availableParallelism() },
   ) {}
 
   /**
@@ -54,6 +65,15 @@ export class IngestFirst {
     if (!this.busy(now)) return false;
     this.waitingSinceMs ??= now;
     return true;
+  }
+
+  /**
+   * The share of the thread's time rounds may take now (the runner rests t × (1 − duty) / duty ms after
+   * a round of t ms): all of it on a quiet server, `busyDuty` beside other work.
+   */
+  duty(now = Date.now()): number {
+    this.busy(now);
+    return this.unreadable || this.share < this.options.quiet ? 1 : this.options.busyDuty;
   }
 
   private busy(now: number): boolean {

@@ -268,7 +268,8 @@ export class LocalPasses implements PassSource {
         if (result === 'failed') failed.push(processor.name);
         if (this.group.length >= GROUP_ROUNDS && !(await this.flush(nowMs, failed))) more = true;
         // Sockets and ingest go first between rounds (on SQLite each query of a round blocks the thread).
-        const rest = ((performance.now() - started) * (1 - this.options.duty)) / this.options.duty;
+        const duty = ingest?.duty() ?? this.options.duty;
+        const rest = ((performance.now() - started) * (1 - duty)) / duty;
         await new Promise((resolve) =>
           rest >= 1 ? setTimeout(resolve, Math.min(rest, 1000)) : setImmediate(resolve),
         );
