@@ -1,21 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
-/**
- * Ingest first (decision 0034): while the rest of the server keeps the machine's cores busy (a burst: an
- * HTTP backfill, a flood of messages after a broker reconnect), the processing thread's passes wait, so
- * the burst is stored at full speed and what is derived from it follows. The thread's low priority alone
- * did not do it: on two cores a pass still took a third of a core beside a burst, and the burst's
- * requests, each crossing the main thread and the writer thread, waited for it.
- *
- * Passes never wait longer than `maxWaitMs` in a row: then one runs to its end, whatever the load.
- * Below the threshold (10,000 messages a second keep about a third of two cores busy) they never wait.
- *
- * While the rest of the server works at all, a pass's rounds also take only a share of the thread's time
- * (`duty`): a pass at full speed held a core for up to a second or two, and the messages that arrived
- * meanwhile were the slowest of all; the same work spread out costs every message a little instead.
- * A quiet server (a restart's catch-up, processing alone) gets the thread's whole time.
- */
+/** When passes wait and how much of the thread's time their rounds take (see `IngestFirst`). */
 export const INGEST_FIRST = {
   /** Saturated from this share of all cores on, and until it falls below `below`. */
   above: 0.45,
@@ -30,6 +16,21 @@ export const INGEST_FIRST = {
 
 export type IngestFirstOptions = typeof INGEST_FIRST & { cores: number };
 
+/**
+ * Ingest first (decision 0034): while the rest of the server keeps the machine's cores busy (a burst: an
+ * HTTP backfill, a flood of messages after a broker reconnect), the processing thread's passes wait, so
+ * the burst is stored at full speed and what is derived from it follows. The thread's low priority alone
+ * did not do it: on two cores a pass still took a third of a core beside a burst, and the burst's
+ * requests, each crossing the main thread and the writer thread, waited for it.
+ *
+ * Passes never wait longer than `maxWaitMs` in a row: then one runs to its end, whatever the load.
+ * Below the threshold (10,000 messages a second keep about a third of two cores busy) they never wait.
+ *
+ * While the rest of the server works (from `quiet` on), a pass's rounds take only a share of the thread's
+ * time (`duty`, decision 0035): a pass at full speed held a core for up to a second or two, and the
+ * messages that arrived meanwhile were the slowest of all; the same work spread out costs every message a
+ * little instead. A quiet server (a restart's catch-up, processing alone) gets the thread's whole time.
+ */
 export class IngestFirst {
   private share = 0;
   private saturated = false;
