@@ -188,7 +188,6 @@ describe('ingest first', () => {
       const folds: Array<{ startMs: number; endMs: number }> = [];
       const slow: typeof sessions = {
         ...sessions,
-        initial: () => sessions.initial(),
         fold: async (...args) => {
           const startMs = performance.now();
           while (performance.now() - startMs < 5);

@@ -79,8 +79,8 @@ export class IngestFirst {
 
   private busy(now: number): boolean {
     // Read the CPU time only once a sample is due (the read costs ~0.1 ms; rounds take about as long).
-    const seen = this.seen;
     if (this.unreadable) return false;
+    const seen = this.seen;
     if (seen === null || now < seen.atMs || now - seen.atMs >= this.options.sampleMs) {
       const busyMs = this.busyMs();
       if (busyMs === null) {
